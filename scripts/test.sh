@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh clone: set up, start PostgreSQL if it is down, lint, type-check, test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    echo "test: starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+
+export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
+echo "== ruff"
+.venv/bin/ruff check src tests benchmarks
+echo "== mypy --strict (domain, strategies)"
+.venv/bin/mypy --strict src/thalex_modular/platform/domain src/thalex_modular/strategies
+echo "== pytest"
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,454 @@
+"""Domain entities. Field names follow Thalex's API (shared/thalex-api/DIGEST.md) where Thalex has one.
+
+Units: prices in USD (the quote currency), amounts in the underlying (e.g. BTC), times in int nanoseconds
+(``*_ns``). Values entering the domain are validated here: NaN, inf and negative sizes or prices raise
+:class:`InvalidValue` naming the field.
+
+Inside the domain prices are integer ticks and amounts integer lots (multiples of ``volume_tick_size``);
+:class:`Instrument` owns the only conversions between the two (bids floor, asks ceil, amounts floor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .enums import (
+    ChangeReason,
+    DeleteReason,
+    InstrumentKind,
+    MakerTaker,
+    OptionType,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from .errors import InvalidValue
+from .validation import (
+    finite,
+    non_negative,
+    optional_finite,
+    optional_non_negative,
+    optional_positive,
+    positive,
+)
+
+# A price within this fraction of a tick of a grid point counts as on it: float division of a price that is
+# on the grid (0.3 / 0.1 = 2.9999999999999996) must not floor to the tick below.
+_GRID_EPSILON = 1e-9
+
+
+def _decimals(step: float) -> int:
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+# -- Instrument ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A tradable instrument (Thalex ``Instrument``).
+
+    Args:
+        instrument_name: e.g. ``BTC-PERPETUAL``, ``BTC-27DEC24``, ``BTC-27DEC24-70000-C``.
+        kind: Thalex ``type``.
+        underlying: index name, e.g. ``BTCUSD``.
+        tick_size: price step in USD.
+        volume_tick_size: amount step in the underlying.
+        min_order_amount: smallest amount an insert or amend may have, in the underlying.
+        product: e.g. ``FBTCUSD`` (futures and perpetuals) or ``OBTCUSD`` (options); used by MM protection.
+        expiry_ns: Thalex ``expiration_timestamp`` in ns; None for perpetuals.
+        strike_price: options only, USD.
+        option_type: options only.
+    """
+
+    instrument_name: str
+    kind: InstrumentKind
+    underlying: str
+    tick_size: float
+    volume_tick_size: float
+    min_order_amount: float
+    product: str = ""
+    expiry_ns: int | None = None
+    strike_price: float | None = None
+    option_type: OptionType | None = None
+    price_decimals: int = field(init=False, repr=False, compare=False)
+    amount_decimals: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.instrument_name:
+            raise InvalidValue("Instrument.instrument_name must not be empty")
+        positive(f"Instrument({self.instrument_name}).tick_size", self.tick_size)
+        positive(f"Instrument({self.instrument_name}).volume_tick_size", self.volume_tick_size)
+        positive(f"Instrument({self.instrument_name}).min_order_amount", self.min_order_amount)
+        if self.min_order_amount < self.volume_tick_size * (1 - _GRID_EPSILON):
+            raise InvalidValue(
+                f"Instrument({self.instrument_name}).min_order_amount must be >= volume_tick_size "
+                f"{self.volume_tick_size}, was {self.min_order_amount}"
+            )
+        if self.kind is InstrumentKind.OPTION and (self.strike_price is None or self.option_type is None):
+            raise InvalidValue(f"Instrument({self.instrument_name}): an option needs strike_price and option_type")
+        optional_positive(f"Instrument({self.instrument_name}).strike_price", self.strike_price)
+        object.__setattr__(self, "price_decimals", _decimals(self.tick_size))
+        object.__setattr__(self, "amount_decimals", _decimals(self.volume_tick_size))
+
+    # -- price <-> ticks: the only place prices are rounded ------------------------------------------
+
+    def bid_ticks(self, price: float) -> int:
+        """Price → ticks for a bid: rounded *down* (never more aggressive than asked)."""
+        return math.floor(price / self.tick_size + _GRID_EPSILON)
+
+    def ask_ticks(self, price: float) -> int:
+        """Price → ticks for an ask: rounded *up*."""
+        return math.ceil(price / self.tick_size - _GRID_EPSILON)
+
+    def ticks_of(self, price: float) -> int:
+        """Ticks of a price already on the grid (exchange-reported prices). Off-grid prices are refused."""
+        ticks = round(price / self.tick_size)
+        if abs(ticks * self.tick_size - price) > self.tick_size * 1e-6:
+            raise InvalidValue(
+                f"{self.instrument_name}: price {price!r} is not on the tick grid (tick_size {self.tick_size})"
+            )
+        return ticks
+
+    def price(self, ticks: int) -> float:
+        """Ticks → the exact decimal price as a float (no 0.30000000000000004)."""
+        return round(ticks * self.tick_size, self.price_decimals)
+
+    def is_on_tick(self, price: float) -> bool:
+        ticks = round(price / self.tick_size)
+        return abs(ticks * self.tick_size - price) <= self.tick_size * 1e-6
+
+    # -- amount <-> lots (multiples of volume_tick_size) ----------------------------------------------
+
+    def lots_floor(self, amount: float) -> int:
+        """Amount in the underlying → whole volume ticks, rounded down (never more than asked)."""
+        return math.floor(amount / self.volume_tick_size + _GRID_EPSILON)
+
+    def lots_of(self, amount: float) -> int:
+        """Lots of an amount already on the volume grid (exchange-reported amounts)."""
+        return round(amount / self.volume_tick_size)
+
+    def amount(self, lots: int) -> float:
+        """Lots → amount in the underlying, exact to the volume tick's decimals."""
+        return round(lots * self.volume_tick_size, self.amount_decimals)
+
+    @property
+    def min_order_lots(self) -> int:
+        return math.ceil(self.min_order_amount / self.volume_tick_size - _GRID_EPSILON)
+
+    def is_on_volume_tick(self, amount: float) -> bool:
+        lots = round(amount / self.volume_tick_size)
+        return abs(lots * self.volume_tick_size - amount) <= self.volume_tick_size * 1e-6
+
+
+# -- Market data ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """Thalex ``Ticker`` (``ticker.<instrument>.<delay>``). A full state each time, not a diff.
+
+    ``ts_exchange_ns`` is Thalex ``mark_timestamp``; ``ts_local_ns`` when we received it.
+    Best bid/ask fields are None when that side of the book is empty.
+    """
+
+    instrument_name: str
+    mark_price: float
+    ts_exchange_ns: int
+    ts_local_ns: int
+    best_bid_price: float | None = None
+    best_bid_amount: float | None = None
+    best_ask_price: float | None = None
+    best_ask_amount: float | None = None
+    index: float | None = None
+    last_price: float | None = None
+    iv: float | None = None
+    delta: float | None = None
+    forward: float | None = None
+    collar_low: float | None = None
+    collar_high: float | None = None
+    funding_rate: float | None = None
+    open_interest: float | None = None
+
+    def __post_init__(self) -> None:
+        name = self.instrument_name
+        positive(f"Ticker({name}).mark_price", self.mark_price)
+        optional_positive(f"Ticker({name}).best_bid_price", self.best_bid_price)
+        optional_positive(f"Ticker({name}).best_ask_price", self.best_ask_price)
+        optional_non_negative(f"Ticker({name}).best_bid_amount", self.best_bid_amount)
+        optional_non_negative(f"Ticker({name}).best_ask_amount", self.best_ask_amount)
+        optional_positive(f"Ticker({name}).index", self.index)
+        optional_positive(f"Ticker({name}).last_price", self.last_price)
+        optional_non_negative(f"Ticker({name}).iv", self.iv)
+        optional_finite(f"Ticker({name}).delta", self.delta)
+        optional_positive(f"Ticker({name}).forward", self.forward)
+        optional_finite(f"Ticker({name}).collar_low", self.collar_low)
+        optional_finite(f"Ticker({name}).collar_high", self.collar_high)
+        optional_finite(f"Ticker({name}).funding_rate", self.funding_rate)
+        optional_non_negative(f"Ticker({name}).open_interest", self.open_interest)
+
+    @property
+    def mid_price(self) -> float:
+        """Mid of the best bid and ask; the mark price when a side is empty."""
+        if self.best_bid_price is None or self.best_ask_price is None:
+            return self.mark_price
+        return 0.5 * (self.best_bid_price + self.best_ask_price)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A public trade (``recent_trades.*`` row ``[price, size, side, time, instrument_name, implied_taker]``,
+    or a Tardis trade). ``taker_side`` is the aggressor's direction. ``trade_id`` is absent on Thalex's feed.
+    """
+
+    instrument_name: str
+    price: float
+    amount: float
+    taker_side: Side
+    ts_exchange_ns: int
+    ts_local_ns: int
+    trade_id: str | None = None
+
+    def __post_init__(self) -> None:
+        positive(f"Trade({self.instrument_name}).price", self.price)
+        positive(f"Trade({self.instrument_name}).amount", self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    """One price level: Thalex ``[price, amount, outright_amount]``."""
+
+    price: float
+    amount: float
+    outright_amount: float = 0.0
+
+    def __post_init__(self) -> None:
+        positive("BookLevel.price", self.price)
+        non_negative("BookLevel.amount", self.amount)
+        non_negative("BookLevel.outright_amount", self.outright_amount)
+
+
+@dataclass(frozen=True, slots=True)
+class BookTop:
+    """Best bid and ask of a book; a None price means that side is empty."""
+
+    instrument_name: str
+    bid_price: float | None
+    bid_amount: float
+    ask_price: float | None
+    ask_amount: float
+    ts_exchange_ns: int
+    ts_local_ns: int
+
+    def __post_init__(self) -> None:
+        optional_positive(f"BookTop({self.instrument_name}).bid_price", self.bid_price)
+        optional_positive(f"BookTop({self.instrument_name}).ask_price", self.ask_price)
+        non_negative(f"BookTop({self.instrument_name}).bid_amount", self.bid_amount)
+        non_negative(f"BookTop({self.instrument_name}).ask_amount", self.ask_amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """An order book snapshot: bids best (highest) first, asks best (lowest) first."""
+
+    instrument_name: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    ts_exchange_ns: int
+    ts_local_ns: int
+
+    def top(self) -> BookTop:
+        bid = self.bids[0] if self.bids else None
+        ask = self.asks[0] if self.asks else None
+        return BookTop(
+            self.instrument_name,
+            bid.price if bid else None,
+            bid.amount if bid else 0.0,
+            ask.price if ask else None,
+            ask.amount if ask else 0.0,
+            self.ts_exchange_ns,
+            self.ts_local_ns,
+        )
+
+
+# -- Orders and fills -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFill:
+    """Thalex ``OrderFill``: one execution inside an order update. ``amount`` is this fill's size, not cumulative."""
+
+    trade_id: str
+    price: float
+    amount: float
+    maker_taker: MakerTaker
+    ts_exchange_ns: int
+
+    def __post_init__(self) -> None:
+        if not self.trade_id:
+            raise InvalidValue("OrderFill.trade_id must not be empty")
+        positive(f"OrderFill({self.trade_id}).price", self.price)
+        positive(f"OrderFill({self.trade_id}).amount", self.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """Thalex ``OrderStatus`` as it arrives in RPC results and ``session.orders``/``account.orders``.
+
+    The live adapter and SimMatchEngine both emit this, so StateTracker cannot tell them apart.
+    ``amount`` is the total (as inserted or amended), ``filled_amount`` cumulative, ``fills`` only the
+    fills new in this update (all known fills when ``change_reason`` is ``existing``).
+    """
+
+    order_id: str
+    client_order_id: int | None
+    instrument_name: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    price: float | None
+    amount: float
+    filled_amount: float
+    remaining_amount: float
+    status: OrderStatus
+    change_reason: ChangeReason
+    ts_exchange_ns: int
+    ts_local_ns: int
+    delete_reason: DeleteReason | None = None
+    fills: tuple[OrderFill, ...] = ()
+    persistent: bool = True
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"OrderUpdate({self.order_id})"
+        if not self.order_id:
+            raise InvalidValue("OrderUpdate.order_id must not be empty")
+        optional_positive(f"{where}.price", self.price)
+        non_negative(f"{where}.amount", self.amount)
+        non_negative(f"{where}.filled_amount", self.filled_amount)
+        non_negative(f"{where}.remaining_amount", self.remaining_amount)
+        if self.status is OrderStatus.PENDING:
+            raise InvalidValue(f"{where}.status: 'pending' is a local state, never reported by an exchange")
+
+
+@dataclass(slots=True)
+class Order:
+    """One of our orders as the StateTracker sees it. Mutated only by the StateTracker.
+
+    ``client_order_id`` is ours (session-local u64); ``order_id`` the exchange's opaque string, known once
+    the exchange has acknowledged the order. ``request_in_flight`` marks the one request (insert, amend or
+    cancel) that may be outstanding for this order; the reconciler leaves such orders alone.
+    """
+
+    client_order_id: int
+    instrument_name: str
+    side: Side
+    price: float
+    amount: float
+    created_ns: int
+    order_id: str | None = None
+    filled_amount: float = 0.0
+    status: OrderStatus = OrderStatus.PENDING
+    updated_ns: int = 0
+    request_in_flight: str | None = None
+    delete_reason: DeleteReason | None = None
+    label: str | None = None
+
+    @property
+    def remaining_amount(self) -> float:
+        return max(0.0, self.amount - self.filled_amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A fill of one of our orders, emitted exactly once per ``trade_id``.
+
+    ``price`` is this fill's price (not an average), ``amount`` this fill's size in the underlying,
+    ``fee`` in USD when known.
+    """
+
+    trade_id: str
+    order_id: str | None
+    client_order_id: int | None
+    instrument_name: str
+    side: Side
+    price: float
+    amount: float
+    maker_taker: MakerTaker
+    ts_exchange_ns: int
+    ts_local_ns: int
+    fee: float = 0.0
+
+    def __post_init__(self) -> None:
+        positive(f"Fill({self.trade_id}).price", self.price)
+        positive(f"Fill({self.trade_id}).amount", self.amount)
+        finite(f"Fill({self.trade_id}).fee", self.fee)
+
+    @property
+    def signed_amount(self) -> float:
+        return self.amount * self.side.sign
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Position in one instrument. ``position`` is signed (negative = short), in the underlying;
+    ``average_price`` is the FIFO average entry of the open lots (USD, 0 when flat); ``realised_pnl`` USD.
+    """
+
+    instrument_name: str
+    position: float
+    average_price: float
+    realised_pnl: float = 0.0
+
+    def __post_init__(self) -> None:
+        finite(f"Position({self.instrument_name}).position", self.position)
+        non_negative(f"Position({self.instrument_name}).average_price", self.average_price)
+        finite(f"Position({self.instrument_name}).realised_pnl", self.realised_pnl)
+
+    def unrealised_pnl(self, mark_price: float) -> float:
+        """Unrealised PnL in USD at the mark price (LESSONS 23: mark, not last or mid)."""
+        return (mark_price - self.average_price) * self.position
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioEntry:
+    """Thalex ``PortfolioEntry`` (``private/portfolio``, ``account.portfolio``): the exchange's view."""
+
+    instrument_name: str
+    position: float
+    mark_price: float | None = None
+    average_price: float | None = None
+    unrealised_pnl: float | None = None
+    realised_pnl: float | None = None
+
+    def __post_init__(self) -> None:
+        finite(f"PortfolioEntry({self.instrument_name}).position", self.position)
+        optional_positive(f"PortfolioEntry({self.instrument_name}).mark_price", self.mark_price)
+
+
+# -- Quotes -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One desired resting order: a side, a price in ticks and an amount in lots (volume ticks).
+
+    Produced by a strategy, already rounded by the Instrument (bids down, asks up, amounts down).
+    ``level`` is 0 for the level nearest the touch.
+    """
+
+    side: Side
+    price_ticks: int
+    amount_lots: int
+    level: int = 0
+
+    def __post_init__(self) -> None:
+        if self.price_ticks <= 0:
+            raise InvalidValue(f"Quote.price_ticks must be > 0, was {self.price_ticks}")
+        if self.amount_lots <= 0:
+            raise InvalidValue(f"Quote.amount_lots must be > 0, was {self.amount_lots}")
