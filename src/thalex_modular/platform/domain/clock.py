@@ -14,7 +14,7 @@ NANOS_PER_SECOND = 1_000_000_000
 
 def seconds_to_ns(seconds: float) -> int:
     """Thalex float-second timestamp → int nanoseconds (the one conversion, used by codecs)."""
-    return int(round(seconds * NANOS_PER_SECOND))
+    return round(seconds * NANOS_PER_SECOND)
 
 
 def ns_to_seconds(ns: int) -> float:
