@@ -12,7 +12,9 @@ def perpetual(
     volume_tick_size: float = 0.001,
     min_order_amount: float = 0.001,
 ) -> Instrument:
-    return Instrument(name, InstrumentKind.PERPETUAL, "BTCUSD", tick_size, volume_tick_size, min_order_amount, "FBTCUSD")
+    return Instrument(
+        name, InstrumentKind.PERPETUAL, "BTCUSD", tick_size, volume_tick_size, min_order_amount, "FBTCUSD"
+    )
 
 
 def option(name: str = "BTC-27DEC24-70000-C", strike: float = 70_000.0) -> Instrument:
