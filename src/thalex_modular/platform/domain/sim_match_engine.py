@@ -1,0 +1,401 @@
+"""SimMatchEngine: a pessimistic simulated exchange for OUR orders, driven by public market data.
+
+Used in shadow mode (live public data) and backtests (history). It answers exactly as Thalex would, with
+:class:`~.entities.OrderUpdate` (Thalex ``OrderStatus``) events and typed :class:`~.sim.results.SimRejection`
+errors, so the StateTracker cannot tell it from the exchange (LESSONS 19).
+
+Timing (STYLE 15, hftbacktest latency model). Let ``t`` be ``clock.now_ns()`` when a request is submitted:
+
+* inserts and amends reach the exchange at ``t + order_entry_latency_ns``, cancels at ``t + cancel_latency_ns``;
+  requests reaching it at the same instant are handled in submission order;
+* every answer (ack, fill, error) reaches us ``response_latency_ns`` after the exchange produced it;
+* market data (``on_ticker``, ``on_book_top``, ``on_trade``) happens at the exchange at ``clock.now_ns()`` when
+  fed: the driver advances the clock to the time the data is seen before feeding it. Requests that reached the
+  exchange at or before that time are handled first. A public-feed delay can be modelled by adding it to the
+  entry latencies (an order then goes live later relative to the data, which is the pessimistic direction).
+
+Matching (pessimistic; details in :mod:`.sim.queue`):
+
+* a resting order fills only from public trades, at its own limit price (maker), never at a better price;
+  a trade through the limit by at least ``slippage_ticks`` fills it directly, a trade at the limit only after the
+  modelled queue ahead is consumed; fills are bounded by the trade's size, shared once across our orders; a touch
+  (a book update reaching our price) is not a fill;
+* post-only orders that would cross the opposite best are moved one tick inside it, or cancelled with
+  ``immediate_cancel`` when ``reject_post_only``; other crossing orders take the displayed best amount at the
+  best price (taker), and the rest rests (GTC) or is cancelled with ``immediate_cancel`` (IOC, market);
+* amend follows Thalex: the amount is the new total, an amount <= filled cancels the order, the same price with a
+  smaller (or equal) amount keeps the queue position, anything else re-joins the queue at the back.
+
+Deterministic (no randomness); memory is bounded by the open orders and undelivered answers (closed orders are
+dropped at once).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import zlib
+
+from .clock import Clock
+from .entities import BookTop, Instrument, OrderFill, Ticker, Trade
+from .enums import ChangeReason, DeleteReason, MakerTaker, OrderStatus, OrderType, Side, TimeInForce
+from .errors import InvalidValue
+from .requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
+from .sim.config import SimMatchConfig
+from .sim.queue import TopOfBook, allocate_trade, cap_queue, join_queue
+from .sim.results import (
+    DUPLICATE_ORDER_ID,
+    INVALID_AMOUNT,
+    INVALID_PRICE,
+    INVALID_TIME_IN_FORCE,
+    ORDER_NOT_FOUND,
+    PRICE_NOT_ON_TICK,
+    UNKNOWN_INSTRUMENT,
+    SimEvent,
+    SimRejection,
+)
+from .sim.sim_order import SimOrder
+
+_BPS = 1e-4  # one basis point as a fraction
+
+
+class SimMatchEngine:
+    """The simulated exchange for one instrument.
+
+    Args:
+        instrument: the one instrument this engine matches (tick and lot grid, min_order_amount).
+        clock: the time source; ``submit`` and the ``on_*`` methods read ``clock.now_ns()`` (int ns).
+        config: latencies (ns), slippage (ticks) and fees (bps).
+
+    Every method returning ``list[SimEvent]`` returns the answers that have reached us by then, in the
+    order they arrive: :class:`OrderUpdate` or :class:`SimRejection`.
+    """
+
+    def __init__(self, instrument: Instrument, clock: Clock, config: SimMatchConfig | None = None) -> None:
+        self._instrument = instrument
+        self._clock = clock
+        self._config = config or SimMatchConfig()
+        self._pending: list[tuple[int, int, OrderRequest]] = []  # (arrival ns, seq, request)
+        self._outbox: list[tuple[int, int, SimEvent]] = []  # (due ns, seq, answer)
+        self._orders: dict[str, SimOrder] = {}  # resting orders by order_id
+        self._by_client_id: dict[int, str] = {}  # client_order_id -> order_id of resting orders
+        self._top: TopOfBook | None = None
+        self._now_ns = clock.now_ns()  # exchange time processed so far
+        self._seq = 0
+        self._order_seq = 0
+        self._trade_seq = 0
+        self._priority = 0
+        self._id_salt = zlib.crc32(instrument.instrument_name.encode())
+
+    # -- public API ---------------------------------------------------------------------------------------
+
+    @property
+    def instrument(self) -> Instrument:
+        return self._instrument
+
+    @property
+    def config(self) -> SimMatchConfig:
+        return self._config
+
+    def submit(self, request: OrderRequest) -> None:
+        """Send a request; it reaches the exchange after the entry (or cancel) latency from ``clock.now_ns()``."""
+        latency = (
+            self._config.cancel_latency_ns if isinstance(request, CancelOrder) else self._config.order_entry_latency_ns
+        )
+        heapq.heappush(self._pending, (self._clock.now_ns() + latency, self._next_seq(), request))
+
+    def advance(self, now_ns: int | None = None) -> list[SimEvent]:
+        """Handle every request that has reached the exchange by ``now_ns`` (default ``clock.now_ns()``, int ns)
+        and return the answers that have reached us by then.
+
+        Raises:
+            InvalidValue: ``now_ns`` is earlier than a time already processed.
+        """
+        now = self._clock.now_ns() if now_ns is None else now_ns
+        if now < self._now_ns:
+            raise InvalidValue(
+                f"SimMatchEngine.advance: now_ns must be >= {self._now_ns} (already processed), was {now}"
+            )
+        self._process_arrivals(now)
+        self._now_ns = now
+        return self._deliver(now)
+
+    def on_ticker(self, ticker: Ticker) -> list[SimEvent]:
+        """A new ticker (a full state) at ``clock.now_ns()``: refreshes the top of book used for post-only,
+        taker fills and queue estimates. Never fills a resting order (a touch is not a fill).
+        """
+        self._check_instrument("Ticker", ticker.instrument_name)
+        now = self._start_event()
+        self._set_top(ticker.best_bid_price, ticker.best_bid_amount or 0.0,
+                      ticker.best_ask_price, ticker.best_ask_amount or 0.0)
+        return self._deliver(now)
+
+    def on_book_top(self, top: BookTop) -> list[SimEvent]:
+        """A new best bid/ask at ``clock.now_ns()``; same effect as :meth:`on_ticker`."""
+        self._check_instrument("BookTop", top.instrument_name)
+        now = self._start_event()
+        self._set_top(top.bid_price, top.bid_amount, top.ask_price, top.ask_amount)
+        return self._deliver(now)
+
+    def on_trade(self, trade: Trade) -> list[SimEvent]:
+        """A public trade at ``clock.now_ns()``: may fill resting orders on the side its aggressor hit."""
+        self._check_instrument("Trade", trade.instrument_name)
+        now = self._start_event()
+        inst = self._instrument
+        hit = trade.taker_side.opposite  # our orders on this side can be filled
+        # Off-grid prints are rounded against us: away from our resting orders' limits.
+        trade_ticks = inst.ask_ticks(trade.price) if hit is Side.BUY else inst.bid_ticks(trade.price)
+        trade_lots = inst.lots_floor(trade.amount)
+        resting = [o for o in self._orders.values() if o.side is hit]
+        for order, lots in allocate_trade(resting, trade_ticks, trade_lots, self._config.slippage_ticks):
+            fill = self._fill(order, order.price_ticks, lots, MakerTaker.MAKER, now)
+            done = order.remaining_lots == 0
+            if done:
+                self._forget(order)
+            self._emit_update(order, order.live_status(), ChangeReason.FILL, now,
+                              DeleteReason.FILLED if done else None, (fill,))
+        return self._deliver(now)
+
+    def fee_for(self, fill: OrderFill) -> float:
+        """Fee of one fill in USD (positive = paid): notional x maker or taker bps. OrderFill has no fee field
+        in Thalex, so the owner attaches this to its :class:`~.entities.Fill`.
+        """
+        bps = self._config.maker_fee_bps if fill.maker_taker is MakerTaker.MAKER else self._config.taker_fee_bps
+        return fill.price * fill.amount * bps * _BPS
+
+    def open_order_count(self) -> int:
+        """Orders resting on the simulated exchange now (requests still in flight not counted)."""
+        return len(self._orders)
+
+    def pending_count(self) -> int:
+        """Requests in flight plus answers not yet delivered (both bounded by what was submitted)."""
+        return len(self._pending) + len(self._outbox)
+
+    # -- request handling (exchange side) -------------------------------------------------------------------
+
+    def _process_arrivals(self, until_ns: int) -> None:
+        while self._pending and self._pending[0][0] <= until_ns:
+            arrival_ns, _, request = heapq.heappop(self._pending)
+            at = max(arrival_ns, self._now_ns)
+            self._now_ns = at
+            if isinstance(request, InsertOrder):
+                self._insert(request, at)
+            elif isinstance(request, AmendOrder):
+                self._amend(request, at)
+            else:
+                self._cancel(request, at)
+
+    def _insert(self, req: InsertOrder, at: int) -> None:
+        error = self._check_insert(req)
+        if error is not None:
+            self._reject(req, error[0], error[1], at)
+            return
+        inst = self._instrument
+        is_market = req.order_type is OrderType.MARKET
+        self._order_seq += 1
+        order = SimOrder(
+            order_id=f"{self._config.order_id_prefix}{self._id_salt:08X}{self._order_seq:08X}",
+            client_order_id=req.client_order_id,
+            instrument_name=req.instrument_name,
+            side=req.side,
+            order_type=req.order_type,
+            time_in_force=req.time_in_force,
+            post_only=req.post_only and not is_market,
+            reject_post_only=req.reject_post_only,
+            price_ticks=0 if is_market else inst.ticks_of(req.price),
+            amount_lots=inst.lots_of(req.amount),
+            label=req.label,
+        )
+        self._place(order, ChangeReason.INSERT, at)
+
+    def _check_insert(self, req: InsertOrder) -> tuple[int, str] | None:
+        if req.instrument_name != self._instrument.instrument_name:
+            return UNKNOWN_INSTRUMENT, f"unknown instrument {req.instrument_name!r}"
+        if req.order_type is OrderType.MARKET and req.time_in_force is TimeInForce.GTC:
+            return INVALID_TIME_IN_FORCE, "a market order must be immediate_or_cancel, was good_till_cancelled"
+        if req.post_only and req.time_in_force is TimeInForce.IOC:
+            return INVALID_TIME_IN_FORCE, "post_only is not allowed with immediate_or_cancel"
+        if req.order_type is OrderType.LIMIT:
+            error = self._check_price(req.price)
+            if error is not None:
+                return error
+        error = self._check_amount(req.amount)
+        if error is not None:
+            return error
+        if req.client_order_id in self._by_client_id:
+            return DUPLICATE_ORDER_ID, f"client_order_id {req.client_order_id} is already in use"
+        return None
+
+    def _check_price(self, price: float) -> tuple[int, str] | None:
+        if not math.isfinite(price) or price <= 0:
+            return INVALID_PRICE, f"price must be > 0, was {price!r}"
+        if not self._instrument.is_on_tick(price):
+            return PRICE_NOT_ON_TICK, f"price {price!r} is not a multiple of tick_size {self._instrument.tick_size}"
+        return None
+
+    def _check_amount(self, amount: float) -> tuple[int, str] | None:
+        inst = self._instrument
+        if not math.isfinite(amount) or amount <= 0 or not inst.is_on_volume_tick(amount):
+            return INVALID_AMOUNT, f"amount {amount!r} is not a positive multiple of volume_tick_size " \
+                                   f"{inst.volume_tick_size}"
+        if inst.lots_of(amount) < inst.min_order_lots:
+            return INVALID_AMOUNT, f"amount {amount!r} is below min_order_amount {inst.min_order_amount}"
+        return None
+
+    def _amend(self, req: AmendOrder, at: int) -> None:
+        inst = self._instrument
+        order = self._find(req.instrument_name, req.order_id, req.client_order_id)
+        if order is None:
+            self._reject(req, ORDER_NOT_FOUND, "order not found", at)
+            return
+        error = self._check_price(req.price) or self._check_amount(req.amount)
+        if error is not None:
+            self._reject(req, error[0], error[1], at)
+            return
+        new_ticks, new_lots = inst.ticks_of(req.price), inst.lots_of(req.amount)
+        if new_lots <= order.filled_lots:
+            # Thalex: an amend to at most the filled amount cancels the order (filled > 0 here, as new_lots >= min).
+            order.amount_lots = order.filled_lots
+            self._forget(order)
+            self._emit_update(order, order.closed_status(), ChangeReason.AMEND, at, DeleteReason.CLIENT_CANCEL)
+            return
+        keeps_priority = new_ticks == order.price_ticks and new_lots <= order.amount_lots
+        order.amount_lots = new_lots
+        if keeps_priority:
+            self._emit_update(order, order.live_status(), ChangeReason.AMEND, at)
+            return
+        self._forget(order)
+        order.price_ticks = new_ticks
+        self._place(order, ChangeReason.AMEND, at)
+
+    def _cancel(self, req: CancelOrder, at: int) -> None:
+        order = self._find(req.instrument_name, req.order_id, req.client_order_id)
+        if order is None:
+            self._reject(req, ORDER_NOT_FOUND, "order not found", at)
+            return
+        self._forget(order)
+        self._emit_update(order, order.closed_status(), ChangeReason.CANCEL, at, DeleteReason.CLIENT_CANCEL)
+
+    def _place(self, order: SimOrder, reason: ChangeReason, at: int) -> None:
+        """Put a new (or re-priced) order on the book: post-only check, taker fills, then rest or cancel."""
+        top = self._top
+        opposite = order.side.opposite
+        opp_ticks, opp_lots = top.best(opposite) if top is not None else (None, 0)
+        is_market = order.order_type is OrderType.MARKET
+        crosses = opp_ticks is not None and (is_market or _crosses(order.side, order.price_ticks, opp_ticks))
+        if order.post_only and crosses:
+            assert opp_ticks is not None
+            if order.reject_post_only:
+                self._emit_update(order, order.closed_status(), reason, at, DeleteReason.IMMEDIATE_CANCEL)
+                return
+            adjusted = opp_ticks - 1 if order.side is Side.BUY else opp_ticks + 1
+            if adjusted <= 0:  # a bid can't move below the first tick: cancelled, reported at its own price
+                self._emit_update(order, order.closed_status(), reason, at, DeleteReason.IMMEDIATE_CANCEL)
+                return
+            order.price_ticks = adjusted
+            crosses = False
+        fills: tuple[OrderFill, ...] = ()
+        if crosses and opp_lots > 0 and top is not None and opp_ticks is not None:
+            lots = min(order.remaining_lots, opp_lots)
+            top.consume(opposite, lots)
+            fills = (self._fill(order, opp_ticks, lots, MakerTaker.TAKER, at),)
+        if order.remaining_lots == 0:
+            self._emit_update(order, order.live_status(), reason, at, DeleteReason.FILLED, fills)
+            return
+        if is_market or order.time_in_force is TimeInForce.IOC:
+            self._emit_update(order, order.closed_status(), reason, at, DeleteReason.IMMEDIATE_CANCEL, fills)
+            return
+        self._priority += 1
+        order.priority = self._priority
+        order.queue_ahead_lots = join_queue(top, order.side, order.price_ticks)
+        self._orders[order.order_id] = order
+        self._by_client_id[order.client_order_id] = order.order_id
+        self._emit_update(order, order.live_status(), reason, at, None, fills)
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _start_event(self) -> int:
+        """Bring the exchange to ``clock.now_ns()`` before a market event; return that time."""
+        now = self._clock.now_ns()
+        if now < self._now_ns:
+            raise InvalidValue(f"SimMatchEngine: clock.now_ns() {now} is before the time already processed "
+                               f"{self._now_ns}")
+        self._process_arrivals(now)
+        self._now_ns = now
+        return now
+
+    def _set_top(self, bid: float | None, bid_amount: float, ask: float | None, ask_amount: float) -> None:
+        inst = self._instrument
+        top = TopOfBook(
+            bid_ticks=None if bid is None else inst.bid_ticks(bid),
+            bid_lots=inst.lots_floor(bid_amount) if bid is not None else 0,
+            ask_ticks=None if ask is None else inst.ask_ticks(ask),
+            ask_lots=inst.lots_floor(ask_amount) if ask is not None else 0,
+        )
+        self._top = top
+        for order in self._orders.values():
+            cap_queue(order, top)
+
+    def _find(self, instrument_name: str, order_id: str | None, client_order_id: int) -> SimOrder | None:
+        if instrument_name != self._instrument.instrument_name:
+            return None
+        if order_id is None:
+            found = self._by_client_id.get(client_order_id)
+            return None if found is None else self._orders.get(found)
+        return self._orders.get(order_id)
+
+    def _forget(self, order: SimOrder) -> None:
+        self._orders.pop(order.order_id, None)
+        if self._by_client_id.get(order.client_order_id) == order.order_id:
+            del self._by_client_id[order.client_order_id]
+
+    def _fill(self, order: SimOrder, price_ticks: int, lots: int, maker_taker: MakerTaker, at: int) -> OrderFill:
+        order.filled_lots += lots
+        self._trade_seq += 1
+        return OrderFill(
+            trade_id=f"{self._id_salt:08x}{self._trade_seq:024x}",
+            price=self._instrument.price(price_ticks),
+            amount=self._instrument.amount(lots),
+            maker_taker=maker_taker,
+            ts_exchange_ns=at,
+        )
+
+    def _emit_update(
+        self,
+        order: SimOrder,
+        status: OrderStatus,
+        reason: ChangeReason,
+        at: int,
+        delete_reason: DeleteReason | None = None,
+        fills: tuple[OrderFill, ...] = (),
+    ) -> None:
+        due = at + self._config.response_latency_ns
+        self._emit(order.to_update(self._instrument, status, reason, at, due, delete_reason, fills), at)
+
+    def _emit(self, event: SimEvent, at: int) -> None:
+        heapq.heappush(self._outbox, (at + self._config.response_latency_ns, self._next_seq(), event))
+
+    def _reject(self, req: OrderRequest, code: int, message: str, at: int) -> None:
+        due = at + self._config.response_latency_ns
+        self._emit(SimRejection(req.client_order_id, code, message, req, at, due), at)
+
+    def _deliver(self, now: int) -> list[SimEvent]:
+        out: list[SimEvent] = []
+        while self._outbox and self._outbox[0][0] <= now:
+            out.append(heapq.heappop(self._outbox)[2])
+        return out
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _check_instrument(self, what: str, name: str) -> None:
+        if name != self._instrument.instrument_name:
+            raise InvalidValue(
+                f"SimMatchEngine({self._instrument.instrument_name}): {what}.instrument_name must match, was {name!r}"
+            )
+
+
+def _crosses(side: Side, price_ticks: int, opposite_best_ticks: int) -> bool:
+    """A buy at or above the best ask (a sell at or below the best bid) would trade on arrival."""
+    return price_ticks >= opposite_best_ticks if side is Side.BUY else price_ticks <= opposite_best_ticks
