@@ -1,0 +1,150 @@
+"""The market regime as a typed value (LESSONS 7), and the analyzer's configuration."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..errors import InvalidValue
+from .rolling_volatility import annualise
+
+
+class RegimeLabel(StrEnum):
+    """How the market behaves right now, from the analyzer's point of view."""
+
+    CALM = "calm"  # short-window vol well below long-window vol
+    NORMAL = "normal"
+    VOLATILE = "volatile"  # short-window vol well above long-window vol
+    TRENDING = "trending"  # the price drifts far more than its own noise explains
+
+
+@dataclass(frozen=True, slots=True)
+class Regime:
+    """A snapshot of realized vol, trend and implied/realized vol, with the label and gamma multiplier.
+
+    Vols are relative (log-return) vols per sqrt(second); the ``*_annual`` properties convert them once via
+    :func:`~.rolling_volatility.annualise`.
+
+    Attributes:
+        label: the classification.
+        sigma_fast_per_sqrt_s, sigma_mid_per_sqrt_s, sigma_slow_per_sqrt_s: realized vol per window.
+        vol_ratio: fast over slow realized vol (dimensionless; 1.0 while the slow vol is 0).
+        trend_strength: ``|log move| / realized std of that move`` over the mid window (dimensionless).
+        gamma_multiplier: what the strategy multiplies its risk aversion by, within the config bounds.
+        atm_iv_annual: the last fresh ATM implied vol (annualised fraction, 0.5 = 50 %/yr), None if unknown.
+        iv_rv_ratio: ``atm_iv_annual / slow realized vol annualised``, None when either is unknown or zero.
+        samples: returns seen so far.
+        ready: the fast window is full, so the label is a classification rather than the NORMAL default.
+        ts_ns: time of the last price sample (ns), 0 before the first.
+    """
+
+    label: RegimeLabel
+    sigma_fast_per_sqrt_s: float
+    sigma_mid_per_sqrt_s: float
+    sigma_slow_per_sqrt_s: float
+    vol_ratio: float
+    trend_strength: float
+    gamma_multiplier: float
+    atm_iv_annual: float | None
+    iv_rv_ratio: float | None
+    samples: int
+    ready: bool
+    ts_ns: int
+
+    @property
+    def sigma_fast_annual(self) -> float:
+        return annualise(self.sigma_fast_per_sqrt_s)
+
+    @property
+    def sigma_mid_annual(self) -> float:
+        return annualise(self.sigma_mid_per_sqrt_s)
+
+    @property
+    def sigma_slow_annual(self) -> float:
+        return annualise(self.sigma_slow_per_sqrt_s)
+
+    @property
+    def quoting_sigma_per_sqrt_s(self) -> float:
+        """The vol a quoting strategy should use: the larger of fast and mid (reacts to a spike at once,
+        but does not relax on a few quiet ticks). Relative, per sqrt(second)."""
+        return max(self.sigma_fast_per_sqrt_s, self.sigma_mid_per_sqrt_s)
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidValue(f"RegimeConfig.{name} must be finite and > 0, was {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeConfig:
+    """Thresholds of :class:`~.regime_analyzer.MultiWindowRegimeAnalyzer`.
+
+    Args:
+        fast_window_samples, mid_window_samples, slow_window_samples: returns per window (fast < mid < slow).
+        calm_vol_ratio: fast/slow realized vol at or below which the regime is CALM (dimensionless).
+        volatile_vol_ratio: fast/slow realized vol at or above which it is VOLATILE (dimensionless).
+        trend_threshold: mid-window trend strength (a z-score, dimensionless) at or above which it is TRENDING.
+        calm_gamma_multiplier, normal_gamma_multiplier, volatile_gamma_multiplier, trending_gamma_multiplier:
+            gamma multiplier per label, before the IV/RV factor.
+        iv_rv_factor_min, iv_rv_factor_max: the IV/RV ratio multiplies gamma, clamped to these bounds
+            (IV above RV: the market prices more risk than we measured, so quote wider).
+        gamma_multiplier_min, gamma_multiplier_max: final bounds of the multiplier.
+        iv_max_age_ns: an implied vol older than this (ns, relative to the last price sample) counts as unknown.
+    """
+
+    fast_window_samples: int = 20
+    mid_window_samples: int = 100
+    slow_window_samples: int = 500
+    calm_vol_ratio: float = 0.7
+    volatile_vol_ratio: float = 1.5
+    trend_threshold: float = 3.0
+    calm_gamma_multiplier: float = 0.8
+    normal_gamma_multiplier: float = 1.0
+    volatile_gamma_multiplier: float = 1.5
+    trending_gamma_multiplier: float = 2.0
+    iv_rv_factor_min: float = 0.8
+    iv_rv_factor_max: float = 1.5
+    gamma_multiplier_min: float = 0.5
+    gamma_multiplier_max: float = 3.0
+    iv_max_age_ns: int = 300 * 1_000_000_000
+
+    def label_gamma_multiplier(self, label: RegimeLabel) -> float:
+        """The configured gamma multiplier of ``label`` (before the IV/RV factor and the final clamp)."""
+        if label is RegimeLabel.CALM:
+            return self.calm_gamma_multiplier
+        if label is RegimeLabel.VOLATILE:
+            return self.volatile_gamma_multiplier
+        if label is RegimeLabel.TRENDING:
+            return self.trending_gamma_multiplier
+        return self.normal_gamma_multiplier
+
+    def __post_init__(self) -> None:
+        windows = (self.fast_window_samples, self.mid_window_samples, self.slow_window_samples)
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 2 for w in windows):
+            raise InvalidValue(f"RegimeConfig window sizes must be ints >= 2, were {windows}")
+        if not windows[0] < windows[1] < windows[2]:
+            raise InvalidValue(f"RegimeConfig windows must satisfy fast < mid < slow, were {windows}")
+        for name in (
+            "calm_vol_ratio", "volatile_vol_ratio", "trend_threshold", "calm_gamma_multiplier",
+            "normal_gamma_multiplier", "volatile_gamma_multiplier", "trending_gamma_multiplier",
+            "iv_rv_factor_min", "iv_rv_factor_max", "gamma_multiplier_min", "gamma_multiplier_max",
+        ):
+            _check_positive(name, getattr(self, name))
+        if self.calm_vol_ratio >= self.volatile_vol_ratio:
+            raise InvalidValue(
+                f"RegimeConfig.calm_vol_ratio must be < volatile_vol_ratio {self.volatile_vol_ratio}, "
+                f"was {self.calm_vol_ratio}"
+            )
+        if self.iv_rv_factor_min > self.iv_rv_factor_max:
+            raise InvalidValue(
+                f"RegimeConfig.iv_rv_factor_min must be <= iv_rv_factor_max {self.iv_rv_factor_max}, "
+                f"was {self.iv_rv_factor_min}"
+            )
+        if self.gamma_multiplier_min > self.gamma_multiplier_max:
+            raise InvalidValue(
+                f"RegimeConfig.gamma_multiplier_min must be <= gamma_multiplier_max {self.gamma_multiplier_max}, "
+                f"was {self.gamma_multiplier_min}"
+            )
+        if isinstance(self.iv_max_age_ns, bool) or not isinstance(self.iv_max_age_ns, int) or self.iv_max_age_ns <= 0:
+            raise InvalidValue(f"RegimeConfig.iv_max_age_ns must be an int > 0, was {self.iv_max_age_ns!r}")

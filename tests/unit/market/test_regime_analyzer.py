@@ -1,0 +1,231 @@
+"""MultiWindowRegimeAnalyzer: exactness against numpy, input rules, classification, IV/RV, gamma multiplier."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.market import (
+    MultiWindowRegimeAnalyzer,
+    RegimeConfig,
+    RegimeLabel,
+    annualise,
+)
+
+S = 1_000_000_000
+SMALL = RegimeConfig(fast_window_samples=3, mid_window_samples=7, slow_window_samples=15)
+
+
+def _direct_sigma(prices: np.ndarray, ts_ns: np.ndarray, window: int) -> float:
+    """Realized vol per sqrt(second) computed directly over the last ``window`` returns."""
+    r = np.log1p(np.diff(prices) / prices[:-1])[-window:]
+    dt_s = (np.diff(ts_ns) / 1e9)[-window:]
+    return float(np.sqrt(np.sum(r * r) / np.sum(dt_s)))
+
+
+def _feed(analyzer: MultiWindowRegimeAnalyzer, returns: np.ndarray, dt_s: float, start: float = 100_000.0,
+          t0_ns: int = 0) -> int:
+    price, ts = start, t0_ns
+    analyzer.update(price, ts)
+    for r in returns:
+        price *= math.exp(float(r))
+        ts += round(dt_s * S)
+        analyzer.update(price, ts)
+    return ts
+
+
+def _assert_close(actual: float, expected: float) -> None:
+    if expected == 0.0:
+        assert actual == 0.0
+    else:
+        assert abs(actual - expected) / expected < 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-8.0, 8.0, allow_nan=False).map(lambda x: math.exp(x)),  # relative price level e^-8..e^8
+            st.integers(1, 10**10),  # irregular spacing: 1 ns .. 10 s
+        ),
+        min_size=2,
+        max_size=45,
+    ),
+    st.sampled_from([1.0, 1e-3, 1e5]),
+)
+def test_rv_equals_direct_numpy_computation_on_irregular_series(samples: list[tuple[float, int]], scale: float) -> None:
+    # Arrange
+    prices = np.array([p * scale for p, _ in samples])
+    ts = np.cumsum(np.array([dt for _, dt in samples], dtype=np.int64))
+    analyzer = MultiWindowRegimeAnalyzer(SMALL)
+    # Act
+    for p, t in zip(prices, ts, strict=True):
+        analyzer.update(float(p), int(t))
+    regime = analyzer.regime()
+    # Assert
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(prices, ts, 3))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(prices, ts, 7))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(prices, ts, 15))
+
+
+def test_default_windows_stay_exact_after_a_crash_leaves_them() -> None:
+    # A 30 % crash, then 1500 tiny moves: every window has long forgotten the crash and must read exactly calm.
+    rng = np.random.default_rng(3)
+    prices = [100_000.0, 70_000.0]
+    for r in rng.normal(0.0, 1e-7, 1500):
+        prices.append(prices[-1] * math.exp(float(r)))
+    ts = np.cumsum(rng.integers(1, 5 * S, len(prices)))
+    analyzer = MultiWindowRegimeAnalyzer()
+    for p, t in zip(prices, ts, strict=True):
+        analyzer.update(p, int(t))
+    regime = analyzer.regime()
+    arr = np.array(prices)
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(arr, ts, 20))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(arr, ts, 100))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(arr, ts, 500))
+    assert regime.sigma_slow_annual == pytest.approx(annualise(regime.sigma_slow_per_sqrt_s), rel=1e-15)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_bad_price_is_refused_and_leaves_state_unchanged(bad: float) -> None:
+    analyzer = MultiWindowRegimeAnalyzer(SMALL)
+    analyzer.update(100.0, 1 * S)
+    analyzer.update(101.0, 2 * S)
+    before = analyzer.regime()
+    with pytest.raises(InvalidValue, match=re.escape("mid_price must be finite and > 0")):
+        analyzer.update(bad, 3 * S)
+    assert analyzer.regime() == before
+    analyzer.update(102.0, 3 * S)  # and the next good sample is measured from the last good one
+    assert analyzer.samples == 2
+
+
+def test_earlier_timestamp_is_refused_and_equal_timestamp_ignored() -> None:
+    analyzer = MultiWindowRegimeAnalyzer(SMALL)
+    analyzer.update(100.0, 10 * S)
+    analyzer.update(101.0, 11 * S)
+    before = analyzer.regime()
+    with pytest.raises(InvalidValue, match=re.escape(f"ts_ns must be >= last ts_ns {11 * S}, was {10 * S}")):
+        analyzer.update(99.0, 10 * S)
+    assert analyzer.regime() == before
+    analyzer.update(150.0, 11 * S)  # same nanosecond: ignored
+    assert analyzer.regime() == before
+    with pytest.raises(InvalidValue, match=re.escape("ts_ns must be int nanoseconds")):
+        analyzer.update(100.0, 12.5)  # type: ignore[arg-type]
+
+
+def test_warm_up_is_normal_and_not_ready() -> None:
+    analyzer = MultiWindowRegimeAnalyzer(SMALL)
+    regime = analyzer.regime()
+    assert (regime.label, regime.ready, regime.samples, regime.sigma_fast_per_sqrt_s) == (
+        RegimeLabel.NORMAL, False, 0, 0.0,
+    )
+    _feed(analyzer, np.array([0.01, 0.01]), 1.0)
+    assert not analyzer.regime().ready
+    assert analyzer.regime().label is RegimeLabel.NORMAL
+
+
+def _walk(seed: int, n: int, sigma_per_step: float) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, sigma_per_step, n)
+
+
+def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_gamma_multipliers() -> None:
+    cfg = RegimeConfig()
+    base = _walk(1, 600, 1e-4)
+    volatile = MultiWindowRegimeAnalyzer(cfg)
+    _feed(volatile, np.concatenate([base, _walk(2, 20, 4e-4)]), 1.0)
+    calm = MultiWindowRegimeAnalyzer(cfg)
+    _feed(calm, np.concatenate([base, _walk(2, 20, 0.2e-4)]), 1.0)
+
+    rv, rc = volatile.regime(), calm.regime()
+    assert rv.label is RegimeLabel.VOLATILE
+    assert rv.vol_ratio >= cfg.volatile_vol_ratio
+    assert rv.gamma_multiplier == cfg.volatile_gamma_multiplier
+    assert rc.label is RegimeLabel.CALM
+    assert rc.gamma_multiplier == cfg.calm_gamma_multiplier
+    assert rv.gamma_multiplier > rc.gamma_multiplier  # a regime change changes the multiplier (LESSONS 7)
+
+
+def test_steady_drift_is_trending() -> None:
+    analyzer = MultiWindowRegimeAnalyzer()
+    returns = _walk(4, 600, 1e-4) + 5e-5  # drift half a sigma per step
+    _feed(analyzer, returns, 0.5)
+    regime = analyzer.regime()
+    assert regime.trend_strength > 3.0
+    assert regime.label is RegimeLabel.TRENDING
+    assert regime.gamma_multiplier == RegimeConfig().trending_gamma_multiplier
+
+
+def test_iv_above_rv_raises_gamma_bounded_and_is_reported_in_the_same_unit() -> None:
+    cfg = RegimeConfig()
+    analyzer = MultiWindowRegimeAnalyzer(cfg)
+    last_ts = _feed(analyzer, _walk(5, 600, 1e-4), 1.0)
+    base = analyzer.regime()
+    assert base.iv_rv_ratio is None
+    rv_annual = base.sigma_slow_annual  # about 1e-4 * sqrt(3.15e7) = 0.56/yr
+
+    analyzer.set_implied_vol(1.2 * rv_annual, last_ts)
+    high = analyzer.regime()
+    assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12)
+    assert high.atm_iv_annual == pytest.approx(1.2 * rv_annual)
+    assert high.gamma_multiplier == pytest.approx(base.gamma_multiplier * 1.2, rel=1e-12)
+
+    analyzer.set_implied_vol(50 * rv_annual, last_ts)  # absurd IV: factor clamped
+    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_max)
+
+    analyzer.set_implied_vol(0.5 * rv_annual, last_ts)
+    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_min)
+
+    analyzer.set_implied_vol(None, last_ts)
+    assert analyzer.regime().iv_rv_ratio is None
+
+
+def test_stale_iv_counts_as_unknown() -> None:
+    cfg = RegimeConfig(iv_max_age_ns=60 * S)
+    analyzer = MultiWindowRegimeAnalyzer(cfg)
+    analyzer.set_implied_vol(0.6, 0)
+    _feed(analyzer, _walk(6, 50, 1e-4), 1.0)  # last sample at 50 s: IV is fresh
+    assert analyzer.regime().atm_iv_annual == 0.6
+    _feed(analyzer, _walk(7, 20, 1e-4), 1.0, t0_ns=51 * S)  # last sample at 71 s: IV 71 s old
+    regime = analyzer.regime()
+    assert regime.atm_iv_annual is None
+    assert regime.iv_rv_ratio is None
+
+
+def test_implied_vol_input_is_validated() -> None:
+    analyzer = MultiWindowRegimeAnalyzer()
+    with pytest.raises(InvalidValue, match=re.escape("atm_iv_annual must be finite and > 0, was -0.1")):
+        analyzer.set_implied_vol(-0.1, 0)
+    analyzer.set_implied_vol(0.5, 10)
+    with pytest.raises(InvalidValue, match=re.escape("ts_ns must be >= previous 10, was 5")):
+        analyzer.set_implied_vol(0.5, 5)
+
+
+def test_gamma_multiplier_is_clamped_to_config_bounds() -> None:
+    cfg = RegimeConfig(trending_gamma_multiplier=10.0, gamma_multiplier_max=2.5)
+    analyzer = MultiWindowRegimeAnalyzer(cfg)
+    _feed(analyzer, np.full(50, 1e-4), 1.0)  # one-way moves: trending
+    regime = analyzer.regime()
+    assert regime.label is RegimeLabel.TRENDING
+    assert regime.gamma_multiplier == 2.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fast_window_samples": 100}, "fast < mid < slow"),
+        ({"calm_vol_ratio": 2.0}, "calm_vol_ratio must be < volatile_vol_ratio 1.5, was 2.0"),
+        ({"trend_threshold": -1.0}, "trend_threshold must be finite and > 0, was -1.0"),
+        ({"gamma_multiplier_min": 4.0}, "gamma_multiplier_min must be <= gamma_multiplier_max 3.0, was 4.0"),
+        ({"iv_rv_factor_min": 2.0}, "iv_rv_factor_min must be <= iv_rv_factor_max 1.5, was 2.0"),
+        ({"iv_max_age_ns": 0}, "iv_max_age_ns must be an int > 0, was 0"),
+    ],
+)
+def test_config_errors_name_field_bound_and_value(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidValue, match=re.escape(message)):
+        RegimeConfig(**kwargs)  # type: ignore[arg-type]
