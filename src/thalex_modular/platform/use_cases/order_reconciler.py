@@ -1,0 +1,278 @@
+"""OrderReconciler: turns the strategy's desired quotes into the fewest order requests (quote by diff, in ticks).
+
+Pure: no I/O, no clock (time comes in the :class:`RiskContext`). Per side, desired quotes are matched to our
+resting orders (STYLE 14, LESSONS 15):
+
+1. Orders with a request in flight are left alone (one request per order). Each one claims the nearest desired
+   quote of its side, so a pending insert is not duplicated; it still counts, at its tracked remaining amount,
+   for every risk check.
+2. A resting order within ``amend_tolerance_ticks`` of a desired price and with the desired remaining amount is
+   kept untouched (queue priority). Pairs are taken nearest first.
+3. The rest are paired best price first: each pair becomes one amend to the desired price and the new *total*
+   amount (Thalex amend: filled + desired remaining). Extra orders are cancelled, missing quotes inserted with
+   fresh client_order_ids.
+
+Safety rule for limits: an order being cancelled (or amended down) keeps counting at its current amount until
+the exchange confirms, so nothing is ever sent that would break a limit if the cancels failed. An insert or
+amend that the :class:`RiskCheck` refuses now is not sent and appears in ``denials``; it is retried at the next
+reconcile, when the cancels have landed. A refused amend cancels its order instead, so no order is left resting
+at a price the strategy no longer wants. While the kill switch is engaged every resting order that has no
+request in flight is cancelled and every desired quote is recorded as denied.
+
+Request order: cancels first, then amends (those shrinking exposure first), then inserts (by level).
+Units: prices in ticks inside, USD in requests; amounts in lots inside, underlying in requests; time in ns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from thalex_modular.platform.domain.entities import Instrument, Order, Quote
+from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.events import OrderDenied
+from thalex_modular.platform.domain.requests import (
+    AmendOrder,
+    CancelOrder,
+    ClientOrderIds,
+    InsertOrder,
+    OrderRequest,
+)
+from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext, RiskLimit
+
+__all__ = ["OrderReconciler", "ReconcilePlan"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePlan:
+    """What to send, in order, and what risk refused (not sent)."""
+
+    requests: list[OrderRequest]
+    denials: list[OrderDenied]
+
+    @property
+    def is_empty(self) -> bool:
+        """True when there is nothing to send (denials may still be present)."""
+        return not self.requests
+
+
+# A resting order with its price in ticks and remaining amount in lots, computed once per reconcile.
+_Resting = tuple[int, int, Order]
+
+
+def _greedy_pairs(candidates: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """From (distance, quote index, order index) candidates, take pairs nearest first; ties by quote then order
+    index, so the result is deterministic. Each quote and each order is used at most once."""
+    candidates.sort()
+    used_q: set[int] = set()
+    used_o: set[int] = set()
+    pairs = []
+    for _, qi, oi in candidates:
+        if qi in used_q or oi in used_o:
+            continue
+        used_q.add(qi)
+        used_o.add(oi)
+        pairs.append((qi, oi))
+    return pairs
+
+
+class OrderReconciler:
+    """Diffs desired quotes against resting orders into risk-checked requests.
+
+    Args:
+        risk: the pre-trade checks every insert and amend passes.
+        ids: the session's client_order_id source (one per session, shared by everything that inserts).
+        amend_tolerance_ticks: an order this many ticks or fewer from its desired price (same amount) is kept.
+        post_only: inserts are post-only (a maker never takes by accident).
+        label: Thalex ``label`` put on inserts.
+
+    Raises:
+        InvalidValue: ``amend_tolerance_ticks`` < 0.
+    """
+
+    __slots__ = ("_ids", "_label", "_post_only", "_risk", "_tolerance")
+
+    def __init__(
+        self,
+        risk: RiskCheck,
+        ids: ClientOrderIds,
+        amend_tolerance_ticks: int = 0,
+        *,
+        post_only: bool = True,
+        label: str | None = None,
+    ) -> None:
+        if amend_tolerance_ticks < 0:
+            raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
+        self._risk = risk
+        self._ids = ids
+        self._tolerance = amend_tolerance_ticks
+        self._post_only = post_only
+        self._label = label
+
+    def reconcile(
+        self, instrument: Instrument, desired: Sequence[Quote], live: Sequence[Order], ctx: RiskContext
+    ) -> ReconcilePlan:
+        """Plan the requests that move ``live`` (our orders, any instrument) toward ``desired`` on ``instrument``.
+
+        Args:
+            instrument: the instrument quoted; orders of other instruments in ``live`` are ignored.
+            desired: the strategy's quotes (ticks, lots), any order.
+            live: our orders as the StateTracker holds them; closed ones are ignored.
+            ctx: position, mark and time for the risk checks; ``ctx.now_ns`` stamps the denials.
+
+        Returns:
+            A plan whose requests are safe to send in order, and the denials of this round.
+        """
+        name = instrument.instrument_name
+        if self._risk.kill_switch_engaged:
+            return self._kill(instrument, desired, live, ctx)
+        bids = 0.0
+        asks = 0.0
+        count = 0
+        buy_orders: list[Order] = []
+        sell_orders: list[Order] = []
+        for order in live:
+            if order.instrument_name != name or not order.status.is_open:
+                continue
+            count += 1
+            if order.side is Side.BUY:
+                bids += order.remaining_amount
+                buy_orders.append(order)
+            else:
+                asks += order.remaining_amount
+                sell_orders.append(order)
+        buy_quotes: list[Quote] = []
+        sell_quotes: list[Quote] = []
+        for quote in desired:
+            (buy_quotes if quote.side is Side.BUY else sell_quotes).append(quote)
+        denials: list[OrderDenied] = []
+
+        cancel_orders: list[Order] = []
+        amends: list[tuple[int, Quote, Order]] = []  # (lots growth, quote, order)
+        inserts: list[Quote] = []
+        self._diff_side(instrument, Side.BUY, buy_quotes, buy_orders, cancel_orders, amends, inserts)
+        self._diff_side(instrument, Side.SELL, sell_quotes, sell_orders, cancel_orders, amends, inserts)
+
+        # Amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book.
+        if len(amends) > 1:
+            amends.sort(key=lambda gqo: (gqo[0], gqo[1].level))
+        amend_requests: list[OrderRequest] = []
+        for _, quote, order in amends:
+            price = instrument.price(quote.price_ticks)
+            total = instrument.amount(instrument.lots_of(order.filled_amount) + quote.amount_lots)
+            denial = self._risk.check_amend(instrument, order, price, total, ctx, OpenBook(bids, asks, count))
+            if denial is not None:
+                denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
+                cancel_orders.append(order)
+                continue
+            growth = max(0.0, (total - order.filled_amount) - order.remaining_amount)
+            if order.side is Side.BUY:
+                bids += growth
+            else:
+                asks += growth
+            amend_requests.append(AmendOrder(order.client_order_id, order.order_id, name, price, total))
+
+        if len(inserts) > 1:
+            inserts.sort(key=lambda q: (q.level, -q.price_ticks if q.side is Side.BUY else q.price_ticks))
+        insert_requests: list[OrderRequest] = []
+        for quote in inserts:
+            price = instrument.price(quote.price_ticks)
+            amount = instrument.amount(quote.amount_lots)
+            denial = self._risk.check_insert(instrument, quote.side, price, amount, ctx, OpenBook(bids, asks, count))
+            if denial is not None:
+                denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
+                continue
+            if quote.side is Side.BUY:
+                bids += amount
+            else:
+                asks += amount
+            count += 1
+            insert_requests.append(
+                InsertOrder(
+                    self._ids.next(), name, quote.side, price, amount, post_only=self._post_only, label=self._label
+                )
+            )
+
+        requests: list[OrderRequest] = [CancelOrder(o.client_order_id, o.order_id, name) for o in cancel_orders]
+        requests.extend(amend_requests)
+        requests.extend(insert_requests)
+        return ReconcilePlan(requests, denials)
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _kill(
+        self, instrument: Instrument, desired: Sequence[Quote], live: Sequence[Order], ctx: RiskContext
+    ) -> ReconcilePlan:
+        name = instrument.instrument_name
+        reason = f"kill switch engaged: {self._risk.kill_reason}"
+        requests: list[OrderRequest] = [
+            CancelOrder(o.client_order_id, o.order_id, name)
+            for o in live
+            if o.instrument_name == name
+            and o.status.is_open
+            and o.request_in_flight is None
+            and instrument.lots_of(o.remaining_amount) > 0
+        ]
+        denials = [OrderDenied(name, RiskLimit.KILL_SWITCH, reason, ctx.now_ns) for _ in desired]
+        return ReconcilePlan(requests, denials)
+
+    def _diff_side(
+        self,
+        instrument: Instrument,
+        side: Side,
+        quotes: list[Quote],
+        orders: list[Order],
+        cancels: list[Order],
+        amends: list[tuple[int, Quote, Order]],
+        inserts: list[Quote],
+    ) -> None:
+        """Match one side; appends to ``cancels``, ``amends`` (lots growth, quote, order) and ``inserts``."""
+        if not quotes and not orders:
+            return
+        better_first = -1 if side is Side.BUY else 1
+        if len(quotes) > 1:
+            quotes = sorted(quotes, key=lambda q: (better_first * q.price_ticks, q.level))
+        free: list[_Resting] = []
+        flight_ticks: list[int] = []
+        for order in orders:
+            if order.request_in_flight is not None:
+                flight_ticks.append(instrument.ticks_of(order.price))
+                continue
+            lots = instrument.lots_of(order.remaining_amount)
+            if lots > 0:
+                free.append((instrument.ticks_of(order.price), lots, order))
+
+        # 1. In-flight orders claim their nearest quote; no request for them.
+        if flight_ticks and quotes:
+            claims = [
+                (abs(q.price_ticks - ft), qi, fi) for qi, q in enumerate(quotes) for fi, ft in enumerate(flight_ticks)
+            ]
+            claimed = {qi for qi, _ in _greedy_pairs(claims)}
+            quotes = [q for qi, q in enumerate(quotes) if qi not in claimed]
+
+        # 2. Keep orders within tolerance with the desired amount, nearest first.
+        if len(free) > 1:
+            free.sort(key=lambda r: (better_first * r[0], r[2].client_order_id))
+        tol = self._tolerance
+        candidates = [
+            (abs(q.price_ticks - ft), qi, oi)
+            for qi, q in enumerate(quotes)
+            for oi, (ft, fl, _) in enumerate(free)
+            if fl == q.amount_lots and abs(q.price_ticks - ft) <= tol
+        ]
+        if candidates:
+            kept = _greedy_pairs(candidates)
+            kept_q = {qi for qi, _ in kept}
+            kept_o = {oi for _, oi in kept}
+            quotes = [q for qi, q in enumerate(quotes) if qi not in kept_q]
+            free = [r for oi, r in enumerate(free) if oi not in kept_o]
+
+        # 3. Pair the rest best price first: amends; extras cancelled, missing inserted.
+        n = min(len(quotes), len(free))
+        for i in range(n):
+            quote = quotes[i]
+            _, lots, order = free[i]
+            amends.append((quote.amount_lots - lots, quote, order))
+        cancels.extend(r[2] for r in free[n:])
+        inserts.extend(quotes[n:])
