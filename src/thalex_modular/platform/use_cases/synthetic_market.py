@@ -30,10 +30,10 @@ class SyntheticMarketConfig:
     start_price_usd: float = 100_000.0
     sigma_annual: float = 0.6
     mean_ticker_interval_s: float = 0.25
-    half_spread_ticks: int = 2
+    half_spread_ticks: int = 3
     trade_probability: float = 0.35
     mean_trade_amount: float = 0.05
-    through_touch_probability: float = 0.3
+    mean_trade_depth_ticks: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ def generate_events(instrument: Instrument, config: SyntheticMarketConfig, count
     shocks = rng.standard_normal(size=count)
     trade_draws = rng.random(size=count)
     side_draws = rng.random(size=count)
-    through_draws = rng.random(size=count)
+    depth_draws = rng.exponential(config.mean_trade_depth_ticks, size=count)
     trade_amounts = rng.exponential(config.mean_trade_amount, size=count)
     sigma_per_s = annual_to_per_second_vol(config.sigma_annual)
     tick = instrument.tick_size
@@ -81,7 +81,7 @@ def generate_events(instrument: Instrument, config: SyntheticMarketConfig, count
         trade: Trade | None = None
         if trade_draws[i] < config.trade_probability:
             taker = Side.BUY if side_draws[i] < 0.5 else Side.SELL
-            depth = 2 if through_draws[i] < config.through_touch_probability else 0
+            depth = int(depth_draws[i])  # ticks beyond the touch the aggressor sweeps
             price_ticks = ask_ticks + depth if taker is Side.BUY else bid_ticks - depth
             amount = instrument.amount(max(1, instrument.lots_floor(float(trade_amounts[i]))))
             trade = Trade(instrument.instrument_name, instrument.price(price_ticks), amount, taker, ts_ns, ts_ns)

@@ -1,0 +1,105 @@
+"""QuotingCore: the synchronous tick path of one instrument, shared by live, shadow and backtest.
+
+market data → StateTracker (position, open orders) → RegimeAnalyzer → Strategy → RiskCheck → OrderReconciler
+→ a plan of requests. It does no I/O: the caller (QuotingService live/shadow, the backtest runner) sends the
+plan's requests to its gateway and feeds the gateway's order updates back through :meth:`on_order_update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
+from thalex_modular.platform.domain.events import ResyncRequest
+from thalex_modular.platform.domain.market.regime import Regime
+from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
+from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.domain.risk import RiskContext
+from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
+from thalex_modular.strategies.protocol import QuoteContext, Strategy
+
+_EMPTY_PLAN_REQUESTS: list[OrderRequest] = []
+
+
+class QuotingCore:
+    """One instrument's decision loop. Call :meth:`on_ticker` per ticker; send ``plan.requests`` in order after
+    registering each with :meth:`register_sent` (PENDING before sending, LESSONS 12).
+
+    Args:
+        instrument: the quoted instrument.
+        tracker: orders, fills, positions (may be shared by several instruments of one account).
+        analyzer: the instrument's regime analyzer (signal state is per instrument, LESSONS 18).
+        strategy: the quoting model.
+        reconciler: diff + risk; it owns the RiskCheck.
+    """
+
+    __slots__ = ("_last_ticker", "analyzer", "instrument", "reconciler", "strategy", "tracker")
+
+    def __init__(
+        self,
+        instrument: Instrument,
+        tracker: StateTracker,
+        analyzer: MultiWindowRegimeAnalyzer,
+        strategy: Strategy,
+        reconciler: OrderReconciler,
+    ) -> None:
+        self.instrument = instrument
+        self.tracker = tracker
+        self.analyzer = analyzer
+        self.strategy = strategy
+        self.reconciler = reconciler
+        self._last_ticker: Ticker | None = None
+
+    @property
+    def last_ticker(self) -> Ticker | None:
+        return self._last_ticker
+
+    def regime(self) -> Regime:
+        return self.analyzer.regime()
+
+    def on_ticker(self, ticker: Ticker, now_ns: int) -> ReconcilePlan:
+        """Absorb a ticker and plan the requests that bring our orders to the strategy's quotes."""
+        self.analyzer.update(ticker.mid_price, ticker.ts_exchange_ns)
+        self._last_ticker = ticker
+        return self.requote(now_ns)
+
+    def requote(self, now_ns: int) -> ReconcilePlan:
+        """Plan against the latest ticker (after a fill, a cool-down, a resync). Empty before the first ticker."""
+        ticker = self._last_ticker
+        if ticker is None:
+            return ReconcilePlan(_EMPTY_PLAN_REQUESTS[:], [])
+        name = self.instrument.instrument_name
+        position = self.tracker.position(name).position
+        regime = self.analyzer.regime()
+        ctx = QuoteContext(
+            self.instrument, ticker, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns
+        )
+        desired = self.strategy.compute_quotes(ctx)
+        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
+        return self.reconciler.reconcile(self.instrument, desired, self.tracker.open_orders(name), risk_ctx)
+
+    def pull_quotes(self, now_ns: int) -> ReconcilePlan:
+        """Plan cancels of every resting order of the instrument (stale data, toxic flow, shutdown)."""
+        ticker = self._last_ticker
+        position = self.tracker.position(self.instrument.instrument_name).position
+        mark = ticker.mark_price if ticker is not None else 1.0
+        risk_ctx = RiskContext(position, mark, now_ns)
+        return self.reconciler.reconcile(
+            self.instrument, (), self.tracker.open_orders(self.instrument.instrument_name), risk_ctx
+        )
+
+    def on_trade(self, trade: Trade) -> None:
+        self.strategy.on_trade(trade)
+
+    def register_sent(self, request: OrderRequest, ts_ns: int) -> None:
+        """Record a request in the tracker just before it is sent (inserts become PENDING)."""
+        if isinstance(request, InsertOrder):
+            self.tracker.register_pending(request, ts_ns)
+        elif isinstance(request, AmendOrder):
+            self.tracker.register_amend(request, ts_ns)
+        elif isinstance(request, CancelOrder):
+            self.tracker.register_cancel(request, ts_ns)
+
+    def on_order_update(self, update: OrderUpdate) -> Sequence[Fill | ResyncRequest]:
+        return self.tracker.on_order_update(update)

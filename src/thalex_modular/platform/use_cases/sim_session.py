@@ -1,0 +1,194 @@
+"""SimSession: the quoting core trading against SimMatchEngine on simulated time.
+
+The driver order follows STYLE 15: advance the clock to the event, deliver exchange answers due by then, feed the
+market data to the simulated exchange *before* the strategy, then let the core plan and submit. Used by the demo
+and by the benchmark; the backtest runner builds on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from thalex_modular.platform.domain.clock import SimClock
+from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
+from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
+from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
+from thalex_modular.platform.domain.requests import ClientOrderIds
+from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
+from thalex_modular.platform.domain.sim.config import SimMatchConfig
+from thalex_modular.platform.domain.sim.results import SimEvent
+from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
+from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
+from thalex_modular.platform.use_cases.quoting_core import QuotingCore
+from thalex_modular.strategies.avellaneda_stoikov import AvellanedaStoikovConfig, AvellanedaStoikovStrategy
+
+
+@dataclass(slots=True)
+class SimStats:
+    """Running totals of a simulated session. Money in USD, amounts in the underlying."""
+
+    tickers: int = 0
+    trades: int = 0
+    requests_sent: int = 0
+    fills: int = 0
+    volume: float = 0.0
+    fees_usd: float = 0.0
+    max_abs_position: float = 0.0
+    denials: int = 0
+    resyncs: int = 0
+    denial_limits: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SimSummary:
+    stats: SimStats
+    position: float
+    average_price_usd: float
+    realised_pnl_usd: float
+    unrealised_pnl_usd: float
+    mark_price_usd: float
+    open_orders: int
+    regime_label: str
+
+    @property
+    def total_pnl_usd(self) -> float:
+        """Realised + unrealised at the mark, net of fees."""
+        return self.realised_pnl_usd + self.unrealised_pnl_usd - self.stats.fees_usd
+
+
+class SimSession:
+    """Drives one :class:`QuotingCore` against one :class:`SimMatchEngine` on a :class:`SimClock`."""
+
+    def __init__(self, core: QuotingCore, engine: SimMatchEngine, clock: SimClock) -> None:
+        self.core = core
+        self.engine = engine
+        self.clock = clock
+        self.stats = SimStats()
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        self._advance(ticker.ts_local_ns)
+        self._deliver(self.engine.on_ticker(ticker))
+        self.stats.tickers += 1
+        self._execute(self.core.on_ticker(ticker, self.clock.now_ns()))
+
+    def on_trade(self, trade: Trade) -> None:
+        self._advance(trade.ts_local_ns)
+        self.stats.trades += 1
+        self.core.on_trade(trade)
+        if self._deliver(self.engine.on_trade(trade)):
+            self._execute(self.core.requote(self.clock.now_ns()))
+
+    def summary(self) -> SimSummary:
+        name = self.core.instrument.instrument_name
+        position = self.core.tracker.position(name)
+        ticker = self.core.last_ticker
+        mark = ticker.mark_price if ticker is not None else 0.0
+        return SimSummary(
+            stats=self.stats,
+            position=position.position,
+            average_price_usd=position.average_price,
+            realised_pnl_usd=position.realised_pnl,
+            unrealised_pnl_usd=position.unrealised_pnl(mark) if ticker is not None else 0.0,
+            mark_price_usd=mark,
+            open_orders=len(self.core.tracker.open_orders(name)),
+            regime_label=str(self.core.regime().label),
+        )
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _advance(self, ts_ns: int) -> None:
+        if ts_ns > self.clock.now_ns():
+            self.clock.advance_to(ts_ns)
+        if self._deliver(self.engine.advance(self.clock.now_ns())):
+            self._execute(self.core.requote(self.clock.now_ns()))
+
+    def _deliver(self, answers: list[SimEvent]) -> bool:
+        """Feed the exchange's answers to the tracker; True when one of them was a fill of ours."""
+        filled = False
+        tracker = self.core.tracker
+        stats = self.stats
+        for answer in answers:
+            if not isinstance(answer, OrderUpdate):
+                tracker.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
+                continue
+            for fill in answer.fills:
+                stats.fees_usd += self.engine.fee_for(fill)
+            for event in tracker.on_order_update(answer):
+                if isinstance(event, Fill):
+                    filled = True
+                    stats.fills += 1
+                    stats.volume += event.amount
+                elif isinstance(event, ResyncRequest):
+                    stats.resyncs += 1
+        if filled:
+            position = abs(tracker.position(self.core.instrument.instrument_name).position)
+            stats.max_abs_position = max(stats.max_abs_position, position)
+        return filled
+
+    def _execute(self, plan: ReconcilePlan) -> None:
+        now = self.clock.now_ns()
+        for request in plan.requests:
+            self.core.register_sent(request, now)
+            self.engine.submit(request)
+            self.stats.requests_sent += 1
+        self._count_denials(plan.denials)
+
+    def _count_denials(self, denials: list[OrderDenied]) -> None:
+        for denial in denials:
+            self.stats.denials += 1
+            limit = str(denial.limit)
+            self.stats.denial_limits[limit] = self.stats.denial_limits.get(limit, 0) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CoreParameters:
+    """Demo/benchmark defaults for one perpetual; units in names."""
+
+    gamma: float = 0.002
+    max_position_underlying: float = 0.5
+    level_amounts: tuple[float, ...] = (0.01, 0.02, 0.03)
+    horizon_s: float = 60.0
+    min_spread_ticks: int = 4
+    amend_tolerance_ticks: int = 3
+    max_order_amount: float = 0.1
+    max_notional_usd: float = 50_000.0
+    max_open_orders: int = 10
+    price_band_bps: float = 200.0
+
+
+def build_core(
+    instrument: Instrument, params: CoreParameters | None = None, ids: ClientOrderIds | None = None
+) -> QuotingCore:
+    """Wire tracker, analyzer, A-S strategy, risk and reconciler for one instrument."""
+    p = params or CoreParameters()
+    strategy = AvellanedaStoikovStrategy(
+        AvellanedaStoikovConfig(
+            gamma=p.gamma,
+            max_position_underlying=p.max_position_underlying,
+            level_amounts=p.level_amounts,
+            horizon_s=p.horizon_s,
+            min_spread_ticks=p.min_spread_ticks,
+        )
+    )
+    risk = RiskCheck(
+        RiskConfig(
+            max_position=p.max_position_underlying,
+            max_order_amount=p.max_order_amount,
+            max_notional_usd=p.max_notional_usd,
+            max_open_orders=p.max_open_orders,
+            price_band_bps=p.price_band_bps,
+        )
+    )
+    reconciler = OrderReconciler(risk, ids or ClientOrderIds(), p.amend_tolerance_ticks, label="thalex-modular")
+    return QuotingCore(instrument, StateTracker((instrument,)), MultiWindowRegimeAnalyzer(), strategy, reconciler)
+
+
+def build_sim_session(
+    instrument: Instrument,
+    start_ns: int,
+    params: CoreParameters | None = None,
+    sim_config: SimMatchConfig | None = None,
+) -> SimSession:
+    clock = SimClock(start_ns)
+    return SimSession(build_core(instrument, params), SimMatchEngine(instrument, clock, sim_config), clock)
