@@ -6,10 +6,10 @@ irregular tick spacing is handled: a burst of ticks adds little time and little 
 adds a lot of both.
 
 Sums are *rolling*: each push adds the new term and subtracts the one leaving the window, never rescanning.
-Float sums of squared returns are kept exact with :class:`ExactSum` (Shewchuk's non-overlapping partials, the
-algorithm behind :func:`math.fsum`), so adding and later subtracting a huge return leaves no residue and a
-calm window after a crash reads exactly as calm (no catastrophic cancellation). Durations are summed as
-integer nanoseconds, which is exact.
+They are kept exact: each return and squared return is stored as an integer count of 2**-200 (far below any
+return a price grid can produce) and the window sums are Python integers, so adding and later subtracting a
+huge return leaves no residue and a calm window after a crash reads exactly as calm (no catastrophic
+cancellation), at the cost of one int conversion per term. Durations are summed as integer nanoseconds.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ SECONDS_PER_YEAR: Final[float] = 365.0 * 24.0 * 3600.0
 """Calendar seconds in a (365-day) year: crypto trades around the clock, every day."""
 
 _SQRT_SECONDS_PER_YEAR: Final[float] = math.sqrt(SECONDS_PER_YEAR)
+
+_FIXED_POINT_BITS: Final[int] = 200
+"""Window sums hold values as integer multiples of 2**-200: exact to add and remove, ~1e-60 quantum."""
 
 
 def annualise(sigma_per_sqrt_s: float) -> float:
@@ -94,37 +97,40 @@ class RollingVolatility:
     :class:`~.regime_analyzer.MultiWindowRegimeAnalyzer`, does, once for all windows).
     """
 
-    __slots__ = ("_count", "_dt_ns", "_head", "_returns", "_sq_returns", "_sum_dt_ns", "_sum_r", "_sum_r2", "window")
+    __slots__ = (
+        "_count", "_dt_ns", "_head", "_returns_fx", "_sq_fx", "_sum_dt_ns", "_sum_r2_fx", "_sum_r_fx", "window",
+    )
 
     def __init__(self, window_samples: int) -> None:
         if isinstance(window_samples, bool) or not isinstance(window_samples, int) or window_samples < 2:
             raise InvalidValue(f"RollingVolatility.window_samples must be an int >= 2, was {window_samples!r}")
         self.window = window_samples
-        self._returns: list[float] = [0.0] * window_samples
-        self._sq_returns: list[float] = [0.0] * window_samples
+        self._returns_fx: list[int] = [0] * window_samples
+        self._sq_fx: list[int] = [0] * window_samples
         self._dt_ns: list[int] = [0] * window_samples
         self._head = 0  # next slot to write; the oldest sample once the window is full
         self._count = 0
-        self._sum_r = ExactSum()
-        self._sum_r2 = ExactSum()
+        self._sum_r_fx = 0
+        self._sum_r2_fx = 0
         self._sum_dt_ns = 0
 
     def push(self, log_ret: float, dt_ns: int) -> None:
         """Add one return spanning ``dt_ns`` (> 0) nanoseconds; the oldest leaves once the window is full."""
         head = self._head
-        sq = log_ret * log_ret
+        r_fx = int(math.ldexp(log_ret, _FIXED_POINT_BITS))
+        sq_fx = int(math.ldexp(log_ret * log_ret, _FIXED_POINT_BITS))
         if self._count == self.window:
-            self._sum_r.add(-self._returns[head])
-            self._sum_r2.add(-self._sq_returns[head])
-            self._sum_dt_ns -= self._dt_ns[head]
+            self._sum_r_fx += r_fx - self._returns_fx[head]
+            self._sum_r2_fx += sq_fx - self._sq_fx[head]
+            self._sum_dt_ns += dt_ns - self._dt_ns[head]
         else:
             self._count += 1
-        self._returns[head] = log_ret
-        self._sq_returns[head] = sq
+            self._sum_r_fx += r_fx
+            self._sum_r2_fx += sq_fx
+            self._sum_dt_ns += dt_ns
+        self._returns_fx[head] = r_fx
+        self._sq_fx[head] = sq_fx
         self._dt_ns[head] = dt_ns
-        self._sum_r.add(log_ret)
-        self._sum_r2.add(sq)
-        self._sum_dt_ns += dt_ns
         head += 1
         self._head = 0 if head == self.window else head
 
@@ -145,24 +151,24 @@ class RollingVolatility:
     @property
     def sum_squared_returns(self) -> float:
         """Sum of squared log returns in the window (dimensionless)."""
-        return self._sum_r2.value
+        return math.ldexp(float(self._sum_r2_fx), -_FIXED_POINT_BITS)
 
     @property
     def sum_returns(self) -> float:
         """Sum of log returns in the window: the log price change over its span (dimensionless)."""
-        return self._sum_r.value
+        return math.ldexp(float(self._sum_r_fx), -_FIXED_POINT_BITS)
 
     def sigma_per_sqrt_s(self) -> float:
         """Realized vol ``sqrt(sum r² / sum dt)`` in relative units per sqrt(second); 0.0 while empty."""
         if self._sum_dt_ns == 0:
             return 0.0
-        return math.sqrt(self._sum_r2.value / (self._sum_dt_ns / NANOS_PER_SECOND))
+        return math.sqrt(self.sum_squared_returns / (self._sum_dt_ns / NANOS_PER_SECOND))
 
     def drift_per_s(self) -> float:
         """Mean log return per second over the window; 0.0 while empty."""
         if self._sum_dt_ns == 0:
             return 0.0
-        return self._sum_r.value / (self._sum_dt_ns / NANOS_PER_SECOND)
+        return self.sum_returns / (self._sum_dt_ns / NANOS_PER_SECOND)
 
     def trend_strength(self) -> float:
         """``|drift| * T / (sigma * sqrt(T)) = |sum r| / sqrt(sum r²)``, dimensionless.
@@ -170,7 +176,6 @@ class RollingVolatility:
         The log move over the window in units of the move's own realized standard deviation: about
         ``|N(0, 1)|`` for a driftless walk, ``sqrt(n)`` for ``n`` equal steps in one direction. 0.0 while flat.
         """
-        sum_r2 = self._sum_r2.value
-        if sum_r2 <= 0.0:
+        if self._sum_r2_fx <= 0:
             return 0.0
-        return abs(self._sum_r.value) / math.sqrt(sum_r2)
+        return abs(self.sum_returns) / math.sqrt(self.sum_squared_returns)

@@ -1,0 +1,267 @@
+"""Embedded storage: one DuckDB file, no server. The default when no PostgreSQL DSN is configured.
+
+DuckDB is columnar, so a 1M-trade range read lands in numpy directly (``fetchnumpy``), and inserts take
+whole numpy columns. The same tables, keys, ``ON CONFLICT DO NOTHING`` writes, 1m rollup upsert and read SQL
+as the native PostgreSQL layout (:mod:`.schema`).
+
+A DuckDB file has one writer process at a time: while a process holds it, another process's ``open()``
+raises :class:`StorageUnavailable` (the buffer then spills and retries). The blocking DuckDB calls run on a
+worker thread (``asyncio.to_thread``), one at a time, so the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+
+from thalex_modular.platform.domain.storage import (
+    OHLCV_DTYPE,
+    QUOTE_DTYPE,
+    TRADE_DTYPE,
+    BacktestRun,
+    Record,
+    StorageError,
+    StorageUnavailable,
+    SweepStudy,
+    check_range,
+    group_by_table,
+)
+
+from . import schema
+from .migrations import pending
+from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+
+T = TypeVar("T")
+STORE_FILE_NAME: Final = "store.duckdb"
+_NUMPY_OF_SQL: Final = {"BIGINT": np.int64, "INTEGER": np.int32, "SMALLINT": np.int16, "DOUBLE": np.float64}
+#: Tables with nullable columns go through executemany (low-rate tables); the rest as numpy columns.
+_ROW_TABLES: Final = frozenset({"orders", "fills"})
+
+
+def _numpy_type(sql_type: str) -> type[Any]:
+    return _NUMPY_OF_SQL.get(sql_type.split()[0], object)
+
+
+def _columns(table: str, rows: list[tuple[Any, ...]]) -> dict[str, npt.NDArray[Any]]:
+    """Row tuples → one numpy array per column (strings as object arrays)."""
+    columns = list(zip(*rows, strict=True))
+    return {
+        name: np.array(values, dtype=_numpy_type(sql_type))
+        for (name, sql_type), values in zip(schema.COLUMNS[table], columns, strict=True)
+    }
+
+
+def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> npt.NDArray[np.void]:
+    assert dtype.names is not None
+    columns = list(result.values())  # in SELECT order, which is the dtype's order
+    out = np.empty(len(columns[0]), dtype=dtype)
+    for name, column in zip(dtype.names, columns, strict=True):
+        out[name] = column
+    return out
+
+
+class EmbeddedStorage:
+    """:class:`~thalex_modular.platform.domain.storage.Storage` in a local DuckDB file.
+
+    Args:
+        path: the database file (its directory is created); ``":memory:"`` for a throwaway store.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path if path == ":memory:" else Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self.layout = "embedded"
+
+    # -- plumbing: every DuckDB call runs on a worker thread, one at a time --------------------------
+
+    async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        def call() -> T:
+            with self._lock:
+                if self._con is None:
+                    raise StorageUnavailable(f"EmbeddedStorage({self.path}) is not open (call open())")
+                try:
+                    return fn(self._con)
+                except duckdb.IOException as exc:
+                    raise StorageUnavailable(f"embedded store {self.path}: {exc}") from exc
+                except duckdb.Error as exc:
+                    raise StorageError(f"embedded store {self.path}: {exc}") from exc
+
+        return await asyncio.to_thread(call)
+
+    def _transaction(self, con: duckdb.DuckDBPyConnection, body: Callable[[], T]) -> T:
+        con.begin()
+        try:
+            result = body()
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+        return result
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open (creating if needed) the file and apply pending migrations.
+
+        Raises:
+            StorageUnavailable: the file is locked by another process or cannot be created.
+        """
+        if self._con is not None:
+            return
+
+        def connect() -> duckdb.DuckDBPyConnection:
+            if isinstance(self.path, Path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            return duckdb.connect(str(self.path))
+
+        try:
+            self._con = await asyncio.to_thread(connect)
+        except (duckdb.IOException, OSError) as exc:
+            raise StorageUnavailable(f"embedded store {self.path} cannot be opened: {exc}") from exc
+        await self.migrate()
+
+    async def close(self) -> None:
+        def shut() -> None:
+            with self._lock:
+                con, self._con = self._con, None
+                if con is not None:
+                    con.close()
+
+        await asyncio.to_thread(shut)
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction; return the versions applied now."""
+
+        def apply(con: duckdb.DuckDBPyConnection) -> list[int]:
+            def body() -> list[int]:
+                con.execute(schema.MIGRATIONS_TABLE_SQL)
+                applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+                todo = pending(applied)
+                for migration in todo:
+                    for statement in migration.embedded():
+                        con.execute(statement)
+                    con.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_ns) VALUES ($1, $2, $3)",
+                        [migration.version, migration.name, time.time_ns()],
+                    )
+                return [m.version for m in todo]
+
+            return self._transaction(con, body)
+
+        return await self._run(apply)
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    async def write(self, records: Sequence[Record]) -> int:
+        """Insert records of any kinds in one transaction; rows already stored are skipped. Returns rows added."""
+        groups = {table: to_rows(rows) for table, rows in group_by_table(records).items()}
+
+        def insert(con: duckdb.DuckDBPyConnection) -> int:
+            def body() -> int:
+                return sum(self._insert_table(con, table, rows) for table, rows in groups.items())
+
+            return self._transaction(con, body)
+
+        return await self._run(insert)
+
+    def _insert_table(self, con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]]) -> int:
+        staging = f"_stg_{table}"
+        if table in _ROW_TABLES:
+            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS SELECT * FROM {table} LIMIT 0")
+            con.execute(f"DELETE FROM {staging}")
+            marks = ", ".join(f"${i + 1}" for i in range(len(schema.COLUMNS[table])))
+            con.executemany(f"INSERT INTO {staging} VALUES ({marks})", rows)
+        else:
+            con.register(staging, _columns(table, rows))
+        try:
+            added = con.execute(schema.insert_from_sql(table, staging)).fetchall()[0][0]
+            if table == "trades":
+                con.execute(schema.rollup_sql(staging))
+        finally:
+            if table not in _ROW_TABLES:
+                with contextlib.suppress(duckdb.Error):  # after a failed statement the error above matters
+                    con.unregister(staging)
+        return int(added)
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    async def _read(
+        self, sql: str, dtype: np.dtype[Any], name: str, start_ns: int, end_ns: int
+    ) -> npt.NDArray[np.void]:
+        def query(con: duckdb.DuckDBPyConnection) -> npt.NDArray[np.void]:
+            return _structured(con.execute(sql, [name, start_ns, end_ns]).fetchnumpy(), dtype)
+
+        return await self._run(query)
+
+    async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Trades of one instrument with ts_ns in [start_ns, end_ns), as ``TRADE_DTYPE``, ordered by (ts_ns, seq)."""
+        check_range("read_trades", start_ns, end_ns)
+        return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
+        check_range("read_quotes", start_ns, end_ns)
+        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
+        check_range("read_ohlcv_1m", start_ns, end_ns)
+        return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def count(self, table: str) -> int:
+        _check_table(table)
+        return await self._run(lambda con: int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]))
+
+    async def instruments(self, table: str) -> list[str]:
+        _check_table(table, ("trades", "quotes", "ohlcv_1m"))
+        sql = f"SELECT DISTINCT instrument_name FROM {table} ORDER BY 1"
+        return await self._run(lambda con: [r[0] for r in con.execute(sql).fetchall()])
+
+    async def span(self, table: str, instrument_name: str) -> tuple[int, int] | None:
+        """(min ts_ns, max ts_ns) of one instrument in a market-data table; None when it has no rows."""
+        _check_table(table, ("trades", "quotes", "ohlcv_1m"))
+        sql = f"SELECT min(ts_ns), max(ts_ns) FROM {table} WHERE instrument_name = $1"
+        row = (await self._run(lambda con: con.execute(sql, [instrument_name]).fetchall()))[0]
+        return None if row[0] is None else (int(row[0]), int(row[1]))
+
+    async def analyze(self) -> None:
+        """Refresh statistics after a bulk load."""
+        await self._run(lambda con: con.execute("ANALYZE"))
+
+    async def fetch_rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a small table in key order (tests, export of own orders/fills)."""
+        _check_table(table)
+        key = ", ".join(schema.PRIMARY_KEYS[table])
+        sql = f"SELECT {', '.join(schema.column_names(table))} FROM {table} ORDER BY {key}"
+        return await self._run(lambda con: [tuple(r) for r in con.execute(sql).fetchall()])
+
+    # -- runs and studies --------------------------------------------------------------------------------
+
+    async def save_run(self, run: BacktestRun) -> None:
+        await self._run(lambda con: con.execute(schema.UPSERT_RUN_SQL, list(run_to_row(run))))
+
+    async def get_run(self, run_id: str) -> BacktestRun | None:
+        rows = await self._run(lambda con: con.execute(schema.SELECT_RUN_SQL, [run_id]).fetchall())
+        return run_from_row(rows[0]) if rows else None
+
+    async def save_study(self, study: SweepStudy) -> None:
+        await self._run(lambda con: con.execute(schema.UPSERT_STUDY_SQL, list(study_to_row(study))))
+
+    async def get_study(self, study_name: str) -> SweepStudy | None:
+        rows = await self._run(lambda con: con.execute(schema.SELECT_STUDY_SQL, [study_name]).fetchall())
+        return study_from_row(rows[0]) if rows else None
+
+
+def _check_table(table: str, allowed: Sequence[str] = tuple(schema.COLUMNS)) -> None:
+    if table not in allowed:
+        raise StorageError(f"table must be one of {list(allowed)}, was {table!r}")

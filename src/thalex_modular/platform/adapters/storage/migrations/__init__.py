@@ -1,0 +1,43 @@
+"""Versioned, idempotent schema migrations for both stores.
+
+A migration is a version number, a name, and the statements each store runs. Applied versions are recorded
+in ``schema_migrations`` (version, name, applied_ns); a store applies only the versions it lacks, in order,
+in one transaction, so running migrations again changes nothing. Statements also use
+``IF NOT EXISTS`` so a half-applied migration (crash between DDL and bookkeeping) can be rerun.
+
+The PostgreSQL statements depend on whether the server has TimescaleDB: with the ``timescaledb``
+extension, ``trades`` and ``quotes`` become hypertables and ``ohlcv_1m`` a continuous aggregate;
+without it, they are declaratively range-partitioned by day on ``ts_ns`` (partitions created on
+demand by the writer), with BRIN indexes, and ``ohlcv_1m`` is a table the writer upserts for the
+minutes a batch touched. Reads are the same SQL either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import v0001_initial
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    #: PostgreSQL statements, given whether the timescaledb extension is usable.
+    postgres: Callable[[bool], list[str]]
+    #: Embedded (DuckDB) statements.
+    embedded: Callable[[], list[str]]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", v0001_initial.postgres, v0001_initial.embedded),
+)
+
+
+def pending(applied: set[int]) -> list[Migration]:
+    """Migrations not yet applied, in version order."""
+    return sorted((m for m in MIGRATIONS if m.version not in applied), key=lambda m: m.version)
+
+
+__all__ = ["MIGRATIONS", "Migration", "pending"]

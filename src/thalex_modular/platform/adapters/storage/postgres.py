@@ -1,0 +1,342 @@
+"""PostgreSQL / TimescaleDB storage adapter (asyncpg, connection pool).
+
+Writes: per table, COPY (``copy_records_to_table``) into a session temp staging table, then
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real table, all in one transaction, so a replay adds
+nothing. On the native layout the writer first creates the day partitions the batch needs and afterwards
+upserts the 1m bars of the minutes the batch touched; on TimescaleDB the continuous aggregate does that.
+
+Reads: ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` decoded straight into numpy (every read column is a
+fixed-width NOT NULL type), which keeps a 1M-row range read well under a second.
+
+Connection failures (refused, reset, pool closed, timeouts) raise :class:`StorageUnavailable`; other
+database errors :class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import asyncpg  # type: ignore[import-untyped]
+import numpy as np
+import numpy.typing as npt
+
+from thalex_modular.platform.domain.storage import (
+    OHLCV_DTYPE,
+    QUOTE_DTYPE,
+    TRADE_DTYPE,
+    BacktestRun,
+    Record,
+    StorageError,
+    StorageUnavailable,
+    SweepStudy,
+    check_range,
+    group_by_table,
+)
+
+from . import schema
+from .migrations import pending
+from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+
+_UNAVAILABLE: Final = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+_PGCOPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
+#: Big-endian wire types of the columns we read (binary COPY sends network byte order).
+_WIRE: Final = {"i8": ">i8", "f8": ">f8", "i1": ">i2"}
+
+
+def _wire_fields(native: np.dtype[Any]) -> list[tuple[str, str]]:
+    """(column, big-endian wire type) of fixed-width NOT NULL columns; an ``i1`` column travels as SMALLINT."""
+    assert native.names is not None
+    return [(name, _WIRE[native[name].str[1:]]) for name in native.names]
+
+
+def decode_binary_copy(data: bytes, native: np.dtype[Any]) -> npt.NDArray[np.void]:
+    """PostgreSQL binary COPY output → a structured array of ``native`` dtype.
+
+    Each row is an int16 field count, then per field an int32 byte length and the value in network order.
+
+    Raises:
+        StorageError: the payload is not a binary COPY of exactly these columns (e.g. a NULL slipped in).
+    """
+    if not data.startswith(_PGCOPY_SIGNATURE) or len(data) < 21:
+        raise StorageError(f"binary COPY: bad header, first bytes {data[:12]!r}")
+    ext = int.from_bytes(data[15:19], "big")
+    body = memoryview(data)[19 + ext : len(data) - 2]  # trailer: int16 -1
+    fields = _wire_fields(native)
+    layout: list[tuple[str, str]] = [("_n", ">i2")]
+    for name, wire_type in fields:
+        layout += [(f"_len_{name}", ">i4"), (name, wire_type)]
+    wire = np.dtype(layout)
+    if len(body) % wire.itemsize:
+        raise StorageError(f"binary COPY: body of {len(body)} bytes is not whole rows of {wire.itemsize} bytes")
+    rows = np.frombuffer(body, dtype=wire)
+    bad_count = bool(np.any(rows["_n"] != len(fields)))
+    bad_width = any(bool(np.any(rows[f"_len_{n}"] != np.dtype(t).itemsize)) for n, t in fields)
+    if bad_count or bad_width:
+        raise StorageError("binary COPY: unexpected field count or width (NULL in a NOT NULL column?)")
+    out = np.empty(len(rows), dtype=native)
+    for name, _ in fields:
+        out[name] = rows[name]
+    return out
+
+
+def partition_name(table: str, day: int) -> str:
+    """Name of the day partition ``day`` (days since epoch) of ``table``, e.g. ``trades_p20240131``."""
+    return f"{table}_p{datetime.fromtimestamp(day * 86_400, UTC):%Y%m%d}"
+
+
+def partition_sql(table: str, day: int) -> str:
+    """DDL of one day partition covering ts_ns in [day start, next day start)."""
+    lo = day * schema.NANOS_PER_DAY
+    return (
+        f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
+        f"FOR VALUES FROM ({lo}) TO ({lo + schema.NANOS_PER_DAY})"
+    )
+
+
+class PostgresStorage:
+    """:class:`~thalex_modular.platform.domain.storage.Storage` on PostgreSQL, with TimescaleDB when available.
+
+    Args:
+        dsn: ``postgresql://user@host:port/db``; extra query parameters become server settings
+            (e.g. ``?search_path=myschema``).
+        schema_name: if given, the schema to use (created if missing) via ``search_path``.
+        min_size, max_size: connection pool bounds.
+        timeout_s: connect and command timeout in seconds.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema_name: str | None = None,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self._schema = schema_name
+        self._min_size = min_size
+        self._max_size = max_size
+        self._timeout_s = timeout_s
+        self._pool: asyncpg.Pool | None = None
+        self._partitions: set[tuple[str, int]] = set()
+        self.layout = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the pool and apply pending migrations. Raises StorageUnavailable if the server is down."""
+        if self._pool is not None:
+            return
+        settings = {"search_path": self._schema} if self._schema else None
+        try:
+            if self._schema:
+                conn = await asyncpg.connect(self._dsn, timeout=self._timeout_s)
+                try:
+                    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+                finally:
+                    await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=self._timeout_s,
+                command_timeout=self._timeout_s * 6, server_settings=settings,
+            )
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(f"PostgreSQL at {_redact(self._dsn)} unreachable: {exc!r}") from exc
+        await self.migrate()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise StorageUnavailable("PostgresStorage is not open (call open())")
+        try:
+            async with self._pool.acquire() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(f"PostgreSQL at {_redact(self._dsn)}: {exc!r}") from exc
+        except asyncpg.PostgresError as exc:
+            raise StorageError(f"PostgreSQL error: {exc!r}") from exc
+
+    # -- migrations ------------------------------------------------------------------------------------
+
+    async def _timescale_usable(self, conn: asyncpg.Connection) -> bool:
+        available = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
+        )
+        if not available:
+            return False
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except asyncpg.PostgresError:
+            return False  # listed but not loadable (e.g. not in shared_preload_libraries): native layout
+        return True
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations under a per-schema advisory lock; return the versions applied now."""
+        async with self._conn() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+                await conn.execute(schema.MIGRATIONS_TABLE_SQL)
+                applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+                todo = pending(applied)
+                timescale = bool(todo) and await self._timescale_usable(conn)
+                for migration in todo:
+                    for statement in migration.postgres(timescale):
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_ns) VALUES ($1, $2, $3)",
+                        migration.version, migration.name, time.time_ns(),
+                    )
+            self.layout = await conn.fetchval("SELECT value FROM storage_meta WHERE key = 'time_layout'")
+        return [m.version for m in todo]
+
+    # -- writes ------------------------------------------------------------------------------------------
+
+    async def write(self, records: Sequence[Record]) -> int:
+        """Insert records of any kinds in one transaction; rows already stored are skipped. Returns rows added."""
+        groups = group_by_table(records)
+        added = 0
+        created: set[tuple[str, int]] = set()
+        async with self._conn() as conn, conn.transaction():
+            for table, rows in groups.items():
+                if self.layout == "native" and table in schema.PARTITIONED:
+                    created |= await self._ensure_partitions(conn, table, rows)
+                added += await self._copy_insert(conn, table, to_rows(rows))
+                if table == "trades" and self.layout != "timescale":
+                    await conn.execute(schema.rollup_sql("_stg_trades"))
+        self._partitions |= created
+        return added
+
+    async def _ensure_partitions(
+        self, conn: asyncpg.Connection, table: str, rows: Sequence[Record]
+    ) -> set[tuple[str, int]]:
+        days = {(table, r.ts_ns // schema.NANOS_PER_DAY) for r in rows}
+        new = days - self._partitions
+        for _, day in sorted(new):
+            try:
+                async with conn.transaction():  # savepoint: a concurrent creator must not abort our batch
+                    await conn.execute(partition_sql(table, day))
+            except (asyncpg.exceptions.DuplicateTableError, asyncpg.exceptions.UniqueViolationError):
+                pass
+        return new
+
+    async def _copy_insert(self, conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> int:
+        staging = f"_stg_{table}"
+        await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
+        await conn.copy_records_to_table(staging, records=rows, columns=schema.column_names(table))
+        status = await conn.execute(schema.insert_from_sql(table, staging))
+        return int(status.split()[-1])
+
+    # -- reads -------------------------------------------------------------------------------------------
+
+    async def _read(
+        self, sql: str, dtype: np.dtype[Any], name: str, start_ns: int, end_ns: int
+    ) -> npt.NDArray[np.void]:
+        chunks: list[bytes] = []
+
+        async def sink(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        async with self._conn() as conn:
+            await conn.copy_from_query(sql, name, start_ns, end_ns, output=sink, format="binary")
+        return decode_binary_copy(b"".join(chunks), dtype)
+
+    async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Trades of one instrument with ts_ns in [start_ns, end_ns), as ``TRADE_DTYPE``, ordered by (ts_ns, seq)."""
+        check_range("read_trades", start_ns, end_ns)
+        return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
+        check_range("read_quotes", start_ns, end_ns)
+        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
+        check_range("read_ohlcv_1m", start_ns, end_ns)
+        return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def count(self, table: str) -> int:
+        _check_table(table)
+        async with self._conn() as conn:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+
+    async def instruments(self, table: str) -> list[str]:
+        _check_table(table, ("trades", "quotes", "ohlcv_1m"))
+        async with self._conn() as conn:
+            rows = await conn.fetch(f"SELECT DISTINCT instrument_name FROM {table} ORDER BY 1")
+        return [r[0] for r in rows]
+
+    async def span(self, table: str, instrument_name: str) -> tuple[int, int] | None:
+        """(min ts_ns, max ts_ns) of one instrument in a market-data table; None when it has no rows."""
+        _check_table(table, ("trades", "quotes", "ohlcv_1m"))
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                f"SELECT min(ts_ns), max(ts_ns) FROM {table} WHERE instrument_name = $1", instrument_name
+            )
+        return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+    async def analyze(self) -> None:
+        """Refresh planner statistics after a bulk load (what autovacuum does later on its own)."""
+        async with self._conn() as conn:
+            await conn.execute("ANALYZE trades; ANALYZE quotes; ANALYZE ohlcv_1m")
+
+    async def fetch_rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of a small table in key order (tests, export of own orders/fills)."""
+        _check_table(table)
+        key = ", ".join(schema.PRIMARY_KEYS[table])
+        cols = ", ".join(schema.column_names(table))
+        async with self._conn() as conn:
+            return [tuple(r) for r in await conn.fetch(f"SELECT {cols} FROM {table} ORDER BY {key}")]
+
+    # -- runs and studies --------------------------------------------------------------------------------
+
+    async def save_run(self, run: BacktestRun) -> None:
+        async with self._conn() as conn:
+            await conn.execute(schema.UPSERT_RUN_SQL, *run_to_row(run))
+
+    async def get_run(self, run_id: str) -> BacktestRun | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(schema.SELECT_RUN_SQL, run_id)
+        return None if row is None else run_from_row(tuple(row))
+
+    async def save_study(self, study: SweepStudy) -> None:
+        async with self._conn() as conn:
+            await conn.execute(schema.UPSERT_STUDY_SQL, *study_to_row(study))
+
+    async def get_study(self, study_name: str) -> SweepStudy | None:
+        async with self._conn() as conn:
+            row = await conn.fetchrow(schema.SELECT_STUDY_SQL, study_name)
+        return None if row is None else study_from_row(tuple(row))
+
+
+def _check_table(table: str, allowed: Sequence[str] = tuple(schema.COLUMNS)) -> None:
+    if table not in allowed:
+        raise StorageError(f"table must be one of {list(allowed)}, was {table!r}")
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without a password (never print secrets)."""
+    if "@" not in dsn or "://" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+

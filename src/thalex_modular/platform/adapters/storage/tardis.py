@@ -1,0 +1,200 @@
+"""Tardis.dev CSV import (``trades`` and ``quotes`` data types; plain or gzip).
+
+Formats (timestamps are µs since the epoch; ``timestamp`` is the exchange's, ``local_timestamp`` Tardis's):
+
+* trades: ``exchange,symbol,timestamp,local_timestamp,id,side,price,amount`` — ``side`` is the taker's
+  ``buy``/``sell``/``unknown``; an empty ``id`` gets a synthetic id (:func:`synthetic_trade_id`).
+* quotes: ``exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount`` — an empty
+  side is stored as NaN.
+
+The instrument name stored is the ``symbol`` column as is. ``seq`` numbers rows of one symbol sharing a
+timestamp in file order, so importing the same file twice produces the same keys and adds nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, TextIO
+
+from thalex_modular.platform.domain.storage import QuoteRecord, Record, Storage, TradeRecord, synthetic_trade_id
+
+Kind = Literal["trades", "quotes"]
+HEADERS: Final[dict[str, list[str]]] = {
+    "trades": ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"],
+    "quotes": ["exchange", "symbol", "timestamp", "local_timestamp", "ask_amount", "ask_price", "bid_price",
+               "bid_amount"],
+}
+_SIDES: Final = {"buy": 1, "sell": -1, "unknown": 0}
+_NS_PER_US: Final = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected row: file, 1-based line number (the header is line 1) and why."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(slots=True)
+class FileReport:
+    path: str
+    rows_read: int = 0
+    rows_added: int = 0
+    refused: bool = False
+    errors: list[RowError] = field(default_factory=list)
+
+
+class _BadRow(ValueError):
+    pass
+
+
+def open_text(path: Path) -> TextIO:
+    """Open a CSV file, transparently gunzipping it when it starts with the gzip magic bytes."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return path.open("r", encoding="utf-8", newline="")
+
+
+def _us_to_ns(name: str, text: str) -> int:
+    """Tardis µs timestamp → ns (× 1000)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise _BadRow(f"{name} must be an integer of µs since the epoch, was {text!r}") from None
+    if value < 0:
+        raise _BadRow(f"{name} must be >= 0, was {value}")
+    return value * _NS_PER_US
+
+
+def _number(name: str, text: str, *, optional: bool = False) -> float:
+    if optional and text == "":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise _BadRow(f"{name} must be a number, was {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise _BadRow(f"{name} must be finite and > 0, was {text!r}")
+    return value
+
+
+class _Sequencer:
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, int]] = {}
+
+    def next(self, symbol: str, ts_ns: int) -> int:
+        last = self._last.get(symbol)
+        seq = last[1] + 1 if last is not None and last[0] == ts_ns else 0
+        self._last[symbol] = (ts_ns, seq)
+        return seq
+
+
+def _trade(row: list[str], seq: _Sequencer) -> TradeRecord:
+    _, symbol, ts, local_ts, trade_id, side_text, price_text, amount_text = row
+    if not symbol:
+        raise _BadRow("symbol must not be empty")
+    ts_ns = _us_to_ns("timestamp", ts)
+    local_ns = _us_to_ns("local_timestamp", local_ts)
+    side = _SIDES.get(side_text)
+    if side is None:
+        raise _BadRow(f"side must be one of {list(_SIDES)}, was {side_text!r}")
+    price = _number("price", price_text)
+    amount = _number("amount", amount_text)
+    n = seq.next(symbol, ts_ns)
+    trade_id = trade_id or synthetic_trade_id(symbol, ts_ns, price, amount, side, n)
+    return TradeRecord(symbol, ts_ns, n, trade_id, price, amount, side, local_ns)
+
+
+def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
+    _, symbol, ts, local_ts, ask_amount, ask_price, bid_price, bid_amount = row
+    if not symbol:
+        raise _BadRow("symbol must not be empty")
+    ts_ns = _us_to_ns("timestamp", ts)
+    local_ns = _us_to_ns("local_timestamp", local_ts)
+    bid = _number("bid_price", bid_price, optional=True)
+    ask = _number("ask_price", ask_price, optional=True)
+    if math.isnan(bid) and math.isnan(ask):
+        raise _BadRow("bid_price and ask_price are both empty")
+    return QuoteRecord(
+        symbol, ts_ns, seq.next(symbol, ts_ns), bid, _number("bid_amount", bid_amount, optional=True),
+        ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns,
+    )
+
+
+def iter_file(path: Path, kind: Kind, batch_rows: int = 50_000) -> Iterator[tuple[list[Record], list[RowError]]]:
+    """Parse a Tardis CSV file in batches of good records plus the bad rows seen in that batch.
+
+    A wrong header is reported as an error on line 1 and nothing else is parsed.
+    """
+    parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else _quote
+    expected = HEADERS[kind]
+    seq = _Sequencer()
+    name = str(path)
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header != expected:
+            yield [], [RowError(name, 1, f"header must be {','.join(expected)}, was {','.join(header or [])!r}")]
+            return
+        records: list[Record] = []
+        errors: list[RowError] = []
+        for row in reader:
+            if len(row) != len(expected):
+                errors.append(RowError(name, reader.line_num, f"expected {len(expected)} columns, got {len(row)}"))
+                continue
+            try:
+                records.append(parse(row, seq))
+            except _BadRow as exc:
+                errors.append(RowError(name, reader.line_num, str(exc)))
+            if len(records) >= batch_rows:
+                yield records, errors
+                records, errors = [], []
+        yield records, errors
+
+
+async def import_files(
+    storage: Storage,
+    paths: Sequence[Path],
+    kind: Kind,
+    *,
+    strict: bool = False,
+    on_rows: Callable[[int], None] | None = None,
+) -> list[FileReport]:
+    """Import Tardis CSV files into ``storage``; returns one report per file.
+
+    Non-strict: good rows are imported, bad rows reported. Strict: a file with any bad row is refused
+    entirely (validated in a first pass, nothing written). ``on_rows(n)`` is called as rows are read
+    (progress). Importing a file again adds no rows.
+    """
+    reports: list[FileReport] = []
+    for path in paths:
+        report = FileReport(str(path))
+        reports.append(report)
+        if strict:
+            for _, errors in iter_file(path, kind):
+                report.errors.extend(errors)
+            if report.errors:
+                report.refused = True
+                continue
+        for records, errors in iter_file(path, kind):
+            report.errors.extend(errors)
+            report.rows_read += len(records) + len(errors)
+            if records:
+                report.rows_added += await storage.write(records)
+            if on_rows is not None:
+                on_rows(len(records) + len(errors))
+        report.refused = any(e.line == 1 for e in report.errors)
+    return reports

@@ -1,0 +1,88 @@
+"""Fixtures: every storage test runs against both adapters (embedded DuckDB and real PostgreSQL).
+
+PostgreSQL tests use a fresh schema per test (``t_<session>_<n>``), dropped afterwards, so runs never collide.
+They are skipped, with the reason, only when the server at 127.0.0.1:5432 is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # storage_kit importable from this directory's tests
+
+from storage_kit import PG_DSN, Backend, Store, StoreFactory
+
+_SESSION = uuid.uuid4().hex[:8]
+_counter = itertools.count()
+_pg_reachable: list[bool] = []
+
+
+
+def pg_execute(sql: str) -> None:
+    """Run one statement on the test server from synchronous code (fixture setup/teardown)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_DSN, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def pg_reachable() -> bool:
+    if not _pg_reachable:
+        try:
+            pg_execute("SELECT 1")
+            _pg_reachable.append(True)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            _pg_reachable.append(False)
+    return _pg_reachable[0]
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, existing schema on the test server; dropped at teardown."""
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL at {PG_DSN} is unreachable")
+    name = f"t_{_SESSION}_{next(_counter)}"
+    pg_execute(f"CREATE SCHEMA {name}")
+    yield name
+    pg_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "postgres":
+        return Backend("postgres", tmp_path / "unused", request.getfixturevalue("pg_schema"))
+    return Backend("embedded", tmp_path / "store" / "store.duckdb")
+
+
+@pytest.fixture
+async def store_factory(backend: Backend) -> AsyncIterator[StoreFactory]:
+    """Makes opened stores sharing the backend's location; closes them at teardown."""
+    opened: list[Store] = []
+
+    async def make() -> Store:
+        store = backend.make()
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(store_factory: StoreFactory) -> Store:
+    return await store_factory()
