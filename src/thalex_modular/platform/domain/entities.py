@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from .enums import (
     ChangeReason,
@@ -434,21 +435,16 @@ class PortfolioEntry:
 # -- Quotes -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Quote:
+class Quote(NamedTuple):
     """One desired resting order: a side, a price in ticks and an amount in lots (volume ticks).
 
-    Produced by a strategy, already rounded by the Instrument (bids down, asks up, amounts down).
-    ``level`` is 0 for the level nearest the touch.
+    Produced by a strategy, already rounded by the Instrument (bids down, asks up, amounts down), with
+    ``price_ticks`` > 0 and ``amount_lots`` >= the instrument's minimum; the RiskCheck re-checks price and amount
+    before anything is sent. ``level`` is 0 for the level nearest the touch. A NamedTuple: immutable and cheap
+    to build on the tick path (several per ticker).
     """
 
     side: Side
     price_ticks: int
     amount_lots: int
     level: int = 0
-
-    def __post_init__(self) -> None:
-        if self.price_ticks <= 0:
-            raise InvalidValue(f"Quote.price_ticks must be > 0, was {self.price_ticks}")
-        if self.amount_lots <= 0:
-            raise InvalidValue(f"Quote.amount_lots must be > 0, was {self.amount_lots}")

@@ -112,8 +112,7 @@ class RiskConfig:
             raise InvalidValue(f"invalid RiskConfig.max_mark_age_ns <= 0, was {self.max_mark_age_ns}")
 
 
-@dataclass(frozen=True, slots=True)
-class RiskContext:
+class RiskContext(NamedTuple):
     """What the checks need to know about the market and the account right now.
 
     Args:

@@ -26,10 +26,10 @@ Units: prices in ticks inside, USD in requests; amounts in lots inside, underlyi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from thalex_modular.platform.domain.entities import Instrument, Order, Quote
-from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.domain.enums import OrderStatus, Side
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import OrderDenied
 from thalex_modular.platform.domain.requests import (
@@ -44,8 +44,7 @@ from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext
 __all__ = ["OrderReconciler", "ReconcilePlan"]
 
 
-@dataclass(frozen=True, slots=True)
-class ReconcilePlan:
+class ReconcilePlan(NamedTuple):
     """What to send, in order, and what risk refused (not sent)."""
 
     requests: list[OrderRequest]
@@ -59,6 +58,7 @@ class ReconcilePlan:
 
 # A resting order with its price in ticks and remaining amount in lots, computed once per reconcile.
 _Resting = tuple[int, int, Order]
+_OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
 
 
 def _greedy_pairs(candidates: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
@@ -75,6 +75,19 @@ def _greedy_pairs(candidates: list[tuple[int, int, int]]) -> list[tuple[int, int
         used_o.add(oi)
         pairs.append((qi, oi))
     return pairs
+
+
+def _is_best_first(quotes: list[Quote], better_first: int) -> bool:
+    """True when ``quotes`` are already best price first (strategies emit them so): the sort is skipped."""
+    previous = better_first * quotes[0].price_ticks
+    previous_level = quotes[0].level
+    for quote in quotes[1:]:
+        key = better_first * quote.price_ticks
+        if key < previous or (key == previous and quote.level < previous_level):
+            return False
+        previous = key
+        previous_level = quote.level
+    return True
 
 
 class OrderReconciler:
@@ -110,6 +123,11 @@ class OrderReconciler:
         self._post_only = post_only
         self._label = label
 
+    @property
+    def halted(self) -> bool:
+        """The kill switch is engaged: every reconcile cancels and denies."""
+        return self._risk.kill_switch_engaged
+
     def reconcile(
         self, instrument: Instrument, desired: Sequence[Quote], live: Sequence[Order], ctx: RiskContext
     ) -> ReconcilePlan:
@@ -127,32 +145,52 @@ class OrderReconciler:
         name = instrument.instrument_name
         if self._risk.kill_switch_engaged:
             return self._kill(instrument, desired, live, ctx)
+        ticks_per_usd = 1.0 / instrument.tick_size
+        lots_per_unit = 1.0 / instrument.volume_tick_size
         bids = 0.0
         asks = 0.0
         count = 0
-        buy_orders: list[Order] = []
-        sell_orders: list[Order] = []
+        buy_free: list[_Resting] = []
+        sell_free: list[_Resting] = []
+        buy_flight: list[int] = []
+        sell_flight: list[int] = []
         for order in live:
-            if order.instrument_name != name or not order.status.is_open:
+            if order.instrument_name != name or order.status not in _OPEN_STATUSES:
                 continue
             count += 1
+            remaining = order.amount - order.filled_amount
+            if remaining < 0.0:
+                remaining = 0.0
+            # exchange prices and amounts are on the grid: round() recovers the exact ticks and lots
+            ticks = round(order.price * ticks_per_usd)
             if order.side is Side.BUY:
-                bids += order.remaining_amount
-                buy_orders.append(order)
+                bids += remaining
+                if order.request_in_flight is not None:
+                    buy_flight.append(ticks)
+                    continue
+                free = buy_free
             else:
-                asks += order.remaining_amount
-                sell_orders.append(order)
+                asks += remaining
+                if order.request_in_flight is not None:
+                    sell_flight.append(ticks)
+                    continue
+                free = sell_free
+            lots = round(remaining * lots_per_unit)
+            if lots > 0:
+                free.append((ticks, lots, order))
         buy_quotes: list[Quote] = []
         sell_quotes: list[Quote] = []
         for quote in desired:
             (buy_quotes if quote.side is Side.BUY else sell_quotes).append(quote)
-        denials: list[OrderDenied] = []
 
         cancel_orders: list[Order] = []
         amends: list[tuple[int, Quote, Order]] = []  # (lots growth, quote, order)
         inserts: list[Quote] = []
-        self._diff_side(instrument, Side.BUY, buy_quotes, buy_orders, cancel_orders, amends, inserts)
-        self._diff_side(instrument, Side.SELL, sell_quotes, sell_orders, cancel_orders, amends, inserts)
+        self._diff_side(Side.BUY, buy_quotes, buy_free, buy_flight, cancel_orders, amends, inserts)
+        self._diff_side(Side.SELL, sell_quotes, sell_free, sell_flight, cancel_orders, amends, inserts)
+        if not cancel_orders and not amends and not inserts:
+            return ReconcilePlan([], [])
+        denials: list[OrderDenied] = []
 
         # Amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book.
         if len(amends) > 1:
@@ -219,29 +257,35 @@ class OrderReconciler:
 
     def _diff_side(
         self,
-        instrument: Instrument,
         side: Side,
         quotes: list[Quote],
-        orders: list[Order],
+        free: list[_Resting],
+        flight_ticks: list[int],
         cancels: list[Order],
         amends: list[tuple[int, Quote, Order]],
         inserts: list[Quote],
     ) -> None:
-        """Match one side; appends to ``cancels``, ``amends`` (lots growth, quote, order) and ``inserts``."""
-        if not quotes and not orders:
+        """Match one side; appends to ``cancels``, ``amends`` (lots growth, quote, order) and ``inserts``.
+
+        ``free`` holds the side's resting orders without a request in flight as (ticks, lots, order);
+        ``flight_ticks`` the prices of those with one.
+        """
+        if not quotes and not free:
             return
         better_first = -1 if side is Side.BUY else 1
-        if len(quotes) > 1:
+        if len(quotes) > 1 and not _is_best_first(quotes, better_first):
             quotes = sorted(quotes, key=lambda q: (better_first * q.price_ticks, q.level))
-        free: list[_Resting] = []
-        flight_ticks: list[int] = []
-        for order in orders:
-            if order.request_in_flight is not None:
-                flight_ticks.append(instrument.ticks_of(order.price))
-                continue
-            lots = instrument.lots_of(order.remaining_amount)
-            if lots > 0:
-                free.append((instrument.ticks_of(order.price), lots, order))
+        if len(free) > 1:
+            free.sort(key=lambda r: (better_first * r[0], r[2].client_order_id))
+        tol = self._tolerance
+        # Fast path, the usual tick: nothing in flight and every order already within tolerance of the quote
+        # of its rank with the desired amount. Nothing to do for this side.
+        if not flight_ticks and len(quotes) == len(free):
+            for quote, (ft, fl, _) in zip(quotes, free, strict=True):
+                if fl != quote.amount_lots or abs(quote.price_ticks - ft) > tol:
+                    break
+            else:
+                return
 
         # 1. In-flight orders claim their nearest quote; no request for them.
         if flight_ticks and quotes:
@@ -252,9 +296,6 @@ class OrderReconciler:
             quotes = [q for qi, q in enumerate(quotes) if qi not in claimed]
 
         # 2. Keep orders within tolerance with the desired amount, nearest first.
-        if len(free) > 1:
-            free.sort(key=lambda r: (better_first * r[0], r[2].client_order_id))
-        tol = self._tolerance
         candidates = [
             (abs(q.price_ticks - ft), qi, oi)
             for qi, q in enumerate(quotes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Quote, Ticker, Trade
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
@@ -18,8 +18,6 @@ from thalex_modular.platform.domain.risk import RiskContext
 from thalex_modular.platform.domain.tracking import StateTracker
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
 from thalex_modular.strategies.protocol import QuoteContext, Strategy
-
-_EMPTY_PLAN_REQUESTS: list[OrderRequest] = []
 
 
 class QuotingCore:
@@ -34,7 +32,7 @@ class QuotingCore:
         reconciler: diff + risk; it owns the RiskCheck.
     """
 
-    __slots__ = ("_last_ticker", "analyzer", "instrument", "reconciler", "strategy", "tracker")
+    __slots__ = ("_last_ticker", "_settled", "analyzer", "instrument", "reconciler", "strategy", "tracker")
 
     def __init__(
         self,
@@ -50,6 +48,9 @@ class QuotingCore:
         self.strategy = strategy
         self.reconciler = reconciler
         self._last_ticker: Ticker | None = None
+        # (desired quotes, tracker version) of the last reconcile that asked for nothing and denied nothing:
+        # the same quotes against the same orders plan nothing again (no risk check ran, none can flip).
+        self._settled: tuple[Sequence[Quote], int] | None = None
 
     @property
     def last_ticker(self) -> Ticker | None:
@@ -68,21 +69,27 @@ class QuotingCore:
         """Plan against the latest ticker (after a fill, a cool-down, a resync). Empty before the first ticker."""
         ticker = self._last_ticker
         if ticker is None:
-            return ReconcilePlan(_EMPTY_PLAN_REQUESTS[:], [])
+            return ReconcilePlan([], [])
         name = self.instrument.instrument_name
-        position = self.tracker.position(name).position
+        position = self.tracker.position_amount(name)
         regime = self.analyzer.regime()
         ctx = QuoteContext(
             self.instrument, ticker, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns
         )
         desired = self.strategy.compute_quotes(ctx)
+        version = self.tracker.version
+        settled = self._settled
+        if settled is not None and settled[1] == version and settled[0] == desired and not self.reconciler.halted:
+            return ReconcilePlan([], [])
         risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
-        return self.reconciler.reconcile(self.instrument, desired, self.tracker.open_orders(name), risk_ctx)
+        plan = self.reconciler.reconcile(self.instrument, desired, self.tracker.open_orders(name), risk_ctx)
+        self._settled = (desired, version) if not plan.requests and not plan.denials else None
+        return plan
 
     def pull_quotes(self, now_ns: int) -> ReconcilePlan:
         """Plan cancels of every resting order of the instrument (stale data, toxic flow, shutdown)."""
         ticker = self._last_ticker
-        position = self.tracker.position(self.instrument.instrument_name).position
+        position = self.tracker.position_amount(self.instrument.instrument_name)
         mark = ticker.mark_price if ticker is not None else 1.0
         risk_ctx = RiskContext(position, mark, now_ns)
         return self.reconciler.reconcile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from ..errors import InvalidValue
 from .rolling_volatility import annualise
@@ -19,8 +20,7 @@ class RegimeLabel(StrEnum):
     TRENDING = "trending"  # the price drifts far more than its own noise explains
 
 
-@dataclass(frozen=True, slots=True)
-class Regime:
+class Regime(NamedTuple):
     """A snapshot of realized vol, trend and implied/realized vol, with the label and gamma multiplier.
 
     Vols are relative (log-return) vols per sqrt(second); the ``*_annual`` properties convert them once via

@@ -169,6 +169,11 @@ class PositionBook:
         book = self._books.get(instrument_name)
         return book.snapshot() if book is not None else Position(instrument_name, 0.0, 0.0, 0.0)
 
+    def amount(self, instrument_name: str) -> float:
+        """Signed position in the underlying only (the tick path's cheap query); 0.0 if never traded."""
+        book = self._books.get(instrument_name)
+        return book.position if book is not None else 0.0
+
     def reconcile(self, entries: Sequence[PortfolioEntry], ts_ns: int, complete: bool) -> list[ResyncRequest]:
         """Compare with the exchange's portfolio; where ours differs by more than half a volume tick, adopt
         the exchange's position (the truth) and return a ResyncRequest naming both numbers.

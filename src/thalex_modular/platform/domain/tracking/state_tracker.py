@@ -51,7 +51,7 @@ class StateTracker:
     ``Order.client_order_id`` as a local key: address them by ``order_id``.
     """
 
-    __slots__ = ("_eps", "_ignored", "_max_trade_ids", "_positions", "_store", "_trade_ids")
+    __slots__ = ("_eps", "_ignored", "_max_trade_ids", "_positions", "_store", "_trade_ids", "_version")
 
     def __init__(
         self,
@@ -72,6 +72,7 @@ class StateTracker:
         self._eps = amount_epsilon
         self._positions = PositionBook(instruments)
         self._ignored = 0
+        self._version = 0
 
     # -- requests we send ------------------------------------------------------------------------------
 
@@ -81,6 +82,7 @@ class StateTracker:
         Raises:
             InvalidValue: price or amount not positive and finite, or the client_order_id already tracked.
         """
+        self._version += 1
         where = f"InsertOrder({insert.client_order_id})"
         positive(f"{where}.price", insert.price)
         positive(f"{where}.amount", insert.amount)
@@ -108,6 +110,7 @@ class StateTracker:
             InvalidValue: bad price/amount, or the order is unknown.
             InvalidTransition: the order is closed or already has a request in flight.
         """
+        self._version += 1
         positive(f"AmendOrder({amend.client_order_id}).price", amend.price)
         positive(f"AmendOrder({amend.client_order_id}).amount", amend.amount)
         entry = self._entry_for_request(amend.client_order_id, amend.order_id, "amend")
@@ -123,6 +126,7 @@ class StateTracker:
             InvalidValue: the order is unknown.
             InvalidTransition: the order is closed or already has an insert or cancel in flight.
         """
+        self._version += 1
         entry = self._entry_for_request(cancel.client_order_id, cancel.order_id, "cancel")
         entry.order.request_in_flight = "cancel"
         entry.order.updated_ns = ts_ns
@@ -135,6 +139,7 @@ class StateTracker:
         in-flight mark (Thalex error 1 "order not found" means the order closed: the feed will say how, so
         the order is not marked cancelled here). Returns the order, or None when it is not tracked.
         """
+        self._version += 1
         entry = self._store.by_cid(client_order_id)
         if entry is None:
             return None
@@ -159,6 +164,7 @@ class StateTracker:
         fills were missed (ResyncRequest). An update for an unknown order is adopted; unless it is a snapshot
         entry (change_reason ``existing``) it also yields a ResyncRequest.
         """
+        self._version += 1
         out: list[TrackerEvent] = []
         self._apply(update, update.change_reason is ChangeReason.EXISTING, out)
         return out
@@ -175,6 +181,7 @@ class StateTracker:
         their insert is in flight (the owner fails in-flight inserts with :meth:`on_request_failed` when the
         connection drops).
         """
+        self._version += 1
         out: list[TrackerEvent] = []
         present: set[int] = set()
         for update in updates:
@@ -212,6 +219,7 @@ class StateTracker:
         Only instruments given to the constructor are compared. ``complete=True`` (``private/portfolio``, a
         channel snapshot) means an instrument missing from ``entries`` has position 0.
         """
+        self._version += 1
         return self._positions.reconcile(entries, ts_ns, complete)
 
     # -- queries -------------------------------------------------------------------------------------------
@@ -220,6 +228,10 @@ class StateTracker:
         """Our position in ``instrument_name``: signed amount (underlying), FIFO entry price and realised PnL
         (USD). A flat zero position for an instrument never traded."""
         return self._positions.position(instrument_name)
+
+    def position_amount(self, instrument_name: str) -> float:
+        """Signed position in the underlying (no snapshot object: for the tick path)."""
+        return self._positions.amount(instrument_name)
 
     def open_orders(self, instrument_name: str) -> list[Order]:
         """PENDING, OPEN and PARTIALLY_FILLED orders of an instrument."""
@@ -252,6 +264,11 @@ class StateTracker:
                 remaining = max(remaining, entry.amend_amount - order.filled_amount)
             total += remaining
         return total
+
+    @property
+    def version(self) -> int:
+        """Grows with every call that may change orders or positions: equal versions mean unchanged state."""
+        return self._version
 
     @property
     def ignored_updates(self) -> int:
