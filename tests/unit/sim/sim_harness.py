@@ -8,9 +8,10 @@ from stubs import perpetual, ticker, trade
 from thalex_modular.platform.domain.clock import SimClock
 from thalex_modular.platform.domain.entities import OrderUpdate
 from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, OrderStatus, Side
+from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.domain.sim.results import SimEvent, SimRejection
+from thalex_modular.platform.domain.sim.results import SimEvent
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 
 T0 = 1_700_000_000 * 10**9
@@ -64,8 +65,8 @@ class Harness:
     def updates(self, coid: int | None = None) -> list[OrderUpdate]:
         return [e for e in self.events if isinstance(e, OrderUpdate) and (coid is None or e.client_order_id == coid)]
 
-    def rejections(self) -> list[SimRejection]:
-        return [e for e in self.events if isinstance(e, SimRejection)]
+    def rejections(self) -> list[RequestRejected]:
+        return [e for e in self.events if isinstance(e, RequestRejected)]
 
     def filled(self, coid: int) -> float:
         ups = self.updates(coid)

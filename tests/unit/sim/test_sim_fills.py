@@ -8,8 +8,8 @@ from sim_harness import MS, Harness, check_update_stream, fills_by_exchange_time
 
 from thalex_modular.platform.domain.entities import BookTop, OrderUpdate
 from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, MakerTaker, OrderStatus, Side
+from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.domain.sim.results import SimRejection
 
 LOT = 0.001
 
@@ -149,7 +149,7 @@ def test_cancel_in_flight_of_an_order_filled_meanwhile_is_order_not_found() -> N
     h.trade(99_990.0, 1.0, Side.SELL)
     h.at(40)
     assert h.updates(1)[-1].status is OrderStatus.FILLED
-    assert isinstance(h.events[-1], SimRejection) and h.events[-1].code == 1
+    assert isinstance(h.events[-1], RequestRejected) and h.events[-1].code == 1
 
 
 def test_fills_arrive_after_the_response_latency() -> None:

@@ -17,9 +17,9 @@ from thalex_modular.platform.domain.enums import (
     TimeInForce,
 )
 from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import CancelOrder
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.domain.sim.results import SimRejection
 
 
 def test_insert_is_acknowledged_after_entry_plus_response_latency() -> None:
@@ -62,7 +62,7 @@ def test_invalid_insert_is_a_typed_rejection(price: float, amount: float, code: 
     h.at(20)
     # Assert
     (rej,) = h.events
-    assert isinstance(rej, SimRejection)
+    assert isinstance(rej, RequestRejected)
     assert (rej.client_order_id, rej.code) == (7, code)
     assert words in rej.message
     assert h.engine.open_order_count() == 0

@@ -11,10 +11,10 @@ from sim_harness import MS, NAME, Harness
 from stubs import ticker
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate
 from thalex_modular.platform.domain.enums import OrderStatus, Side
-from thalex_modular.platform.domain.events import ResyncRequest
+from thalex_modular.platform.domain.events import RequestRejected, ResyncRequest
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.domain.sim.results import SimEvent, SimRejection
+from thalex_modular.platform.domain.sim.results import SimEvent
 from thalex_modular.platform.domain.tracking import StateTracker
 
 LOT = 0.001
@@ -32,7 +32,7 @@ class Wired:
 
     def feed(self, events: list[SimEvent]) -> None:
         for e in events:
-            if isinstance(e, SimRejection):
+            if isinstance(e, RequestRejected):
                 self.tracker.on_request_failed(e.client_order_id, e.ts_local_ns, f"{e.code}: {e.message}")
                 continue
             for out in self.tracker.on_order_update(e):

@@ -1,7 +1,7 @@
 """SimMatchEngine: a pessimistic simulated exchange for OUR orders, driven by public market data.
 
 Used in shadow mode (live public data) and backtests (history). It answers exactly as Thalex would, with
-:class:`~.entities.OrderUpdate` (Thalex ``OrderStatus``) events and typed :class:`~.sim.results.SimRejection`
+:class:`~.entities.OrderUpdate` (Thalex ``OrderStatus``) events and typed :class:`~.sim.results.RequestRejected`
 errors, so the StateTracker cannot tell it from the exchange (LESSONS 19).
 
 Timing (STYLE 15, hftbacktest latency model). Let ``t`` be ``clock.now_ns()`` when a request is submitted:
@@ -40,6 +40,7 @@ from .clock import Clock
 from .entities import BookTop, Instrument, OrderFill, Ticker, Trade
 from .enums import ChangeReason, DeleteReason, MakerTaker, OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidValue
+from .events import RequestRejected
 from .requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
 from .sim.config import SimMatchConfig
 from .sim.queue import TopOfBook, allocate_trade, cap_queue, join_queue
@@ -52,7 +53,6 @@ from .sim.results import (
     PRICE_NOT_ON_TICK,
     UNKNOWN_INSTRUMENT,
     SimEvent,
-    SimRejection,
 )
 from .sim.sim_order import SimOrder
 
@@ -68,7 +68,7 @@ class SimMatchEngine:
         config: latencies (ns), slippage (ticks) and fees (bps).
 
     Every method returning ``list[SimEvent]`` returns the answers that have reached us by then, in the
-    order they arrive: :class:`OrderUpdate` or :class:`SimRejection`.
+    order they arrive: :class:`OrderUpdate` or :class:`RequestRejected`.
     """
 
     def __init__(self, instrument: Instrument, clock: Clock, config: SimMatchConfig | None = None) -> None:
@@ -377,7 +377,7 @@ class SimMatchEngine:
 
     def _reject(self, req: OrderRequest, code: int, message: str, at: int) -> None:
         due = at + self._config.response_latency_ns
-        self._emit(SimRejection(req.client_order_id, code, message, req, at, due), at)
+        self._emit(RequestRejected(req.client_order_id, code, message, req, at, due), at)
 
     def _deliver(self, now: int) -> list[SimEvent]:
         out: list[SimEvent] = []
