@@ -7,7 +7,7 @@ import operator
 
 from ..errors import InvalidValue
 from .regime import Regime, RegimeConfig, RegimeLabel
-from .rolling_volatility import RollingVolatility, annualise, log_return
+from .rolling_volatility import RollingVolatility, annualise, log_return, to_fixed
 
 
 class MultiWindowRegimeAnalyzer:
@@ -74,9 +74,11 @@ class MultiWindowRegimeAnalyzer:
         if dt_ns == 0:
             return
         r = log_return(previous, mid_price)
-        self._fast.push(r, dt_ns)
-        self._mid.push(r, dt_ns)
-        self._slow.push(r, dt_ns)
+        r_fx = to_fixed(r)
+        sq_fx = to_fixed(r * r)
+        self._fast.push_fixed(r_fx, sq_fx, dt_ns)
+        self._mid.push_fixed(r_fx, sq_fx, dt_ns)
+        self._slow.push_fixed(r_fx, sq_fx, dt_ns)
         self._samples += 1
         self._last_price = float(mid_price)
         self._last_ts_ns = ts_ns

@@ -44,6 +44,11 @@ def per_sqrt_second(sigma_annual: float) -> float:
     return sigma_annual / _SQRT_SECONDS_PER_YEAR
 
 
+def to_fixed(value: float) -> int:
+    """A float as an integer count of 2**-200 (window sums add and remove these exactly)."""
+    return int(math.ldexp(value, _FIXED_POINT_BITS))
+
+
 def log_return(previous_price: float, price: float) -> float:
     """Log return ``ln(price / previous_price)``, computed as ``log1p((price - previous) / previous)``.
 
@@ -116,9 +121,12 @@ class RollingVolatility:
 
     def push(self, log_ret: float, dt_ns: int) -> None:
         """Add one return spanning ``dt_ns`` (> 0) nanoseconds; the oldest leaves once the window is full."""
+        self.push_fixed(to_fixed(log_ret), to_fixed(log_ret * log_ret), dt_ns)
+
+    def push_fixed(self, r_fx: int, sq_fx: int, dt_ns: int) -> None:
+        """:meth:`push` with the return and its square already in fixed point (:func:`to_fixed`), so several
+        windows fed the same return convert it once."""
         head = self._head
-        r_fx = int(math.ldexp(log_ret, _FIXED_POINT_BITS))
-        sq_fx = int(math.ldexp(log_ret * log_ret, _FIXED_POINT_BITS))
         if self._count == self.window:
             self._sum_r_fx += r_fx - self._returns_fx[head]
             self._sum_r2_fx += sq_fx - self._sq_fx[head]
