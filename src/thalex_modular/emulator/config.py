@@ -1,0 +1,85 @@
+"""Emulator configuration: one frozen pydantic model, read from a YAML/JSON file, overridden by CLI flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["EmulatorConfig", "FaultConfig", "RateLimitConfig", "load_config"]
+
+
+class RateLimitConfig(BaseModel):
+    """Per-session token buckets (messages per second; DIGEST 7.2 defaults, Thalex publishes none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    persistent_per_s: float = Field(default=10.0, gt=0)
+    cod_per_s: float = Field(default=50.0, gt=0)
+    cancel_per_s: float = Field(default=1000.0, gt=0)
+
+
+class FaultConfig(BaseModel):
+    """Fault injection. All off by default; the control API (``emulator/set_faults``) replaces it at run time.
+
+    ``reject_share`` of order requests (insert/buy/sell/amend/mass_quote) fail with ``reject_code``;
+    ``response_delay_ms`` delays every RPC reply; ``duplicate_share``/``reorder_share`` of private notifications are
+    sent twice / swapped with the next one; ``paused_feeds`` lists channel-name prefixes whose notifications are held
+    back (dropped while paused: a feed that pauses misses updates, as a stalled gateway would);
+    ``drop_after_messages`` closes a connection (code 1011) after that many client messages.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reject_share: float = Field(default=0.0, ge=0, le=1)
+    reject_code: int = 20
+    reject_message: str = "temporary failure (injected)"
+    response_delay_ms: float = Field(default=0.0, ge=0)
+    duplicate_share: float = Field(default=0.0, ge=0, le=1)
+    reorder_share: float = Field(default=0.0, ge=0, le=1)
+    paused_feeds: tuple[str, ...] = ()
+    drop_after_messages: int | None = Field(default=None, gt=0)
+
+
+class EmulatorConfig(BaseModel):
+    """Everything ``platform emulator`` needs.
+
+    ``speed`` scales simulated time against wall time (2.0 = sim runs twice as fast); ``start_time_s`` fixes the sim
+    clock's origin (Unix seconds; default: wall time at start); ``iat_tolerance_s`` bounds the JWT ``iat`` skew;
+    ``market_step_ms`` is the wall interval of the market loop; ``summary_period_ms`` the ``account.summary`` period;
+    ``control_enabled`` accepts ``emulator/*`` control methods on the websocket.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8490, ge=0, le=65535)
+    seed: int = 1
+    speed: float = Field(default=1.0, gt=0)
+    start_time_s: float | None = None
+    keys_file: Path | None = None
+    iat_tolerance_s: float = Field(default=60.0, gt=0)
+    environment: str = "testnet"
+    market_step_ms: float = Field(default=100.0, gt=0)
+    summary_period_ms: float = Field(default=1000.0, gt=0)
+    flow_agents: bool = True
+    control_enabled: bool = False
+    rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig)
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> EmulatorConfig:
+    """Read ``path`` (YAML or JSON; may be ``None``) and apply ``overrides`` (``None`` values ignored)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        text = path.read_text()
+        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ValueError(f"invalid config file {path}: top level must be a mapping, was {type(loaded).__name__}")
+        data.update(loaded or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return EmulatorConfig.model_validate(data)

@@ -1,0 +1,44 @@
+"""Fault injection: rejected orders, delayed replies, duplicated/reordered notifications, paused feeds, dropped
+connections. Driven by :class:`~thalex_modular.emulator.config.FaultConfig` (from the config file, replaceable at run
+time through the control API). Randomness comes from one seeded ``random.Random``, so a run is reproducible."""
+
+from __future__ import annotations
+
+import random
+
+from thalex_modular.emulator.config import FaultConfig
+
+__all__ = ["FaultInjector"]
+
+
+class FaultInjector:
+    """Answers "should this message be disturbed?" for the server and the outboxes."""
+
+    def __init__(self, config: FaultConfig, seed: int) -> None:
+        self.config = config
+        self._rng = random.Random(seed)
+
+    def replace(self, config: FaultConfig) -> None:
+        """Swap in a new configuration (control API)."""
+        self.config = config
+
+    def reject_code(self) -> int | None:
+        """For an order request: the error code to fail it with, or ``None`` to let it through."""
+        share = self.config.reject_share
+        if share > 0 and self._rng.random() < share:
+            return self.config.reject_code
+        return None
+
+    def duplicate(self) -> bool:
+        """Whether to send this private notification twice."""
+        share = self.config.duplicate_share
+        return share > 0 and self._rng.random() < share
+
+    def reorder(self) -> bool:
+        """Whether to hold this private notification back and send it after the next one."""
+        share = self.config.reorder_share
+        return share > 0 and self._rng.random() < share
+
+    def paused(self, channel_name: str) -> bool:
+        """Whether notifications of ``channel_name`` are held back (prefix match on ``paused_feeds``)."""
+        return any(channel_name.startswith(prefix) for prefix in self.config.paused_feeds)
