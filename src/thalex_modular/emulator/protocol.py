@@ -14,6 +14,17 @@ from typing import Any, Final
 import msgspec
 
 from thalex_modular.emulator.engine.errors import RpcError
+from thalex_modular.platform.domain.error_codes import (
+    AUTHENTICATION_FAILED,
+    DUPLICATE_ORDER_ID,
+    INVALID_REQUEST,
+    NOT_LOGGED_IN,
+    ORDER_NOT_FOUND,
+    PERSISTENT_SESSION,
+    THROTTLE_EXCEEDED,
+    UNKNOWN_INSTRUMENT,
+    UNKNOWN_METHOD,
+)
 
 __all__ = [
     "AUTHENTICATION_FAILED",
@@ -37,16 +48,6 @@ __all__ = [
     "encode_result",
 ]
 
-# -- error codes (DIGEST 7.1; only 1 and 4 are official, the rest follow the third-party enum) --
-ORDER_NOT_FOUND: Final = 1
-DUPLICATE_ORDER_ID: Final = 2
-THROTTLE_EXCEEDED: Final = 4
-UNKNOWN_INSTRUMENT: Final = 5
-INVALID_REQUEST: Final = 6
-NOT_LOGGED_IN: Final = 7
-AUTHENTICATION_FAILED: Final = 19
-UNKNOWN_METHOD: Final = 31
-PERSISTENT_SESSION: Final = 52
 
 
 class FrameError(RpcError):

@@ -20,8 +20,7 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request as HttpRequest
-from websockets.http11 import Response as HttpResponse
+from websockets.http11 import Request as HttpRequest, Response as HttpResponse
 
 from thalex_modular.emulator import control
 from thalex_modular.emulator.auth import Authenticator

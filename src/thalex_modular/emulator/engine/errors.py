@@ -1,30 +1,30 @@
 """Thalex JSON-RPC errors raised by the exchange core.
 
-Codes follow ``shared/thalex-api/DIGEST.md`` section 7.1 (only 1 and 4 are confirmed by Thalex; the rest follow the
-third-party enum the digest lists). The server turns an :class:`RpcError` into ``{"code": ..., "message": ...}``.
+Codes come from :mod:`thalex_modular.platform.domain.error_codes` (re-exported here for the engine modules).
+The server turns an :class:`RpcError` into ``{"code": ..., "message": ...}``.
 """
 
 from __future__ import annotations
 
-from typing import Final
-
-ORDER_NOT_FOUND: Final = 1
-DUPLICATE_ORDER_ID: Final = 2
-THROTTLE_EXCEEDED: Final = 4
-UNKNOWN_INSTRUMENT: Final = 5
-INVALID_REQUEST: Final = 6
-NOT_LOGGED_IN: Final = 7
-INVALID_PRICE: Final = 13
-INVALID_AMOUNT: Final = 14
-PRICE_NOT_ON_TICK: Final = 15
-UNKNOWN_PRODUCT: Final = 17
-PROTECTION_NOT_SET: Final = 23
-INSUFFICIENT_MARGIN: Final = 24
-INVALID_TIME_IN_FORCE: Final = 25
-PRICE_COLLAR_BREACH: Final = 43
-QUOTE_EXCEEDS_PROTECTION: Final = 44
-UNBOUNDED_MARKET_ORDER: Final = 45
-PERSISTENT_SESSION: Final = 52
+from thalex_modular.platform.domain.error_codes import (
+    DUPLICATE_ORDER_ID as DUPLICATE_ORDER_ID,
+    INSUFFICIENT_MARGIN as INSUFFICIENT_MARGIN,
+    INVALID_AMOUNT as INVALID_AMOUNT,
+    INVALID_PRICE as INVALID_PRICE,
+    INVALID_REQUEST as INVALID_REQUEST,
+    INVALID_TIME_IN_FORCE as INVALID_TIME_IN_FORCE,
+    NOT_LOGGED_IN as NOT_LOGGED_IN,
+    ORDER_NOT_FOUND as ORDER_NOT_FOUND,
+    PERSISTENT_SESSION as PERSISTENT_SESSION,
+    PRICE_COLLAR_BREACH as PRICE_COLLAR_BREACH,
+    PRICE_NOT_ON_TICK as PRICE_NOT_ON_TICK,
+    PROTECTION_NOT_SET as PROTECTION_NOT_SET,
+    QUOTE_EXCEEDS_PROTECTION as QUOTE_EXCEEDS_PROTECTION,
+    THROTTLE_EXCEEDED as THROTTLE_EXCEEDED,
+    UNBOUNDED_MARKET_ORDER as UNBOUNDED_MARKET_ORDER,
+    UNKNOWN_INSTRUMENT as UNKNOWN_INSTRUMENT,
+    UNKNOWN_PRODUCT as UNKNOWN_PRODUCT,
+)
 
 
 class RpcError(Exception):
