@@ -24,20 +24,17 @@ import numpy as np
 import numpy.typing as npt
 
 from thalex_modular.platform.domain.storage import (
-    OHLCV_DTYPE,
-    QUOTE_DTYPE,
-    TRADE_DTYPE,
     BacktestRun,
     Record,
     StorageError,
     StorageUnavailable,
     SweepStudy,
-    check_range,
     group_by_table,
 )
 
 from . import schema
 from .migrations import pending
+from .range_reads import RangeReads
 from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
 T = TypeVar("T")
@@ -69,7 +66,7 @@ def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> np
     return out
 
 
-class EmbeddedStorage:
+class EmbeddedStorage(RangeReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` in a local DuckDB file.
 
     Args:
@@ -202,21 +199,6 @@ class EmbeddedStorage:
             return _structured(con.execute(sql, [name, start_ns, end_ns]).fetchnumpy(), dtype)
 
         return await self._run(query)
-
-    async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """Trades of one instrument with ts_ns in [start_ns, end_ns), as ``TRADE_DTYPE``, ordered by (ts_ns, seq)."""
-        check_range("read_trades", start_ns, end_ns)
-        return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
-
-    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
-        check_range("read_quotes", start_ns, end_ns)
-        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
-
-    async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
-        check_range("read_ohlcv_1m", start_ns, end_ns)
-        return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
 
     async def count(self, table: str) -> int:
         _check_table(table)

@@ -26,20 +26,17 @@ import numpy as np
 import numpy.typing as npt
 
 from thalex_modular.platform.domain.storage import (
-    OHLCV_DTYPE,
-    QUOTE_DTYPE,
-    TRADE_DTYPE,
     BacktestRun,
     Record,
     StorageError,
     StorageUnavailable,
     SweepStudy,
-    check_range,
     group_by_table,
 )
 
 from . import schema
 from .migrations import pending
+from .range_reads import RangeReads
 from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
 _UNAVAILABLE: Final = (
@@ -106,7 +103,7 @@ def partition_sql(table: str, day: int) -> str:
     )
 
 
-class PostgresStorage:
+class PostgresStorage(RangeReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` on PostgreSQL, with TimescaleDB when available.
 
     Args:
@@ -257,21 +254,6 @@ class PostgresStorage:
         async with self._conn() as conn:
             await conn.copy_from_query(sql, name, start_ns, end_ns, output=sink, format="binary")
         return decode_binary_copy(b"".join(chunks), dtype)
-
-    async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """Trades of one instrument with ts_ns in [start_ns, end_ns), as ``TRADE_DTYPE``, ordered by (ts_ns, seq)."""
-        check_range("read_trades", start_ns, end_ns)
-        return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
-
-    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
-        check_range("read_quotes", start_ns, end_ns)
-        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
-
-    async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
-        check_range("read_ohlcv_1m", start_ns, end_ns)
-        return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
 
     async def count(self, table: str) -> int:
         _check_table(table)

@@ -1,0 +1,37 @@
+"""The range reads both storage adapters share: each adapter supplies only ``_read`` (its query runner)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from thalex_modular.platform.domain.storage import OHLCV_DTYPE, QUOTE_DTYPE, TRADE_DTYPE, check_range
+
+from . import schema
+
+
+class RangeReads(ABC):
+    """``read_trades`` / ``read_quotes`` / ``read_ohlcv_1m`` over ``[start_ns, end_ns)`` as structured arrays."""
+
+    @abstractmethod
+    async def _read(
+        self, sql: str, dtype: np.dtype[Any], name: str, start_ns: int, end_ns: int
+    ) -> npt.NDArray[np.void]: ...
+
+    async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Trades of one instrument with ts_ns in [start_ns, end_ns), as ``TRADE_DTYPE``, ordered by (ts_ns, seq)."""
+        check_range("read_trades", start_ns, end_ns)
+        return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
+        check_range("read_quotes", start_ns, end_ns)
+        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
+        check_range("read_ohlcv_1m", start_ns, end_ns)
+        return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
