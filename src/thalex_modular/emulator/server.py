@@ -45,12 +45,12 @@ from thalex_modular.emulator.protocol import (
 from thalex_modular.emulator.rate_limit import RateLimits, SessionRateLimiter
 from thalex_modular.emulator.runtime import Venue
 from thalex_modular.emulator.subscriptions import Channel
+from thalex_modular.platform.domain.error_codes import TEMPORARY_FAILURE
 
 __all__ = ["WS_PATH", "EmulatorServer", "Session"]
 
 WS_PATH = "/ws/api/v2"
 _log = logging.getLogger(__name__)
-_TEMPORARY_FAILURE = 20
 _ORDER_METHODS = frozenset({"private/insert", "private/buy", "private/sell", "private/amend", "private/mass_quote"})
 
 
@@ -255,7 +255,7 @@ class EmulatorServer:
             return encode_error(request_id, exc.code, exc.message), events
         except Exception:  # a bug must not take the connection down; the client sees a temporary failure
             _log.exception("internal error in %s", method)
-            return encode_error(request_id, _TEMPORARY_FAILURE, f"temporary failure: internal error in {method}"), []
+            return encode_error(request_id, TEMPORARY_FAILURE, f"temporary failure: internal error in {method}"), []
 
     async def _control(self, request: Request) -> str:
         try:
