@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 from engine_kit import FUT, PERP, Env
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from thalex_modular.emulator.engine import RpcError
 

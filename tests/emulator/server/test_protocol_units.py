@@ -7,8 +7,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from thalex_modular.emulator.auth import Authenticator, make_token
 from thalex_modular.emulator.keys import ApiKey, generate_key, keygen_to_dir, load_keys

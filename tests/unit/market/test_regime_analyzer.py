@@ -7,8 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.market import (

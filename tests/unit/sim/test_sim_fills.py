@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from sim_harness import MS, Harness, check_update_stream, fills_by_exchange_time
 
 from thalex_modular.platform.domain.entities import BookTop, OrderUpdate

@@ -4,8 +4,7 @@ ignored), each fill once, and ends with the same orders and position as the simu
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from sim_harness import MS, NAME, Harness
 
 from stubs import ticker

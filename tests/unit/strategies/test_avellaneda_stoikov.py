@@ -7,8 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from stubs import option, perpetual, ticker
 from thalex_modular.platform.domain.entities import Instrument, Quote

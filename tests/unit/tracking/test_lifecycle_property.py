@@ -4,8 +4,7 @@ regresses, ends where the in-order sequence ends, and every fill is emitted exac
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 from tracking_factories import fill, insert, update
 
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate

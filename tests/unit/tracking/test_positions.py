@@ -3,8 +3,7 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from thalex_modular.platform.domain.entities import Fill
 from thalex_modular.platform.domain.enums import MakerTaker, Side

@@ -1,0 +1,73 @@
+"""RunConfig: defaults work with no file; file ← env ← flags; errors name the field and value; secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from thalex_modular.deployment.config import ConfigError, Network, RunMode, load_run_config
+
+
+def test_defaults_need_no_file() -> None:
+    config = load_run_config(None, {}, {"mode": "shadow", "network": "local"})
+    assert config.mode is RunMode.SHADOW
+    assert config.network is Network.LOCAL
+    assert config.url == "ws://127.0.0.1:8490/ws/api/v2"
+    assert config.instrument == "BTC-PERPETUAL"
+
+
+def test_layers_override_in_order(tmp_path: Path) -> None:
+    # Arrange
+    path = tmp_path / "run.toml"
+    path.write_text('instrument = "ETH-PERPETUAL"\n[strategy]\ngamma = 0.01\nmin_spread_ticks = 6\n'
+                    '[risk]\nmax_position_underlying = 2.0\n')
+    env = {"THALEX_STRATEGY__GAMMA": "0.02", "THALEX_KEY_ID": "K1", "THALEX_PRIVATE_KEY_PATH": "/k.pem",
+           "THALEX_UNRELATED": "x"}
+    # Act
+    config = load_run_config(path, env, {"strategy.min_spread_ticks": 8, "network": "test"})
+    # Assert
+    assert config.instrument == "ETH-PERPETUAL"  # file
+    assert config.strategy.gamma == 0.02  # env over file
+    assert config.strategy.min_spread_ticks == 8  # flag over file
+    assert config.risk.max_position_underlying == 2.0
+    assert config.credentials.complete
+    assert config.url == "wss://testnet.thalex.com/ws/api/v2"
+    assert "K1" not in repr(config)  # SecretStr
+
+
+def test_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text('{"toxic_flow": {"threshold_underlying": 3.5}}')
+    assert load_run_config(path).toxic_flow.threshold_underlying == 3.5
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ({"strategy.gamma": -1}, "strategy.gamma"),
+        ({"mode": "paper"}, "mode"),
+        ({"risk.max_open_orders": 0}, "risk.max_open_orders"),
+        ({"strategy.level_amounts_underlying": [0.1, -0.2]}, "level_amounts_underlying[1]"),
+        ({"strategy.typo": 1}, "strategy.typo"),
+        ({"mass_quote.enabled": True}, "mass_quote.enabled"),
+    ],
+)
+def test_errors_name_field_and_value(flags: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=r"invalid configuration: .*" + needle.replace("[", r"\[")):
+        load_run_config(None, {}, flags)
+
+
+def test_secret_values_are_not_echoed() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_run_config(None, {"THALEX_CREDENTIALS__KEY_ID": '{"a": 1}'}, {})
+    assert "'a'" not in str(info.value)
+
+
+def test_bad_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("instrument = \n")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        load_run_config(path)
+    with pytest.raises(ConfigError, match="missing.toml"):
+        load_run_config(tmp_path / "missing.toml")
