@@ -1,0 +1,45 @@
+"""Thalex exchange adapter: JSON-RPC over websocket, codec, auth, rate limiting, order gateway and market feed."""
+
+from .auth import ThalexCredentials
+from .config import NETWORK_URLS, Network, RateLimitConfig, ReconnectConfig, ThalexConfig
+from .errors import (
+    RETRYABLE_CODES,
+    CredentialsError,
+    DecodeError,
+    ExchangeConnectionError,
+    RpcTimeoutError,
+    SubscriptionError,
+    ThalexError,
+    ThalexRpcError,
+)
+from .gateway import MassQuote, ResyncSnapshot, ThalexGateway
+from .market_feed import ThalexMarketFeed
+from .rpc import RpcConnection
+from .session import ThalexSession
+from .token_bucket import LocalTokenBuckets, RequestKind, TokenSource
+
+__all__ = [
+    "NETWORK_URLS",
+    "RETRYABLE_CODES",
+    "CredentialsError",
+    "DecodeError",
+    "ExchangeConnectionError",
+    "LocalTokenBuckets",
+    "MassQuote",
+    "Network",
+    "RateLimitConfig",
+    "ReconnectConfig",
+    "RequestKind",
+    "ResyncSnapshot",
+    "RpcConnection",
+    "RpcTimeoutError",
+    "SubscriptionError",
+    "ThalexConfig",
+    "ThalexCredentials",
+    "ThalexError",
+    "ThalexGateway",
+    "ThalexMarketFeed",
+    "ThalexRpcError",
+    "ThalexSession",
+    "TokenSource",
+]

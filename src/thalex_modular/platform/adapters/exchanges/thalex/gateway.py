@@ -1,0 +1,328 @@
+"""ThalexGateway: our orders on Thalex (or the emulator) for one instrument or a whole account.
+
+Implements :class:`~thalex_modular.platform.use_cases.ports.OrderGateway`. Requests are keyed by
+``client_order_id`` while the order belongs to the current websocket session, by ``order_id`` otherwise
+(client_order_ids are session-local, DIGEST 8.1). Every answer reaches the sink in arrival order: the OrderStatus
+of each insert/amend/cancel result, each ``session.orders`` update, and a :class:`RequestRejected` for each refused
+request (Thalex error, local throttle = code 4, connection lost or timeout = code 20).
+
+On every (re)connect the session subscribes ``session.orders`` and ``account.portfolio`` (and optionally
+``account.trade_history``), then this gateway fetches ``private/open_orders`` and ``private/portfolio`` and hands
+them to ``on_resync`` before the session counts as ready: the owner rebuilds its state, then quotes again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import msgspec
+
+from thalex_modular.platform.domain.clock import Clock
+from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry
+from thalex_modular.platform.domain.events import RequestRejected
+from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.use_cases.ports import AnswerSink, GatewayAnswer
+
+from .codec import (
+    amend_params,
+    cancel_params,
+    decode_order,
+    decode_orders,
+    decode_own_trades,
+    decode_portfolio,
+    decode_result,
+    insert_params,
+    mass_quote_side,
+)
+from .errors import (
+    ORDER_NOT_FOUND,
+    TEMPORARY_FAILURE,
+    THROTTLE_EXCEEDED,
+    ExchangeConnectionError,
+    ThalexError,
+    ThalexRpcError,
+)
+from .rpc import RpcConnection
+from .schemas import MassQuoteResult
+from .session import ThalexSession
+from .token_bucket import RequestKind
+
+__all__ = ["MassQuote", "ResyncSnapshot", "ThalexGateway"]
+
+_log = logging.getLogger(__name__)
+
+
+class MassQuote(NamedTuple):
+    """One instrument of a ``private/mass_quote``: levels ``(price USD, amount underlying)`` per side.
+
+    ``None`` leaves that side untouched; an empty sequence removes it (Thalex semantics, DIGEST 4.4).
+    """
+
+    instrument_name: str
+    bids: Sequence[tuple[float, float]] | None
+    asks: Sequence[tuple[float, float]] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncSnapshot:
+    """The exchange's state after a (re)connect: open orders (of the gateway's instruments) and the portfolio.
+
+    ``ts_ns`` is when it was taken (int ns, wall clock); ``connects`` counts the session's connects (1 = first).
+    """
+
+    open_orders: tuple[OrderUpdate, ...]
+    portfolio: tuple[PortfolioEntry, ...]
+    ts_ns: int
+    connects: int
+
+
+def _ignore_answer(answer: GatewayAnswer) -> None:
+    return None
+
+
+class ThalexGateway:
+    """Order gateway over a logged-in :class:`ThalexSession`.
+
+    Args:
+        session: a session with credentials, not started yet (the gateway registers its channels and resync hook).
+        clock: wall clock (int ns) for local timestamps.
+        instrument_names: the instruments this gateway trades (open orders are filtered to them); None = account.
+        on_resync: called with the exchange's state on every (re)connect, before the session is ready.
+        trade_history: also subscribe ``account.trade_history`` (fills with fees, lagging) for :meth:`set_fill_sink`.
+    """
+
+    def __init__(
+        self,
+        session: ThalexSession,
+        clock: Clock,
+        *,
+        instrument_names: Collection[str] | None = None,
+        on_resync: Callable[[ResyncSnapshot], None] | None = None,
+        trade_history: bool = False,
+    ) -> None:
+        if not session.logged_in:
+            raise ValueError("invalid `session`: ThalexGateway needs a session with credentials (live mode)")
+        self._session = session
+        self._clock = clock
+        self._names = frozenset(instrument_names) if instrument_names is not None else None
+        self._on_resync = on_resync
+        self._sink: AnswerSink = _ignore_answer
+        self._portfolio_sink: Callable[[list[PortfolioEntry], bool], None] | None = None
+        self._fill_sink: Callable[[Fill], None] | None = None
+        # client_order_ids of this websocket session's open orders: amend/cancel by client_order_id only for these
+        self._session_cids: set[int] = set()
+        self.rejections = 0
+        self.local_throttles = 0
+        session.add_channels(["session.orders"], self._on_orders, private=True)
+        session.add_channels(["account.portfolio"], self._on_portfolio, private=True)
+        if trade_history:
+            session.add_channels(["account.trade_history"], self._on_trade_history, private=True)
+        session.add_sync_hook(self._resync)
+        session.add_down_hook(self._on_down)
+
+    # -- sinks ---------------------------------------------------------------------------------------------------
+
+    def set_answer_sink(self, sink: AnswerSink) -> None:
+        self._sink = sink
+
+    def set_portfolio_sink(self, sink: Callable[[list[PortfolioEntry], bool], None]) -> None:
+        """``sink(entries, snapshot)`` for ``account.portfolio`` (a full snapshot first, then changed lines)."""
+        self._portfolio_sink = sink
+
+    def set_fill_sink(self, sink: Callable[[Fill], None]) -> None:
+        """``sink(fill)`` for ``account.trade_history`` (needs ``trade_history=True``)."""
+        self._fill_sink = sink
+
+    # -- OrderGateway ---------------------------------------------------------------------------------------------
+
+    async def submit(self, request: OrderRequest) -> None:
+        """Send one insert / amend / cancel. Returns once sent; the answer reaches the sink later. Refused locally
+        (a RequestRejected in the sink at once): not ready (code 20), throttled (code 4), an order of an older
+        session without ``order_id`` (code 1)."""
+        method: str
+        params: dict[str, Any]
+        kind = RequestKind.MESSAGE
+        cid = request.client_order_id
+        if isinstance(request, InsertOrder):
+            method, params = "private/insert", insert_params(request)
+        else:
+            by_order_id = cid not in self._session_cids
+            if by_order_id and request.order_id is None:
+                self._reject(request, ORDER_NOT_FOUND, "order of an earlier session has no order_id to address it")
+                return
+            if isinstance(request, AmendOrder):
+                method, params = "private/amend", amend_params(request, by_order_id)
+            else:
+                method, params, kind = "private/cancel", cancel_params(request, by_order_id), RequestKind.CANCEL
+        conn = self._session.connection
+        if conn is None:
+            self._reject(request, TEMPORARY_FAILURE, f"not connected ({self._session.last_down_reason})")
+            return
+
+        def on_reply(result: msgspec.Raw, error: ThalexError | None, ts_local_ns: int) -> None:
+            self._on_reply(request, result, error, ts_local_ns)
+
+        if isinstance(request, InsertOrder):
+            self._session_cids.add(cid)
+        try:
+            sent = await conn.request(method, params, on_reply, kind)
+        except ExchangeConnectionError as exc:
+            if isinstance(request, InsertOrder):
+                self._session_cids.discard(cid)
+            self._reject(request, TEMPORARY_FAILURE, str(exc))
+            return
+        if not sent:
+            if isinstance(request, InsertOrder):
+                self._session_cids.discard(cid)
+            self.local_throttles += 1
+            self._reject(request, THROTTLE_EXCEEDED, f"throttled locally ({kind.value} budget at 90 % of the limit)")
+
+    async def cancel_all(self) -> int:
+        """Cancel our open orders; returns how many. Account-wide gateways use ``private/cancel_all``; an
+        instrument gateway cancels each open order of its instruments by ``order_id`` (other instruments' orders
+        of the account are left alone).
+
+        Raises:
+            ThalexError: not connected or a request failed.
+        """
+        if self._names is None:
+            return decode_result(await self._session.call("private/cancel_all"), int)
+        cancelled = 0
+        for order in await self.open_orders():
+            try:
+                update = decode_order(
+                    await self._session.call("private/cancel", {"order_id": order.order_id}), self._clock.now_ns()
+                )
+            except ThalexRpcError as exc:
+                if exc.code == ORDER_NOT_FOUND:  # closed meanwhile (filled or cancelled): the feed tells how
+                    continue
+                raise
+            self._deliver(update)
+            cancelled += 1
+        return cancelled
+
+    async def open_orders(self) -> Sequence[OrderUpdate]:
+        """The exchange's open orders (of the gateway's instruments)."""
+        raw = await self._session.call("private/open_orders")
+        return self._filter(decode_orders(raw, self._clock.now_ns()))
+
+    async def portfolio(self) -> Sequence[PortfolioEntry]:
+        """The exchange's positions (``private/portfolio``)."""
+        return decode_portfolio(await self._session.call("private/portfolio"))
+
+    # -- session and market-maker protection ------------------------------------------------------------------
+
+    async def cancel_session(self) -> None:
+        """``private/cancel_session``: delete every order of this session, in-flight ones included (clean stop)."""
+        await self._session.call("private/cancel_session")
+
+    async def mass_quote(
+        self,
+        quotes: Sequence[MassQuote],
+        *,
+        label: str | None = None,
+        post_only: bool = False,
+        reject_post_only: bool = False,
+    ) -> MassQuoteResult:
+        """``private/mass_quote``: replace the given sides' quotes atomically (identical levels keep priority).
+        Needs :meth:`set_mm_protection` for the product first. Check ``n_fail`` / ``errors``: a side may fail
+        while the call succeeds. The quotes' order updates arrive through ``session.orders`` (the answer sink).
+
+        Raises:
+            ThalexRpcError: the whole call was refused (e.g. 4 throttled); ExchangeConnectionError: not connected.
+        """
+        items: list[dict[str, Any]] = []
+        for quote in quotes:
+            item: dict[str, Any] = {"i": quote.instrument_name}
+            if quote.bids is not None:
+                item["b"] = mass_quote_side(quote.bids)
+            if quote.asks is not None:
+                item["a"] = mass_quote_side(quote.asks)
+            items.append(item)
+        params: dict[str, Any] = {"quotes": items}
+        if label is not None:
+            params["label"] = label
+        if post_only:
+            params["post_only"] = True
+        if reject_post_only:
+            params["reject_post_only"] = True
+        return decode_result(await self._session.call("private/mass_quote", params), MassQuoteResult)
+
+    async def set_mm_protection(self, product: str, trade_amount: float, quote_amount: float) -> None:
+        """``private/set_mm_protection`` for ``product`` (e.g. ``FBTCUSD``): at most ``trade_amount`` (underlying)
+        may execute before the session's quotes on the product are pulled; no quote may exceed ``quote_amount``.
+        Must be called again after each reconnect, cancel_mass_quote or protection trip."""
+        if trade_amount > quote_amount:
+            raise ValueError(f"invalid `trade_amount` > quote_amount {quote_amount}, was {trade_amount}")
+        params = {"product": product, "trade_amount": trade_amount, "quote_amount": quote_amount}
+        await self._session.call("private/set_mm_protection", params)
+
+    async def cancel_mass_quote(self, product: str | None = None) -> None:
+        """``private/cancel_mass_quote``: pull mass quotes of ``product`` (all products when None) across the
+        account's sessions; protection groups must be set again."""
+        await self._session.call("private/cancel_mass_quote", {} if product is None else {"product": product})
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _filter(self, updates: list[OrderUpdate]) -> list[OrderUpdate]:
+        names = self._names
+        return updates if names is None else [u for u in updates if u.instrument_name in names]
+
+    def _reject(self, request: OrderRequest, code: int, message: str, ts_local_ns: int | None = None) -> None:
+        now = self._clock.now_ns() if ts_local_ns is None else ts_local_ns
+        self.rejections += 1
+        self._sink(RequestRejected(request.client_order_id, code, message, request, now, now))
+
+    def _deliver(self, update: OrderUpdate) -> None:
+        if update.status.is_terminal and update.client_order_id is not None:
+            self._session_cids.discard(update.client_order_id)
+        self._sink(update)
+
+    def _on_reply(
+        self, request: OrderRequest, result: msgspec.Raw, error: ThalexError | None, ts_local_ns: int
+    ) -> None:
+        if error is None:
+            try:
+                update = decode_order(result, ts_local_ns)
+            except ThalexError as exc:
+                # the exchange did something we cannot read: our state is unknown, rebuild it from a resync
+                self._session.force_reconnect(f"undecodable {type(request).__name__} result: {exc}")
+                return
+            self._deliver(update)
+            return
+        if isinstance(request, InsertOrder):
+            self._session_cids.discard(request.client_order_id)
+        if isinstance(error, ThalexRpcError):
+            self._reject(request, error.code, error.message, ts_local_ns)
+        else:
+            self._reject(request, TEMPORARY_FAILURE, str(error), ts_local_ns)
+
+    def _on_orders(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        for update in decode_orders(payload, ts_local_ns):
+            if self._names is None or update.instrument_name in self._names:
+                self._deliver(update)
+
+    def _on_portfolio(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        if self._portfolio_sink is not None:
+            self._portfolio_sink(decode_portfolio(payload), snapshot)
+
+    def _on_trade_history(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        sink = self._fill_sink
+        if sink is not None:
+            for fill in decode_own_trades(payload, ts_local_ns):
+                if self._names is None or fill.instrument_name in self._names:
+                    sink(fill)
+
+    def _on_down(self, reason: str) -> None:
+        # a new websocket session starts: old client_order_ids can no longer be addressed
+        self._session_cids.clear()
+
+    async def _resync(self, conn: RpcConnection) -> None:
+        ts = self._clock.now_ns()
+        orders = self._filter(decode_orders(await conn.call("private/open_orders"), ts))
+        portfolio = decode_portfolio(await conn.call("private/portfolio"))
+        if self._on_resync is not None:
+            self._on_resync(ResyncSnapshot(tuple(orders), tuple(portfolio), ts, self._session.connects + 1))

@@ -1,0 +1,343 @@
+"""The one request layer over one Thalex websocket connection (LESSONS 3).
+
+Requests get integer ids; replies are matched by id to an awaited future (:meth:`RpcConnection.call`) or to a
+callback (:meth:`RpcConnection.request`, the order hot path: no task, no future). Errors come back typed:
+:class:`ThalexRpcError` with Thalex's code, :class:`ExchangeConnectionError` when the connection broke,
+:class:`RpcTimeoutError` when no reply came in time (the connection is then dropped: a silent exchange is treated as
+a broken one). Every request first takes a token from the :class:`TokenSource`.
+
+One reader task decodes each frame's envelope and hands notifications to the handler registered for the exact
+channel name, synchronously: handlers must not block and never await (LESSONS 14). Nothing is logged per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from thalex_modular.platform.domain.clock import Clock
+
+from .codec import decode_envelope, encode_request
+from .errors import (
+    THROTTLE_EXCEEDED,
+    DecodeError,
+    ExchangeConnectionError,
+    RpcTimeoutError,
+    ThalexError,
+    ThalexRpcError,
+)
+from .token_bucket import RequestKind, TokenSource, kind_of
+
+__all__ = ["NotificationHandler", "ReplyCallback", "RpcConnection"]
+
+_log = logging.getLogger(__name__)
+_NS_PER_S: Final = 1_000_000_000
+_MIN_WAIT_S: Final = 0.001
+_LOGGED_HANDLER_ERRORS: Final = 5
+
+#: ``handler(payload, snapshot, ts_local_ns)``: a notification's raw payload, its ``snapshot`` flag, receive time.
+NotificationHandler = Callable[[msgspec.Raw, bool, int], None]
+#: ``callback(result, error, ts_local_ns)``: exactly one of ``result`` / ``error`` is meaningful (error not None).
+ReplyCallback = Callable[[msgspec.Raw, ThalexError | None, int], None]
+
+
+class _Pending:
+    __slots__ = ("callback", "future", "kind", "method", "timer")
+
+    def __init__(
+        self,
+        method: str,
+        kind: RequestKind,
+        future: asyncio.Future[msgspec.Raw] | None,
+        callback: ReplyCallback | None,
+        timer: asyncio.TimerHandle,
+    ) -> None:
+        self.method = method
+        self.kind = kind
+        self.future = future
+        self.callback = callback
+        self.timer = timer
+
+
+class RpcConnection:
+    """One open websocket to Thalex. Use :meth:`open`; the connection is single-use (reconnecting makes a new one).
+
+    Args:
+        ws: the open websocket.
+        clock: wall clock for ``ts_local_ns`` of received messages (int ns since the epoch).
+        mono_ns: monotonic ns for the token buckets.
+        tokens: the rate limiter every request draws from.
+        handlers: ``channel_name -> handler``; shared with the owner, so handlers added later are seen.
+        request_timeout_s: seconds a request may wait for its reply.
+    """
+
+    def __init__(
+        self,
+        ws: ClientConnection,
+        clock: Clock,
+        mono_ns: Callable[[], int],
+        tokens: TokenSource,
+        handlers: dict[str, NotificationHandler],
+        request_timeout_s: float,
+    ) -> None:
+        self._ws = ws
+        self._clock = clock
+        self._mono = mono_ns
+        self._tokens = tokens
+        self._handlers = handlers
+        self._timeout_s = request_timeout_s
+        self._pending: dict[int, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._loop = asyncio.get_running_loop()
+        self._closed: asyncio.Future[str] = self._loop.create_future()
+        self.decode_errors = 0
+        self.handler_errors = 0
+        self.unrouted = 0
+        self.unmatched_replies = 0
+        self._reader = self._loop.create_task(self._read(), name="thalex-rpc-reader")
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock,
+        mono_ns: Callable[[], int],
+        tokens: TokenSource,
+        handlers: dict[str, NotificationHandler],
+        request_timeout_s: float,
+        connect_timeout_s: float,
+        ping_interval_s: float,
+        user_agent: str,
+    ) -> RpcConnection:
+        """Connect to ``url`` (websocket pings every ``ping_interval_s`` keep cancel-on-disconnect alive).
+
+        Raises:
+            ExchangeConnectionError: the connection could not be opened.
+        """
+        try:
+            ws = await connect(
+                url,
+                open_timeout=connect_timeout_s,
+                ping_interval=ping_interval_s,
+                ping_timeout=max(ping_interval_s * 3, request_timeout_s),
+                close_timeout=1.0,
+                compression=None,
+                max_size=2**24,
+                max_queue=None,
+                user_agent_header=user_agent,
+            )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            raise ExchangeConnectionError(f"cannot connect to {url}: {exc}") from None
+        return cls(ws, clock, mono_ns, tokens, handlers, request_timeout_s)
+
+    # -- state ---------------------------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return not self._closed.done()
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the connection closed; None while open."""
+        return self._closed.result() if self._closed.done() else None
+
+    @property
+    def pending(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
+    async def wait_closed(self) -> str:
+        """Wait until the connection is gone; returns why."""
+        return await asyncio.shield(self._closed)
+
+    async def close(self, reason: str = "closed by client") -> None:
+        """Close the websocket (pending requests fail with :class:`ExchangeConnectionError`)."""
+        with contextlib.suppress(Exception):
+            await self._ws.close(1000, reason)
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection without waiting (a timeout or a protocol error made it untrustworthy)."""
+        if not self._closed.done():
+            self._loop.create_task(self.close(reason), name="thalex-rpc-abort")
+
+    # -- requests ------------------------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+        throttle_retries: int = 3,
+    ) -> msgspec.Raw:
+        """Send a request and await its ``result`` (raw JSON; decode with the codec). Waits for a token first.
+
+        A throttle error (code 4) is retried at most ``throttle_retries`` times, each only after the back-off the
+        token source imposes (control-plane calls: login, subscribe, snapshots; never a storm).
+
+        Raises:
+            ThalexRpcError: Thalex answered with an error.
+            RpcTimeoutError: no reply within the timeout (the connection is dropped).
+            ExchangeConnectionError: the connection is or went down.
+        """
+        kind = kind_of(method)
+        attempt = 0
+        while True:
+            await self._acquire(kind)
+            future: asyncio.Future[msgspec.Raw] = self._loop.create_future()
+            await self._send(method, params or {}, kind, future, None, timeout_s)
+            try:
+                return await future
+            except ThalexRpcError as exc:
+                if exc.code != THROTTLE_EXCEEDED or attempt >= throttle_retries:
+                    raise
+                attempt += 1
+
+    async def request(
+        self, method: str, params: dict[str, Any], on_reply: ReplyCallback, kind: RequestKind | None = None
+    ) -> bool:
+        """Send a request whose reply goes to ``on_reply`` (called from the reader, or with an
+        :class:`ExchangeConnectionError` if the connection breaks first). Never waits for a token: returns False
+        (nothing sent) when the rate limiter has none.
+
+        Raises:
+            ExchangeConnectionError: the connection is down (nothing sent).
+        """
+        kind = kind or kind_of(method)
+        if not self._tokens.try_acquire(kind, self._mono()):
+            return False
+        await self._send(method, params, kind, None, on_reply, None)
+        return True
+
+    async def _acquire(self, kind: RequestKind) -> None:
+        while True:
+            if self._closed.done():
+                raise ExchangeConnectionError(f"connection closed: {self._closed.result()}")
+            now = self._mono()
+            if self._tokens.try_acquire(kind, now):
+                return
+            await asyncio.sleep(max(self._tokens.wait_ns(kind, now) / _NS_PER_S, _MIN_WAIT_S))
+
+    async def _send(
+        self,
+        method: str,
+        params: dict[str, Any],
+        kind: RequestKind,
+        future: asyncio.Future[msgspec.Raw] | None,
+        callback: ReplyCallback | None,
+        timeout_s: float | None,
+    ) -> None:
+        if self._closed.done():
+            raise ExchangeConnectionError(f"connection closed: {self._closed.result()}")
+        request_id = next(self._ids)
+        timer = self._loop.call_later(timeout_s or self._timeout_s, self._expire, request_id)
+        self._pending[request_id] = _Pending(method, kind, future, callback, timer)
+        try:
+            await self._ws.send(encode_request(method, params, request_id), text=True)
+        except ConnectionClosed as exc:
+            entry = self._pending.pop(request_id, None)
+            timer.cancel()
+            if entry is not None and future is not None:
+                future.cancel()
+            raise ExchangeConnectionError(f"{method} not sent: connection closed ({exc})") from None
+
+    def _expire(self, request_id: int) -> None:
+        entry = self._pending.pop(request_id, None)
+        if entry is None:
+            return
+        error = RpcTimeoutError(f"{entry.method}: no reply within {self._timeout_s} s; dropping the connection")
+        self._resolve_error(entry, error, self._clock.now_ns())
+        self.abort(f"request timeout ({entry.method})")
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        reason = "connection closed"
+        recv = self._ws.recv
+        on_frame = self._on_frame
+        try:
+            while True:
+                on_frame(await recv(decode=False))
+        except ConnectionClosed as exc:
+            reason = f"connection closed ({exc})"
+        except asyncio.CancelledError:
+            reason = "reader cancelled"
+            raise
+        except Exception as exc:  # a bug in our code: the connection can no longer be trusted
+            _log.exception("thalex reader failed")
+            reason = f"reader failed: {exc!r}"
+            with contextlib.suppress(Exception):
+                await self._ws.close(1011, "client reader failed")
+        finally:
+            self._shutdown(reason)
+
+    def _shutdown(self, reason: str) -> None:
+        if not self._closed.done():
+            self._closed.set_result(reason)
+        pending, self._pending = self._pending, {}
+        now = self._clock.now_ns()
+        for entry in pending.values():
+            entry.timer.cancel()
+            self._resolve_error(entry, ExchangeConnectionError(f"{entry.method}: {reason} before the reply"), now)
+
+    def _on_frame(self, frame: bytes | str) -> None:
+        now = self._clock.now_ns()
+        try:
+            envelope = decode_envelope(frame)
+        except DecodeError:
+            self.decode_errors += 1
+            return
+        channel = envelope.channel_name
+        if channel is not None:
+            handler = self._handlers.get(channel)
+            if handler is None:
+                self.unrouted += 1
+                return
+            try:
+                handler(envelope.notification, envelope.snapshot, now)
+            except Exception:
+                self.handler_errors += 1
+                if self.handler_errors <= _LOGGED_HANDLER_ERRORS:
+                    _log.exception("handler of %s failed (logged for the first %d failures)", channel, 5)
+            return
+        request_id = envelope.id
+        entry = self._pending.pop(request_id, None) if request_id is not None else None
+        if entry is None:
+            self.unmatched_replies += 1
+            return
+        entry.timer.cancel()
+        error = envelope.error
+        if error is None:
+            self._tokens.on_accepted(entry.kind, self._mono())
+            if entry.future is not None:
+                if not entry.future.done():
+                    entry.future.set_result(envelope.result)
+            elif entry.callback is not None:
+                entry.callback(envelope.result, None, now)
+            return
+        if error.code == THROTTLE_EXCEEDED:
+            self._tokens.on_throttled(entry.kind, self._mono())
+        else:
+            self._tokens.on_accepted(entry.kind, self._mono())
+        self._resolve_error(entry, ThalexRpcError(error.code, error.message, entry.method), now)
+
+    def _resolve_error(self, entry: _Pending, error: ThalexError, now: int) -> None:
+        if entry.future is not None:
+            if not entry.future.done():
+                entry.future.set_exception(error)
+        elif entry.callback is not None:
+            try:
+                entry.callback(msgspec.Raw(), error, now)
+            except Exception:
+                self.handler_errors += 1
+                _log.exception("reply callback of %s failed", entry.method)
