@@ -39,6 +39,7 @@ from .validation import (
 # A price within this fraction of a tick of a grid point counts as on it: float division of a price that is
 # on the grid (0.3 / 0.1 = 2.9999999999999996) must not floor to the tick below.
 _GRID_EPSILON = 1e-9
+_INF = math.inf
 
 
 def _decimals(step: float) -> int:
@@ -177,6 +178,31 @@ class Ticker:
     open_interest: float | None = None
 
     def __post_init__(self) -> None:
+        # One chained comparison per field on the good path (NaN fails every comparison); the named check
+        # only runs to explain a failure. Tickers arrive many times a second.
+        try:
+            ok = (
+                0.0 < self.mark_price < _INF
+                and (self.best_bid_price is None or 0.0 < self.best_bid_price < _INF)
+                and (self.best_ask_price is None or 0.0 < self.best_ask_price < _INF)
+                and (self.best_bid_amount is None or 0.0 <= self.best_bid_amount < _INF)
+                and (self.best_ask_amount is None or 0.0 <= self.best_ask_amount < _INF)
+                and (self.index is None or 0.0 < self.index < _INF)
+                and (self.last_price is None or 0.0 < self.last_price < _INF)
+                and (self.iv is None or 0.0 <= self.iv < _INF)
+                and (self.delta is None or -_INF < self.delta < _INF)
+                and (self.forward is None or 0.0 < self.forward < _INF)
+                and (self.collar_low is None or -_INF < self.collar_low < _INF)
+                and (self.collar_high is None or -_INF < self.collar_high < _INF)
+                and (self.funding_rate is None or -_INF < self.funding_rate < _INF)
+                and (self.open_interest is None or 0.0 <= self.open_interest < _INF)
+            )
+        except TypeError:
+            ok = False
+        if not ok:
+            self._explain_invalid()
+
+    def _explain_invalid(self) -> None:
         name = self.instrument_name
         positive(f"Ticker({name}).mark_price", self.mark_price)
         optional_positive(f"Ticker({name}).best_bid_price", self.best_bid_price)
@@ -192,7 +218,7 @@ class Ticker:
         optional_finite(f"Ticker({name}).collar_high", self.collar_high)
         optional_finite(f"Ticker({name}).funding_rate", self.funding_rate)
         optional_non_negative(f"Ticker({name}).open_interest", self.open_interest)
-
+        raise InvalidValue(f"Ticker({name}) has a field of the wrong type")
     @property
     def mid_price(self) -> float:
         """Mid of the best bid and ask; the mark price when a side is empty."""
