@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from thalex_modular.platform.domain.error_codes import (
+    ORDER_NOT_FOUND as ORDER_NOT_FOUND,
+    RETRYABLE,
+    TEMPORARY_FAILURE as TEMPORARY_FAILURE,
+    THROTTLE_EXCEEDED as THROTTLE_EXCEEDED,
+)
+
 __all__ = [
     "ORDER_NOT_FOUND",
     "RETRYABLE_CODES",
@@ -23,15 +30,7 @@ __all__ = [
     "is_retryable",
 ]
 
-#: Thalex error 1: the order is closed or unknown (official, DIGEST 7.1).
-ORDER_NOT_FOUND: Final = 1
-#: Thalex error 4: throttle exceeded (official, DIGEST 7.1).
-THROTTLE_EXCEEDED: Final = 4
-#: Error 20 (TemporaryFailure): what we report for a request the connection lost before its reply.
-TEMPORARY_FAILURE: Final = 20
-#: Codes for which sending the same request again later may succeed: 3 too many pending requests, 4 throttle,
-#: 10 partition unavailable, 20 temporary failure. Retries go through a back-off, never immediately.
-RETRYABLE_CODES: Final[frozenset[int]] = frozenset({3, THROTTLE_EXCEEDED, 10, TEMPORARY_FAILURE})
+RETRYABLE_CODES: Final[frozenset[int]] = RETRYABLE
 
 
 class ThalexError(Exception):
