@@ -1,0 +1,306 @@
+"""The one typed configuration of ``platform run``: a frozen pydantic model tree (STYLE 2).
+
+Read in this order, each layer overriding the one before: embedded defaults → a TOML or JSON file → ``THALEX_*``
+environment variables → command-line flags. Validation errors name the field (dotted path) and the value sent.
+Secrets (the API key id) are ``SecretStr`` and never printed; the private key stays in its file (only the path is
+configured). Units are part of field names: ``_ms``/``_s`` time, ``_underlying`` amounts in the underlying (e.g. BTC),
+``_usd`` money, ``_bps`` basis points, ``_ticks`` price ticks.
+
+Environment variables: ``THALEX_<SECTION>__<FIELD>`` (e.g. ``THALEX_STRATEGY__GAMMA=0.01``), top-level fields as
+``THALEX_<FIELD>`` (``THALEX_MODE``, ``THALEX_NETWORK``, ``THALEX_INSTRUMENT``), and the credential shortcuts
+``THALEX_KEY_ID``, ``THALEX_PRIVATE_KEY_PATH``, ``THALEX_ACCOUNT``.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+__all__ = [
+    "ConfigError",
+    "ConnectionSettings",
+    "CredentialSettings",
+    "GuardSettings",
+    "MassQuoteSettings",
+    "Network",
+    "RiskSettings",
+    "RunConfig",
+    "RunMode",
+    "ShadowSettings",
+    "StrategySettings",
+    "ToxicFlowSettings",
+    "load_run_config",
+]
+
+ENV_PREFIX: Final = "THALEX_"
+#: Credential environment variables (shortcuts for ``THALEX_CREDENTIALS__*``).
+ENV_KEY_ID: Final = "THALEX_KEY_ID"
+ENV_PRIVATE_KEY_PATH: Final = "THALEX_PRIVATE_KEY_PATH"
+ENV_ACCOUNT: Final = "THALEX_ACCOUNT"
+_CREDENTIAL_SHORTCUTS: Final = {ENV_KEY_ID: "key_id", ENV_PRIVATE_KEY_PATH: "private_key_path", ENV_ACCOUNT: "account"}
+
+NETWORK_URLS: Final = {
+    "prod": "wss://thalex.com/ws/api/v2",
+    "test": "wss://testnet.thalex.com/ws/api/v2",
+}
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names every bad field and its value."""
+
+
+class RunMode(StrEnum):
+    """``shadow``: public data, simulated fills, no login, no real order. ``live``: real orders."""
+
+    SHADOW = "shadow"
+    LIVE = "live"
+
+
+class Network(StrEnum):
+    PROD = "prod"
+    TEST = "test"
+    LOCAL = "local"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConnectionSettings(_Model):
+    """Websocket connection. ``emulator_url`` is used for ``--network local``."""
+
+    emulator_url: str = "ws://127.0.0.1:8490/ws/api/v2"
+    cancel_on_disconnect_timeout_s: int = Field(default=6, ge=1, le=60)
+    reconnect_initial_backoff_ms: float = Field(default=100.0, gt=0)
+    reconnect_max_backoff_ms: float = Field(default=10_000.0, gt=0)
+    rate_limit_share: float = Field(default=0.9, gt=0, le=1.0)
+    ticker_delay: str = "raw"
+
+
+class CredentialSettings(_Model):
+    """Live-mode login: the API key id and the path of its RSA private key (PEM). Never logged."""
+
+    key_id: SecretStr | None = None
+    private_key_path: Path | None = None
+    account: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.key_id is not None and self.private_key_path is not None
+
+
+class StrategySettings(_Model):
+    """Avellaneda-Stoikov quoting of one instrument."""
+
+    gamma: float = Field(default=0.002, gt=0)
+    horizon_s: float = Field(default=60.0, gt=0)
+    level_amounts_underlying: tuple[float, ...] = Field(default=(0.01, 0.02, 0.03), min_length=1, max_length=10)
+    min_spread_ticks: int = Field(default=4, ge=1)
+    amend_tolerance_ticks: int = Field(default=3, ge=0)
+    label: str = "thalex-modular"
+
+    @model_validator(mode="after")
+    def _positive_levels(self) -> StrategySettings:
+        for i, amount in enumerate(self.level_amounts_underlying):
+            if not amount > 0:
+                raise ValueError(f"level_amounts_underlying[{i}] must be > 0, was {amount!r}")
+        return self
+
+
+class RiskSettings(_Model):
+    """Pre-trade limits (RiskCheck)."""
+
+    max_position_underlying: float = Field(default=0.5, gt=0)
+    max_order_amount_underlying: float = Field(default=0.1, gt=0)
+    max_notional_usd: float = Field(default=50_000.0, gt=0)
+    max_open_orders: int = Field(default=10, gt=0)
+    price_band_bps: float = Field(default=200.0, gt=0)
+
+
+class ToxicFlowSettings(_Model):
+    """Toxic-flow defence: one-sided aggressive volume in a window pulls the threatened side for a cool-down."""
+
+    enabled: bool = True
+    window_ms: int = Field(default=2_000, gt=0)
+    threshold_underlying: float = Field(default=1.0, gt=0)
+    cooldown_ms: int = Field(default=5_000, ge=0)
+    min_one_sided_share: float = Field(default=0.8, gt=0, le=1.0)
+    pull_both_sides: bool = False
+
+
+class GuardSettings(_Model):
+    """Stale-data guard: quotes come down when no ticker arrived for ``max_feed_silence_ms`` or the newest
+    ticker's exchange timestamp has not advanced for ``max_data_age_ms`` (both wall time)."""
+
+    max_feed_silence_ms: int = Field(default=3_000, gt=0)
+    max_data_age_ms: int = Field(default=5_000, gt=0)
+    check_interval_ms: int = Field(default=250, gt=0)
+    throttle_backoff_ms: int = Field(default=500, gt=0)
+
+
+class MassQuoteSettings(_Model):
+    """Quote through ``private/mass_quote`` with ``set_mm_protection`` (live only) instead of insert/amend."""
+
+    enabled: bool = False
+    trade_amount_underlying: float = Field(default=0.5, gt=0)
+    quote_amount_underlying: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _trade_le_quote(self) -> MassQuoteSettings:
+        if self.trade_amount_underlying > self.quote_amount_underlying:
+            raise ValueError(
+                f"trade_amount_underlying must be <= quote_amount_underlying {self.quote_amount_underlying}, "
+                f"was {self.trade_amount_underlying}"
+            )
+        return self
+
+
+class ShadowSettings(_Model):
+    """The simulated exchange of shadow mode (SimMatchEngine)."""
+
+    order_entry_latency_ms: float = Field(default=5.0, ge=0)
+    cancel_latency_ms: float = Field(default=5.0, ge=0)
+    response_latency_ms: float = Field(default=5.0, ge=0)
+    slippage_ticks: int = Field(default=1, ge=1)
+    maker_fee_bps: float = 1.0
+    taker_fee_bps: float = 5.0
+
+
+class RunConfig(_Model):
+    """Everything ``platform run`` needs for one instrument in one process."""
+
+    mode: RunMode = RunMode.SHADOW
+    network: Network = Network.LOCAL
+    instrument: str = "BTC-PERPETUAL"
+    duration_s: float | None = Field(default=None, gt=0)
+    status_interval_s: float = Field(default=5.0, gt=0)
+    connection: ConnectionSettings = Field(default_factory=ConnectionSettings)
+    credentials: CredentialSettings = Field(default_factory=CredentialSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    toxic_flow: ToxicFlowSettings = Field(default_factory=ToxicFlowSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    mass_quote: MassQuoteSettings = Field(default_factory=MassQuoteSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+
+    @model_validator(mode="after")
+    def _mass_quote_is_live_only(self) -> RunConfig:
+        if self.mass_quote.enabled and self.mode is not RunMode.LIVE:
+            raise ValueError(f"mass_quote.enabled=true needs mode 'live', was {self.mode.value!r}")
+        return self
+
+    @property
+    def url(self) -> str:
+        """The websocket URL of the selected network."""
+        if self.network is Network.LOCAL:
+            return self.connection.emulator_url
+        return NETWORK_URLS[self.network.value]
+
+
+# -- loading -----------------------------------------------------------------------------------------------------
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML (``.toml``) or JSON file as a mapping.
+
+    Raises:
+        ConfigError: unreadable file, bad syntax, or a top level that is not a table.
+    """
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a table, was {type(data).__name__}")
+    return data
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``THALEX_*`` variables as a nested mapping (``__`` separates section and field; names lower-cased)."""
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX) or not value:
+            continue
+        if key in _CREDENTIAL_SHORTCUTS:
+            out.setdefault("credentials", {})[_CREDENTIAL_SHORTCUTS[key]] = value
+            continue
+        path = key[len(ENV_PREFIX):].lower().split("__")
+        if path[0] not in RunConfig.model_fields:
+            continue  # other THALEX_* variables (the emulator's, the official client's) are not ours
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {key}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = _env_value(value)
+    return out
+
+
+def _env_value(text: str) -> Any:
+    """Env text → a JSON value when it parses as one (numbers, booleans, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_run_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Defaults ← file ← environment ← flags (``None`` flag values are ignored; flags may be dotted paths such as
+    ``"connection.emulator_url"``).
+
+    Raises:
+        ConfigError: the merged configuration is invalid; the message lists ``field.path: problem (was value)``
+            for every error, with secret values masked.
+    """
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    if environ is not None:
+        data = _merge(data, env_overrides(environ))
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        parts = key.split(".")
+        nested: dict[str, Any] = {parts[-1]: value}
+        for part in reversed(parts[:-1]):
+            nested = {part: nested}
+        data = _merge(data, nested)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "<config>"
+        value = error.get("input")
+        shown = "***" if "key_id" in field else repr(value)
+        if isinstance(value, dict):
+            shown = "{...}"
+        lines.append(f"{field}: {error['msg']} (was {shown})")
+    return "invalid configuration: " + "; ".join(lines)

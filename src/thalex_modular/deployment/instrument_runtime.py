@@ -1,0 +1,297 @@
+"""InstrumentRuntime: one instrument's QuotingService wired for shadow or live mode (``platform run``; the Ray
+instrument actor reuses it).
+
+Only :func:`build_live` constructs a live order gateway, and only it reads credentials (LESSONS 1). Shadow mode
+opens a public-only session (no login: the exchange would refuse every order on it anyway) and sends its orders to
+a SimGateway; nothing in its wiring can reach Thalex's order entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
+from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
+from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_instrument
+from thalex_modular.platform.adapters.exchanges.thalex.config import (
+    Network as ThalexNetwork,
+    RateLimitConfig,
+    ReconnectConfig,
+    ThalexConfig,
+)
+from thalex_modular.platform.adapters.exchanges.thalex.gateway import MassQuote, ResyncSnapshot, ThalexGateway
+from thalex_modular.platform.adapters.exchanges.thalex.market_feed import ThalexMarketFeed
+from thalex_modular.platform.adapters.exchanges.thalex.session import ThalexSession
+from thalex_modular.platform.adapters.live_clock import LiveClock
+from thalex_modular.platform.adapters.sim_gateway import SimGateway
+from thalex_modular.platform.domain.entities import Instrument, Ticker, Trade
+from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
+from thalex_modular.platform.domain.requests import ClientOrderIds
+from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
+from thalex_modular.platform.domain.sim.config import SimMatchConfig
+from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
+from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
+from thalex_modular.platform.use_cases.ports import MarketDataSink
+from thalex_modular.platform.use_cases.quoting_service import QuotingService, QuotingServiceConfig
+from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
+
+__all__ = ["CredentialsMissing", "InstrumentRuntime", "RuntimeStatus", "build_live", "build_runtime", "build_shadow"]
+
+log = logging.getLogger(__name__)
+_MS: Final = 1_000_000
+_START_TIMEOUT_S: Final = 30.0
+
+
+class CredentialsMissing(ValueError):
+    """Live mode without a key; the message names the environment variables to set."""
+
+
+class _LateSink:
+    """Forwards market data once the service exists (the feed must be registered before the session starts)."""
+
+    __slots__ = ("target",)
+
+    def __init__(self) -> None:
+        self.target: MarketDataSink | None = None
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        if self.target is not None:
+            self.target.on_ticker(ticker)
+
+    def on_trade(self, trade: Trade) -> None:
+        if self.target is not None:
+            self.target.on_trade(trade)
+
+    def on_feed_down(self, reason: str) -> None:
+        if self.target is not None:
+            self.target.on_feed_down(reason)
+
+
+class _ThalexMassQuoter:
+    """The service's MassQuoter port over ThalexGateway.mass_quote (one instrument per call)."""
+
+    def __init__(self, gateway: ThalexGateway, label: str) -> None:
+        self._gateway = gateway
+        self._label = label
+
+    async def set_mm_protection(self, product: str, trade_amount: float, quote_amount: float) -> None:
+        await self._gateway.set_mm_protection(product, trade_amount, quote_amount)
+
+    async def mass_quote(
+        self, instrument_name: str, bids: Sequence[Level], asks: Sequence[Level], *, post_only: bool = True
+    ) -> int:
+        result = await self._gateway.mass_quote(
+            [MassQuote(instrument_name, bids, asks)], label=self._label, post_only=post_only
+        )
+        if result.n_fail:
+            log.warning("%s: mass quote sides failed: %s", instrument_name, result.errors)
+        return int(result.n_fail)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStatus:
+    """One status line: position (underlying), PnL (USD), open quotes, regime."""
+
+    mode: str
+    instrument: str
+    position: float
+    realised_pnl_usd: float
+    unrealised_pnl_usd: float
+    open_quotes: int
+    regime: str
+    quoting: bool
+    fills: int
+    requests_sent: int
+
+    def line(self) -> str:
+        return (
+            f"[{self.mode}] {self.instrument} position={self.position:+.4f} "
+            f"pnl_usd={self.realised_pnl_usd + self.unrealised_pnl_usd:+.2f} open_quotes={self.open_quotes} "
+            f"regime={self.regime} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
+            f"requests={self.requests_sent}"
+        )
+
+
+class InstrumentRuntime:
+    """A started session + feed + gateway + service. Build with :func:`build_runtime`."""
+
+    def __init__(
+        self,
+        mode: RunMode,
+        session: ThalexSession,
+        service: QuotingService,
+        instrument: Instrument,
+        gateway: ThalexGateway | SimGateway,
+    ) -> None:
+        self.mode = mode
+        self.session = session
+        self.service = service
+        self.instrument = instrument
+        self.gateway = gateway
+
+    def status(self) -> RuntimeStatus:
+        core = self.service.core
+        name = self.instrument.instrument_name
+        position = core.tracker.position(name)
+        ticker = core.last_ticker
+        return RuntimeStatus(
+            self.mode.value, name, position.position, position.realised_pnl,
+            position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
+            len(core.tracker.open_orders(name)), str(core.regime().label), self.service.quoting,
+            self.service.stats.fills, self.service.stats.requests_sent,
+        )
+
+    async def stop(self) -> None:
+        """Clean stop: quoting off, every order pulled (cancel_session live, cancel_all shadow), connection closed."""
+        await self.service.stop(cancel_orders=self.mode is RunMode.SHADOW)
+        if isinstance(self.gateway, SimGateway):
+            await self.gateway.flush()
+            await self.gateway.close()
+        await self.session.stop(cancel_session=True)
+
+
+# -- wiring ------------------------------------------------------------------------------------------------------
+
+
+def thalex_config(config: RunConfig) -> ThalexConfig:
+    """The adapter's connection config from the run config."""
+    conn = config.connection
+    network = ThalexNetwork(config.network.value)
+    return ThalexConfig(
+        network=network,
+        local_url=conn.emulator_url if config.network is Network.LOCAL else None,
+        cod_timeout_s=conn.cancel_on_disconnect_timeout_s,
+        ping_interval_s=min(2.0, conn.cancel_on_disconnect_timeout_s / 2),
+        ticker_delay=conn.ticker_delay,  # type: ignore[arg-type]  # validated by ThalexConfig
+        rate_limits=RateLimitConfig(safety_factor=conn.rate_limit_share),
+        reconnect=ReconnectConfig(
+            initial_s=conn.reconnect_initial_backoff_ms / 1e3, max_s=conn.reconnect_max_backoff_ms / 1e3
+        ),
+    )
+
+
+def load_credentials(settings: CredentialSettings) -> ThalexCredentials:
+    """Live credentials from the config (file or ``THALEX_*`` env).
+
+    Raises:
+        CredentialsMissing: key id or key path missing (names the variables); CredentialsError: unusable key file.
+    """
+    if settings.key_id is None or settings.private_key_path is None:
+        missing = [name for name, value in (("THALEX_KEY_ID", settings.key_id),
+                                            ("THALEX_PRIVATE_KEY_PATH", settings.private_key_path)) if value is None]
+        raise CredentialsMissing(
+            f"live mode needs credentials: set {' and '.join(missing)} (or [credentials] key_id / private_key_path "
+            "in the config file)"
+        )
+    return ThalexCredentials.from_pem_file(settings.key_id.get_secret_value(), settings.private_key_path,
+                                           settings.account)
+
+
+def _service_parts(config: RunConfig, instrument: Instrument, ids: ClientOrderIds | None = None) -> tuple[
+    CoreParameters, QuotingServiceConfig, ToxicFlowDetector | None, RiskCheck
+]:
+    s, r, g, t = config.strategy, config.risk, config.guard, config.toxic_flow
+    params = CoreParameters(
+        gamma=s.gamma, max_position_underlying=r.max_position_underlying, level_amounts=s.level_amounts_underlying,
+        horizon_s=s.horizon_s, min_spread_ticks=s.min_spread_ticks, amend_tolerance_ticks=s.amend_tolerance_ticks,
+        max_order_amount=r.max_order_amount_underlying, max_notional_usd=r.max_notional_usd,
+        max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps,
+    )
+    service_config = QuotingServiceConfig(
+        max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,
+        check_interval_ns=g.check_interval_ms * _MS, throttle_backoff_ns=g.throttle_backoff_ms * _MS,
+    )
+    toxic = (
+        ToxicFlowDetector(ToxicFlowConfig(t.window_ms * _MS, t.threshold_underlying, t.cooldown_ms * _MS,
+                                          t.min_one_sided_share, t.pull_both_sides))
+        if t.enabled else None
+    )
+    risk = RiskCheck(RiskConfig(r.max_position_underlying, r.max_order_amount_underlying, r.max_notional_usd,
+                                r.max_open_orders, r.price_band_bps))
+    return params, service_config, toxic, risk
+
+
+async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
+    return decode_instrument(await session.call("public/instrument", {"instrument_name": name}))
+
+
+async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False
+                       ) -> InstrumentRuntime:
+    """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway."""
+    if config.mode is not RunMode.SHADOW:
+        raise ValueError(f"build_shadow needs mode 'shadow', was {config.mode.value!r}")
+    clock = clock or LiveClock()
+    session = ThalexSession(thalex_config(config), clock, None)
+    forward = _LateSink()
+    ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    await session.start(_START_TIMEOUT_S)
+    try:
+        instrument = await _fetch_instrument(session, config.instrument)
+        sh = config.shadow
+        sim = SimMatchConfig(
+            order_entry_latency_ns=round(sh.order_entry_latency_ms * _MS), cancel_latency_ns=round(sh.cancel_latency_ms
+            * _MS), response_latency_ns=round(sh.response_latency_ms * _MS), slippage_ticks=sh.slippage_ticks,
+            maker_fee_bps=sh.maker_fee_bps, taker_fee_bps=sh.taker_fee_bps,
+        )
+        gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
+        params, service_config, toxic, _ = _service_parts(config, instrument)
+        service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
+                                 record_prices=record_prices)
+        await service.start()
+    except BaseException:
+        await session.stop(cancel_session=False)
+        raise
+    forward.target = gateway.market_sink(service)
+    return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway)
+
+
+async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
+                     credentials: ThalexCredentials | None = None) -> InstrumentRuntime:
+    """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
+
+    Raises:
+        CredentialsMissing: no key configured; ThalexRpcError: login refused.
+    """
+    if config.mode is not RunMode.LIVE:
+        raise ValueError(f"build_live needs mode 'live', was {config.mode.value!r}")
+    creds = credentials or load_credentials(config.credentials)
+    clock = clock or LiveClock()
+    session = ThalexSession(thalex_config(config), clock, creds)
+    forward = _LateSink()
+    holder: list[QuotingService] = []
+
+    def on_resync(snapshot: ResyncSnapshot) -> None:
+        if holder:
+            holder[0].on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
+
+    gateway = ThalexGateway(session, clock, instrument_names=[config.instrument], on_resync=on_resync)
+    ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    await session.start(_START_TIMEOUT_S)
+    try:
+        instrument = await _fetch_instrument(session, config.instrument)
+        params, service_config, toxic, risk = _service_parts(config, instrument)
+        mq = config.mass_quote
+        service = QuotingService(
+            build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
+            mass_quoter=_ThalexMassQuoter(gateway, config.strategy.label) if mq.enabled else None,
+            mass_quote=MassQuoteSettings(mq.trade_amount_underlying, mq.quote_amount_underlying) if mq.enabled
+            else None,
+            risk=risk if mq.enabled else None, record_prices=record_prices,
+        )
+        holder.append(service)
+        await service.start()
+    except BaseException:
+        await session.stop(cancel_session=True)
+        raise
+    forward.target = service
+    return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)
+
+
+async def build_runtime(config: RunConfig, *, record_prices: bool = False) -> InstrumentRuntime:
+    """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials)."""
+    if config.mode is RunMode.LIVE:
+        return await build_live(config, record_prices=record_prices)
+    return await build_shadow(config, record_prices=record_prices)

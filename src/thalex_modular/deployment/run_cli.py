@@ -1,0 +1,103 @@
+"""``platform run``: one instrument, one process, shadow or live.
+
+    platform run --mode shadow|live --network local|test|prod --instrument BTC-PERPETUAL [--config FILE]
+                 [--emulator-url URL] [--duration-s N]
+
+Prints a status line (position, PnL, open quotes, regime) to stderr every ``status_interval_s``. SIGINT/SIGTERM
+stop cleanly: quotes pulled (cancel_session live, cancel_all shadow), connection closed, exit code 0. On a crash
+cancel-on-disconnect pulls the live quotes. Live mode without credentials exits 2 with a message naming
+``THALEX_KEY_ID`` and ``THALEX_PRIVATE_KEY_PATH``; credentials are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
+
+__all__ = ["register", "run", "run_command"]
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` verb."""
+    parser = subparsers.add_parser("run", help="quote one instrument in shadow or live mode (no Ray)")
+    parser.add_argument("--mode", choices=["shadow", "live"], required=True,
+                        help="shadow: simulated fills on live public data; live: real orders")
+    parser.add_argument("--network", choices=["local", "test", "prod"], required=True,
+                        help="local = the emulator at --emulator-url")
+    parser.add_argument("--instrument", default=None, help="instrument name, e.g. BTC-PERPETUAL")
+    parser.add_argument("--config", type=Path, default=None, help="TOML or JSON file (see deployment/config.py)")
+    parser.add_argument("--emulator-url", default=None, help="websocket URL of the emulator for --network local")
+    parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handler of ``platform run``: exit code 0 on a clean stop, 2 on a configuration or credentials error."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    flags = {
+        "mode": args.mode,
+        "network": args.network,
+        "instrument": args.instrument,
+        "duration_s": args.duration_s,
+        "connection.emulator_url": args.emulator_url,
+    }
+    try:
+        config = load_run_config(args.config, os.environ, flags)
+    except ConfigError as exc:
+        print(f"platform run: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(run(config))
+
+
+async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event | None = None) -> int:
+    """Run until ``stop`` is set, SIGINT/SIGTERM, or ``config.duration_s``; returns the exit code."""
+    from thalex_modular.deployment.instrument_runtime import CredentialsMissing, build_runtime
+    from thalex_modular.platform.adapters.exchanges.thalex.errors import CredentialsError, ThalexError
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        try:
+            runtime = await build_runtime(config)
+        except (CredentialsMissing, CredentialsError) as exc:
+            print(f"platform run: {exc}", file=out)
+            return 2
+        except (ThalexError, TimeoutError, OSError) as exc:
+            print(f"platform run: cannot start {config.mode.value} on {config.url}: {exc}", file=out)
+            return 1
+        print(f"platform run: {config.mode.value} {config.instrument} on {config.network.value} ({config.url})",
+              file=out)
+        try:
+            deadline = None if config.duration_s is None else loop.time() + config.duration_s
+            while not stop.is_set():
+                timeout = config.status_interval_s
+                if deadline is not None:
+                    timeout = min(timeout, max(0.0, deadline - loop.time()))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout)
+                print(runtime.status().line(), file=out, flush=True)
+                if deadline is not None and loop.time() >= deadline:
+                    break
+        finally:
+            await runtime.stop()
+            print(f"platform run: stopped; {runtime.status().line()}", file=out, flush=True)
+        return 0
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,106 @@
+"""Mass quoting (Thalex's market-maker path): the strategy's quotes sent as one ``private/mass_quote`` per change,
+guarded by ``set_mm_protection``.
+
+A mass quote replaces each side atomically, so the risk check sees the book as it will be: the new levels alone
+(position + all new bids <= limit, position - all new asks >= -limit, LESSONS 10). Identical levels re-sent keep
+their queue priority on Thalex; the planner still sends nothing when the levels did not change.
+
+Units: prices in USD, amounts in the underlying; ``Level`` = ``(price_usd, amount_underlying)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from thalex_modular.platform.domain.entities import Instrument, Quote
+from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.domain.events import OrderDenied
+from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext
+
+__all__ = ["Level", "MassQuotePlan", "MassQuoteSettings", "MassQuoter", "plan_mass_quote"]
+
+Level = tuple[float, float]
+"""One quote level: (price USD on the tick grid, amount in the underlying on the volume grid)."""
+
+
+class MassQuoter(Protocol):
+    """What a gateway offers for mass quoting (the ThalexGateway). Required methods:
+
+    ==========================================  ===================================================================
+    ``set_mm_protection(product, trade, quote)`` arm (or refill) the session's protection group of ``product``;
+                                                ``trade`` executed amount before the quotes are pulled, ``quote``
+                                                the largest single quote (underlying)
+    ``mass_quote(instrument, bids, asks)``       replace our quotes on ``instrument`` (``[]`` clears a side);
+                                                returns the number of sides that failed
+    ==========================================  ===================================================================
+    """
+
+    async def set_mm_protection(self, product: str, trade_amount: float, quote_amount: float) -> None: ...
+
+    async def mass_quote(
+        self, instrument_name: str, bids: Sequence[Level], asks: Sequence[Level], *, post_only: bool = True
+    ) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MassQuoteSettings:
+    """Protection group of the quoted product. Amounts in the underlying; ``trade_amount <= quote_amount``."""
+
+    trade_amount: float
+    quote_amount: float
+    post_only: bool = True
+
+
+class MassQuotePlan(NamedTuple):
+    """The levels to send per side (best first) and what risk refused."""
+
+    bids: list[Level]
+    asks: list[Level]
+    denials: list[OrderDenied]
+
+
+def plan_mass_quote(
+    instrument: Instrument,
+    desired: Sequence[Quote],
+    risk: RiskCheck,
+    ctx: RiskContext,
+    quote_amount: float,
+) -> MassQuotePlan:
+    """Levels for ``desired`` quotes, each risk-checked against the levels before it (best first per side).
+
+    Quotes above ``quote_amount`` (the protection group's maximum) are cut to it. While the kill switch is engaged
+    every quote is denied, so both sides are sent empty (cleared).
+    """
+    name = instrument.instrument_name
+    bids: list[Level] = []
+    asks: list[Level] = []
+    denials: list[OrderDenied] = []
+    bid_total = 0.0
+    ask_total = 0.0
+    max_lots = instrument.lots_floor(quote_amount)
+    ordered = sorted(desired, key=lambda q: (q.side is Side.SELL, q.level, -q.price_ticks if q.side is Side.BUY
+                                             else q.price_ticks))
+    for quote in ordered:
+        lots = min(quote.amount_lots, max_lots)
+        if lots < instrument.min_order_lots:
+            continue
+        price = instrument.price(quote.price_ticks)
+        amount = instrument.amount(lots)
+        book = OpenBook(bid_total, ask_total, len(bids) + len(asks))
+        denial = risk.check_insert(instrument, quote.side, price, amount, ctx, book)
+        if denial is not None:
+            denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
+            continue
+        if quote.side is Side.BUY:
+            if any(p == price for p, _ in bids):
+                continue  # distinct prices per side (Thalex refuses duplicates)
+            bids.append((price, amount))
+            bid_total += amount
+        else:
+            if any(p == price for p, _ in asks):
+                continue
+            asks.append((price, amount))
+            ask_total += amount
+    return MassQuotePlan(bids, asks, denials)

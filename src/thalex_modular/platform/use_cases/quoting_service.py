@@ -1,0 +1,498 @@
+"""QuotingService: one instrument quoting live (ThalexGateway) or in shadow (SimGateway), on the shared QuotingCore.
+
+market data → StateTracker → RegimeAnalyzer → Strategy → RiskCheck → OrderReconciler → gateway.
+
+* It is the instrument's :class:`MarketDataSink`: ``on_ticker``/``on_trade`` only record and schedule, they never
+  await (the websocket reader is never blocked, LESSONS 14). Runs coalesce: at most one run executes and at most
+  one more is pending per instrument, whatever the number of updates in between.
+* Each reconciliation (plan + register PENDING + send) is atomic under an ``asyncio.Lock``; resync takes the same
+  lock, so no plan is ever built on half-rebuilt state.
+* Fast reconcile on every ticker and every public trade (all of them are aggressive: a taker hit the book); an own
+  fill (:meth:`on_fill_event`) requotes at once.
+* Toxic-flow defence: a one-sided aggressive burst (ToxicFlowDetector) pulls the threatened side (or both) until
+  its cool-down ends; the strategy's quotes on that side are dropped before the reconciler runs.
+* Stale-data guard (LESSONS 15, 17): quotes come down when no ticker arrived for ``max_feed_silence_ns`` (the feed
+  went silent, whatever RPC does), when the newest ticker's exchange timestamp stopped advancing for
+  ``max_data_age_ns``, or when the feed reports itself down. Only real new data lifts it; nothing resets the stamps.
+* Resync (a ResyncRequest from the tracker, a reconnect): stop quoting, rebuild open orders and positions from
+  ``gateway.open_orders()`` + ``gateway.portfolio()``, then resume. A failed resync keeps quoting stopped and is
+  retried.
+* Mass-quote mode (a :class:`MassQuoter` and settings given): ``set_mm_protection`` first, then each change of the
+  desired levels is one ``mass_quote``; otherwise insert/amend/cancel by diff (queue priority kept).
+
+Times are int ns from the injected Clock; prices USD; amounts in the underlying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from thalex_modular.platform.domain.clock import Clock
+from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Quote, Ticker, Trade
+from thalex_modular.platform.domain.enums import OrderStatus, Side
+from thalex_modular.platform.domain.events import RequestRejected
+from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
+from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.domain.risk import RiskCheck, RiskContext
+from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoter, MassQuoteSettings, plan_mass_quote
+from thalex_modular.platform.use_cases.order_reconciler import ReconcilePlan
+from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
+from thalex_modular.platform.use_cases.quoting_core import QuotingCore
+from thalex_modular.strategies.protocol import QuoteContext, Strategy
+
+__all__ = ["QuotingService", "QuotingServiceConfig", "ServiceStats", "SideFilter"]
+
+log = logging.getLogger(__name__)
+
+THROTTLE_CODE = 4  # Thalex "throttle exceeded"
+TEMPORARY_FAILURE_CODE = 20  # Thalex "temporary failure"; the gateway's "not connected"
+_BACKOFF_CODES = frozenset({THROTTLE_CODE, TEMPORARY_FAILURE_CODE})
+
+
+@dataclass(frozen=True, slots=True)
+class QuotingServiceConfig:
+    """Guard and back-off timings, int ns.
+
+    Args:
+        max_feed_silence_ns: pull quotes when no ticker arrived for this long.
+        max_data_age_ns: pull quotes when the newest ticker's exchange timestamp has not advanced for this long.
+        check_interval_ns: period of the guard timer (stale data, cool-down ends, back-off ends).
+        throttle_backoff_ns: after a throttle error only cancels are sent for this long.
+        resync_retry_ns: wait before retrying a failed resync.
+    """
+
+    max_feed_silence_ns: int = 3_000_000_000
+    max_data_age_ns: int = 5_000_000_000
+    check_interval_ns: int = 250_000_000
+    throttle_backoff_ns: int = 500_000_000
+    resync_retry_ns: int = 1_000_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_feed_silence_ns", "max_data_age_ns", "check_interval_ns", "throttle_backoff_ns",
+                     "resync_retry_ns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0 (ns), was {value!r}")
+
+
+@dataclass(slots=True)
+class ServiceStats:
+    """Running counters of one service."""
+
+    tickers: int = 0
+    trades: int = 0
+    runs: int = 0
+    requests_sent: int = 0
+    mass_quotes_sent: int = 0
+    fills: int = 0
+    denials: int = 0
+    rejections: int = 0
+    throttled: int = 0
+    resyncs: int = 0
+    stale_pulls: int = 0
+    toxic_pulls: int = 0
+    send_failures: int = 0
+    last_pull_reason: str | None = None
+    sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
+
+
+class SideFilter:
+    """Strategy wrapper that drops quotes on blocked sides (toxic-flow defence); a Strategy itself."""
+
+    __slots__ = ("blocked", "inner")
+
+    def __init__(self, inner: Strategy) -> None:
+        self.inner = inner
+        self.blocked: frozenset[Side] = frozenset()
+
+    def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
+        quotes = self.inner.compute_quotes(ctx)
+        blocked = self.blocked
+        if not blocked:
+            return quotes
+        return [q for q in quotes if q.side not in blocked]
+
+    def on_trade(self, trade: Trade) -> None:
+        self.inner.on_trade(trade)
+
+
+class QuotingService:
+    """Live/shadow quoting of one instrument. Implements :class:`~.ports.MarketDataSink`.
+
+    Args:
+        core: the instrument's QuotingCore (its strategy is wrapped in a :class:`SideFilter`).
+        gateway: where orders go (ThalexGateway live, SimGateway shadow); the service sets its answer sink.
+        clock: the time source (LiveClock).
+        config: guard timings.
+        toxic: the toxic-flow detector, None to disable the defence.
+        mass_quoter / mass_quote: both given → mass-quote mode; ``risk`` then checks each level.
+        record_prices: keep (side, price) of every insert/amend/level sent in ``stats.sent_prices`` (tests).
+    """
+
+    def __init__(
+        self,
+        core: QuotingCore,
+        gateway: OrderGateway,
+        clock: Clock,
+        config: QuotingServiceConfig | None = None,
+        *,
+        toxic: ToxicFlowDetector | None = None,
+        mass_quoter: MassQuoter | None = None,
+        mass_quote: MassQuoteSettings | None = None,
+        risk: RiskCheck | None = None,
+        record_prices: bool = False,
+    ) -> None:
+        if (mass_quoter is None) != (mass_quote is None) or (mass_quoter is not None and risk is None):
+            raise ValueError("mass-quote mode needs mass_quoter, mass_quote settings and risk together")
+        self.core = core
+        self.gateway = gateway
+        self.clock = clock
+        self.config = config or QuotingServiceConfig()
+        self.toxic = toxic
+        self.stats = ServiceStats()
+        self._filter = SideFilter(core.strategy)
+        core.strategy = self._filter
+        self._mq = mass_quoter
+        self._mq_settings = mass_quote
+        self._risk = risk
+        self._mq_last: tuple[list[Level], list[Level]] | None = None
+        self._mq_armed = False
+        self._record = record_prices
+        self._name = core.instrument.instrument_name
+        self._lock = asyncio.Lock()
+        self._dirty = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._guard_task: asyncio.Task[None] | None = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self._started = False
+        self._resyncing = False
+        self._stopping = False
+        self._pending_ticker: Ticker | None = None
+        self._last_ticker: Ticker | None = None
+        self._last_receive_ns: int | None = None
+        self._last_exchange_ts: int | None = None
+        self._last_advance_ns: int | None = None
+        self._feed_down: str | None = None
+        self._throttled_until_ns = 0
+        self._signature: tuple[object, ...] = ()
+        gateway.set_answer_sink(self.on_answer)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild state from the exchange, arm MM protection in mass-quote mode, then start quoting and the guard.
+
+        Raises:
+            Exception: whatever the gateway raises when the first snapshot fails (nothing is quoted then).
+        """
+        await self._resync_once("start", connection_lost=False)
+        self._started = True
+        self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
+        self._schedule()
+
+    async def stop(self, cancel_orders: bool = True) -> int:
+        """Stop quoting; with ``cancel_orders`` pull every order through ``gateway.cancel_all()`` (returns the
+        count). Waits for a run in progress to finish first."""
+        self._stopping = True
+        self._started = False
+        for task in (self._guard_task, self._resync_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        async with self._lock:
+            if self._run_task is not None and not self._run_task.done():
+                self._run_task.cancel()
+            if cancel_orders:
+                return await self.gateway.cancel_all()
+        return 0
+
+    @property
+    def quoting(self) -> bool:
+        """True while the service may place quotes (started, not resyncing, data fresh)."""
+        return self._started and not self._resyncing and self._pull_reason(self.clock.now_ns()) is None
+
+    # -- MarketDataSink (never awaits) ------------------------------------------------------------------
+
+    def on_ticker(self, ticker: Ticker) -> None:
+        now = self.clock.now_ns()
+        self.stats.tickers += 1
+        self._last_receive_ns = now
+        if self._last_exchange_ts is None or ticker.ts_exchange_ns > self._last_exchange_ts:
+            self._last_exchange_ts = ticker.ts_exchange_ns
+            self._last_advance_ns = now
+        self._feed_down = None
+        self._pending_ticker = ticker
+        self._last_ticker = ticker
+        self._schedule()
+
+    def on_trade(self, trade: Trade) -> None:
+        if trade.instrument_name != self._name:
+            return
+        self.stats.trades += 1
+        self.core.on_trade(trade)
+        if self.toxic is not None and self.toxic.on_trade(trade, self.clock.now_ns()):
+            self.stats.toxic_pulls += 1
+        self._schedule()
+
+    def on_feed_down(self, reason: str) -> None:
+        self._feed_down = reason
+        self._schedule()
+
+    # -- answers, fills, resync ---------------------------------------------------------------------------
+
+    def on_answer(self, answer: GatewayAnswer) -> None:
+        """One gateway answer: feed the tracker; fills requote at once, desyncs trigger a resync."""
+        tracker = self.core.tracker
+        if isinstance(answer, RequestRejected):
+            self.stats.rejections += 1
+            tracker.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
+            if answer.code == THROTTLE_CODE:
+                self.stats.throttled += 1
+            if answer.code in _BACKOFF_CODES:
+                self._throttled_until_ns = self.clock.now_ns() + self.config.throttle_backoff_ns
+            # no immediate re-run: a refused request is retried at the next market event or when the back-off
+            # ends (the guard notices), never in a tight loop (a retry storm)
+            return
+        adopted_quote = (
+            self._mq is not None
+            and answer.client_order_id is None
+            and tracker.order_by_order_id(answer.order_id) is None
+        )
+        for event in self.core.on_order_update(answer):
+            if isinstance(event, Fill):
+                self.on_fill_event(event)
+            elif not adopted_quote:  # our own mass quotes have no client_order_id: adopting them is expected
+                self.request_resync(event.reason)
+        if answer.status.is_terminal:
+            self._schedule()
+
+    def on_fill_event(self, fill: Fill) -> None:
+        """An own fill: the position moved, requote at once."""
+        self.stats.fills += 1
+        self._schedule()
+
+    def request_resync(self, reason: str, connection_lost: bool = False) -> None:
+        """Stop quoting and rebuild state from the exchange (idempotent while one is running)."""
+        if self._stopping:
+            return
+        self._resyncing = True
+        if self._resync_task is None or self._resync_task.done():
+            self._resync_task = asyncio.get_running_loop().create_task(
+                self._resync_loop(reason, connection_lost), name=f"resync-{self._name}"
+            )
+
+    def on_reconnect(self) -> None:
+        """The gateway reconnected (a new session): resync before quoting again."""
+        self._mq_armed = False
+        self._mq_last = None
+        self.request_resync("reconnected", connection_lost=True)
+
+    def on_exchange_snapshot(
+        self, orders: Sequence[OrderUpdate], portfolio: Sequence[PortfolioEntry], reconnected: bool
+    ) -> None:
+        """The gateway fetched the exchange's state on a (re)connect (ThalexGateway ``on_resync``): stop quoting
+        at once and rebuild from it under the lock. Ignored before :meth:`start` (start fetches its own)."""
+        if not self._started or self._stopping:
+            return
+        if reconnected:
+            self._mq_armed = False
+            self._mq_last = None
+        self._resyncing = True
+        self._resync_task = asyncio.get_running_loop().create_task(
+            self._apply_snapshot(orders, portfolio, reconnected), name=f"snapshot-{self._name}"
+        )
+
+    async def _apply_snapshot(
+        self, orders: Sequence[OrderUpdate], portfolio: Sequence[PortfolioEntry], reconnected: bool
+    ) -> None:
+        await self._resync_once("exchange snapshot", reconnected, (orders, portfolio))
+        self._schedule()
+
+    async def resync(self, reason: str, connection_lost: bool = False) -> None:
+        """Resync now and wait for it (tests, the adapter's reconnect callback)."""
+        self._resyncing = True
+        await self._resync_once(reason, connection_lost)
+        self._schedule()
+
+    # -- scheduling -------------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self._dirty = True
+        if self._run_task is None or self._run_task.done():
+            self._run_task = asyncio.get_running_loop().create_task(self._run_loop(), name=f"quote-{self._name}")
+
+    async def _run_loop(self) -> None:
+        while self._dirty and not self._stopping:
+            self._dirty = False
+            async with self._lock:
+                try:
+                    await self._reconcile_once()
+                except Exception:  # a bug in one run must not kill quoting silently: pull and resync
+                    log.exception("reconcile of %s failed", self._name)
+                    self.request_resync("reconcile failed")
+            await asyncio.sleep(0)  # let the reader and the answers in between runs
+
+    async def _guard(self) -> None:
+        """Re-run when the pull state, the toxic sides or the throttle state change without new data."""
+        interval_s = self.config.check_interval_ns / 1e9
+        while True:
+            await asyncio.sleep(interval_s)
+            if self._signature != self._state_signature(self.clock.now_ns()):
+                self._schedule()
+
+    def _state_signature(self, now: int) -> tuple[object, ...]:
+        toxic = self.toxic.threatened_sides(now) if self.toxic is not None else frozenset()
+        return (self._pull_reason(now) is None, toxic, now < self._throttled_until_ns, self._resyncing)
+
+    def _pull_reason(self, now: int) -> str | None:
+        if self._feed_down is not None:
+            return f"feed down: {self._feed_down}"
+        if self._last_receive_ns is not None and now - self._last_receive_ns > self.config.max_feed_silence_ns:
+            return f"feed silent for {(now - self._last_receive_ns) / 1e9:.1f} s"
+        if self._last_advance_ns is not None and now - self._last_advance_ns > self.config.max_data_age_ns:
+            return f"market data not advancing for {(now - self._last_advance_ns) / 1e9:.1f} s"
+        return None
+
+    # -- one reconciliation (under the lock) -----------------------------------------------------------------
+
+    async def _reconcile_once(self) -> None:
+        if not self._started or self._resyncing:
+            return
+        now = self.clock.now_ns()
+        self.stats.runs += 1
+        self._signature = self._state_signature(now)
+        reason = self._pull_reason(now)
+        if reason is not None:
+            if self.stats.last_pull_reason != reason.split(" for ")[0]:
+                log.warning("%s: pulling quotes (%s)", self._name, reason)
+            self.stats.last_pull_reason = reason.split(" for ")[0]
+            self.stats.stale_pulls += 1
+            if self._mq is not None:
+                await self._send_levels([], [])
+            else:
+                await self._send(self.core.pull_quotes(now), now)
+            return
+        self.stats.last_pull_reason = None
+        self._filter.blocked = self.toxic.threatened_sides(now) if self.toxic is not None else frozenset()
+        ticker, self._pending_ticker = self._pending_ticker, None
+        if self._mq is not None:
+            await self._mass_quote(ticker, now)
+            return
+        plan = self.core.on_ticker(ticker, now) if ticker is not None else self.core.requote(now)
+        if now < self._throttled_until_ns:  # back off: only cancels (their own budget) go out
+            plan = ReconcilePlan([r for r in plan.requests if isinstance(r, CancelOrder)], plan.denials)
+        await self._send(plan, now)
+
+    async def _send(self, plan: ReconcilePlan, now: int) -> None:
+        self.stats.denials += len(plan.denials)
+        for request in plan.requests:
+            self.core.register_sent(request, now)
+            try:
+                await self.gateway.submit(request)
+            except Exception as exc:  # the connection broke: the request never left; resync decides the rest
+                self.stats.send_failures += 1
+                self.core.tracker.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))
+                log.warning("%s: send failed (%s); resync", self._name, exc)
+                self.request_resync(f"send failed: {exc}")
+                return
+            self.stats.requests_sent += 1
+            if self._record:
+                self._record_price(request)
+
+    def _record_price(self, request: OrderRequest) -> None:
+        if isinstance(request, InsertOrder):
+            self.stats.sent_prices.append((request.side, request.price))
+        elif isinstance(request, AmendOrder):
+            order = self.core.tracker.order_by_client_id(request.client_order_id)
+            if order is not None:
+                self.stats.sent_prices.append((order.side, request.price))
+
+    async def _mass_quote(self, ticker: Ticker | None, now: int) -> None:
+        core = self.core
+        if ticker is not None:
+            core.analyzer.update(ticker.mid_price, ticker.ts_exchange_ns)
+        last = self._last_ticker
+        if last is None:
+            return
+        assert self._risk is not None and self._mq_settings is not None
+        position = core.tracker.position_amount(self._name)
+        regime = core.regime()
+        desired = self._filter.compute_quotes(QuoteContext.from_regime(core.instrument, last, position, regime, now))
+        ctx = RiskContext(position, last.mark_price, now, last.ts_exchange_ns, last.index)
+        plan = plan_mass_quote(core.instrument, desired, self._risk, ctx, self._mq_settings.quote_amount)
+        self.stats.denials += len(plan.denials)
+        await self._send_levels(plan.bids, plan.asks)
+
+    async def _send_levels(self, bids: list[Level], asks: list[Level]) -> None:
+        assert self._mq is not None and self._mq_settings is not None
+        if self._mq_last == (bids, asks):
+            return
+        settings = self._mq_settings
+        try:
+            if not self._mq_armed:
+                product = self.core.instrument.product
+                await self._mq.set_mm_protection(product, settings.trade_amount, settings.quote_amount)
+                self._mq_armed = True
+            await self._mq.mass_quote(self._name, bids, asks, post_only=settings.post_only)
+        except Exception as exc:
+            self.stats.send_failures += 1
+            self._mq_armed = False
+            self._mq_last = None
+            log.warning("%s: mass quote failed (%s)", self._name, exc)
+            return
+        self._mq_last = (bids, asks)
+        self.stats.mass_quotes_sent += 1
+        if self._record:
+            self.stats.sent_prices.extend((Side.BUY, p) for p, _ in bids)
+            self.stats.sent_prices.extend((Side.SELL, p) for p, _ in asks)
+
+    # -- resync ---------------------------------------------------------------------------------------------
+
+    async def _resync_loop(self, reason: str, connection_lost: bool) -> None:
+        while not self._stopping:
+            try:
+                await self._resync_once(reason, connection_lost)
+            except Exception as exc:
+                log.warning("%s: resync failed (%s); retrying", self._name, exc)
+                await asyncio.sleep(self.config.resync_retry_ns / 1e9)
+                continue
+            self._schedule()
+            return
+
+    async def _resync_once(
+        self,
+        reason: str,
+        connection_lost: bool,
+        state: tuple[Sequence[OrderUpdate], Sequence[PortfolioEntry]] | None = None,
+    ) -> None:
+        self._resyncing = True
+        async with self._lock:
+            log.info("%s: resync (%s)", self._name, reason)
+            if state is None:
+                orders = await self.gateway.open_orders()
+                portfolio = await self.gateway.portfolio()
+            else:
+                orders, portfolio = state
+            tracker = self.core.tracker
+            now = self.clock.now_ns()
+            for event in tracker.on_open_orders_snapshot(_of(orders, self._name), now, (self._name,)):
+                if isinstance(event, Fill):
+                    self.stats.fills += 1
+            tracker.on_portfolio(portfolio, now, complete=True)
+            if connection_lost:
+                # answers to requests of the lost session never come: inserts the snapshot did not show were
+                # never placed (or were deleted by cancel-on-disconnect), amends/cancels are not pending anymore
+                for order in tracker.open_orders(self._name):
+                    if order.request_in_flight is not None or order.status is OrderStatus.PENDING:
+                        tracker.on_request_failed(order.client_order_id, now, "connection lost")
+            self.stats.resyncs += 1
+            self._resyncing = False
+
+
+def _of(orders: Sequence[OrderUpdate], name: str) -> list[OrderUpdate]:
+    return [o for o in orders if o.instrument_name == name]

@@ -1,0 +1,209 @@
+"""QuotingService against the REAL emulator over a real websocket: shadow and live, the issue's scenarios."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from service_kit import Account, EmulatorFactory
+from websockets.asyncio.client import ClientConnection, connect
+
+from thalex_modular.deployment.config import RunConfig, load_run_config
+from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime
+from thalex_modular.emulator.auth import make_token
+from thalex_modular.emulator.server import EmulatorServer
+from thalex_modular.platform.adapters.sim_gateway import SimGateway
+from thalex_modular.platform.domain.enums import Side
+
+NAME = "BTC-PERPETUAL"
+Accounts = tuple[Path, list[Account]]
+
+
+def run_config(server: EmulatorServer, mode: str, account: Account | None = None, **flags: Any) -> RunConfig:
+    env = {}
+    if account is not None:
+        env = {"THALEX_KEY_ID": account.kid, "THALEX_PRIVATE_KEY_PATH": str(account.key_path)}
+    base: dict[str, Any] = {"mode": mode, "network": "local", "connection.emulator_url": server.url}
+    base.update(flags)
+    return load_run_config(None, env, base)
+
+
+class Raw:
+    """A bare JSON-RPC websocket client (control API, a second trader, the exchange's view of our account)."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, url: str, account: Account | None = None) -> Raw:
+        raw = cls(await connect(url, compression=None))
+        if account is not None:
+            await raw.call("public/login", token=make_token(account.kid, account.private_key_pem, time.time()))
+        return raw
+
+    async def call(self, method: str, **params: Any) -> Any:
+        request_id = next(self._ids)
+        await self.ws.send(json.dumps({"method": method, "params": params, "id": request_id}))
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), 5.0))
+            if message.get("id") == request_id:
+                assert "result" in message, f"{method}: {message}"
+                return message["result"]
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def own(runtime: InstrumentRuntime, side: Side | None = None) -> list[float]:
+    orders = runtime.service.core.tracker.open_orders(NAME)
+    return sorted(o.price for o in orders if side is None or o.side is side)
+
+
+async def test_shadow_quotes_follow_the_market_and_never_log_in(start_emulator: EmulatorFactory,
+                                                                  accounts: Accounts) -> None:
+    # Arrange: credentials ARE configured, shadow must not use them
+    server = await start_emulator(speed=5.0)
+    runtime = await build_runtime(run_config(server, "shadow", accounts[1][0]))
+    try:
+        # Act / Assert
+        assert isinstance(runtime.gateway, SimGateway)
+        assert not runtime.session.logged_in
+        assert all(session.account is None for session in server.sessions)
+        mids = []
+        for _ in range(5):
+            await asyncio.sleep(0.8)
+            await eventually(lambda: bool(own(runtime, Side.BUY) and own(runtime, Side.SELL)))
+            ticker = runtime.service.core.last_ticker
+            assert ticker is not None
+            bids, asks = own(runtime, Side.BUY), own(runtime, Side.SELL)
+            quote_mid = (max(bids) + min(asks)) / 2
+            assert max(bids) < min(asks)
+            assert abs(quote_mid - ticker.mid_price) < 0.001 * ticker.mid_price  # centred on the market
+            mids.append(quote_mid)
+        assert len(set(mids)) > 1  # the market moved and the quotes with it
+    finally:
+        await runtime.stop()
+    assert runtime.gateway.engine.open_order_count() == 0  # type: ignore[union-attr]
+
+
+async def test_live_fills_move_the_position(start_emulator: EmulatorFactory, accounts: Accounts) -> None:
+    server = await start_emulator(speed=5.0)
+    runtime = await build_runtime(run_config(server, "live", accounts[1][0]))
+    try:
+        tracker = runtime.service.core.tracker
+        await eventually(lambda: tracker.position_amount(NAME) != 0.0, timeout_s=20.0)  # filled: position moved
+        assert runtime.service.stats.fills > 0
+
+        async def positions_agree() -> bool:
+            exchange = {e.instrument_name: e.position for e in await runtime.gateway.portfolio()}
+            return abs(exchange.get(NAME, 0.0) - runtime.service.core.tracker.position_amount(NAME)) < 1e-9
+
+        await eventually(positions_agree)  # fill-derived position == the exchange's portfolio
+    finally:
+        await runtime.stop()
+
+
+async def test_dropped_connection_leaves_no_orphans_and_state_matches(start_emulator: EmulatorFactory,
+                                                                      accounts: Accounts) -> None:
+    server = await start_emulator(speed=2.0)
+    account = accounts[1][0]
+    runtime = await build_runtime(run_config(server, "live", account))
+    control = await Raw.open(server.url)
+    try:
+        await eventually(lambda: len(own(runtime)) == 6)
+        old_ids = {o.order_id for o in runtime.service.core.tracker.open_orders(NAME)}
+        # Act: the exchange drops our connection mid-quoting
+        await control.call("emulator/drop_connections", account=account.account)
+        await eventually(lambda: runtime.session.connects >= 2 and runtime.service.quoting, timeout_s=15.0)
+
+        async def tracked_equals_exchange() -> bool:
+            tracker = runtime.service.core.tracker
+            tracked = {o.order_id for o in tracker.open_orders(NAME)}
+            exchange = {u.order_id for u in await runtime.gateway.open_orders()}
+            settled = all(o.request_in_flight is None for o in tracker.open_orders(NAME))
+            return settled and tracked == exchange and len(exchange) == 6
+
+        await eventually(tracked_equals_exchange, timeout_s=10.0)
+        # Assert: the old session's orders were deleted by cancel-on-disconnect, none survive untracked
+        exchange_ids = {u.order_id for u in await runtime.gateway.open_orders()}
+        assert not exchange_ids & old_ids
+        assert runtime.service.stats.resyncs >= 2
+    finally:
+        await control.close()
+        await runtime.stop()
+    trader = await Raw.open(server.url, account)
+    assert await trader.call("private/open_orders") == []  # clean stop: cancel_session pulled everything
+    await trader.close()
+
+
+async def test_throttling_is_respected(start_emulator: EmulatorFactory, accounts: Accounts) -> None:
+    server = await start_emulator(speed=20.0, rate_limits={"enabled": True, "cod_per_s": 5.0, "persistent_per_s": 5.0})
+    runtime = await build_runtime(run_config(server, "live", accounts[1][0], **{"strategy.amend_tolerance_ticks": 0}))
+    try:
+        await asyncio.sleep(4.0)
+        gateway = runtime.gateway
+        stats = runtime.service.stats
+        local = gateway.local_throttles  # type: ignore[union-attr]
+        assert stats.requests_sent > 5
+        assert stats.throttled == local  # every throttle was our own bucket: the exchange never throttled us
+        assert runtime.service.quoting  # backing off did not stop quoting
+    finally:
+        await runtime.stop()
+
+
+async def test_toxic_burst_pulls_the_threatened_side(start_emulator: EmulatorFactory, accounts: Accounts) -> None:
+    server = await start_emulator(speed=1.0)
+    ours, other = accounts[1]
+    config = run_config(server, "live", ours, **{"toxic_flow.threshold_underlying": 1.0,
+                                                 "toxic_flow.cooldown_ms": 3_000})
+    runtime = await build_runtime(config)
+    trader = await Raw.open(server.url, other)
+    try:
+        await eventually(lambda: len(own(runtime)) == 6)
+        # Act: another account lifts asks aggressively, 1.6 BTC in a moment
+        for _ in range(4):
+            await trader.call("private/buy", instrument_name=NAME, amount=0.4, order_type="market")
+        # Assert: our asks are pulled, our bids stay
+        await eventually(lambda: runtime.service.stats.toxic_pulls >= 1 and not own(runtime, Side.SELL), 5.0)
+        assert own(runtime, Side.BUY)
+        exchange = await runtime.gateway.open_orders()
+        await eventually(lambda: not [u for u in exchange if u.side is Side.SELL], 2.0)
+        # ... and come back after the cool-down
+        await eventually(lambda: bool(own(runtime, Side.SELL)), timeout_s=8.0)
+    finally:
+        await trader.close()
+        await runtime.stop()
+
+
+async def test_live_and_shadow_on_the_same_seed_quote_the_same_prices(start_emulator: EmulatorFactory,
+                                                                      accounts: Accounts) -> None:
+    # sim time nearly frozen: both runs see the same market, so the first quotes must be identical
+    results = []
+    for mode in ("live", "shadow"):
+        server = await start_emulator(speed=1e-6, seed=11)
+        runtime = await build_runtime(run_config(server, mode, accounts[1][0]), record_prices=True)
+        try:
+            await eventually(lambda: len(runtime.service.stats.sent_prices) >= 6)  # noqa: B023
+            results.append(sorted(runtime.service.stats.sent_prices[:6]))
+        finally:
+            await runtime.stop()
+    assert results[0] == results[1]
+    assert {side for side, _ in results[0]} == {Side.BUY, Side.SELL}
