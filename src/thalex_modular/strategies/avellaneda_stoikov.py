@@ -120,7 +120,8 @@ class AvellanedaStoikovConfig:
 class AvellanedaStoikovStrategy:
     """Quotes both sides around the A-S reservation price; implements :class:`~.protocol.Strategy`.
 
-    Per call: mid = best bid/ask mid (the mark when a side is empty); sigma converted to USD once; gamma =
+    Per call: mid = ``ctx.fair_price`` (the owner's price reference: the mark by default); sigma converted to
+    USD once; gamma =
     ``config.gamma * ctx.gamma_multiplier``; the inventory shift ``q * gamma * sigma² * T`` is capped to
     ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds inventory moves
     away from the mid, the other closer; it grows at most linearly and is bounded); the half spread is at least
@@ -174,7 +175,7 @@ class AvellanedaStoikovStrategy:
         tk = ctx.ticker
         best_bid = tk.best_bid_price
         best_ask = tk.best_ask_price
-        mid = 0.5 * (best_bid + best_ask) if best_bid is not None and best_ask is not None else tk.mark_price
+        mid = ctx.fair_price
         self._last_mid = mid
         self._quoted_name = inst.instrument_name
 

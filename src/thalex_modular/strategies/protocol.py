@@ -20,6 +20,7 @@ class QuoteContext:
     Attributes:
         instrument: what we quote; owns tick/lot rounding.
         ticker: best bid/ask (either may be None) and mark price, USD.
+        fair_price: the price to centre quotes on, USD (the owner's :class:`PriceReference` of the ticker).
         position: signed position in the underlying (negative = short).
         sigma_per_s: realized vol per sqrt(second) in *relative* (log-return) units; strategies convert it to
             USD once (e.g. :func:`~.avellaneda_stoikov.usd_sigma_per_sqrt_s`).
@@ -32,12 +33,15 @@ class QuoteContext:
 
     instrument: Instrument
     ticker: Ticker
+    fair_price: float
     position: float
     sigma_per_s: float
     gamma_multiplier: float
     now_ns: int
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.fair_price < math.inf:
+            raise InvalidValue(f"QuoteContext.fair_price must be finite and > 0, was {self.fair_price!r}")
         if not math.isfinite(self.position):
             raise InvalidValue(f"QuoteContext.position must be finite, was {self.position!r}")
         if not (math.isfinite(self.sigma_per_s) and self.sigma_per_s >= 0.0):
@@ -49,11 +53,13 @@ class QuoteContext:
 
     @classmethod
     def from_regime(
-        cls, instrument: Instrument, ticker: Ticker, position: float, regime: Regime, now_ns: int
+        cls, instrument: Instrument, ticker: Ticker, fair_price: float, position: float, regime: Regime, now_ns: int
     ) -> QuoteContext:
         """Build a context whose vol and gamma multiplier come from ``regime``
         (:attr:`Regime.quoting_sigma_per_sqrt_s`, :attr:`Regime.gamma_multiplier`)."""
-        return cls(instrument, ticker, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns)
+        return cls(
+            instrument, ticker, fair_price, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns
+        )
 
 
 class Strategy(Protocol):

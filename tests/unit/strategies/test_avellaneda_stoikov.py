@@ -39,7 +39,8 @@ def _config(**overrides: object) -> AvellanedaStoikovConfig:
 
 def _ctx(position: float = 0.0, sigma: float = 1e-5, mult: float = 1.0, bid: float | None = 99_999.0,
          ask: float | None = 100_001.0, inst: Instrument | None = None, now_ns: int = NOW) -> QuoteContext:
-    return QuoteContext(inst or perpetual(), ticker(bid, ask), position, sigma, mult, now_ns)
+    tk = ticker(bid, ask)
+    return QuoteContext(inst or perpetual(), tk, tk.mid_price, position, sigma, mult, now_ns)
 
 
 def _sides(quotes: list[Quote] | tuple[Quote, ...]) -> tuple[list[Quote], list[Quote]]:
@@ -107,12 +108,9 @@ def test_rounding_never_crosses_the_book(
     inst = perpetual(tick_size=tick)
     best_bid = mid_ticks - book_half_ticks
     best_ask = mid_ticks + book_half_ticks
-    ctx = QuoteContext(
-        inst,
-        ticker(inst.price(best_bid) if bid_present else None, inst.price(best_ask) if ask_present else None,
-               mark=inst.price(mid_ticks)),
-        position, sigma, 1.0, NOW,
-    )
+    tk = ticker(inst.price(best_bid) if bid_present else None, inst.price(best_ask) if ask_present else None,
+                mark=inst.price(mid_ticks))
+    ctx = QuoteContext(inst, tk, tk.mid_price, position, sigma, 1.0, NOW)
     strat = AvellanedaStoikovStrategy(_config(
         gamma=gamma, kappa_per_usd=kappa, max_cross_ticks=cross, min_spread_ticks=min_spread, max_skew_ticks=skew,
         max_position_underlying=5.0, level_amounts=(0.1, 0.2),
@@ -225,7 +223,8 @@ def test_regime_change_changes_the_quotes() -> None:
             analyzer.update(price, ts)
         regime = analyzer.regime()
         # Act
-        ctx = QuoteContext.from_regime(perpetual(), ticker(None, None), 0.3, regime, ts)
+        tk = ticker(None, None)
+        ctx = QuoteContext.from_regime(perpetual(), tk, tk.mark_price, 0.3, regime, ts)
         quotes[regime.label] = _sides(strat.compute_quotes(ctx))
     # Assert: the volatile regime quotes wider and skews harder
     (calm_b, calm_a), (vol_b, vol_a) = quotes[RegimeLabel.CALM], quotes[RegimeLabel.VOLATILE]

@@ -23,6 +23,7 @@ from .enums import (
     OptionType,
     OrderStatus,
     OrderType,
+    PriceReference,
     Side,
     TimeInForce,
 )
@@ -225,6 +226,10 @@ class Ticker:
         if self.best_bid_price is None or self.best_ask_price is None:
             return self.mark_price
         return 0.5 * (self.best_bid_price + self.best_ask_price)
+
+    def reference_price(self, reference: PriceReference) -> float:
+        """The price ``reference`` names: the mark, or the book mid (the mark when a side is empty)."""
+        return self.mark_price if reference is PriceReference.MARK else self.mid_price
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,18 @@ class MakerTaker(StrEnum):
     TAKER = "taker"
 
 
+class PriceReference(StrEnum):
+    """The price quotes are centred on and volatility is measured from.
+
+    MARK (Thalex ``mark_price``: index plus a smoothed premium) cannot be moved by our own resting orders, so
+    live and shadow quote alike; BOOK_MID (best bid/ask mid) includes our own quotes when they are the touch,
+    which makes a live quoter chase itself.
+    """
+
+    MARK = "mark"
+    BOOK_MID = "book_mid"
+
+
 class TradingMode(StrEnum):
     """Only LIVE may ever reach an exchange's private API (LESSONS 1)."""
 

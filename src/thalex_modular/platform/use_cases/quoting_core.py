@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Quote, Ticker, Trade
+from thalex_modular.platform.domain.enums import PriceReference
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
@@ -30,9 +31,13 @@ class QuotingCore:
         analyzer: the instrument's regime analyzer (signal state is per instrument, LESSONS 18).
         strategy: the quoting model.
         reconciler: diff + risk; it owns the RiskCheck.
+        price_reference: the ticker price quotes are centred on and volatility is measured from (the mark by
+            default: our own resting orders move the book mid, never the mark).
     """
 
-    __slots__ = ("_last_ticker", "_settled", "analyzer", "instrument", "reconciler", "strategy", "tracker")
+    __slots__ = (
+        "_last_ticker", "_settled", "analyzer", "instrument", "price_reference", "reconciler", "strategy", "tracker",
+    )
 
     def __init__(
         self,
@@ -41,8 +46,10 @@ class QuotingCore:
         analyzer: MultiWindowRegimeAnalyzer,
         strategy: Strategy,
         reconciler: OrderReconciler,
+        price_reference: PriceReference = PriceReference.MARK,
     ) -> None:
         self.instrument = instrument
+        self.price_reference = price_reference
         self.tracker = tracker
         self.analyzer = analyzer
         self.strategy = strategy
@@ -61,28 +68,46 @@ class QuotingCore:
 
     def on_ticker(self, ticker: Ticker, now_ns: int) -> ReconcilePlan:
         """Absorb a ticker and plan the requests that bring our orders to the strategy's quotes."""
-        self.analyzer.update(ticker.mid_price, ticker.ts_exchange_ns)
-        self._last_ticker = ticker
+        self.observe(ticker)
         return self.requote(now_ns)
+
+    def observe(self, ticker: Ticker) -> None:
+        """Absorb a ticker: the regime analyzer sees its reference price; it becomes the latest ticker."""
+        self.analyzer.update(ticker.reference_price(self.price_reference), ticker.ts_exchange_ns)
+        self._last_ticker = ticker
+
+    def desired_quotes(self, now_ns: int) -> tuple[Sequence[Quote], RiskContext] | None:
+        """The strategy's quotes against the latest ticker and the risk context to check them in; None before
+        the first ticker."""
+        ticker = self._last_ticker
+        if ticker is None:
+            return None
+        position = self.tracker.position_amount(self.instrument.instrument_name)
+        regime = self.analyzer.regime()
+        ctx = QuoteContext(
+            self.instrument,
+            ticker,
+            ticker.reference_price(self.price_reference),
+            position,
+            regime.quoting_sigma_per_sqrt_s,
+            regime.gamma_multiplier,
+            now_ns,
+        )
+        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
+        return self.strategy.compute_quotes(ctx), risk_ctx
 
     def requote(self, now_ns: int) -> ReconcilePlan:
         """Plan against the latest ticker (after a fill, a cool-down, a resync). Empty before the first ticker."""
-        ticker = self._last_ticker
-        if ticker is None:
+        wanted = self.desired_quotes(now_ns)
+        if wanted is None:
             return ReconcilePlan([], [])
-        name = self.instrument.instrument_name
-        position = self.tracker.position_amount(name)
-        regime = self.analyzer.regime()
-        ctx = QuoteContext(
-            self.instrument, ticker, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns
-        )
-        desired = self.strategy.compute_quotes(ctx)
+        desired, risk_ctx = wanted
         version = self.tracker.version
         settled = self._settled
         if settled is not None and settled[1] == version and settled[0] == desired and not self.reconciler.halted:
             return ReconcilePlan([], [])
-        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
-        plan = self.reconciler.reconcile(self.instrument, desired, self.tracker.open_orders(name), risk_ctx)
+        live = self.tracker.open_orders(self.instrument.instrument_name)
+        plan = self.reconciler.reconcile(self.instrument, desired, live, risk_ctx)
         self._settled = (desired, version) if not plan.requests and not plan.denials else None
         return plan
 

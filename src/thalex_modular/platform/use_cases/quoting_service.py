@@ -37,7 +37,7 @@ from thalex_modular.platform.domain.enums import OrderStatus, Side
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
-from thalex_modular.platform.domain.risk import RiskCheck, RiskContext
+from thalex_modular.platform.domain.risk import RiskCheck
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoter, MassQuoteSettings, plan_mass_quote
 from thalex_modular.platform.use_cases.order_reconciler import ReconcilePlan
 from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
@@ -415,15 +415,12 @@ class QuotingService:
     async def _mass_quote(self, ticker: Ticker | None, now: int) -> None:
         core = self.core
         if ticker is not None:
-            core.analyzer.update(ticker.mid_price, ticker.ts_exchange_ns)
-        last = self._last_ticker
-        if last is None:
+            core.observe(ticker)
+        wanted = core.desired_quotes(now)
+        if wanted is None:
             return
         assert self._risk is not None and self._mq_settings is not None
-        position = core.tracker.position_amount(self._name)
-        regime = core.regime()
-        desired = self._filter.compute_quotes(QuoteContext.from_regime(core.instrument, last, position, regime, now))
-        ctx = RiskContext(position, last.mark_price, now, last.ts_exchange_ns, last.index)
+        desired, ctx = wanted
         plan = plan_mass_quote(core.instrument, desired, self._risk, ctx, self._mq_settings.quote_amount)
         self.stats.denials += len(plan.denials)
         await self._send_levels(plan.bids, plan.asks)

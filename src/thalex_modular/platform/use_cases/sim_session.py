@@ -7,6 +7,7 @@ and by the benchmark; the backtest runner builds on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thalex_modular.platform.domain.clock import SimClock
@@ -60,11 +61,18 @@ class SimSummary:
 class SimSession:
     """Drives one :class:`QuotingCore` against one :class:`SimMatchEngine` on a :class:`SimClock`."""
 
-    def __init__(self, core: QuotingCore, engine: SimMatchEngine, clock: SimClock) -> None:
+    def __init__(
+        self,
+        core: QuotingCore,
+        engine: SimMatchEngine,
+        clock: SimClock,
+        on_fill: Callable[[Fill], None] | None = None,
+    ) -> None:
         self.core = core
         self.engine = engine
         self.clock = clock
         self.stats = SimStats()
+        self._on_fill = on_fill
 
     def on_ticker(self, ticker: Ticker) -> None:
         self._advance(ticker.ts_local_ns)
@@ -119,6 +127,8 @@ class SimSession:
                     filled = True
                     stats.fills += 1
                     stats.volume += event.amount
+                    if self._on_fill is not None:
+                        self._on_fill(event)
                 elif isinstance(event, ResyncRequest):
                     stats.resyncs += 1
         if filled:
@@ -189,6 +199,7 @@ def build_sim_session(
     start_ns: int,
     params: CoreParameters | None = None,
     sim_config: SimMatchConfig | None = None,
+    on_fill: Callable[[Fill], None] | None = None,
 ) -> SimSession:
     clock = SimClock(start_ns)
-    return SimSession(build_core(instrument, params), SimMatchEngine(instrument, clock, sim_config), clock)
+    return SimSession(build_core(instrument, params), SimMatchEngine(instrument, clock, sim_config), clock, on_fill)

@@ -1,0 +1,116 @@
+"""QuotingCore: the tick path's wiring, its price reference and its settled-plan shortcut."""
+
+from __future__ import annotations
+
+from stubs import perpetual, ticker
+from thalex_modular.platform.domain.entities import OrderFill, OrderUpdate
+from thalex_modular.platform.domain.enums import (
+    ChangeReason,
+    MakerTaker,
+    OrderStatus,
+    OrderType,
+    PriceReference,
+    Side,
+    TimeInForce,
+)
+from thalex_modular.platform.domain.requests import CancelOrder, InsertOrder
+from thalex_modular.platform.use_cases.quoting_core import QuotingCore
+from thalex_modular.platform.use_cases.sim_session import build_core
+
+NOW = 1_700_000_000 * 10**9
+S = 10**9
+
+
+def _warm(core: QuotingCore, mark: float = 100_000.0, n: int = 30) -> int:
+    """Feed ``n`` tickers a second apart around ``mark`` so the regime analyzer has a volatility."""
+    ts = NOW
+    for i in range(n):
+        ts += S
+        core.observe(ticker(mark - 1 + (i % 3), mark + 1 + (i % 3), mark=mark + (i % 3), ts_ns=ts))
+    return ts
+
+
+def _ack_all(core: QuotingCore, requests: list[InsertOrder], ts: int) -> None:
+    for r in requests:
+        core.register_sent(r, ts)
+        core.on_order_update(OrderUpdate(
+            f"o{r.client_order_id}", r.client_order_id, r.instrument_name, r.side, OrderType.LIMIT,
+            TimeInForce.GTC, r.price, r.amount, 0.0, r.amount, OrderStatus.OPEN, ChangeReason.INSERT, ts, ts,
+        ))
+
+
+def test_mark_reference_ignores_a_book_moved_by_our_own_quotes() -> None:
+    # Arrange: the same mark, once with a wide book and once with the touch right at the mark
+    core = build_core(perpetual())
+    ts = _warm(core)
+    wide = ticker(99_900.0, 100_100.0, mark=100_000.0, ts_ns=ts + S)
+    tight = ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + 2 * S)
+    # Act
+    core.observe(wide)
+    quotes_wide, _ = core.desired_quotes(ts + S) or ((), None)
+    core.observe(tight)
+    quotes_tight, _ = core.desired_quotes(ts + 2 * S) or ((), None)
+    # Assert: centred on the mark, the quotes do not chase the touch
+    assert quotes_wide and list(quotes_wide) == list(quotes_tight)
+
+
+def test_book_mid_reference_follows_the_touch() -> None:
+    # Arrange
+    core = build_core(perpetual())
+    core.price_reference = PriceReference.BOOK_MID
+    ts = _warm(core)
+    # Act
+    core.observe(ticker(99_950.0, 99_960.0, mark=100_000.0, ts_ns=ts + S))
+    low, _ = core.desired_quotes(ts + S) or ((), None)
+    core.observe(ticker(100_040.0, 100_050.0, mark=100_000.0, ts_ns=ts + 2 * S))
+    high, _ = core.desired_quotes(ts + 2 * S) or ((), None)
+    # Assert
+    best_bid = max(q.price_ticks for q in low if q.side is Side.BUY)
+    assert max(q.price_ticks for q in high if q.side is Side.BUY) > best_bid
+
+
+def test_nothing_is_planned_before_the_first_ticker() -> None:
+    core = build_core(perpetual())
+    assert core.desired_quotes(NOW) is None
+    assert core.requote(NOW).requests == []
+
+
+def test_settled_quotes_plan_nothing_until_the_kill_switch_is_engaged() -> None:
+    # Arrange: quote, acknowledge every insert, requote once (nothing to do: the plan settles)
+    core = build_core(perpetual())
+    ts = _warm(core)
+    core.observe(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + S))
+    first = core.requote(ts + S)
+    inserts = [r for r in first.requests if isinstance(r, InsertOrder)]
+    assert inserts and len(inserts) == len(first.requests)
+    _ack_all(core, inserts, ts + S)
+    assert core.requote(ts + S).requests == []
+    assert core.requote(ts + S).requests == []
+    # Act: the kill switch must not be hidden by the settled shortcut
+    core.reconciler._risk.engage_kill_switch("test")
+    plan = core.requote(ts + S)
+    # Assert: every resting order is cancelled
+    assert sorted(r.client_order_id for r in plan.requests if isinstance(r, CancelOrder)) == sorted(
+        r.client_order_id for r in inserts
+    )
+
+
+def test_a_fill_reopens_the_settled_plan() -> None:
+    # Arrange: a settled ladder
+    core = build_core(perpetual())
+    ts = _warm(core)
+    core.observe(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + S))
+    inserts = [r for r in core.requote(ts + S).requests if isinstance(r, InsertOrder)]
+    _ack_all(core, inserts, ts + S)
+    assert core.requote(ts + S).requests == []
+    bid = next(r for r in inserts if r.side is Side.BUY)
+    # Act: the best bid is filled completely
+    core.on_order_update(OrderUpdate(
+        f"o{bid.client_order_id}", bid.client_order_id, bid.instrument_name, Side.BUY, OrderType.LIMIT,
+        TimeInForce.GTC, bid.price, bid.amount, bid.amount, 0.0, OrderStatus.FILLED, ChangeReason.FILL, ts, ts,
+        fills=(OrderFill("t1", bid.price, bid.amount, MakerTaker.MAKER, ts),),
+    ))
+    plan = core.requote(ts + S)
+    # Assert: the position moved and the ladder is rebuilt
+    assert core.tracker.position_amount(bid.instrument_name) == bid.amount
+    assert plan.requests

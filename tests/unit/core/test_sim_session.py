@@ -1,0 +1,56 @@
+"""SimSession + synthetic market: the core trading against the pessimistic simulator, end to end."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from stubs import perpetual
+from thalex_modular.deployment import demo_cli
+from thalex_modular.platform.domain.entities import Fill
+from thalex_modular.platform.use_cases.sim_session import CoreParameters, SimSession, build_sim_session
+from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
+
+
+def _run(events: int, seed: int = 5) -> tuple[SimSession, list[Fill]]:
+    instrument = perpetual()
+    market = SyntheticMarketConfig(seed=seed)
+    fills: list[Fill] = []
+    session = build_sim_session(instrument, market.start_ns, on_fill=fills.append)
+    for event in generate_events(instrument, market, events):
+        session.on_ticker(event.ticker)
+        if event.trade is not None:
+            session.on_trade(event.trade)
+    return session, fills
+
+
+def test_a_rerun_is_identical() -> None:
+    first, first_fills = _run(3_000)
+    second, second_fills = _run(3_000)
+    assert first.summary() == second.summary()
+    assert [f.trade_id for f in first_fills] == [f.trade_id for f in second_fills]
+
+
+def test_position_is_the_sum_of_fills_and_stays_within_the_limit() -> None:
+    # Act
+    session, fills = _run(5_000)
+    summary = session.summary()
+    # Assert
+    assert summary.stats.fills == len(fills) > 0
+    assert summary.position == pytest.approx(sum(f.signed_amount for f in fills), abs=1e-9)
+    assert summary.stats.max_abs_position <= CoreParameters().max_position_underlying + 1e-9
+    assert summary.stats.fees_usd > 0
+    assert summary.stats.resyncs == 0
+
+
+def test_demo_prints_progress_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo_cli.run(argparse.Namespace(events=2_000, seed=3, sigma_annual=0.6)) == 0
+    out, err = capsys.readouterr()
+    assert "[100%]" in err
+    assert "total_pnl_usd=" in out and "fills=" in out
+
+
+def test_demo_refuses_a_non_positive_event_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo_cli.run(argparse.Namespace(events=0, seed=3, sigma_annual=0.6)) == 2
+    assert "--events must be > 0, was 0" in capsys.readouterr().err
