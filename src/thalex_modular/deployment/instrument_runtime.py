@@ -35,7 +35,8 @@ from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
 from thalex_modular.platform.use_cases.ports import MarketDataSink
-from thalex_modular.platform.use_cases.quoting_service import QuotingService, QuotingServiceConfig
+from thalex_modular.platform.use_cases.quoting_service import QuotingService
+from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
 
 __all__ = ["CredentialsMissing", "InstrumentRuntime", "RuntimeStatus", "build_live", "build_runtime", "build_shadow"]

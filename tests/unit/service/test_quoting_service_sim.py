@@ -14,7 +14,8 @@ from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, To
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.use_cases.ports import MarketDataSink
-from thalex_modular.platform.use_cases.quoting_service import QuotingService, QuotingServiceConfig
+from thalex_modular.platform.use_cases.quoting_service import QuotingService
+from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
 from thalex_modular.platform.use_cases.sim_session import build_core
 
 MS = 1_000_000

@@ -29,11 +29,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from thalex_modular.platform.domain.clock import Clock
-from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Quote, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
 from thalex_modular.platform.domain.enums import OrderStatus, Side
+from thalex_modular.platform.domain.error_codes import TEMPORARY_FAILURE, THROTTLE_EXCEEDED
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
@@ -42,82 +42,14 @@ from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoter, Ma
 from thalex_modular.platform.use_cases.order_reconciler import ReconcilePlan
 from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
-from thalex_modular.strategies.protocol import QuoteContext, Strategy
+from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig, ServiceStats
+from thalex_modular.strategies.side_filter import SideFilter
 
-__all__ = ["QuotingService", "QuotingServiceConfig", "ServiceStats", "SideFilter"]
+__all__ = ["QuotingService"]
 
 log = logging.getLogger(__name__)
 
-THROTTLE_CODE = 4  # Thalex "throttle exceeded"
-TEMPORARY_FAILURE_CODE = 20  # Thalex "temporary failure"; the gateway's "not connected"
-_BACKOFF_CODES = frozenset({THROTTLE_CODE, TEMPORARY_FAILURE_CODE})
-
-
-@dataclass(frozen=True, slots=True)
-class QuotingServiceConfig:
-    """Guard and back-off timings, int ns.
-
-    Args:
-        max_feed_silence_ns: pull quotes when no ticker arrived for this long.
-        max_data_age_ns: pull quotes when the newest ticker's exchange timestamp has not advanced for this long.
-        check_interval_ns: period of the guard timer (stale data, cool-down ends, back-off ends).
-        throttle_backoff_ns: after a throttle error only cancels are sent for this long.
-        resync_retry_ns: wait before retrying a failed resync.
-    """
-
-    max_feed_silence_ns: int = 3_000_000_000
-    max_data_age_ns: int = 5_000_000_000
-    check_interval_ns: int = 250_000_000
-    throttle_backoff_ns: int = 500_000_000
-    resync_retry_ns: int = 1_000_000_000
-
-    def __post_init__(self) -> None:
-        for name in ("max_feed_silence_ns", "max_data_age_ns", "check_interval_ns", "throttle_backoff_ns",
-                     "resync_retry_ns"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0 (ns), was {value!r}")
-
-
-@dataclass(slots=True)
-class ServiceStats:
-    """Running counters of one service."""
-
-    tickers: int = 0
-    trades: int = 0
-    runs: int = 0
-    requests_sent: int = 0
-    mass_quotes_sent: int = 0
-    fills: int = 0
-    denials: int = 0
-    rejections: int = 0
-    throttled: int = 0
-    resyncs: int = 0
-    stale_pulls: int = 0
-    toxic_pulls: int = 0
-    send_failures: int = 0
-    last_pull_reason: str | None = None
-    sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
-
-
-class SideFilter:
-    """Strategy wrapper that drops quotes on blocked sides (toxic-flow defence); a Strategy itself."""
-
-    __slots__ = ("blocked", "inner")
-
-    def __init__(self, inner: Strategy) -> None:
-        self.inner = inner
-        self.blocked: frozenset[Side] = frozenset()
-
-    def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
-        quotes = self.inner.compute_quotes(ctx)
-        blocked = self.blocked
-        if not blocked:
-            return quotes
-        return [q for q in quotes if q.side not in blocked]
-
-    def on_trade(self, trade: Trade) -> None:
-        self.inner.on_trade(trade)
+_BACKOFF_CODES = frozenset({THROTTLE_EXCEEDED, TEMPORARY_FAILURE})  # the gateway's "not connected" is 20
 
 
 class QuotingService:
@@ -251,7 +183,7 @@ class QuotingService:
         if isinstance(answer, RequestRejected):
             self.stats.rejections += 1
             tracker.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
-            if answer.code == THROTTLE_CODE:
+            if answer.code == THROTTLE_EXCEEDED:
                 self.stats.throttled += 1
             if answer.code in _BACKOFF_CODES:
                 self._throttled_until_ns = self.clock.now_ns() + self.config.throttle_backoff_ns

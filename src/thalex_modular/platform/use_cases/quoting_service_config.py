@@ -1,0 +1,56 @@
+"""Settings and counters of the QuotingService."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from thalex_modular.platform.domain.enums import Side
+
+
+@dataclass(frozen=True, slots=True)
+class QuotingServiceConfig:
+    """Guard and back-off timings, int ns.
+
+    Args:
+        max_feed_silence_ns: pull quotes when no ticker arrived for this long.
+        max_data_age_ns: pull quotes when the newest ticker's exchange timestamp has not advanced for this long.
+        check_interval_ns: period of the guard timer (stale data, cool-down ends, back-off ends).
+        throttle_backoff_ns: after a throttle error only cancels are sent for this long.
+        resync_retry_ns: wait before retrying a failed resync.
+    """
+
+    max_feed_silence_ns: int = 3_000_000_000
+    max_data_age_ns: int = 5_000_000_000
+    check_interval_ns: int = 250_000_000
+    throttle_backoff_ns: int = 500_000_000
+    resync_retry_ns: int = 1_000_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_feed_silence_ns", "max_data_age_ns", "check_interval_ns", "throttle_backoff_ns",
+                     "resync_retry_ns"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0 (ns), was {value!r}")
+
+
+@dataclass(slots=True)
+class ServiceStats:
+    """Running counters of one service."""
+
+    tickers: int = 0
+    trades: int = 0
+    runs: int = 0
+    requests_sent: int = 0
+    mass_quotes_sent: int = 0
+    fills: int = 0
+    denials: int = 0
+    rejections: int = 0
+    throttled: int = 0
+    resyncs: int = 0
+    stale_pulls: int = 0
+    toxic_pulls: int = 0
+    send_failures: int = 0
+    last_pull_reason: str | None = None
+    sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
+
+
