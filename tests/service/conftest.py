@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from service_kit import START_S, Account, EmulatorFactory
 
 from thalex_modular.emulator.config import EmulatorConfig
-from thalex_modular.emulator.keys import add_key, keygen_to_dir, load_keys
+from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
 
@@ -25,10 +25,8 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Accou
     result = []
     for number in ("A000000011", "A000000012"):
         sub = out / number
-        key = keygen_to_dir(sub, account_number=number)
+        key = keygen_to_dir(sub, number, shared_keys_json=out / "keys.json")
         result.append(Account(number, key.kid, sub / "private_key.pem", key.private_key_pem))
-        for api_key in load_keys(sub / "keys.json").values():
-            add_key(out / "keys.json", api_key)
     return out / "keys.json", result
 
 

@@ -90,8 +90,11 @@ def add_key(path: Path, key: ApiKey) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def keygen_to_dir(out_dir: Path, account_number: str = DEFAULT_ACCOUNT) -> GeneratedKey:
-    """Write ``private_key.pem`` (mode 0600), ``public_key.pem``, ``key_id`` and add the key to ``keys.json``."""
+def keygen_to_dir(
+    out_dir: Path, account_number: str = DEFAULT_ACCOUNT, shared_keys_json: Path | None = None
+) -> GeneratedKey:
+    """Write ``private_key.pem`` (mode 0600), ``public_key.pem``, ``key_id`` and add the key to ``keys.json``
+    in ``out_dir`` and, when given, to ``shared_keys_json`` (one keys file for several accounts)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     key = generate_key()
     private_path = out_dir / "private_key.pem"
@@ -99,5 +102,8 @@ def keygen_to_dir(out_dir: Path, account_number: str = DEFAULT_ACCOUNT) -> Gener
     private_path.chmod(0o600)
     (out_dir / "public_key.pem").write_text(key.public_key_pem)
     (out_dir / "key_id").write_text(key.kid + "\n")
-    add_key(out_dir / "keys.json", ApiKey(key.kid, account_number, key.public_key_pem))
+    api_key = ApiKey(key.kid, account_number, key.public_key_pem)
+    add_key(out_dir / "keys.json", api_key)
+    if shared_keys_json is not None and shared_keys_json != out_dir / "keys.json":
+        add_key(shared_keys_json, api_key)
     return key

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from thalex_kit import ACCOUNT, OTHER_ACCOUNT, KeyFiles, emulator_config
 
-from thalex_modular.emulator.keys import add_key, keygen_to_dir, load_keys
+from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
 from thalex_modular.platform.adapters.exchanges.thalex import ThalexCredentials
@@ -23,9 +23,7 @@ from thalex_modular.platform.adapters.exchanges.thalex import ThalexCredentials
 def key_files(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
     out = tmp_path_factory.mktemp("thalex-keys")
     key = keygen_to_dir(out, account_number=ACCOUNT)
-    other = keygen_to_dir(out / "other", account_number=OTHER_ACCOUNT)
-    for api_key in load_keys(out / "other" / "keys.json").values():
-        add_key(out / "keys.json", api_key)  # one keys.json for both accounts
+    other = keygen_to_dir(out / "other", OTHER_ACCOUNT, shared_keys_json=out / "keys.json")  # one keys.json for both
     return KeyFiles(out / "keys.json", key.kid, out / "private_key.pem", other.kid, out / "other" / "private_key.pem")
 
 

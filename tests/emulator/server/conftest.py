@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from emu_client import Credentials, make_config
 
-from thalex_modular.emulator.keys import add_key, keygen_to_dir, load_keys
+from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
 
@@ -24,10 +24,8 @@ def key_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Cred
     creds = []
     for account in ("A000000001", "A000000002"):
         sub = out / account
-        key = keygen_to_dir(sub, account_number=account)
+        key = keygen_to_dir(sub, account, shared_keys_json=out / "keys.json")  # one keys.json for both accounts
         creds.append(Credentials(key.kid, key.private_key_pem, account))
-        for api_key in load_keys(sub / "keys.json").values():
-            add_key(out / "keys.json", api_key)  # one keys.json for both accounts
     return out / "keys.json", creds
 
 
