@@ -250,8 +250,11 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
 
 
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
-                     credentials: ThalexCredentials | None = None) -> InstrumentRuntime:
+                     credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None
+                     ) -> InstrumentRuntime:
     """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
+
+    ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits).
 
     Raises:
         CredentialsMissing: no key configured; ThalexRpcError: login refused.
@@ -260,7 +263,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         raise ValueError(f"build_live needs mode 'live', was {config.mode.value!r}")
     creds = credentials or load_credentials(config.credentials)
     clock = clock or LiveClock()
-    session = ThalexSession(thalex_config(config), clock, creds)
+    session = ThalexSession(thalex or thalex_config(config), clock, creds)
     forward = _LateSink()
     holder: list[QuotingService] = []
 

@@ -8,19 +8,34 @@ testnet). Methods:
 - ``emulator/drop_connections`` params ``account?`` -> ``{"dropped": n}``: closes matching connections (code 1012)
   after this reply (cancel-on-disconnect applies).
 - ``emulator/status`` -> sessions, sim time, instrument count.
+- ``emulator/probe_ticker`` params ``instrument_name, best_bid_price, best_ask_price, mark_price,
+  best_bid_amount?, best_ask_amount?, expect_requests? (1), timeout_ms? (1000)`` -> ``{sent_ns, recipients,
+  requests: [{method, arrival_ns, latency_ns}]}``: pins the instrument's ticker to these values, writes it to every
+  ticker subscriber at once and waits for the next order requests (see :mod:`~thalex_modular.emulator.latency_probe`).
+- ``emulator/probe_release`` params ``instrument_name`` -> ``{"released": bool}``: the normal ticker resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from thalex_modular.emulator.config import FaultConfig
-from thalex_modular.emulator.protocol import INVALID_REQUEST, UNKNOWN_METHOD, RpcError
+from thalex_modular.emulator.latency_probe import LatencyProbe
+from thalex_modular.emulator.protocol import (
+    INVALID_REQUEST,
+    UNKNOWN_INSTRUMENT,
+    UNKNOWN_METHOD,
+    RpcError,
+    encode_notification,
+)
 
 if TYPE_CHECKING:
+    from thalex_modular.emulator.feeds import Outbox
     from thalex_modular.emulator.server import EmulatorServer
 
 __all__ = ["handle"]
@@ -54,6 +69,13 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
         for session in victims:
             server.spawn(_close_soon(session.ws), "emulator-drop")
         return {"dropped": len(victims)}
+    if method == "emulator/probe_ticker":
+        return await _probe_ticker(server, params)
+    if method == "emulator/probe_release":
+        name = _instrument(server, params)
+        released = server.venue.ticker_overrides.pop(name, None) is not None
+        server.hub.market_changed()
+        return {"released": released}
     if method == "emulator/status":
         return {
             "sessions": len(server.sessions),
@@ -62,3 +84,48 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
             "instruments": len(server.venue.instruments_json()),
         }
     raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")
+
+
+def _instrument(server: EmulatorServer, params: dict[str, Any]) -> str:
+    name = params.get("instrument_name")
+    if not isinstance(name, str) or name not in server.venue.specs:
+        raise RpcError(UNKNOWN_INSTRUMENT, f"unknown instrument: {name!r:.60}")
+    return name
+
+
+def _positive_int(params: dict[str, Any], name: str, default: int) -> int:
+    value = params.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RpcError(INVALID_REQUEST, f"invalid `{name}`: must be an integer > 0, was {value!r}")
+    return value
+
+
+async def _probe_ticker(server: EmulatorServer, params: dict[str, Any]) -> dict[str, object]:
+    """Pin, send and wait (emulator/probe_ticker)."""
+    name = _instrument(server, params)
+    try:
+        fields = LatencyProbe.ticker_fields(params)
+    except ValueError as exc:
+        raise RpcError(INVALID_REQUEST, str(exc)) from None
+    expect = _positive_int(params, "expect_requests", 1)
+    timeout_ms = _positive_int(params, "timeout_ms", 1000)
+    probe = server.probe
+    if probe.armed:
+        raise RpcError(INVALID_REQUEST, "invalid request: a probe is already waiting")
+    server.venue.ticker_overrides[name] = fields
+    payload = server.venue.ticker(name)
+    prefix = f"ticker.{name}."
+    texts: dict[str, str] = {}
+    frames: list[tuple[Outbox, str]] = []
+    for sub in server.hub.ticker_subscribers(name):
+        for channel in sub.channels:
+            if channel.startswith(prefix):
+                if channel not in texts:
+                    texts[channel] = encode_notification(channel, payload)
+                frames.append((sub.outbox, texts[channel]))
+    done = probe.arm(time.monotonic_ns(), len(frames), expect)  # the stamp: just before the first socket write
+    for outbox, text in frames:
+        await outbox.send_now(text)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done, timeout_ms / 1000.0)
+    return probe.disarm().to_json()

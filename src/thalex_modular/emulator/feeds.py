@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["FeedHub", "Outbox", "Subscriber"]
 
 _PER_INSTRUMENT = ("ticker", "lwt", "book")
+_PINNABLE = ("ticker", "lwt")  # feeds a latency probe takes over (Venue.ticker_overrides)
 _HOLD_S = 0.05  # a notification held back by the reorder fault is sent after the next one or after this delay
 _MAX_OUTBOX = 200_000  # queued frames; a client this far behind is disconnected (code 1013)
 
@@ -70,6 +71,14 @@ class Outbox:
         if self._held is text:
             self._held = None
             self.put(text)
+
+    async def send_now(self, text: str) -> bool:
+        """Write ``text`` on the socket at once, bypassing the queue and the faults (latency probe only); ``False``
+        when the outbox is closed."""
+        if self._closed:
+            return False
+        await self._ws.send(text)
+        return True
 
     def close(self) -> None:
         """Stop the writer after the frames already queued."""
@@ -301,6 +310,7 @@ class FeedHub:
         if not self._dirty:
             return
         now_s = time.monotonic()
+        pinned = self._venue.ticker_overrides
         for name in list(self._dirty):
             feed = self._feeds.get(name)
             if feed is None:
@@ -309,6 +319,8 @@ class FeedHub:
             if (now_s - feed.last_sent_s) * 1000.0 < feed.channel.delay_ms:
                 continue
             self._dirty.discard(name)
+            if pinned and feed.channel.target in pinned and feed.channel.kind in _PINNABLE:
+                continue  # the latency probe owns this ticker: only probes send it
             if self._faults.paused(name):
                 feed.pending_trades.clear()
                 continue
@@ -350,6 +362,15 @@ class FeedHub:
         if trades:
             payload["trades"] = trades
         return payload
+
+    def ticker_subscribers(self, instrument: str) -> list[Subscriber]:
+        """Every subscriber of a ``ticker.<instrument>.<delay>`` channel (each once)."""
+        subs: dict[int, Subscriber] = {}
+        for name in self._by_target.get(instrument, ()):
+            feed = self._feeds[name]
+            if feed.channel.kind == "ticker":
+                subs.update((id(s), s) for s in feed.subscribers)
+        return list(subs.values())
 
     # -- periodic and broadcast ------------------------------------------------------------------------------
 

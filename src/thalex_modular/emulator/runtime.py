@@ -83,6 +83,8 @@ class Venue:
         self.core = ExchangeCore(list(self.specs.values()), self.time.now_ns)
         self.agents = FlowAgents(market_config, self.model) if config.flow_agents else None
         self._trades_24h: dict[str, deque[tuple[float, float, float]]] = {n: deque() for n in self.specs}
+        # latency probe (control API): instrument -> ticker fields that replace the engine/model values
+        self.ticker_overrides: dict[str, dict[str, float]] = {}
         self._push_marks(start_ns)
 
     # -- clock and catalogue ------------------------------------------------------------------------------------
@@ -206,6 +208,9 @@ class Venue:
             "open_interest": self.core.open_interest(name),
         }
         out.update(self._stats_24h(name, now_ns / _NS))
+        override = self.ticker_overrides.get(name)
+        if override is not None:
+            out.update(override)
         return out
 
     def observe(self, events: list[Notification]) -> None:

@@ -28,6 +28,7 @@ from thalex_modular.emulator.config import EmulatorConfig
 from thalex_modular.emulator.engine import Notification
 from thalex_modular.emulator.faults import FaultInjector
 from thalex_modular.emulator.feeds import FeedHub, Outbox, Subscriber
+from thalex_modular.emulator.latency_probe import LatencyProbe
 from thalex_modular.emulator.protocol import (
     INVALID_REQUEST,
     METHOD_PARAMS,
@@ -86,6 +87,7 @@ class EmulatorServer:
         self.auth = authenticator
         self.faults = FaultInjector(config.faults, seed=config.seed)
         self.hub = FeedHub(venue, self.faults)
+        self.probe = LatencyProbe()  # armed only by the control API's emulator/probe_ticker
         self.sessions: set[Session] = set()
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -207,11 +209,14 @@ class EmulatorServer:
             self.hub.flush()
 
     async def _on_frame(self, session: Session, frame: str | bytes) -> None:
+        arrival_ns = time.monotonic_ns() if self.probe.armed else 0
         try:
             request = decode_request(frame)
         except FrameError as exc:
             self._reply(session, encode_error(exc.request_id, exc.code, exc.message))
             return
+        if arrival_ns and request.method in _ORDER_METHODS:
+            self.probe.on_order_request(request.method, arrival_ns)
         reply, events = self._dispatch(session, request)
         self._reply(session, reply if isinstance(reply, str) else await reply)
         if events:  # after the reply: a client sees its insert result before the order's session.orders update

@@ -1,0 +1,337 @@
+"""Wire latency: from a ticker notification leaving the emulator to the order request it provokes arriving there.
+
+Starts ``platform emulator --control`` in a subprocess (its own core; flow agents off, rate limits at 1e6/s), then runs
+two quoters against it one after the other, each for ``--n`` measured ticker updates (after ``--warmup``):
+
+* ours: the platform's live path, ``build_live`` (ThalexSession + ThalexMarketFeed + ThalexGateway +
+  QuotingService over the Avellaneda-Stoikov core), one level per side, ``amend_tolerance_ticks = 0``,
+  insert/amend (not mass quote), toxic-flow defence off, stale-data guard relaxed (the probe is the only feed);
+* baseline: a minimal quoter on the official ``thalex`` client: subscribe the ticker, ``json.loads`` each
+  notification, bid/ask = mark -/+ a half spread rounded to the tick, amend each side whose price moved.
+
+Each measured update is one ``emulator/probe_ticker`` control call: the emulator pins the instrument's ticker to
+``mark_price = mid`` (best bid/ask one tick around it), writes it to the ticker subscribers at once and waits for
+the next two order requests (bid and ask amend); both stamps are ``time.monotonic_ns()`` in the emulator process
+(see ``emulator/latency_probe.py``). ``mid`` alternates by ``--move-ticks`` (default 20), so both quoters must
+amend both sides every time. The latency of an update is its FIRST request's arrival minus the ticker's send.
+The driver (control client) runs in this process with the quoter under test, idle while a probe is in flight.
+
+Prints ``wire_p50_us=… wire_p99_us=… baseline_p50_us=… baseline_p99_us=… ratio_p99=…`` (ratio = ours / baseline
+at p99; target <= 1.0); progress and extra figures (second request, misses) go to stderr.
+
+Run: ``.venv/bin/python benchmarks/wire_latency.py [--n 10000] [--warmup 300] [--move-ticks 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Final
+
+import msgspec
+import thalex  # type: ignore[import-untyped]
+from websockets.asyncio.client import ClientConnection, connect
+
+from thalex_modular.deployment.config import load_run_config
+from thalex_modular.deployment.instrument_runtime import build_live, thalex_config
+from thalex_modular.emulator.keys import add_key, keygen_to_dir, load_keys
+from thalex_modular.platform.adapters.exchanges.thalex.config import RateLimitConfig
+
+INSTRUMENT: Final = "BTC-PERPETUAL"
+TICK: Final = 1.0  # BTC-PERPETUAL tick size on the emulator (USD)
+AMOUNT: Final = 0.01  # BTC per quote (both quoters)
+HALF_SPREAD_USD: Final = 5.0  # baseline quoter: bid/ask = mark -/+ this, rounded outwards to the tick
+_NO_LIMIT: Final = 1_000_000.0  # messages per second: the client-side buckets never bind in the benchmark
+
+
+@dataclass
+class Samples:
+    """Per-update latencies in ns (first request, second request) and the updates with no/one request."""
+
+    first_ns: list[int] = field(default_factory=list)
+    second_ns: list[int] = field(default_factory=list)
+    missed: int = 0
+    partial: int = 0
+
+
+def percentile_us(values_ns: list[int], q: float) -> float:
+    """Nearest-rank percentile ``q`` (0..1) of ns values, in microseconds."""
+    ordered = sorted(values_ns)
+    if not ordered:
+        return math.nan
+    rank = max(0, math.ceil(q * len(ordered)) - 1)
+    return ordered[rank] / 1000.0
+
+
+class Driver:
+    """The control-API client: one ``emulator/probe_ticker`` call per update."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self._encoder = msgspec.json.Encoder()
+        self._decoder = msgspec.json.Decoder()
+
+    async def call(self, method: str, params: dict[str, Any]) -> Any:
+        request_id = next(self._ids)
+        await self._ws.send(self._encoder.encode({"method": method, "params": params, "id": request_id}), text=True)
+        while True:
+            reply: dict[str, Any] = self._decoder.decode(await self._ws.recv(decode=False))
+            if reply.get("id") == request_id:
+                if "result" not in reply:
+                    raise RuntimeError(f"{method} failed: {reply}")
+                return reply["result"]
+
+    async def probe(self, mid: float, expect: int, timeout_ms: int) -> dict[str, Any]:
+        params = {
+            "instrument_name": INSTRUMENT, "mark_price": mid, "best_bid_price": mid - TICK,
+            "best_ask_price": mid + TICK, "expect_requests": expect, "timeout_ms": timeout_ms,
+        }
+        result: dict[str, Any] = await self.call("emulator/probe_ticker", params)
+        return result
+
+
+async def measure(driver: Driver, base: float, move: float, n: int, warmup: int, label: str, gap_s: float = 0.0
+                  ) -> Samples:
+    """``warmup + n`` probes alternating the mid between ``base`` and ``base + move``; the last ``n`` count.
+    ``gap_s`` (seconds) is slept between probes, so the quoter has digested the previous answers."""
+    samples = Samples()
+    started = time.perf_counter()
+    for i in range(warmup + n):
+        if gap_s > 0:
+            await asyncio.sleep(gap_s)
+        mid = base + move if i % 2 == 0 else base
+        result = await driver.probe(mid, expect=2, timeout_ms=500 if i >= warmup else 200)
+        if i < warmup:
+            continue
+        if result["recipients"] != 1:
+            raise RuntimeError(f"{label}: probe reached {result['recipients']} ticker subscribers, expected 1")
+        requests = result["requests"]
+        if not requests:
+            samples.missed += 1
+            continue
+        samples.first_ns.append(requests[0]["latency_ns"])
+        if len(requests) >= 2:
+            samples.second_ns.append(requests[1]["latency_ns"])
+        else:
+            samples.partial += 1
+        done = i - warmup + 1
+        if done % 2000 == 0:
+            rate = done / (time.perf_counter() - started)
+            print(f"{label}: {done}/{n} updates ({rate:.0f}/s)", file=sys.stderr, flush=True)
+    return samples
+
+
+# -- ours: the platform's live path -------------------------------------------------------------------------------
+
+
+async def run_ours(url: str, kid: str, key_path: Path, driver: Driver, base: float, args: argparse.Namespace
+                   ) -> Samples:
+    env = {"THALEX_KEY_ID": kid, "THALEX_PRIVATE_KEY_PATH": str(key_path)}
+    flags: dict[str, Any] = {
+        "mode": "live", "network": "local", "instrument": INSTRUMENT, "connection.emulator_url": url,
+        "strategy.level_amounts_underlying": [AMOUNT], "strategy.amend_tolerance_ticks": 0,
+        "toxic_flow.enabled": False,
+        # the probe moves the mark by --move-ticks every ~ms, a realised vol far above any real market's: a short
+        # horizon and a wide band keep the A-S quotes (and every amend) inside the risk check; latency, not
+        # quoting, is measured here
+        "strategy.horizon_s": 1.0, "risk.price_band_bps": 2_000.0,
+        # the probe is the only ticker source: between probes (startup) the feed may be quiet for a while
+        "guard.max_feed_silence_ms": 600_000, "guard.max_data_age_ms": 600_000,
+    }
+    config = load_run_config(None, env, flags)
+    limits = RateLimitConfig(persistent_per_s=_NO_LIMIT, cod_per_s=_NO_LIMIT, cancel_per_s=_NO_LIMIT)
+    connection = thalex_config(config).model_copy(update={"rate_limits": limits})
+    runtime = await build_live(config, thalex=connection)
+    try:
+        samples = await measure(driver, base, args.move_ticks * TICK, args.n, args.warmup, "ours", args.gap_ms / 1e3)
+        stats = runtime.service.stats
+        print(
+            f"ours: requests_sent={stats.requests_sent} rejections={stats.rejections} denials={stats.denials} "
+            f"runs={stats.runs} tickers={stats.tickers}",
+            file=sys.stderr, flush=True,
+        )
+    finally:
+        await runtime.stop()
+    return samples
+
+
+# -- baseline: a minimal quoter on the official thalex client -------------------------------------------------------
+
+
+class OfficialQuoter:
+    """Subscribe ``ticker.<instrument>.raw``; on each notification ``json.loads`` it, bid/ask = mark -/+
+    ``HALF_SPREAD_USD`` (floored/ceiled to the tick), insert once, then amend each side whose price moved."""
+
+    _CIDS: Final = {"buy": 1, "sell": 2}
+
+    def __init__(self, url: str) -> None:
+        self.tlx = thalex.Thalex(network=SimpleNamespace(value=url))  # type: ignore[arg-type]
+        self.channel = f"ticker.{INSTRUMENT}.raw"
+        self.prices: dict[str, float | None] = {"buy": None, "sell": None}
+        self.errors: list[dict[str, Any]] = []
+        self.sent = 0
+        self._ids = itertools.count(100)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, kid: str, pem: str) -> None:
+        tlx = self.tlx
+        await tlx.connect()
+        await tlx.login(kid, pem, id=1)
+        await self._expect(1)
+        await tlx.set_cancel_on_disconnect(6, id=2)
+        await self._expect(2)
+        await tlx.public_subscribe([self.channel], id=3)
+        await self._expect(3)
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="official-quoter")
+
+    async def _expect(self, request_id: int) -> None:
+        while True:
+            message = json.loads(await self.tlx.receive())
+            if message.get("id") == request_id:
+                if "result" not in message:
+                    raise RuntimeError(f"official client request {request_id} failed: {message}")
+                return
+            if message.get("channel_name") == self.channel:
+                await self._on_ticker(message["notification"])
+
+    async def _loop(self) -> None:
+        while True:
+            message = json.loads(await self.tlx.receive())
+            channel = message.get("channel_name")
+            if channel == self.channel:
+                await self._on_ticker(message["notification"])
+            elif "error" in message:
+                self.errors.append(message)
+
+    async def _on_ticker(self, ticker: dict[str, Any]) -> None:
+        mark = ticker["mark_price"]
+        wanted = {
+            "buy": math.floor((mark - HALF_SPREAD_USD) / TICK) * TICK,
+            "sell": math.ceil((mark + HALF_SPREAD_USD) / TICK) * TICK,
+        }
+        for side, price in wanted.items():
+            current = self.prices[side]
+            if current == price:
+                continue
+            cid = self._CIDS[side]
+            if current is None:
+                direction = thalex.Direction.BUY if side == "buy" else thalex.Direction.SELL
+                await self.tlx.insert(direction, INSTRUMENT, AMOUNT, client_order_id=cid, price=price,
+                                      post_only=True, id=next(self._ids))
+            else:
+                await self.tlx.amend(AMOUNT, price, client_order_id=cid, id=next(self._ids))
+            self.prices[side] = price
+            self.sent += 1
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.tlx.cancel_session(id=9)
+        await self.tlx.disconnect()
+
+
+async def run_baseline(url: str, kid: str, pem: str, driver: Driver, base: float, args: argparse.Namespace
+                       ) -> Samples:
+    quoter = OfficialQuoter(url)
+    await quoter.start(kid, pem)
+    try:
+        samples = await measure(driver, base, args.move_ticks * TICK, args.n, args.warmup, "baseline",
+                                args.gap_ms / 1e3)
+        print(f"baseline: requests_sent={quoter.sent} errors={len(quoter.errors)}", file=sys.stderr, flush=True)
+        if quoter.errors:
+            print(f"baseline: first error {quoter.errors[0]}", file=sys.stderr, flush=True)
+    finally:
+        await quoter.stop()
+    return samples
+
+
+# -- main -------------------------------------------------------------------------------------------------------
+
+
+def _report(label: str, samples: Samples) -> None:
+    print(
+        f"{label}: n={len(samples.first_ns)} missed={samples.missed} one_request_only={samples.partial} "
+        f"first_p50_us={percentile_us(samples.first_ns, 0.5):.1f} "
+        f"first_p99_us={percentile_us(samples.first_ns, 0.99):.1f} "
+        f"second_p50_us={percentile_us(samples.second_ns, 0.5):.1f} "
+        f"second_p99_us={percentile_us(samples.second_ns, 0.99):.1f}",
+        file=sys.stderr, flush=True,
+    )
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        keys = {}
+        for account in ("A000000031", "A000000032"):  # one account per quoter
+            key = keygen_to_dir(tmp / account, account_number=account)
+            keys[account] = (key, tmp / account / "private_key.pem")
+            for api_key in load_keys(tmp / account / "keys.json").values():
+                add_key(tmp / "keys.json", api_key)
+        config = tmp / "emulator.json"
+        # rate limits on but far away: set_cancel_on_disconnect then reports message_rate = 1e6, which the
+        # platform's client buckets adopt (with limits off the engine reports Thalex's 50/s and we would throttle)
+        limits = {"enabled": True, "persistent_per_s": _NO_LIMIT, "cod_per_s": _NO_LIMIT, "cancel_per_s": _NO_LIMIT}
+        config.write_text(json.dumps({"rate_limits": limits, "flow_agents": False}))
+        cmd = [sys.executable, "-m", "thalex_modular", "emulator", "--port", "0", "--keys", str(tmp / "keys.json"),
+               "--config", str(config), "--control"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        try:
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+            if not line.startswith("emulator ready "):
+                raise RuntimeError(f"emulator did not start: {line!r}")
+            url = line.split()[-1]
+            driver = Driver(await connect(url, compression=None, max_queue=None))
+            ticker = await driver.call("public/ticker", {"instrument_name": INSTRUMENT})
+            base = float(round(ticker["mark_price"]))
+            (ours_key, ours_path), (base_key, _) = keys["A000000031"], keys["A000000032"]
+            ours = await run_ours(url, ours_key.kid, ours_path, driver, base, args)
+            _report("ours", ours)
+            baseline = await run_baseline(url, base_key.kid, base_key.private_key_pem, driver, base, args)
+            _report("baseline", baseline)
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    wire_p50, wire_p99 = percentile_us(ours.first_ns, 0.5), percentile_us(ours.first_ns, 0.99)
+    base_p50, base_p99 = percentile_us(baseline.first_ns, 0.5), percentile_us(baseline.first_ns, 0.99)
+    ratio = wire_p99 / base_p99
+    print(
+        f"wire_p50_us={wire_p50:.1f} wire_p99_us={wire_p99:.1f} baseline_p50_us={base_p50:.1f} "
+        f"baseline_p99_us={base_p99:.1f} ratio_p99={ratio:.3f}",
+        flush=True,
+    )
+    complete = ours.missed == 0 and baseline.missed == 0
+    return 0 if complete and ratio <= args.target else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=10_000, help="measured ticker updates per quoter (default 10000)")
+    parser.add_argument("--warmup", type=int, default=300, help="unmeasured updates first (default 300)")
+    parser.add_argument("--move-ticks", type=int, default=20, help="mid move per update in ticks (default 20)")
+    parser.add_argument("--gap-ms", type=float, default=0.0, help="pause between updates in ms (default 0)")
+    parser.add_argument("--target", type=float, default=1.0, help="ratio_p99 above which the exit code is 1")
+    args = parser.parse_args()
+    if args.n < 1 or args.warmup < 0 or args.move_ticks < 1:
+        parser.error(f"invalid --n/--warmup/--move-ticks: {args.n}/{args.warmup}/{args.move_ticks}")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
