@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import numpy as np
@@ -140,3 +141,23 @@ async def test_bad_arguments_and_closed_store(store: Store, backend: Backend) ->
     with pytest.raises(StorageUnavailable):
         await store.write(random_trades(3))
     assert backend.kind in ("embedded", "postgres")
+
+
+async def test_a_new_batch_with_duplicates_inside_is_stored_once(store: Store) -> None:
+    # Arrange: nothing stored yet, so the batch takes the append path, whose plain insert meets its own twins
+    trades = random_trades(400, seed=11)
+    # Act
+    added = await store.write(trades + trades[100:150])
+    # Assert: the fallback to the idempotent insert kept one copy of each
+    assert added == 400
+    assert await store.count("trades") == 400
+
+
+async def test_concurrent_writers_of_the_same_new_batch_store_it_once(store: Store) -> None:
+    # Arrange
+    trades = random_trades(2_000, seed=12)
+    # Act: both see an empty time range; the second plain insert must fall back, not fail
+    added = await asyncio.gather(store.write(trades), store.write(trades))
+    # Assert
+    assert sum(added) == 2_000
+    assert await store.count("trades") == 2_000

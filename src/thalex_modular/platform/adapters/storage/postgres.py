@@ -1,7 +1,8 @@
 """PostgreSQL / TimescaleDB storage adapter (asyncpg, connection pool).
 
 Writes: per table, COPY (``copy_records_to_table``) into a session temp staging table, then
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real table, all in one transaction, so a replay adds
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real table (a plain INSERT when nothing is stored in
+the batch's time range, the common append), all in one transaction, so a replay adds
 nothing. On the native layout the writer first creates the day partitions the batch needs and afterwards
 upserts the 1m bars of the minutes the batch touched; on TimescaleDB the continuous aggregate does that.
 
@@ -215,7 +216,7 @@ class PostgresStorage(RangeReads):
             for table, rows in groups.items():
                 if self.layout == "native" and table in schema.PARTITIONED:
                     created |= await self._ensure_partitions(conn, table, rows)
-                added += await self._copy_insert(conn, table, to_rows(rows))
+                added += await self._copy_insert(conn, table, to_rows(rows), rows)
                 if table == "trades" and self.layout != "timescale":
                     await conn.execute(schema.rollup_sql("_stg_trades"))
         self._partitions |= created
@@ -234,12 +235,31 @@ class PostgresStorage(RangeReads):
                 pass
         return new
 
-    async def _copy_insert(self, conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]]) -> int:
+    async def _copy_insert(
+        self, conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]], records: Sequence[Record]
+    ) -> int:
         staging = f"_stg_{table}"
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
         await conn.copy_records_to_table(staging, records=rows, columns=schema.column_names(table))
+        if table in schema.TIME_SERIES and not await self._stored_within(conn, table, records):
+            # Appending past what is stored (the usual case): no key can clash, so skip ON CONFLICT's
+            # per-row speculative insertion (2-3x slower). A concurrent writer of the same rows makes the
+            # plain insert fail on the key; the savepoint then falls back to the idempotent path.
+            try:
+                async with conn.transaction():
+                    status = await conn.execute(schema.insert_from_sql(table, staging, idempotent=False))
+                return int(status.split()[-1])
+            except asyncpg.exceptions.UniqueViolationError:
+                pass
         status = await conn.execute(schema.insert_from_sql(table, staging))
         return int(status.split()[-1])
+
+    @staticmethod
+    async def _stored_within(conn: asyncpg.Connection, table: str, records: Sequence[Record]) -> bool:
+        """Whether ``table`` already holds a row whose ts_ns lies in the batch's [min, max] (BRIN-served)."""
+        stamps = [r.ts_ns for r in records]
+        found = await conn.fetchval(schema.any_within_sql(table), min(stamps), max(stamps))
+        return bool(found)
 
     # -- reads -------------------------------------------------------------------------------------------
 

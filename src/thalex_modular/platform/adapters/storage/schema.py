@@ -88,10 +88,17 @@ def create_table_sql(table: str, partition_by_ts: bool = False) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key})){tail}"
 
 
-def insert_from_sql(table: str, source: str) -> str:
-    """Copy rows from ``source`` (a staging table or registered view) into ``table``, skipping known keys."""
+def insert_from_sql(table: str, source: str, idempotent: bool = True) -> str:
+    """Copy rows from ``source`` (a staging table or registered view) into ``table``; ``idempotent`` skips known
+    keys (ON CONFLICT DO NOTHING), otherwise a known key fails the statement."""
     cols = ", ".join(column_names(table))
-    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} ON CONFLICT DO NOTHING"
+    conflict = " ON CONFLICT DO NOTHING" if idempotent else ""
+    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source}{conflict}"
+
+
+def any_within_sql(table: str) -> str:
+    """``$1``/``$2``: is any row of ``table`` stamped within [$1, $2] ns? (time-series tables only)"""
+    return f"SELECT EXISTS (SELECT 1 FROM {table} WHERE ts_ns >= $1 AND ts_ns <= $2)"
 
 
 def rollup_sql(source: str) -> str:
