@@ -1,6 +1,6 @@
-"""`platform data import|export`: market data in and out of storage.
+"""`platform data record|backfill|import|export`: market data in and out of storage.
 
-`record` and `backfill` need the Thalex exchange adapter and are not here yet.
+``record`` lives in :mod:`.data_record`, ``backfill`` in :mod:`.data_backfill`; this module wires the verbs.
 
 Store selection: ``--db postgresql://...`` (or env ``THALEX_DB_DSN``) uses PostgreSQL; otherwise the embedded
 store in ``--data-dir`` (default: the user's data directory).
@@ -19,6 +19,9 @@ from thalex_modular.platform.adapters.storage.export import EXPORT_TABLES, Expor
 from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
 from thalex_modular.platform.adapters.storage.tardis import import_files
 from thalex_modular.platform.domain.storage import StorageError
+
+from .data_backfill import DEFAULT_CHUNK_S, run_backfill
+from .data_record import DEFAULT_EMULATOR_URL, run_record
 
 
 class Progress:
@@ -55,10 +58,38 @@ def _add_store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, help="directory of the embedded store (default: user data dir)")
 
 
+def _add_network_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network", choices=["local", "test", "prod"], required=True,
+                   help="local = the emulator at --emulator-url")
+    p.add_argument("--emulator-url", default=None, help=f"emulator websocket URL (default {DEFAULT_EMULATOR_URL})")
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``data`` verb with ``import`` and ``export`` sub-verbs."""
-    data = subparsers.add_parser("data", help="market data in and out of storage (import, export)")
+    """Add the ``data`` verb with ``record``, ``backfill``, ``import`` and ``export`` sub-verbs."""
+    data = subparsers.add_parser("data", help="market data in and out of storage (record, backfill, import, export)")
     verbs = data.add_subparsers(dest="data_verb", metavar="SUBVERB", required=True)
+
+    rec = verbs.add_parser("record", help="record public trades and ticker/book-top snapshots from Thalex")
+    _add_network_args(rec)
+    rec.add_argument("--instruments", "--instrument", dest="instrument", nargs="+", required=True,
+                     metavar="NAME", help="instrument names, e.g. BTC-PERPETUAL")
+    rec.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: SIGINT)")
+    rec.add_argument("--spill", type=Path, default=None,
+                     help="spill file used while the store is down (default: <data dir>/record-spill.msgpack)")
+    _add_store_args(rec)
+    rec.set_defaults(handler=run_record)
+
+    back = verbs.add_parser("backfill", help="fetch 1m mark (instrument) or index (e.g. BTCUSD) candles from Thalex")
+    _add_network_args(back)
+    back.add_argument("--instrument", required=True, help="instrument (mark history) or index name (index history)")
+    back.add_argument("--from", dest="from_", required=True, metavar="TIME",
+                      help="start, UTC: ISO date/time (2024-11-28, 2024-11-28T12:00) or Unix seconds")
+    back.add_argument("--to", required=True, metavar="TIME", help="end (exclusive), same formats as --from")
+    back.add_argument("--chunk-s", type=int, default=DEFAULT_CHUNK_S,
+                      help="seconds per request (multiple of 60; default one day = 1440 rows)")
+    back.add_argument("--max-chunks", type=int, default=None, help="fetch at most this many chunks in this run")
+    _add_store_args(back)
+    back.set_defaults(handler=run_backfill)
 
     imp = verbs.add_parser("import", help="import Tardis.dev CSV files (plain or .gz)")
     imp.add_argument("--format", choices=["tardis"], default="tardis", help="input format")

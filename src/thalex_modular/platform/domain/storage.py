@@ -57,6 +57,14 @@ OHLCV_DTYPE: Final = np.dtype(
 )
 
 
+#: Venue 1m candles (``candles_1m``): minute start (ns) and open/high/low/close (USD).
+CANDLE_DTYPE: Final = np.dtype(
+    [("ts_ns", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8")]
+)
+#: ``source`` of a candle: the venue's mark price history or its index price history.
+CANDLE_SOURCES: Final = ("mark", "index")
+
+
 # -- Errors ---------------------------------------------------------------------------------------------
 
 
@@ -164,7 +172,23 @@ class EquityRecord(msgspec.Struct, frozen=True, gc=False, tag="equity"):
     unrealised_pnl: float
 
 
-Record = TradeRecord | QuoteRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord
+class CandleRecord(msgspec.Struct, frozen=True, gc=False, tag="candle"):
+    """A venue 1m candle (``platform data backfill``). Key: (source, name, ts_ns).
+
+    ``source`` is one of :data:`CANDLE_SOURCES` (``mark``: an instrument's mark price, ``name`` an instrument;
+    ``index``: an index price, ``name`` e.g. ``BTCUSD``); ``ts_ns`` is the minute's start; prices USD.
+    """
+
+    source: str
+    name: str
+    ts_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+
+
+Record = TradeRecord | QuoteRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | CandleRecord
 RECORD_TYPES: Final[tuple[type[Record], ...]] = (
     TradeRecord,
     QuoteRecord,
@@ -172,6 +196,7 @@ RECORD_TYPES: Final[tuple[type[Record], ...]] = (
     FillRecord,
     PositionRecord,
     EquityRecord,
+    CandleRecord,
 )
 #: Table name per record type (the same on every adapter).
 TABLE_OF: Final[dict[type[Record], str]] = {
@@ -181,6 +206,7 @@ TABLE_OF: Final[dict[type[Record], str]] = {
     FillRecord: "fills",
     PositionRecord: "positions",
     EquityRecord: "equity",
+    CandleRecord: "candles_1m",
 }
 #: Natural key columns per table: the ON CONFLICT target.
 KEY_OF: Final[dict[str, tuple[str, ...]]] = {
@@ -190,6 +216,7 @@ KEY_OF: Final[dict[str, tuple[str, ...]]] = {
     "fills": ("trade_id", "ts_ns"),
     "positions": ("source", "instrument_name", "ts_ns"),
     "equity": ("source", "ts_ns"),
+    "candles_1m": ("source", "name", "ts_ns"),
 }
 
 
@@ -380,6 +407,7 @@ class Storage(Protocol):
     ``write(records)``            insert any mix of records, ignoring rows already stored; returns rows added
     ``read_trades/quotes``        [start_ns, end_ns) of one instrument, ordered by (ts_ns, seq)
     ``read_ohlcv_1m``             bars whose minute start is in [start_ns, end_ns)
+    ``read_candles_1m``           venue candles of (source, name) with minute start in [start_ns, end_ns)
     ``count(table)``              rows in a table
     ``instruments(table)``        instrument names present in trades / quotes / ohlcv_1m
     ``span(table, instrument)``   (min ts_ns, max ts_ns) of an instrument in trades / quotes / ohlcv_1m, or None
@@ -403,6 +431,8 @@ class Storage(Protocol):
     async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
+
+    async def read_candles_1m(self, source: str, name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 
     async def count(self, table: str) -> int: ...
 
@@ -437,11 +467,19 @@ def check_range(where: str, start_ns: int, end_ns: int) -> None:
         raise InvalidValue(f"{where}: end_ns must be >= start_ns {start_ns}, was {end_ns}")
 
 
+def check_candle_source(where: str, source: str) -> None:
+    """Refuse a candle source outside :data:`CANDLE_SOURCES`, naming the value."""
+    if source not in CANDLE_SOURCES:
+        raise InvalidValue(f"{where}: source must be one of {list(CANDLE_SOURCES)}, was {source!r}")
+
+
 READABLE_TABLES: Final = ("trades", "quotes", "ohlcv_1m")
 ALL_TABLES: Final = (*TABLE_OF.values(), "ohlcv_1m", "backtest_runs", "sweep_studies")
 
 __all__ = [
     "ALL_TABLES",
+    "CANDLE_DTYPE",
+    "CANDLE_SOURCES",
     "NANOS_PER_MINUTE",
     "OHLCV_DTYPE",
     "QUOTE_DTYPE",
@@ -450,6 +488,7 @@ __all__ = [
     "TABLE_OF",
     "TRADE_DTYPE",
     "BacktestRun",
+    "CandleRecord",
     "EquityRecord",
     "FillRecord",
     "OrderRecord",
@@ -462,6 +501,7 @@ __all__ = [
     "SweepStudy",
     "TradeRecord",
     "TradeSequencer",
+    "check_candle_source",
     "check_range",
     "columns_of",
     "fill_record",

@@ -8,13 +8,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from thalex_modular.platform.domain.storage import OHLCV_DTYPE, QUOTE_DTYPE, TRADE_DTYPE, check_range
+from thalex_modular.platform.domain.storage import (
+    CANDLE_DTYPE,
+    OHLCV_DTYPE,
+    QUOTE_DTYPE,
+    TRADE_DTYPE,
+    check_candle_source,
+    check_range,
+)
 
 from . import schema
 
 
 class RangeReads(ABC):
-    """``read_trades`` / ``read_quotes`` / ``read_ohlcv_1m`` over ``[start_ns, end_ns)`` as structured arrays."""
+    """``read_trades`` / ``read_quotes`` / ``read_ohlcv_1m`` / ``read_candles_1m`` over ``[start_ns, end_ns)``,
+    as structured arrays."""
 
     @abstractmethod
     async def _read(
@@ -35,3 +43,14 @@ class RangeReads(ABC):
         """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""
         check_range("read_ohlcv_1m", start_ns, end_ns)
         return await self._read(schema.READ_OHLCV_SQL, OHLCV_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_candles_1m(self, source: str, name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
+        """Venue 1m candles of ``source`` (``mark`` | ``index``) and ``name`` with minute start in
+        [start_ns, end_ns), as ``CANDLE_DTYPE`` (ts_ns, open, high, low, close; USD), ordered by ts_ns.
+
+        Raises:
+            InvalidValue: ``source`` is not ``mark`` or ``index``, or the range is inverted.
+        """
+        check_candle_source("read_candles_1m", source)
+        check_range("read_candles_1m", start_ns, end_ns)
+        return await self._read(schema.read_candles_sql(source), CANDLE_DTYPE, name, start_ns, end_ns)

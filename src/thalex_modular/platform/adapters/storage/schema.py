@@ -47,6 +47,9 @@ COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
         ("instrument_name", _T), ("ts_ns", _B), ("open", _D), ("high", _D), ("low", _D), ("close", _D),
         ("volume", _D), ("trades", _B),
     ],
+    "candles_1m": [
+        ("source", _T), ("name", _T), ("ts_ns", _B), ("open", _D), ("high", _D), ("low", _D), ("close", _D),
+    ],
     "backtest_runs": [
         ("run_id", _T), ("created_ns", _B), ("strategy", _T), ("config_json", _T), ("data_start_ns", _B),
         ("data_end_ns", _B), ("study_name", "TEXT"), ("finished_ns", "BIGINT"), ("metrics_json", "TEXT"),
@@ -139,6 +142,17 @@ READ_OHLCV_SQL: Final = (
     "SELECT ts_ns, open, high, low, close, volume, trades FROM ohlcv_1m "
     "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns"
 )
+
+
+def read_candles_sql(source: str) -> str:
+    """``$1`` name, ``$2``/``$3`` [start_ns, end_ns) of ``candles_1m`` rows of one source (a checked literal:
+    :func:`~thalex_modular.platform.domain.storage.check_candle_source` runs first)."""
+    return (
+        "SELECT ts_ns, open, high, low, close FROM candles_1m "
+        f"WHERE source = '{source}' AND name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns"
+    )
+
+
 UPSERT_RUN_SQL: Final = (
     "INSERT INTO backtest_runs (run_id, created_ns, strategy, config_json, data_start_ns, data_end_ns, "
     "study_name, finished_ns, metrics_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "

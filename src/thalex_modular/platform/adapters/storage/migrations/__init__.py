@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import v0001_initial
+from . import v0001_initial, v0002_candles
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", v0001_initial.postgres, v0001_initial.embedded),
+    Migration(2, "candles_1m", v0002_candles.postgres, v0002_candles.embedded),
 )
 
 

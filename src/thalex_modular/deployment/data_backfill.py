@@ -1,0 +1,248 @@
+"""`platform data backfill`: the venue's 1m mark / index candles into ``candles_1m``, chunked and resumable.
+
+An instrument name (``BTC-PERPETUAL``, has a ``-``) is fetched from ``public/mark_price_historical_data``
+(source ``mark``); an index name (``BTCUSD``) from ``public/index_price_historical_data`` (source ``index``).
+The range ``[from, to)`` (Unix seconds, minute-aligned outward) is split into chunks of ``chunk_s`` seconds
+(default one day = 1440 rows per request). Before fetching, the stored rows of the whole range are read once;
+a chunk that already holds all of its minutes is skipped, so a rerun or an interrupted run picks up where it
+stopped. Writes are idempotent (key (source, name, ts_ns)), so refetching a partly stored chunk is harmless.
+
+Known limit: a chunk the venue has no data for (before its history starts, or in the future) is never complete
+and is requested again on each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+import msgspec
+import numpy as np
+
+from thalex_modular.platform.adapters.exchanges.thalex import ThalexError, ThalexSession
+from thalex_modular.platform.adapters.live_clock import LiveClock
+from thalex_modular.platform.adapters.storage.factory import make_storage
+from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.storage import CandleRecord, Storage, StorageError
+
+from .data_record import thalex_config
+
+SECONDS_PER_MINUTE: Final = 60
+NANOS_PER_SECOND: Final = 1_000_000_000
+DEFAULT_CHUNK_S: Final = 86_400  # one day of 1m rows (1440) per request
+
+#: Fetches the candles with minute start in [from_s, to_s) (Unix seconds) of one (source, name).
+CandleFetch = Callable[[int, int], Awaitable[list[CandleRecord]]]
+
+
+# -- arguments -------------------------------------------------------------------------------------------------
+
+
+def parse_time_s(value: str, flag: str) -> int:
+    """A UTC time as Unix seconds: ``2024-11-28``, ``2024-11-28T12:30[:00]`` (naive = UTC, or with an offset),
+    or Unix seconds (``1732752000``).
+
+    Raises:
+        InvalidValue: naming ``flag`` and the value.
+    """
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidValue(
+            f"invalid `{flag}`: expected an ISO date/time in UTC (2024-11-28, 2024-11-28T12:00) or Unix seconds, "
+            f"was {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return math.floor(parsed.timestamp())
+
+
+def source_of(name: str) -> str:
+    """``mark`` for an instrument name (contains ``-``), ``index`` for an index name such as ``BTCUSD``."""
+    return "mark" if "-" in name else "index"
+
+
+def chunk_ranges(from_s: int, to_s: int, chunk_s: int) -> list[tuple[int, int]]:
+    """[from_s, to_s) widened to whole minutes, cut into [lo, hi) pieces of at most ``chunk_s`` seconds."""
+    if chunk_s <= 0 or chunk_s % SECONDS_PER_MINUTE:
+        raise InvalidValue(f"invalid `chunk_s`: must be a positive multiple of 60, was {chunk_s}")
+    lo = from_s - from_s % SECONDS_PER_MINUTE
+    hi = -(-to_s // SECONDS_PER_MINUTE) * SECONDS_PER_MINUTE
+    if hi <= lo:
+        raise InvalidValue(f"invalid `--to`: must be after --from {from_s}, was {to_s}")
+    return [(start, min(start + chunk_s, hi)) for start in range(lo, hi, chunk_s)]
+
+
+# -- the use case -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill did: chunks in the range, already complete (skipped), fetched; rows the store added."""
+
+    chunks_total: int = 0
+    chunks_skipped: int = 0
+    chunks_fetched: int = 0
+    rows_fetched: int = 0
+    rows_added: int = 0
+
+
+async def missing_chunks(
+    storage: Storage, source: str, name: str, chunks: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """The chunks not yet complete in the store (one range read for all of them)."""
+    if not chunks:
+        return []
+    stored = await storage.read_candles_1m(
+        source, name, chunks[0][0] * NANOS_PER_SECOND, chunks[-1][1] * NANOS_PER_SECOND
+    )
+    ts = stored["ts_ns"]
+    out = []
+    for lo, hi in chunks:
+        have = int(np.searchsorted(ts, hi * NANOS_PER_SECOND) - np.searchsorted(ts, lo * NANOS_PER_SECOND))
+        if have < (hi - lo) // SECONDS_PER_MINUTE:
+            out.append((lo, hi))
+    return out
+
+
+async def backfill(
+    storage: Storage,
+    fetch: CandleFetch,
+    source: str,
+    name: str,
+    from_s: int,
+    to_s: int,
+    *,
+    chunk_s: int = DEFAULT_CHUNK_S,
+    max_chunks: int | None = None,
+    on_chunk: Callable[[int, int, BackfillReport], None] | None = None,
+) -> BackfillReport:
+    """Fetch and store the missing chunks of [from_s, to_s) (Unix seconds), oldest first.
+
+    Args:
+        max_chunks: fetch at most this many chunks in this run (the rest is left for the next run).
+        on_chunk: called after each fetched chunk with (chunks done, chunks to do, report so far).
+    """
+    chunks = chunk_ranges(from_s, to_s, chunk_s)
+    todo = await missing_chunks(storage, source, name, chunks)
+    report = BackfillReport(chunks_total=len(chunks), chunks_skipped=len(chunks) - len(todo))
+    if max_chunks is not None:
+        todo = todo[:max_chunks]
+    for i, (lo, hi) in enumerate(todo):
+        rows = await fetch(lo, hi)
+        report.rows_fetched += len(rows)
+        if rows:
+            report.rows_added += await storage.write(rows)
+        report.chunks_fetched += 1
+        if on_chunk is not None:
+            on_chunk(i + 1, len(todo), report)
+    return report
+
+
+# -- the Thalex side -------------------------------------------------------------------------------------------
+
+
+class _MarkHistory(msgspec.Struct):
+    mark: list[list[Any]] = []  # api.yaml rows [t, o, h, l, c, ...type-specific]
+    no_data: bool = False
+
+
+class _IndexHistory(msgspec.Struct):
+    index: list[list[Any]] = []  # api.yaml rows [t, o, h, l, c]
+    no_data: bool = False
+
+
+def candle_rows(source: str, name: str, rows: list[list[Any]], from_s: int, to_s: int) -> list[CandleRecord]:
+    """Venue rows ``[t (s), o, h, l, c, ...]`` → records; rows outside [from_s, to_s) or off the minute grid
+    are dropped."""
+    out = []
+    for row in rows:
+        t = int(row[0])
+        if from_s <= t < to_s and t % SECONDS_PER_MINUTE == 0:
+            o, h, lo, c = (float(x) for x in row[1:5])
+            out.append(CandleRecord(source, name, t * NANOS_PER_SECOND, o, h, lo, c))
+    return out
+
+
+def thalex_fetch(session: ThalexSession, source: str, name: str) -> CandleFetch:
+    """A :data:`CandleFetch` over a (public) Thalex session, at resolution ``1m``."""
+
+    async def fetch(from_s: int, to_s: int) -> list[CandleRecord]:
+        if source == "mark":
+            params = {"instrument_name": name, "from": from_s, "to": to_s, "resolution": "1m"}
+            raw = await session.call("public/mark_price_historical_data", params)
+            rows = msgspec.json.decode(raw, type=_MarkHistory).mark
+        else:
+            params = {"index_name": name, "from": from_s, "to": to_s, "resolution": "1m"}
+            raw = await session.call("public/index_price_historical_data", params)
+            rows = msgspec.json.decode(raw, type=_IndexHistory).index
+        return candle_rows(source, name, rows, from_s, to_s)
+
+    return fetch
+
+
+class ChunkBar:
+    """A progress bar on stderr: ``backfill mark BTC-PERPETUAL [#####-----] 3/6 chunks, 4,320 rows``."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self._label = label
+        self._stream = stream or sys.stderr
+        self._width = width
+
+    def __call__(self, done: int, total: int, report: BackfillReport) -> None:
+        filled = self._width * done // max(total, 1)
+        bar = "#" * filled + "-" * (self._width - filled)
+        self._stream.write(f"\r{self._label} [{bar}] {done}/{total} chunks, {report.rows_added:,} rows added")
+        self._stream.flush()
+
+
+def run_backfill(args: argparse.Namespace) -> int:
+    """Handler of ``data backfill``: 0 on success, 2 on a bad argument, store or exchange error."""
+    try:
+        from_s = parse_time_s(args.from_, "--from")
+        to_s = parse_time_s(args.to, "--to")
+        chunk_ranges(from_s, to_s, args.chunk_s)  # validates the range before connecting anywhere
+        config = thalex_config(args.network, args.emulator_url)
+    except (InvalidValue, ValueError) as exc:
+        print(f"data backfill: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_backfill(args, config, from_s, to_s))
+
+
+async def _backfill(args: argparse.Namespace, config: Any, from_s: int, to_s: int) -> int:
+    name: str = args.instrument
+    source = source_of(name)
+    storage = make_storage(args.db, data_dir=args.data_dir)
+    session = ThalexSession(config, LiveClock())
+    started = time.monotonic()
+    try:
+        await storage.open()
+        await session.start(timeout_s=config.connect_timeout_s)
+        report = await backfill(
+            storage, thalex_fetch(session, source, name), source, name, from_s, to_s,
+            chunk_s=args.chunk_s, max_chunks=args.max_chunks, on_chunk=ChunkBar(f"backfill {source} {name}"),
+        )
+    except (StorageError, ThalexError, TimeoutError, OSError) as exc:
+        print(f"\ndata backfill: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await session.stop()
+        await storage.close()
+    if report.chunks_fetched:
+        sys.stderr.write("\n")
+    print(f"backfill {source} {name}: chunks {report.chunks_total} (skipped {report.chunks_skipped}, "
+          f"fetched {report.chunks_fetched}), rows fetched {report.rows_fetched}, added {report.rows_added} "
+          f"in {time.monotonic() - started:.1f}s")
+    return 0

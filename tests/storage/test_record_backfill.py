@@ -1,0 +1,183 @@
+"""`platform data record` and `platform data backfill` against the real emulator and both stores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from storage_kit import Backend
+from test_tardis_cli import cli
+
+from thalex_modular.deployment.data_backfill import chunk_ranges, parse_time_s, source_of
+from thalex_modular.emulator.config import EmulatorConfig, RateLimitConfig
+from thalex_modular.emulator.runtime import build_server
+from thalex_modular.emulator.server import EmulatorServer
+from thalex_modular.platform.domain.errors import InvalidValue
+
+LOOP = pytest.mark.asyncio(loop_scope="module")
+
+START_S = 1_733_011_200  # 2024-12-01T00:00Z: emulator sim start; 7 days of 1m history before it
+DAY_S = 86_400
+NS = 1_000_000_000
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    config = EmulatorConfig.model_validate({
+        "port": 0, "start_time_s": float(START_S), "flow_agents": True, "speed": 10.0,  # ~3 perp trades/s
+        "rate_limits": RateLimitConfig(enabled=False), "market_step_ms": 50.0,
+    })
+    server = build_server(config)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def net_args(server: EmulatorServer) -> list[str]:
+    return ["--network", "local", "--emulator-url", f"ws://127.0.0.1:{server.port}/ws/api/v2"]
+
+
+async def read_candles(backend: Backend, source: str, name: str, lo_s: int, hi_s: int) -> np.ndarray:
+    store = backend.make()
+    await store.open()
+    try:
+        return await store.read_candles_1m(source, name, lo_s * NS, hi_s * NS)
+    finally:
+        await store.close()
+
+
+# -- argument parsing ----------------------------------------------------------------------------------------
+
+
+def test_parse_time_accepts_iso_dates_times_and_unix_seconds() -> None:
+    assert parse_time_s("2024-11-28", "--from") == START_S - 3 * DAY_S
+    assert parse_time_s("2024-11-28T12:30", "--from") == START_S - 3 * DAY_S + 12 * 3600 + 1800
+    assert parse_time_s("2024-11-28T13:30+01:00", "--from") == START_S - 3 * DAY_S + 12 * 3600 + 1800
+    assert parse_time_s("2024-11-28T12:30:00Z", "--from") == START_S - 3 * DAY_S + 12 * 3600 + 1800
+    assert parse_time_s("1733011200", "--to") == START_S
+    with pytest.raises(InvalidValue, match=r"`--from`.*'yesterday'"):
+        parse_time_s("yesterday", "--from")
+
+
+def test_chunks_cover_the_range_in_whole_minutes() -> None:
+    assert chunk_ranges(90, 2 * DAY_S + 30, DAY_S) == [(60, DAY_S + 60), (DAY_S + 60, 2 * DAY_S + 60)]
+    with pytest.raises(InvalidValue, match=r"`chunk_s`.*was 90"):
+        chunk_ranges(0, DAY_S, 90)
+    with pytest.raises(InvalidValue, match=r"`--to`.*was 0"):
+        chunk_ranges(60, 0, DAY_S)
+    assert source_of("BTC-PERPETUAL") == "mark" and source_of("BTCUSD") == "index"
+
+
+@LOOP
+async def test_bad_from_exits_2_naming_the_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = await cli(["data", "backfill", "--network", "local", "--instrument", "BTC-PERPETUAL",
+                      "--from", "2024-13-45", "--to", "2024-11-30", "--data-dir", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "`--from`" in err and "'2024-13-45'" in err
+    assert not (tmp_path / "store.duckdb").exists()  # refused before touching the store
+
+
+# -- backfill ------------------------------------------------------------------------------------------------
+
+
+@LOOP
+async def test_backfill_is_chunked_exact_and_resumable(
+    emulator: EmulatorServer, backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: two days of mark history, well inside the emulator's 7-day history
+    lo, hi = START_S - 3 * DAY_S, START_S - DAY_S
+    argv = ["data", "backfill", *net_args(emulator), "--instrument", "BTC-PERPETUAL",
+            "--from", "2024-11-28", "--to", "2024-11-30T00:00:00", *backend.cli_args()]
+
+    # Act: an interrupted run (one chunk), then a full one, then a rerun
+    assert await cli([*argv, "--max-chunks", "1"]) == 0
+    after_first = await read_candles(backend, "mark", "BTC-PERPETUAL", lo, hi)
+    assert await cli(argv) == 0
+    out_resume = capsys.readouterr().out
+    assert await cli(argv) == 0
+    out_rerun = capsys.readouterr().out
+
+    # Assert: exactly 1440 rows per day, each minute once, sane OHLC; the resume fetched only the rest
+    assert len(after_first) == 1440  # the interrupted run stored exactly its first chunk
+    assert after_first["ts_ns"][0] == lo * NS
+    candles = await read_candles(backend, "mark", "BTC-PERPETUAL", lo, hi)
+    assert len(candles) == 2880
+    assert np.array_equal(candles["ts_ns"], np.arange(lo, hi, 60) * NS)
+    assert np.all(candles["low"] <= np.minimum(candles["open"], candles["close"]))
+    assert np.all(candles["high"] >= np.maximum(candles["open"], candles["close"]))
+    assert np.all(candles["low"] > 0)
+    assert "skipped 1, fetched 1" in out_resume and "added 1440" in out_resume
+    assert "skipped 2, fetched 0" in out_rerun and "rows fetched 0, added 0" in out_rerun
+
+
+@LOOP
+async def test_backfill_of_an_index_name_reads_index_history(emulator: EmulatorServer, tmp_path: Path) -> None:
+    # Arrange: unix-second bounds, 6-hour chunks
+    backend = Backend("embedded", tmp_path / "store.duckdb")
+    lo = START_S - 2 * DAY_S
+    argv = ["data", "backfill", *net_args(emulator), "--instrument", "BTCUSD", "--from", str(lo),
+            "--to", str(lo + DAY_S), "--chunk-s", str(6 * 3600), *backend.cli_args()]
+    # Act
+    assert await cli(argv) == 0
+    # Assert: index rows, not mark rows, one per minute
+    index = await read_candles(backend, "index", "BTCUSD", lo, lo + DAY_S)
+    mark = await read_candles(backend, "mark", "BTCUSD", lo, lo + DAY_S)
+    assert len(index) == 1440 and len(mark) == 0
+    assert np.all(np.diff(index["ts_ns"]) == 60 * NS)
+
+
+# -- record --------------------------------------------------------------------------------------------------
+
+
+@LOOP
+async def test_record_stores_trades_and_quotes(
+    emulator: EmulatorServer, backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange
+    names = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
+    argv = ["data", "record", *net_args(emulator), "--instruments", *names, "--duration-s", "3",
+            "--spill", str(tmp_path / "spill.msgpack"), *backend.cli_args()]
+
+    # Act
+    code = await cli(argv)
+
+    # Assert: both kinds stored for each instrument, with sane values, nothing left spilled
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "rec/s" in captured.err and "spilled 0" in captured.err
+    assert not (tmp_path / "spill.msgpack").exists()
+    store = backend.make()
+    await store.open()
+    try:
+        for name in names:
+            quotes = await store.read_quotes(name, 0, 2**62)
+            trades = await store.read_trades(name, 0, 2**62)
+            assert len(quotes) > 0, name
+            both = ~np.isnan(quotes["bid_price"]) & ~np.isnan(quotes["ask_price"])
+            assert both.any()
+            assert np.all(quotes["bid_price"][both] < quotes["ask_price"][both])
+            assert np.all(quotes["mark_price"] > 0)
+            assert np.all(quotes["ts_ns"] >= START_S * NS)
+            assert len(trades) > 0, (name, captured)
+            assert np.all(trades["price"] > 0) and np.all(trades["amount"] > 0)
+            assert set(np.unique(trades["side"])) <= {-1, 1}
+            mid = float(np.nanmedian((quotes["bid_price"] + quotes["ask_price"]) / 2))
+            assert math.isclose(float(np.median(trades["price"])), mid, rel_tol=0.05)
+        rows = await store.fetch_rows("trades")
+        assert all(row[3].startswith("syn-") for row in rows)  # Thalex sends no trade id
+    finally:
+        await store.close()
+    assert "recorded" in captured.out
+
+
+@LOOP
+async def test_record_refuses_an_unreachable_exchange(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = await cli(["data", "record", "--network", "local", "--emulator-url", "http://127.0.0.1:1/x",
+                      "--instruments", "BTC-PERPETUAL", "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "local_url" in capsys.readouterr().err
