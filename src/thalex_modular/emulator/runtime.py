@@ -308,7 +308,8 @@ class Venue:
     # -- market -------------------------------------------------------------------------------------------------
 
     def step_market(self) -> list[Notification]:
-        """Advance MARKET to the sim now, push marks/collars to the core and apply the flow agents' actions."""
+        """Advance MARKET to the sim now, accrue perpetual funding and push marks/collars to the core, then apply
+        the flow agents' actions."""
         now_ns = self.time.now_ns()
         self.model.step(now_ns)
         events = self._push_marks(now_ns)
@@ -325,6 +326,10 @@ class Venue:
             bid, _, ask, _ = core.top(name)
             f = model.ticker_fields(name, _mid(bid, ask), now_ns)
             iv = f.get("iv")
+            rate, index = _float(f.get("funding_rate")), _float(f.get("index"))
+            if rate is not None and index is not None and index > 0.0:
+                # accrue over the interval before the new marks land (the rate held is the previous step's)
+                events.extend(core.accrue_funding(name, rate, index, now_ns))
             events.extend(
                 core.set_market(
                     name,

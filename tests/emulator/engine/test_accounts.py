@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from engine_kit import OPT, PERP, Env
 
 from thalex_modular.emulator.engine import RpcError
+from thalex_modular.emulator.market import LpQuotes, TakerOrder
 
 
 def test_average_price_realised_and_unrealised_pnl(env: Env) -> None:
@@ -98,19 +97,6 @@ def test_history_paging_filters_and_sorting(env: Env) -> None:
         env.core.trade_history(env.a, {"limit": 5000})
 
 
-@dataclass(frozen=True)
-class LpQuotes:
-    instrument_name: str
-    bids: tuple[tuple[float, float], ...]
-    asks: tuple[tuple[float, float], ...]
-    agent_id: str = "lp1"
-
-
-@dataclass(frozen=True)
-class TakerOrder:
-    instrument_name: str
-    direction: str
-    amount: float
 
 
 def test_agents_quote_and_take_from_internal_accounts(env: Env) -> None:

@@ -1,33 +1,23 @@
 """Property: after any sequence of operations the books are uncrossed and consistent, positions net to zero
-across all accounts, and cash moves only by realised PnL and fees (which together conserve value)."""
+across all accounts, and cash moves only by realised PnL and fees (which together conserve value). Perpetual
+funding accrual steps (crossing 08:00 UTC settlements) are interleaved: funding is a transfer, so realised plus
+unrealised funding sums to zero over all accounts."""
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 import pytest
 from engine_kit import FUT, PERP, Env
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from thalex_modular.emulator.engine import RpcError
+from thalex_modular.emulator.engine.accounts import unrealised_funding
+from thalex_modular.emulator.market import LpQuotes, TakerOrder
 
 NAMES = (PERP, FUT)
 
 
-@dataclass(frozen=True)
-class LpQuotes:
-    instrument_name: str
-    bids: tuple[tuple[float, float], ...]
-    asks: tuple[tuple[float, float], ...]
-    agent_id: str
-
-
-@dataclass(frozen=True)
-class TakerOrder:
-    instrument_name: str
-    direction: str
-    amount: float
 
 
 prices = st.integers(min_value=90, max_value=110)
@@ -70,9 +60,12 @@ agent_op = st.fixed_dictionaries(
     }
 )
 market_op = st.fixed_dictionaries({"op": st.just("market"), "mark": prices, "width": st.integers(0, 15)})
+funding_op = st.fixed_dictionaries(
+    {"op": st.just("funding"), "rate": st.floats(-0.05, 0.05), "index": prices, "minutes": st.integers(0, 1_500)}
+)
 cancel_all_op = st.fixed_dictionaries({"op": st.just("cancel_all"), "session": st.integers(0, 2)})
 ops = st.lists(
-    st.one_of(insert_op, insert_op, amend_op, cancel_op, quote_op, agent_op, market_op, cancel_all_op),
+    st.one_of(insert_op, insert_op, amend_op, cancel_op, quote_op, agent_op, market_op, cancel_all_op, funding_op),
     max_size=40,
 )
 
@@ -103,7 +96,7 @@ def _apply(env: Env, sessions: list[int], op: dict[str, object]) -> None:
         core.mass_quote(sessions[op["session"]], {"quotes": [quote]})  # type: ignore[index]
     elif kind == "agent":
         name = str(op["instrument_name"])
-        core.apply_agent_action(LpQuotes(name, tuple(op["bids"]), tuple(op["asks"]), "lp"))  # type: ignore[arg-type]
+        core.apply_agent_action(LpQuotes(name, tuple(op["bids"]), tuple(op["asks"])))  # type: ignore[arg-type]
         if op["take"]:
             core.apply_agent_action(TakerOrder(name, str(op["take"]), float(op["amount"])))  # type: ignore[arg-type]
     elif kind == "market":
@@ -111,6 +104,9 @@ def _apply(env: Env, sessions: list[int], op: dict[str, object]) -> None:
         width = float(op["width"])  # type: ignore[arg-type]
         for name in NAMES:
             core.set_market(name, mark, mark, mark - width if width else None, mark + width if width else None)
+    elif kind == "funding":
+        env.clock.advance_by(int(op["minutes"]) * 60 * 1_000_000_000)  # type: ignore[call-overload]
+        core.accrue_funding(PERP, float(op["rate"]), float(op["index"]), env.clock.now_ns())  # type: ignore[arg-type]
     elif kind == "cancel_all":
         core.cancel_all(sessions[op["session"]])  # type: ignore[index]
 
@@ -135,13 +131,22 @@ def _check_invariants(env: Env) -> None:
     fees = sum(a.fees_paid for a in accounts)
     cash_moved = sum(a.balance - a.initial_balance for a in accounts)
     assert cash_moved == pytest.approx(realised - fees, abs=1e-6)
-    # at one common mark every account's realised + unrealised PnL sums to zero (zero-sum trading)
+    # at one common mark every account's realised + unrealised PnL sums to zero (zero-sum trading); the realised
+    # part includes realised funding, so unrealised funding is added to close the sum
     total = 0.0
+    funding = 0.0
     for acct in accounts:
         for name, pos in acct.positions.items():
-            amount = ex.listings[name].amount(pos.lots)
-            total += pos.realised + (100.0 - pos.avg_price) * amount
+            listing = ex.listings[name]
+            amount = listing.amount(pos.lots)
+            total += pos.realised + (100.0 - pos.avg_price) * amount + unrealised_funding(pos, listing)
+            funding += pos.funding_realised + unrealised_funding(pos, listing)
     assert total == pytest.approx(0.0, abs=1e-6)
+    assert funding == pytest.approx(0.0, abs=1e-6)
+    # every trade adds opposite entry values to its two sides; settlement and flat positions reset them to 0
+    assert sum(pos.funding_entry for acct in accounts for pos in acct.positions.values()) == pytest.approx(
+        0.0, abs=1e-6
+    )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

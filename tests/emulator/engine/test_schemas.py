@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,8 @@ import jsonschema
 import pytest
 import yaml
 from engine_kit import OPT, PERP, Env
+
+from thalex_modular.emulator.market import LpQuotes
 
 API_YAML = Path("/work/shared/thalex-api/api.yaml")
 if not API_YAML.exists():  # the repository copy, when the shared folder is not mounted
@@ -43,12 +44,6 @@ def _strict(name: str) -> dict[str, Any]:
     schema["additionalProperties"] = False
     return schema
 
-
-@dataclass(frozen=True)
-class LpQuotes:
-    instrument_name: str
-    bids: tuple[tuple[float, float], ...]
-    asks: tuple[tuple[float, float], ...]
 
 
 @pytest.fixture
@@ -109,3 +104,27 @@ def test_mass_quote_protection_and_book(busy: Env) -> None:
     success = book_schema["content"]["application/json"]["schema"]["oneOf"][0]["allOf"][1]["properties"]["result"]
     _validate(core.book(PERP), success)
     assert core.book(PERP)["bids"] == [[95.0, 1.0, 1.0], [90.0, 0.1, 0.1]]
+
+
+def test_funding_fields_validate(env: Env) -> None:
+    """Perpetual funding: PortfolioEntry with ``perpetual_funding_entry_value`` and a Trade with
+    ``perpetual_funding_pnl`` validate strictly."""
+    core = env.core
+    core.set_market(PERP, 100.0, 100.0, 50.0, 150.0)
+    core.accrue_funding(PERP, 0.01, 100.0, env.clock.now_ns())
+    env.order(env.b, "sell", 100, 1.0)
+    env.order(env.a, "buy", 100, 1.0)
+    env.clock.advance_by(3_600 * 1_000_000_000)
+    core.accrue_funding(PERP, 0.01, 100.0, env.clock.now_ns())
+    env.order(env.b, "sell", 100, 1.0)
+    env.order(env.a, "buy", 100, 1.0)  # adds at a non-zero funding value: entry value present
+    env.order(env.a, "sell", 100, 0.5)
+    _, events = core.insert(env.b, {"instrument_name": PERP, "direction": "buy", "price": 100, "amount": 0.5})
+    trades = [t for e in events if e.channel_kind == "account.trade_history" for t in e.payload]  # type: ignore[attr-defined]
+    assert trades and all("perpetual_funding_pnl" in t for t in trades)
+    _validate(trades, {"type": "array", "items": _strict("Trade")})
+    portfolio, _ = core.portfolio(env.a)
+    assert any("perpetual_funding_entry_value" in line for line in portfolio)  # type: ignore[attr-defined]
+    _validate(portfolio, {"type": "array", "items": _strict("PortfolioEntry")})
+    summary, _ = core.account_summary(env.a)
+    _validate(summary, _strict("AccountSummary"))

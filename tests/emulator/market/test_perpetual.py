@@ -42,7 +42,7 @@ def test_premium_outside_dead_band_moves_mark_by_30s_ema(model: MarketModel) -> 
 def test_funding_long_pays_when_mark_above_index_with_dampener(model: MarketModel) -> None:
     fields = _hold_mid(model, 10.0, 600)
     assert float(fields["funding_rate"]) == pytest.approx((10.0 - 2.5) * 1e-4, rel=0.01)  # type: ignore[arg-type]
-    assert float(fields["funding_mark"]) > 0.0  # type: ignore[arg-type]
+    assert float(fields["funding_mark"]) < 0.0  # a long's funding value: it pays  # type: ignore[arg-type]
     assert float(fields["realised_funding_24h"]) == pytest.approx(float(fields["funding_mark"]), rel=1e-9)  # type: ignore[arg-type]
     below = _hold_mid(model, -10.0, 600)
     assert float(below["funding_rate"]) == pytest.approx(-(10.0 - 2.5) * 1e-4, rel=0.01)  # type: ignore[arg-type]
@@ -63,10 +63,10 @@ def test_funding_mark_resets_at_daily_settlement() -> None:
     state = PerpMarkState(settle - 100, 0.0, 0.0)
     state.observe(settle - 100, 100_000.0, 100_100.0)
     state.advance(settle - 1, 100_000.0)
-    assert state.funding_mark > 0.0
+    assert state.funding_mark < 0.0  # the long has paid: its funding value is negative
     state.advance(settle, 100_000.0)
     before_next = state.funding_mark
-    assert before_next == pytest.approx(state.funding_rate() * 100_000.0 / 86_400)
+    assert before_next == pytest.approx(-state.funding_rate() * 100_000.0 / 86_400)
 
 
 def test_ema_is_independent_of_observation_frequency() -> None:

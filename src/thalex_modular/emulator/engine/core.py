@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from . import queries, quoting
+from . import funding, queries, quoting
 from .accounts import Account, required_margin, total_unrealised
 from .errors import (
     DUPLICATE_ORDER_ID,
@@ -33,8 +33,8 @@ _U64_MAX = 2**64 - 1
 _COLLARS = ("ignore", "reject", "clamp")
 
 
-class ExchangeCore(queries.QueryMixin, quoting.QuotingMixin):
-    """The emulated exchange: instruments, books, matching, accounts, sessions, mass quotes.
+class ExchangeCore(queries.QueryMixin, quoting.QuotingMixin, funding.FundingMixin):
+    """The emulated exchange: instruments, books, matching, accounts, sessions, mass quotes, perpetual funding.
 
     Args:
         instruments: InstrumentSpecs (api.yaml Instrument) of every tradable instrument.

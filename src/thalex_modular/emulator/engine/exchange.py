@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from .accounts import Account, margin_notional, margin_rate
+from .accounts import Account, margin_notional, margin_rate, trade_funding
 from .book import OrderBook
 from .errors import INVALID_REQUEST, UNKNOWN_INSTRUMENT, RpcError
 from .listing import Listing
@@ -274,11 +274,14 @@ class Exchange:
         for order, is_maker in ((maker, True), (taker, False)):
             account = self.accounts[order.account]
             pos = account.position(listing.name)
-            realised = pos.apply(lots if order.is_buy else -lots, price, lot_size)
+            signed = lots if order.is_buy else -lots
+            funding = trade_funding(pos, signed, listing)
+            realised = pos.apply(signed, price, lot_size)
             rate, fee = self.fee(listing, is_maker, price, amount)
-            account.balance += realised - fee
+            funding_pnl = funding if funding is not None else 0.0
+            account.balance += realised + funding_pnl - fee
             account.fees_paid += fee
-            account.realised += realised
+            account.realised += realised + funding_pnl
             pos.fees += fee
             if order.is_quote and order.session_id is not None:
                 key = (order.session_id, listing.product)
@@ -317,6 +320,8 @@ class Exchange:
                 "maker_taker": maker_taker,
                 "leg_index": 0,
             }
+            if funding is not None:
+                trade["perpetual_funding_pnl"] = funding
             if order.label is not None:
                 trade["label"] = order.label
             if order.client_order_id is not None:

@@ -30,6 +30,9 @@ class Listing:
         collar_low_ticks / collar_high_ticks: collar in ticks (low ceiled, high floored); None = no collar.
         iv: mark implied volatility (options), fraction per year, or None.
         last_price: USD of the last trade, None before the first.
+        funding_value: perpetuals: funding PnL (USD) of a one-unit long since the last settlement (accounts.py).
+        funding_rate / funding_index / funding_ns: the rate (per 24 h), index (USD) and time (int ns) of the last
+            funding accrual step; None before the first (``funding.FundingMixin.accrue_funding``).
     """
 
     __slots__ = (
@@ -39,6 +42,10 @@ class Listing:
         "_tick",
         "collar_high_ticks",
         "collar_low_ticks",
+        "funding_index",
+        "funding_ns",
+        "funding_rate",
+        "funding_value",
         "index_price",
         "inst",
         "is_option",
@@ -82,6 +89,10 @@ class Listing:
         self.collar_high_ticks: int | None = None
         self.iv: float | None = None
         self.last_price: float | None = None
+        self.funding_value = 0.0
+        self.funding_rate: float | None = None
+        self.funding_index: float | None = None
+        self.funding_ns: int | None = None
 
     # -- request validation (integer math, no Decimal) ------------------------------------------------
 

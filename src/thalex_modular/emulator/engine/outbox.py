@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .accounts import Account, portfolio_entry
+from .accounts import Account, mark_sent, portfolio_entry
 from .listing import Listing
 from .order import EngineOrder
 from .types import Notification
@@ -89,7 +89,7 @@ class Outbox:
             entries = []
             for account, listing in changed.values():
                 pos = account.position(listing.name)
-                pos.last_sent_mark = listing.mark_price
+                mark_sent(pos, listing)
                 entries.append(portfolio_entry(pos, listing))
             out.append(Notification("account", number, "account.portfolio", entries))
         for number, items in self.trades.items():

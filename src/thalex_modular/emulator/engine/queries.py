@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from .accounts import Account, account_summary, portfolio_entry
+from .accounts import Account, account_summary, mark_sent, portfolio_entry
 from .errors import INVALID_REQUEST, RpcError
 from .exchange import Exchange
 from .order import NS_PER_S, seconds
@@ -47,7 +47,7 @@ class QueryMixin:
             pos = acct.positions[name]
             if pos.lots or pos.realised:
                 listing = self.ex.listings[name]
-                pos.last_sent_mark = listing.mark_price
+                mark_sent(pos, listing)
                 out.append(portfolio_entry(pos, listing))
         return out
 

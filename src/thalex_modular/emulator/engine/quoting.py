@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from thalex_modular.emulator.market.agents import AgentAction, LpQuotes, TakerOrder
+
 from .errors import (
     INVALID_REQUEST,
     PROTECTION_NOT_SET,
     QUOTE_EXCEEDS_PROTECTION,
-    UNKNOWN_INSTRUMENT,
     UNKNOWN_PRODUCT,
     RpcError,
 )
@@ -26,6 +27,8 @@ MAX_LEVELS: Final = 10
 _SIDES: Final = (("b", True, "bid"), ("a", False, "ask"))
 #: Flow agents trade from internal accounts named with this prefix plus the agent id.
 AGENT_ACCOUNT_PREFIX: Final = "agent:"
+LP_AGENT: Final = "lp"
+TAKER_AGENT: Final = "taker"
 
 
 def _parse_levels(raw: object, listing: Listing) -> list[tuple[int, int]]:
@@ -190,23 +193,24 @@ class QuotingMixin:
 
     # -- flow agents ----------------------------------------------------------------------------------
 
-    def apply_agent_action(self, action: object) -> list[Notification]:
-        """Apply a MARKET flow-agent action from the agent's internal account (``agent:<id>``).
+    def apply_agent_action(self, action: AgentAction) -> list[Notification]:
+        """Apply a MARKET flow-agent action from the agent's internal account (``agent:lp`` / ``agent:taker``).
 
-        ``LpQuotes(instrument_name, bids, asks)`` replaces that LP's quotes (prices USD, bids floored and asks
-        ceiled to the tick, amounts floored to the volume tick; levels below the minimum are dropped).
-        ``TakerOrder(instrument_name, direction, amount)`` is a market IOC order clamped to the collar.
-        The agent id is the action's ``agent_id`` attribute when present, else ``lp`` / ``taker``.
+        :class:`LpQuotes` replaces the LP's quotes (prices USD, bids floored and asks ceiled to the tick, amounts
+        floored to the volume tick; levels below the minimum are dropped). :class:`TakerOrder` is a market IOC
+        order of ``amount`` (underlying) clamped to the collar. Actions on unknown or inactive instruments are
+        ignored; any other type raises TypeError.
         """
         ex = self.ex
-        name = getattr(action, "instrument_name", "")
+        if not isinstance(action, LpQuotes | TakerOrder):
+            raise TypeError(f"apply_agent_action: `action` must be LpQuotes or TakerOrder, was {action!r}")
+        name = action.instrument_name
         listing = ex.listings.get(name)
         if listing is None or name not in ex.active:
             return []
         out = Outbox()
-        if hasattr(action, "bids") and hasattr(action, "asks"):
-            agent = str(getattr(action, "agent_id", "lp"))
-            session = self._agent_session(agent)
+        if isinstance(action, LpQuotes):
+            session = self._agent_session(LP_AGENT)
             plans: list[tuple[bool, list[tuple[int, int]]]] = []
             for is_buy, raw in ((True, action.bids), (False, action.asks)):
                 levels: dict[int, int] = {}
@@ -221,13 +225,12 @@ class QuotingMixin:
             for (is_buy, _levels), needed in zip(plans, missing, strict=True):
                 for ticks, lots in needed:
                     self._quote(session, listing, is_buy, ticks, lots, None, False, False, out)
-        elif hasattr(action, "direction") and hasattr(action, "amount"):
-            agent = str(getattr(action, "agent_id", "taker"))
+        else:
             lots = listing.inst.lots_floor(float(action.amount))
             if lots <= 0:
                 return []
             is_buy = action.direction == "buy"
-            account = ex.account(AGENT_ACCOUNT_PREFIX + agent, internal=True)
+            account = ex.account(AGENT_ACCOUNT_PREFIX + TAKER_AGENT, internal=True)
             limit = listing.collar_high_ticks if is_buy else listing.collar_low_ticks
             order = ex.new_order(
                 account=account,
@@ -240,8 +243,6 @@ class QuotingMixin:
                 amount_lots=lots,
             )
             ex.execute_new(order, limit, False, out)
-        else:
-            raise RpcError(UNKNOWN_INSTRUMENT, f"unknown agent action {action!r}")
         ex.settle(out)
         return self.ex.finish(out)
 

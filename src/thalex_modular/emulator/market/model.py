@@ -165,7 +165,8 @@ class MarketModel:
     def ticker_fields(self, instrument_name: str, book_mid: float | None, now_ns: int) -> dict[str, object]:
         """The model part of an api.yaml Ticker: mark_price, mark_timestamp (Unix s), index, delta, collars;
         options add iv and forward; perpetuals add funding_rate (per 24 h, long pays when positive),
-        funding_mark, realised_funding_24h and average_funding_rate_24h (sign: paid by a long).
+        funding_mark and realised_funding_24h (a long's funding value: negative while longs pay) and
+        average_funding_rate_24h.
 
         ``book_mid`` (USD) feeds the perpetual's premium EMA; None means no two-sided book.
         """

@@ -6,8 +6,9 @@
   sample (sample-and-hold between observations), so the result does not depend on how often it is asked.
 * Funding (USD per contract, per 24 h): ``funding_rate = dampened(mark - index) / index``; the dampener takes
   ``dampener_bps`` of the index off the premium (small premiums pay nothing). A long position pays when the
-  rate is positive. Funding accrues every second; ``funding_mark`` is the amount one long contract has paid
-  since the last daily settlement (08:00 UTC), so it has the sign of the funding rate.
+  rate is positive. Funding accrues every second; ``funding_mark`` is api.yaml's "funding value of a single
+  contract long position since last settlement" (08:00 UTC daily): negative while longs pay, the opposite sign
+  of the funding rate, the same V the exchange core uses for ``unrealised_perpetual_funding``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class PerpMarkState:
         self._second = start_s
         self._sample = 0.0  # USD, dead-banded
         self.ema_premium = 0.0  # USD
-        self.funding_mark = 0.0  # USD per contract paid by a long since the last settlement
+        self.funding_mark = 0.0  # USD value of one long contract's funding since the last settlement (api.yaml)
         self._index = 0.0
         # per minute: [minute, paid USD, sum of rates, count]
         self._minutes: deque[list[float]] = deque()
@@ -55,7 +56,7 @@ class PerpMarkState:
                 self.funding_mark = 0.0
             rate = self.funding_rate()
             paid = rate * index_usd / _DAY_S
-            self.funding_mark += paid
+            self.funding_mark -= paid  # a long's value: it falls by what the long pays
             self._add_minute(self._second // 60, paid, rate)
 
     def _add_minute(self, minute: int, paid: float, rate: float) -> None:
@@ -80,8 +81,8 @@ class PerpMarkState:
         return dampened_premium(self.ema_premium, self._index, self._dampener_bps) / self._index
 
     def realised_funding_24h(self) -> float:
-        """USD one long contract paid over the last 24 h (positive: paid)."""
-        return sum(row[1] for row in self._minutes)
+        """Funding accumulated by one long contract over the last 24 h, USD (negative when longs paid)."""
+        return -sum(row[1] for row in self._minutes)
 
     def average_funding_rate_24h(self) -> float:
         """Mean per-second funding rate over the last 24 h (per 24 h basis)."""
