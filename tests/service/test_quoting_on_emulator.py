@@ -207,3 +207,36 @@ async def test_live_and_shadow_on_the_same_seed_quote_the_same_prices(start_emul
             await runtime.stop()
     assert results[0] == results[1]
     assert {side for side, _ in results[0]} == {Side.BUY, Side.SELL}
+
+
+async def test_live_mass_quote_mode_quotes_under_mm_protection(start_emulator: EmulatorFactory,
+                                                              accounts: Accounts) -> None:
+    # Arrange: mass-quote mode on the real emulator
+    server = await start_emulator(speed=2.0)
+    account = accounts[1][0]
+    config = run_config(server, "live", account, **{
+        "mass_quote.enabled": True, "mass_quote.trade_amount_underlying": 0.5,
+        "mass_quote.quote_amount_underlying": 0.5,
+    })
+    runtime = await build_runtime(config)
+    observer = await Raw.open(server.url, account)
+    try:
+        # Act / Assert: quotes appear on the exchange as non-persistent orders of both sides
+        async def both_sides_quoted() -> bool:
+            orders = [o for o in await observer.call("private/open_orders") if o["instrument_name"] == NAME]
+            return {o["direction"] for o in orders} == {"buy", "sell"} and not any(o["persistent"] for o in orders)
+
+        await eventually(both_sides_quoted, timeout_s=15.0)
+        assert runtime.service.stats.mass_quotes_sent > 0
+        assert runtime.service.stats.requests_sent == 0  # nothing went through insert/amend
+    finally:
+        await runtime.stop()
+        await observer.close()
+
+    # Assert: a clean stop leaves nothing quoted
+    observer = await Raw.open(server.url, account)
+    try:
+        orders = [o for o in await observer.call("private/open_orders") if o["instrument_name"] == NAME]
+        assert orders == []
+    finally:
+        await observer.close()
