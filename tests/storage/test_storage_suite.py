@@ -161,3 +161,20 @@ async def test_concurrent_writers_of_the_same_new_batch_store_it_once(store: Sto
     # Assert
     assert sum(added) == 2_000
     assert await store.count("trades") == 2_000
+
+
+async def test_rollup_of_appended_batches_matches_numpy(store: Store) -> None:
+    # Arrange: back-to-back appends; each batch boundary falls inside a minute, whose bar both batches feed
+    trades = random_trades(3_000, seed=9)
+    # Act
+    for lo in range(0, 3_000, 700):
+        await store.write(trades[lo : lo + 700])
+    await store.write(random_trades(300, seed=10, name="ETH-PERPETUAL", start_ns=trades[-1].ts_ns + 1))
+    # Assert
+    for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
+        bars = await store.read_ohlcv_1m(name, 0, END)
+        expected = ohlcv_from_trades(await store.read_trades(name, 0, END))
+        assert len(bars) == len(expected) >= 2
+        for field in ("ts_ns", "open", "high", "low", "close", "trades"):
+            assert bars[field].tolist() == expected[field].tolist(), field
+        np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)

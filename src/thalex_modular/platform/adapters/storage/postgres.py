@@ -216,9 +216,14 @@ class PostgresStorage(RangeReads):
             for table, rows in groups.items():
                 if self.layout == "native" and table in schema.PARTITIONED:
                     created |= await self._ensure_partitions(conn, table, rows)
-                added += await self._copy_insert(conn, table, to_rows(rows), rows)
+                span = self._span_if_appending(table, rows)
+                inserted, appended = await self._copy_insert(conn, table, to_rows(rows), span)
+                added += inserted
                 if table == "trades" and self.layout != "timescale":
-                    await conn.execute(schema.rollup_sql("_stg_trades"))
+                    if appended:
+                        await conn.execute(schema.rollup_append_sql("_stg_trades"), *span)
+                    else:
+                        await conn.execute(schema.rollup_sql("_stg_trades"))
         self._partitions |= created
         return added
 
@@ -235,31 +240,33 @@ class PostgresStorage(RangeReads):
                 pass
         return new
 
+    @staticmethod
+    def _span_if_appending(table: str, records: Sequence[Record]) -> tuple[int, int]:
+        """The batch's [min, max] ts_ns, for the append check of time-series tables; (0, -1) otherwise."""
+        if table not in schema.TIME_SERIES:
+            return (0, -1)
+        stamps = [r.ts_ns for r in records]
+        return (min(stamps), max(stamps))
+
     async def _copy_insert(
-        self, conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]], records: Sequence[Record]
-    ) -> int:
+        self, conn: asyncpg.Connection, table: str, rows: list[tuple[Any, ...]], span: tuple[int, int]
+    ) -> tuple[int, bool]:
+        """COPY into staging, then insert; returns (rows added, whether the plain append path was taken)."""
         staging = f"_stg_{table}"
         await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS")
         await conn.copy_records_to_table(staging, records=rows, columns=schema.column_names(table))
-        if table in schema.TIME_SERIES and not await self._stored_within(conn, table, records):
+        if span[0] <= span[1] and not await conn.fetchval(schema.any_within_sql(table), *span):
             # Appending past what is stored (the usual case): no key can clash, so skip ON CONFLICT's
-            # per-row speculative insertion (2-3x slower). A concurrent writer of the same rows makes the
-            # plain insert fail on the key; the savepoint then falls back to the idempotent path.
+            # per-row speculative insertion (2-3x slower). Twins inside the batch, or a concurrent writer of the
+            # same rows, make the plain insert fail on the key; the savepoint then falls back to the idempotent path.
             try:
                 async with conn.transaction():
                     status = await conn.execute(schema.insert_from_sql(table, staging, idempotent=False))
-                return int(status.split()[-1])
+                return int(status.split()[-1]), True
             except asyncpg.exceptions.UniqueViolationError:
                 pass
         status = await conn.execute(schema.insert_from_sql(table, staging))
-        return int(status.split()[-1])
-
-    @staticmethod
-    async def _stored_within(conn: asyncpg.Connection, table: str, records: Sequence[Record]) -> bool:
-        """Whether ``table`` already holds a row whose ts_ns lies in the batch's [min, max] (BRIN-served)."""
-        stamps = [r.ts_ns for r in records]
-        found = await conn.fetchval(schema.any_within_sql(table), min(stamps), max(stamps))
-        return bool(found)
+        return int(status.split()[-1]), False
 
     # -- reads -------------------------------------------------------------------------------------------
 

@@ -104,6 +104,17 @@ def any_within_sql(table: str) -> str:
     return f"SELECT EXISTS (SELECT 1 FROM {table} WHERE ts_ns >= $1 AND ts_ns <= $2)"
 
 
+_BAR_COLUMNS: Final = "INSERT INTO ohlcv_1m (instrument_name, ts_ns, open, high, low, close, volume, trades) "
+_BAR_AGGREGATES: Final = (
+    "(array_agg(t.price ORDER BY t.ts_ns, t.seq))[1], max(t.price), min(t.price), "
+    "(array_agg(t.price ORDER BY t.ts_ns DESC, t.seq DESC))[1], sum(t.amount), count(*) "
+)
+_BAR_UPSERT: Final = (
+    "ON CONFLICT (instrument_name, ts_ns) DO UPDATE SET open = excluded.open, high = excluded.high, "
+    "low = excluded.low, close = excluded.close, volume = excluded.volume, trades = excluded.trades"
+)
+
+
 def rollup_sql(source: str) -> str:
     """Recompute the 1m bars of every (instrument, minute) that has a trade in ``source`` from ``trades``.
 
@@ -112,16 +123,30 @@ def rollup_sql(source: str) -> str:
     """
     m = NANOS_PER_MINUTE
     return (
-        "INSERT INTO ohlcv_1m (instrument_name, ts_ns, open, high, low, close, volume, trades) "
-        "SELECT t.instrument_name, k.minute_ns, "
-        "(array_agg(t.price ORDER BY t.ts_ns, t.seq))[1], max(t.price), min(t.price), "
-        "(array_agg(t.price ORDER BY t.ts_ns DESC, t.seq DESC))[1], sum(t.amount), count(*) "
+        f"{_BAR_COLUMNS}SELECT t.instrument_name, k.minute_ns, {_BAR_AGGREGATES}"
         f"FROM (SELECT DISTINCT instrument_name, ts_ns - ts_ns % {m} AS minute_ns FROM {source}) k "
         "JOIN trades t ON t.instrument_name = k.instrument_name "
         f"AND t.ts_ns >= k.minute_ns AND t.ts_ns < k.minute_ns + {m} "
-        "GROUP BY t.instrument_name, k.minute_ns "
-        "ON CONFLICT (instrument_name, ts_ns) DO UPDATE SET open = excluded.open, high = excluded.high, "
-        "low = excluded.low, close = excluded.close, volume = excluded.volume, trades = excluded.trades"
+        f"GROUP BY t.instrument_name, k.minute_ns {_BAR_UPSERT}"
+    )
+
+
+def rollup_append_sql(source: str) -> str:
+    """:func:`rollup_sql` for a batch appended where ``trades`` held nothing within its [$1, $2] ns.
+
+    Every trade of a touched minute is then either in ``source`` or stored outside [$1, $2], which only the
+    first and the last minute can hold; so the bars are built from ``source`` plus those two minutes' stored
+    trades, without reading the interior minutes back.
+    """
+    m = NANOS_PER_MINUTE
+    lo, hi = "$1::BIGINT", "$2::BIGINT"
+    return (
+        f"{_BAR_COLUMNS}SELECT t.instrument_name, t.ts_ns - t.ts_ns % {m} AS minute_ns, {_BAR_AGGREGATES}"
+        f"FROM (SELECT instrument_name, ts_ns, seq, price, amount FROM {source} UNION ALL "
+        "SELECT s.instrument_name, s.ts_ns, s.seq, s.price, s.amount FROM trades s "
+        f"WHERE s.instrument_name IN (SELECT DISTINCT instrument_name FROM {source}) AND ("
+        f"(s.ts_ns >= {lo} - {lo} % {m} AND s.ts_ns < {lo}) OR (s.ts_ns > {hi} AND s.ts_ns < {hi} - {hi} % {m} + {m}))"
+        f") t GROUP BY t.instrument_name, minute_ns {_BAR_UPSERT}"
     )
 
 
