@@ -143,10 +143,8 @@ def _check_invariants(env: Env) -> None:
             funding += pos.funding_realised + unrealised_funding(pos, listing)
     assert total == pytest.approx(0.0, abs=1e-6)
     assert funding == pytest.approx(0.0, abs=1e-6)
-    # every trade adds opposite entry values to its two sides; settlement and flat positions reset them to 0
-    assert sum(pos.funding_entry for acct in accounts for pos in acct.positions.values()) == pytest.approx(
-        0.0, abs=1e-6
-    )
+    # (entry values themselves need not sum to zero: a position closed and reopened by another account after V
+    # moved carries a new entry while its counterparty keeps the old one; only the funding PnL above is conserved)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
