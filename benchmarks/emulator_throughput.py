@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from typing import Any
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 
+from emulator_process import emulator_process
 from thalex_modular.emulator.auth import make_token
 from thalex_modular.emulator.keys import keygen_to_dir
 
@@ -157,34 +156,13 @@ async def bench_fanout(url: str, kid: str, pem: str, subscribers: int, moves: in
 async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         key = keygen_to_dir(Path(tmp))
-        config = Path(tmp) / "emulator.json"
-        config.write_text(json.dumps({"rate_limits": {"enabled": False}, "flow_agents": args.flow_agents}))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "thalex_modular",
-            "emulator",
-            "--port",
-            "0",
-            "--keys",
-            str(Path(tmp) / "keys.json"),
-        ]
-        proc = subprocess.Popen([*cmd, "--config", str(config)], stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            assert proc.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
-            if not line.startswith("emulator ready "):
-                raise RuntimeError(f"emulator did not start: {line!r}")
-            url = line.split()[-1]
+        config = {"rate_limits": {"enabled": False}, "flow_agents": args.flow_agents}
+        async with emulator_process(Path(tmp), Path(tmp) / "keys.json", config) as url:
             orders_per_s = await bench_orders(url, key.kid, key.private_key_pem, args.pairs, args.window)
             print(f"emulator_orders_per_s={orders_per_s:.0f}", flush=True)
             if not args.flow_agents:  # with background flow the top of book cannot be attributed to our bids
                 lag_ms = await bench_fanout(url, key.kid, key.private_key_pem, 20, args.moves)
                 print(f"ticker_fanout_20_lag_ms_p99={lag_ms:.2f}", flush=True)
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=30)
     return 0 if orders_per_s >= args.target else 1
 
 

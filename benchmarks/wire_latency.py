@@ -30,8 +30,6 @@ import itertools
 import json
 import logging
 import math
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,9 +42,10 @@ import msgspec
 import thalex  # type: ignore[import-untyped]
 from websockets.asyncio.client import ClientConnection, connect
 
+from emulator_process import emulator_process
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.instrument_runtime import build_live, thalex_config
-from thalex_modular.emulator.keys import add_key, keygen_to_dir, load_keys
+from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.platform.adapters.exchanges.thalex.config import RateLimitConfig
 
 INSTRUMENT: Final = "BTC-PERPETUAL"
@@ -277,25 +276,13 @@ async def main_async(args: argparse.Namespace) -> int:
         tmp = Path(tmp_name)
         keys = {}
         for account in ("A000000031", "A000000032"):  # one account per quoter
-            key = keygen_to_dir(tmp / account, account_number=account)
+            key = keygen_to_dir(tmp / account, account, shared_keys_json=tmp / "keys.json")
             keys[account] = (key, tmp / account / "private_key.pem")
-            for api_key in load_keys(tmp / account / "keys.json").values():
-                add_key(tmp / "keys.json", api_key)
-        config = tmp / "emulator.json"
         # rate limits on but far away: set_cancel_on_disconnect then reports message_rate = 1e6, which the
         # platform's client buckets adopt (with limits off the engine reports Thalex's 50/s and we would throttle)
         limits = {"enabled": True, "persistent_per_s": _NO_LIMIT, "cod_per_s": _NO_LIMIT, "cancel_per_s": _NO_LIMIT}
-        config.write_text(json.dumps({"rate_limits": limits, "flow_agents": False}))
-        cmd = [sys.executable, "-m", "thalex_modular", "emulator", "--port", "0", "--keys", str(tmp / "keys.json"),
-               "--config", str(config), "--control"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            assert proc.stdout is not None
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
-            if not line.startswith("emulator ready "):
-                raise RuntimeError(f"emulator did not start: {line!r}")
-            url = line.split()[-1]
+        config = {"rate_limits": limits, "flow_agents": False}
+        async with emulator_process(tmp, tmp / "keys.json", config, control=True) as url:
             driver = Driver(await connect(url, compression=None, max_queue=None))
             ticker = await driver.call("public/ticker", {"instrument_name": INSTRUMENT})
             base = float(round(ticker["mark_price"]))
@@ -304,9 +291,6 @@ async def main_async(args: argparse.Namespace) -> int:
             _report("ours", ours)
             baseline = await run_baseline(url, base_key.kid, base_key.private_key_pem, driver, base, args)
             _report("baseline", baseline)
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=30)
     wire_p50, wire_p99 = percentile_us(ours.first_ns, 0.5), percentile_us(ours.first_ns, 0.99)
     base_p50, base_p99 = percentile_us(baseline.first_ns, 0.5), percentile_us(baseline.first_ns, 0.99)
     ratio = wire_p99 / base_p99

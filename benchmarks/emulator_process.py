@@ -1,0 +1,36 @@
+"""Run `platform emulator` in its own process for a benchmark (client and exchange never share an event loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+
+@asynccontextmanager
+async def emulator_process(
+    workdir: Path, keys_json: Path, config: dict[str, Any], *, control: bool = False
+) -> AsyncIterator[str]:
+    """Start the emulator on a free port with ``config`` (written to ``workdir``); yield its websocket URL once it
+    printed ``emulator ready``, and terminate it on exit."""
+    config_path = workdir / "emulator.json"
+    config_path.write_text(json.dumps(config))
+    cmd = [sys.executable, "-m", "thalex_modular", "emulator", "--port", "0", "--keys", str(keys_json),
+           "--config", str(config_path), *(["--control"] if control else [])]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 120)
+        if not line.startswith("emulator ready "):
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
