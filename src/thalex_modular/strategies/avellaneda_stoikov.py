@@ -130,7 +130,10 @@ class AvellanedaStoikovStrategy:
     on or after a dated instrument's expiry.
     """
 
-    __slots__ = ("_estimator", "_last_mid", "_level_lots", "_lots_instrument", "_quoted_name", "config")
+    __slots__ = (
+        "_estimator", "_last_ladder", "_last_ladder_key", "_last_mid", "_last_sizes", "_level_lots",
+        "_lots_instrument", "_quoted_name", "_sizes_key", "config",
+    )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
         self.config = config
@@ -147,6 +150,11 @@ class AvellanedaStoikovStrategy:
         self._quoted_name: str | None = None
         self._lots_instrument: Instrument | None = None
         self._level_lots: tuple[int, ...] = ()
+        # the last ladder and its inputs: an unchanged ladder is returned as the same tuple (no rebuild)
+        self._last_ladder: tuple[Quote, ...] = ()
+        self._last_ladder_key: tuple[Instrument, int, int, float] | None = None
+        self._sizes_key: tuple[Instrument, float] | None = None
+        self._last_sizes: tuple[_Sizes, _Sizes] = ((), ())
 
     def kappa_per_usd(self) -> float:
         """The kappa in use: configured, or the online estimate (per USD)."""
@@ -220,33 +228,61 @@ class AvellanedaStoikovStrategy:
         if gap > 0:  # float rounding at extreme prices only; widen away from the touch
             bid0 -= gap
 
-        return self._ladder(inst, bid0, ask0, q)
+        key = (inst, bid0, ask0, q)
+        if key != self._last_ladder_key:
+            self._last_ladder = self._ladder(inst, bid0, ask0, q)
+            self._last_ladder_key = key
+        return self._last_ladder
 
-    def _ladder(self, inst: Instrument, bid0: int, ask0: int, position: float) -> list[Quote]:
+    def _ladder(self, inst: Instrument, bid0: int, ask0: int, position: float) -> tuple[Quote, ...]:
+        bid_sizes, ask_sizes = self._sizes(inst, position)
+        spacing = self.config.level_spacing_ticks
+        quotes: list[Quote] = []
+        for level, lots in bid_sizes:
+            price = bid0 - level * spacing
+            if price <= 0:
+                break
+            quotes.append(_new_quote(Quote, (_BUY, price, lots, level)))
+        for level, lots in ask_sizes:
+            quotes.append(_new_quote(Quote, (_SELL, ask0 + level * spacing, lots, level)))
+        return tuple(quotes)
+
+    def _sizes(self, inst: Instrument, position: float) -> tuple[_Sizes, _Sizes]:
+        """(level, lots) of the bids and of the asks at ``position``; cached, as the position rarely changes."""
+        key = (inst, position)
+        if key == self._sizes_key:
+            return self._last_sizes
         cfg = self.config
         max_pos = cfg.max_position_underlying
         min_lots = inst.min_order_lots
-        spacing = cfg.level_spacing_ticks
         level_lots = self._lots_per_level(inst)
         # room in lots before |position| would pass the limit, counting every quote of the side (LESSONS 10)
         room_buy = max_pos - position
         room_sell = max_pos + position
-        bid_room = inst.lots_floor(room_buy) if room_buy > 0.0 else 0
-        ask_room = inst.lots_floor(room_sell) if room_sell > 0.0 else 0
-        quotes: list[Quote] = []
-        for level, want in enumerate(level_lots):
-            lots = want if want < bid_room else bid_room
-            price = bid0 - level * spacing
-            if price <= 0:
-                break
-            if lots < min_lots:  # too small to send (configured size or remaining room): drop the level
-                continue
-            quotes.append(Quote(Side.BUY, price, lots, level))
-            bid_room -= lots
-        for level, want in enumerate(level_lots):
-            lots = want if want < ask_room else ask_room
-            if lots < min_lots:
-                continue
-            quotes.append(Quote(Side.SELL, ask0 + level * spacing, lots, level))
-            ask_room -= lots
-        return quotes
+        sizes = (
+            _side_sizes(level_lots, inst.lots_floor(room_buy) if room_buy > 0.0 else 0, min_lots),
+            _side_sizes(level_lots, inst.lots_floor(room_sell) if room_sell > 0.0 else 0, min_lots),
+        )
+        self._sizes_key = key
+        self._last_sizes = sizes
+        return sizes
+
+
+_Sizes = tuple[tuple[int, int], ...]
+_BUY = Side.BUY
+_SELL = Side.SELL
+# tuple.__new__ builds a Quote without the Python-level NamedTuple constructor (half the cost, same value)
+_new_quote = tuple.__new__
+
+
+def _side_sizes(level_lots: tuple[int, ...], room_lots: int, min_lots: int) -> _Sizes:
+    """(level, lots) of one side: each level takes its size or the room left; a level too small to send (its
+    configured size or the remaining room) is dropped."""
+    sizes = []
+    for level, want in enumerate(level_lots):
+        lots = want if want < room_lots else room_lots
+        if lots < min_lots:
+            continue
+        sizes.append((level, lots))
+        room_lots -= lots
+    return tuple(sizes)

@@ -24,7 +24,7 @@ class KappaEstimator:
     """
 
     __slots__ = (
-        "_count", "_distances", "_head", "_sum", "fallback_kappa_per_usd", "kappa_max_per_usd",
+        "_count", "_distances", "_head", "_kappa", "_sum", "fallback_kappa_per_usd", "kappa_max_per_usd",
         "kappa_min_per_usd", "min_trades", "window_trades",
     )
 
@@ -63,6 +63,7 @@ class KappaEstimator:
         self._head = 0
         self._count = 0
         self._sum = ExactSum()
+        self._kappa: float | None = None  # the estimate, computed on demand after each observation
 
     def observe(self, distance_usd: float) -> None:
         """Record one trade ``distance_usd`` (>= 0, finite) from the mid.
@@ -79,6 +80,7 @@ class KappaEstimator:
             self._count += 1
         self._distances[head] = distance_usd
         self._sum.add(distance_usd)
+        self._kappa = None
         head += 1
         self._head = 0 if head == self.window_trades else head
 
@@ -89,6 +91,12 @@ class KappaEstimator:
 
     def kappa_per_usd(self) -> float:
         """The bounded estimate (per USD), or the fallback while fewer than ``min_trades`` were seen."""
+        kappa = self._kappa
+        if kappa is None:
+            kappa = self._kappa = self._estimate()
+        return kappa
+
+    def _estimate(self) -> float:
         if self._count < self.min_trades:
             return self.fallback_kappa_per_usd
         total = self._sum.value

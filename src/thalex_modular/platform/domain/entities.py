@@ -40,6 +40,9 @@ from .validation import (
 # A price within this fraction of a tick of a grid point counts as on it: float division of a price that is
 # on the grid (0.3 / 0.1 = 2.9999999999999996) must not floor to the tick below.
 _GRID_EPSILON = 1e-9
+# ... plus this fraction of the tick count itself: the division's own error grows with it (2**-53 relative), so at
+# tens of millions of ticks a fixed 1e-9 tick is too small (0.1-tick grid: 2348996.8 / 0.1 = 23489967.999999996).
+_GRID_RELATIVE = 1e-12
 _INF = math.inf
 
 
@@ -47,6 +50,20 @@ def _decimals(step: float) -> int:
     exponent = Decimal(repr(step)).normalize().as_tuple().exponent
     assert isinstance(exponent, int)
     return max(0, -exponent)
+
+
+def _exact_divisor(step: float) -> int:
+    """N when ``step`` is the double nearest 1/N for an N of the form 2**a * 5**b (0.1, 0.5, 0.001, 1.0, ...),
+    else 0. For such steps ``k / N`` (one correctly rounded division) is the double nearest the decimal
+    ``k * step``, the same value as ``round(k * step, decimals)`` at a fraction of its cost."""
+    n = round(1.0 / step)
+    if n < 1 or 1.0 / n != step:
+        return 0
+    m = n
+    for prime in (2, 5):
+        while m % prime == 0:
+            m //= prime
+    return n if m == 1 else 0
 
 
 # -- Instrument ---------------------------------------------------------------------------------------
@@ -81,6 +98,9 @@ class Instrument:
     option_type: OptionType | None = None
     price_decimals: int = field(init=False, repr=False, compare=False)
     amount_decimals: int = field(init=False, repr=False, compare=False)
+    min_order_lots: int = field(init=False, repr=False, compare=False)
+    _price_divisor: int = field(init=False, repr=False, compare=False)
+    _amount_divisor: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.instrument_name:
@@ -98,16 +118,23 @@ class Instrument:
         optional_positive(f"Instrument({self.instrument_name}).strike_price", self.strike_price)
         object.__setattr__(self, "price_decimals", _decimals(self.tick_size))
         object.__setattr__(self, "amount_decimals", _decimals(self.volume_tick_size))
+        object.__setattr__(self, "_price_divisor", _exact_divisor(self.tick_size))
+        object.__setattr__(self, "_amount_divisor", _exact_divisor(self.volume_tick_size))
+        object.__setattr__(
+            self, "min_order_lots", math.ceil(self.min_order_amount / self.volume_tick_size - _GRID_EPSILON)
+        )
 
     # -- price <-> ticks: the only place prices are rounded ------------------------------------------
 
     def bid_ticks(self, price: float) -> int:
         """Price → ticks for a bid: rounded *down* (never more aggressive than asked)."""
-        return math.floor(price / self.tick_size + _GRID_EPSILON)
+        ticks = price / self.tick_size
+        return math.floor(ticks + _GRID_EPSILON + _GRID_RELATIVE * abs(ticks))
 
     def ask_ticks(self, price: float) -> int:
         """Price → ticks for an ask: rounded *up*."""
-        return math.ceil(price / self.tick_size - _GRID_EPSILON)
+        ticks = price / self.tick_size
+        return math.ceil(ticks - _GRID_EPSILON - _GRID_RELATIVE * abs(ticks))
 
     def ticks_of(self, price: float) -> int:
         """Ticks of a price already on the grid (exchange-reported prices). Off-grid prices are refused."""
@@ -120,6 +147,8 @@ class Instrument:
 
     def price(self, ticks: int) -> float:
         """Ticks → the exact decimal price as a float (no 0.30000000000000004)."""
+        if self._price_divisor:
+            return ticks / self._price_divisor
         return round(ticks * self.tick_size, self.price_decimals)
 
     def is_on_tick(self, price: float) -> bool:
@@ -130,7 +159,8 @@ class Instrument:
 
     def lots_floor(self, amount: float) -> int:
         """Amount in the underlying → whole volume ticks, rounded down (never more than asked)."""
-        return math.floor(amount / self.volume_tick_size + _GRID_EPSILON)
+        lots = amount / self.volume_tick_size
+        return math.floor(lots + _GRID_EPSILON + _GRID_RELATIVE * abs(lots))
 
     def lots_of(self, amount: float) -> int:
         """Lots of an amount already on the volume grid (exchange-reported amounts)."""
@@ -138,11 +168,9 @@ class Instrument:
 
     def amount(self, lots: int) -> float:
         """Lots → amount in the underlying, exact to the volume tick's decimals."""
+        if self._amount_divisor:
+            return lots / self._amount_divisor
         return round(lots * self.volume_tick_size, self.amount_decimals)
-
-    @property
-    def min_order_lots(self) -> int:
-        return math.ceil(self.min_order_amount / self.volume_tick_size - _GRID_EPSILON)
 
     def is_on_volume_tick(self, amount: float) -> bool:
         lots = round(amount / self.volume_tick_size)

@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 _BPS = 10_000.0
+_INF = math.inf
+_BUY = Side.BUY
 
 
 class RiskLimit(StrEnum):
@@ -168,11 +170,18 @@ class RiskCheck:
     (inserts only), mark age, price band, max_position per side.
     """
 
-    __slots__ = ("_kill_reason", "config")
+    __slots__ = ("_band_from_mark", "_config", "_kill_reason", "_max_notional_usd")
 
     def __init__(self, config: RiskConfig) -> None:
-        self.config = config
+        self._config = config
         self._kill_reason: str | None = None
+        self._band_from_mark = config.band_reference is BandReference.MARK
+        self._max_notional_usd = config.max_notional_usd * (1 + 1e-12)
+
+    @property
+    def config(self) -> RiskConfig:
+        """The limits (fixed for the check's life: the values derived from them are cached)."""
+        return self._config
 
     # -- kill switch -------------------------------------------------------------------------------------
 
@@ -246,10 +255,10 @@ class RiskCheck:
         ``amount`` is the amount field sent (the total for an amend), ``open_amount`` what will rest after it,
         ``old_amount`` what of it already rests (counted in ``book``), ``added_orders`` 1 for an insert.
         """
-        cfg = self.config
+        cfg = self._config
         # price: finite, > 0, on the tick grid (NaN fails every comparison)
         tick = instrument.tick_size
-        if not 0.0 < price < math.inf:
+        if not 0.0 < price < _INF:
             return Denial(RiskLimit.PRICE, f"price must be finite and > 0, was {price!r}")
         if abs(round(price / tick) * tick - price) > tick * 1e-6:
             return Denial(
@@ -259,7 +268,7 @@ class RiskCheck:
         # amount: finite, > 0, on the volume grid, >= min_order_amount, <= max_order_amount, notional
         lot = instrument.volume_tick_size
         eps = lot * 1e-6
-        if not 0.0 < amount < math.inf:
+        if not 0.0 < amount < _INF:
             return Denial(RiskLimit.AMOUNT, f"amount must be finite and > 0, was {amount!r}")
         if abs(round(amount / lot) * lot - amount) > eps:
             return Denial(
@@ -276,7 +285,7 @@ class RiskCheck:
                 RiskLimit.MAX_ORDER_AMOUNT, f"amount {open_amount!r} > max_order_amount {cfg.max_order_amount}"
             )
         notional = price * open_amount
-        if notional > cfg.max_notional_usd * (1 + 1e-12):
+        if notional > self._max_notional_usd:
             return Denial(
                 RiskLimit.MAX_NOTIONAL_USD,
                 f"notional {notional:.2f} USD (price {price!r} x amount {open_amount!r}) "
@@ -294,8 +303,8 @@ class RiskCheck:
             age = ctx.now_ns - ctx.mark_ts_ns
             if age > cfg.max_mark_age_ns:
                 return Denial(RiskLimit.MARK_AGE, f"mark age {age} ns > max_mark_age_ns {cfg.max_mark_age_ns}")
-        ref = ctx.mark_price if cfg.band_reference is BandReference.MARK else ctx.index_price
-        if ref is None or not 0.0 < ref < math.inf:
+        ref = ctx.mark_price if self._band_from_mark else ctx.index_price
+        if ref is None or not 0.0 < ref < _INF:
             return Denial(
                 RiskLimit.PRICE_BAND, f"{cfg.band_reference}_price must be finite and > 0 for the band, was {ref!r}"
             )
@@ -308,9 +317,9 @@ class RiskCheck:
         # position per side, with the book as it will be: old_amount (in book) becomes open_amount
         position = ctx.position
         limit = cfg.max_position
-        if not -math.inf < position < math.inf:
+        if not -_INF < position < _INF:
             return Denial(RiskLimit.MAX_POSITION, f"position must be finite, was {position!r}")
-        if side is Side.BUY:
+        if side is _BUY:
             worst = position + book.bid_amount - old_amount + open_amount
             if worst > limit + eps:
                 return Denial(

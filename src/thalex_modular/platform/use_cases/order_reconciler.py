@@ -56,9 +56,14 @@ class ReconcilePlan(NamedTuple):
         return not self.requests
 
 
-# A resting order with its price in ticks and remaining amount in lots, computed once per reconcile.
-_Resting = tuple[int, int, Order]
-_OPEN_STATUSES = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+# A resting order: (rank key, client_order_id, price in ticks, remaining lots, order), computed once per reconcile.
+# The rank key is the price in ticks signed so that ascending order is best price first (-ticks for bids); with
+# the client_order_id as tie-breaker a plain sort orders them (no key function on the tick path).
+_Resting = tuple[int, int, int, int, Order]
+_PENDING = OrderStatus.PENDING
+_OPEN = OrderStatus.OPEN
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+_BUY = Side.BUY
 
 
 def _greedy_pairs(candidates: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
@@ -143,7 +148,8 @@ class OrderReconciler:
             A plan whose requests are safe to send in order, and the denials of this round.
         """
         name = instrument.instrument_name
-        if self._risk.kill_switch_engaged:
+        risk = self._risk
+        if risk.kill_switch_engaged:
             return self._kill(instrument, desired, live, ctx)
         ticks_per_usd = 1.0 / instrument.tick_size
         lots_per_unit = 1.0 / instrument.volume_tick_size
@@ -155,7 +161,10 @@ class OrderReconciler:
         buy_flight: list[int] = []
         sell_flight: list[int] = []
         for order in live:
-            if order.instrument_name != name or order.status not in _OPEN_STATUSES:
+            status = order.status
+            if order.instrument_name != name or (
+                status is not _OPEN and status is not _PARTIALLY_FILLED and status is not _PENDING
+            ):
                 continue
             count += 1
             remaining = order.amount - order.filled_amount
@@ -163,65 +172,67 @@ class OrderReconciler:
                 remaining = 0.0
             # exchange prices and amounts are on the grid: round() recovers the exact ticks and lots
             ticks = round(order.price * ticks_per_usd)
-            if order.side is Side.BUY:
+            if order.side is _BUY:
                 bids += remaining
                 if order.request_in_flight is not None:
                     buy_flight.append(ticks)
                     continue
-                free = buy_free
+                lots = round(remaining * lots_per_unit)
+                if lots > 0:
+                    buy_free.append((-ticks, order.client_order_id, ticks, lots, order))
             else:
                 asks += remaining
                 if order.request_in_flight is not None:
                     sell_flight.append(ticks)
                     continue
-                free = sell_free
-            lots = round(remaining * lots_per_unit)
-            if lots > 0:
-                free.append((ticks, lots, order))
+                lots = round(remaining * lots_per_unit)
+                if lots > 0:
+                    sell_free.append((ticks, order.client_order_id, ticks, lots, order))
         buy_quotes: list[Quote] = []
         sell_quotes: list[Quote] = []
         for quote in desired:
-            (buy_quotes if quote.side is Side.BUY else sell_quotes).append(quote)
+            (buy_quotes if quote.side is _BUY else sell_quotes).append(quote)
 
         cancel_orders: list[Order] = []
-        amends: list[tuple[int, Quote, Order]] = []  # (lots growth, quote, order)
+        amends: list[tuple[int, int, int, Quote, Order]] = []  # (lots growth, level, sequence, quote, order)
         inserts: list[Quote] = []
-        self._diff_side(Side.BUY, buy_quotes, buy_free, buy_flight, cancel_orders, amends, inserts)
-        self._diff_side(Side.SELL, sell_quotes, sell_free, sell_flight, cancel_orders, amends, inserts)
+        self._diff_side(-1, buy_quotes, buy_free, buy_flight, cancel_orders, amends, inserts)
+        self._diff_side(1, sell_quotes, sell_free, sell_flight, cancel_orders, amends, inserts)
         if not cancel_orders and not amends and not inserts:
             return ReconcilePlan([], [])
         denials: list[OrderDenied] = []
 
         # Amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book.
-        if len(amends) > 1:
-            amends.sort(key=lambda gqo: (gqo[0], gqo[1].level))
+        amends.sort()
         amend_requests: list[OrderRequest] = []
-        for _, quote, order in amends:
+        for growth_lots, _, _, quote, order in amends:
             price = instrument.price(quote.price_ticks)
-            total = instrument.amount(instrument.lots_of(order.filled_amount) + quote.amount_lots)
-            denial = self._risk.check_amend(instrument, order, price, total, ctx, OpenBook(bids, asks, count))
+            total = instrument.amount(round(order.filled_amount * lots_per_unit) + quote.amount_lots)
+            denial = risk.check_amend(instrument, order, price, total, ctx, OpenBook(bids, asks, count))
             if denial is not None:
                 denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
                 cancel_orders.append(order)
                 continue
-            growth = max(0.0, (total - order.filled_amount) - order.remaining_amount)
-            if order.side is Side.BUY:
-                bids += growth
-            else:
-                asks += growth
+            if growth_lots > 0:
+                growth = (total - order.filled_amount) - order.remaining_amount
+                if growth > 0.0:
+                    if order.side is _BUY:
+                        bids += growth
+                    else:
+                        asks += growth
             amend_requests.append(AmendOrder(order.client_order_id, order.order_id, name, price, total))
 
         if len(inserts) > 1:
-            inserts.sort(key=lambda q: (q.level, -q.price_ticks if q.side is Side.BUY else q.price_ticks))
+            inserts.sort(key=lambda q: (q.level, -q.price_ticks if q.side is _BUY else q.price_ticks))
         insert_requests: list[OrderRequest] = []
         for quote in inserts:
             price = instrument.price(quote.price_ticks)
             amount = instrument.amount(quote.amount_lots)
-            denial = self._risk.check_insert(instrument, quote.side, price, amount, ctx, OpenBook(bids, asks, count))
+            denial = risk.check_insert(instrument, quote.side, price, amount, ctx, OpenBook(bids, asks, count))
             if denial is not None:
                 denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
                 continue
-            if quote.side is Side.BUY:
+            if quote.side is _BUY:
                 bids += amount
             else:
                 asks += amount
@@ -257,32 +268,32 @@ class OrderReconciler:
 
     def _diff_side(
         self,
-        side: Side,
+        better_first: int,
         quotes: list[Quote],
         free: list[_Resting],
         flight_ticks: list[int],
         cancels: list[Order],
-        amends: list[tuple[int, Quote, Order]],
+        amends: list[tuple[int, int, int, Quote, Order]],
         inserts: list[Quote],
     ) -> None:
-        """Match one side; appends to ``cancels``, ``amends`` (lots growth, quote, order) and ``inserts``.
+        """Match one side (``better_first`` -1 for bids, 1 for asks); appends to ``cancels``, ``amends``
+        (lots growth, level, sequence, quote, order) and ``inserts``.
 
-        ``free`` holds the side's resting orders without a request in flight as (ticks, lots, order);
+        ``free`` holds the side's resting orders without a request in flight (:data:`_Resting`);
         ``flight_ticks`` the prices of those with one.
         """
         if not quotes and not free:
             return
-        better_first = -1 if side is Side.BUY else 1
         if len(quotes) > 1 and not _is_best_first(quotes, better_first):
             quotes = sorted(quotes, key=lambda q: (better_first * q.price_ticks, q.level))
         if len(free) > 1:
-            free.sort(key=lambda r: (better_first * r[0], r[2].client_order_id))
+            free.sort()
         tol = self._tolerance
         # Fast path, the usual tick: nothing in flight and every order already within tolerance of the quote
         # of its rank with the desired amount. Nothing to do for this side.
         if not flight_ticks and len(quotes) == len(free):
-            for quote, (ft, fl, _) in zip(quotes, free, strict=True):
-                if fl != quote.amount_lots or abs(quote.price_ticks - ft) > tol:
+            for quote, resting in zip(quotes, free, strict=True):
+                if resting[3] != quote.amount_lots or abs(quote.price_ticks - resting[2]) > tol:
                     break
             else:
                 return
@@ -297,10 +308,10 @@ class OrderReconciler:
 
         # 2. Keep orders within tolerance with the desired amount, nearest first.
         candidates = [
-            (abs(q.price_ticks - ft), qi, oi)
+            (abs(q.price_ticks - r[2]), qi, oi)
             for qi, q in enumerate(quotes)
-            for oi, (ft, fl, _) in enumerate(free)
-            if fl == q.amount_lots and abs(q.price_ticks - ft) <= tol
+            for oi, r in enumerate(free)
+            if r[3] == q.amount_lots and abs(q.price_ticks - r[2]) <= tol
         ]
         if candidates:
             kept = _greedy_pairs(candidates)
@@ -311,9 +322,10 @@ class OrderReconciler:
 
         # 3. Pair the rest best price first: amends; extras cancelled, missing inserted.
         n = min(len(quotes), len(free))
+        sequence = len(amends)
         for i in range(n):
             quote = quotes[i]
-            _, lots, order = free[i]
-            amends.append((quote.amount_lots - lots, quote, order))
-        cancels.extend(r[2] for r in free[n:])
+            resting = free[i]
+            amends.append((quote.amount_lots - resting[3], quote.level, sequence + i, quote, resting[4]))
+        cancels.extend(r[4] for r in free[n:])
         inserts.extend(quotes[n:])

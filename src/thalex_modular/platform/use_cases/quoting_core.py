@@ -36,7 +36,8 @@ class QuotingCore:
     """
 
     __slots__ = (
-        "_last_ticker", "_settled", "analyzer", "instrument", "price_reference", "reconciler", "strategy", "tracker",
+        "_last_reference_price", "_last_ticker", "_settled", "analyzer", "instrument", "price_reference",
+        "reconciler", "strategy", "tracker",
     )
 
     def __init__(
@@ -55,6 +56,7 @@ class QuotingCore:
         self.strategy = strategy
         self.reconciler = reconciler
         self._last_ticker: Ticker | None = None
+        self._last_reference_price = 0.0  # the latest ticker's reference price (USD)
         # (desired quotes, tracker version) of the last reconcile that asked for nothing and denied nothing:
         # the same quotes against the same orders plan nothing again (no risk check ran, none can flip).
         self._settled: tuple[Sequence[Quote], int] | None = None
@@ -73,8 +75,10 @@ class QuotingCore:
 
     def observe(self, ticker: Ticker) -> None:
         """Absorb a ticker: the regime analyzer sees its reference price; it becomes the latest ticker."""
-        self.analyzer.update(ticker.reference_price(self.price_reference), ticker.ts_exchange_ns)
+        price = ticker.reference_price(self.price_reference)
+        self.analyzer.update(price, ticker.ts_exchange_ns)
         self._last_ticker = ticker
+        self._last_reference_price = price
 
     def desired_quotes(self, now_ns: int) -> tuple[Sequence[Quote], RiskContext] | None:
         """The strategy's quotes against the latest ticker and the risk context to check them in; None before
@@ -87,7 +91,7 @@ class QuotingCore:
         ctx = QuoteContext(
             self.instrument,
             ticker,
-            ticker.reference_price(self.price_reference),
+            self._last_reference_price,
             position,
             regime.quoting_sigma_per_sqrt_s,
             regime.gamma_multiplier,

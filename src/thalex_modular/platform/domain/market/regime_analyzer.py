@@ -31,7 +31,8 @@ class MultiWindowRegimeAnalyzer:
     """
 
     __slots__ = (
-        "_fast", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_mid", "_samples", "_slow", "config",
+        "_fast", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_mid", "_regime", "_samples", "_slow",
+        "config",
     )
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
@@ -44,6 +45,7 @@ class MultiWindowRegimeAnalyzer:
         self._samples = 0
         self._iv_annual: float | None = None
         self._iv_ts_ns = 0
+        self._regime: Regime | None = None  # computed on demand, dropped by every state change
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
@@ -53,18 +55,23 @@ class MultiWindowRegimeAnalyzer:
         Raises:
             InvalidValue: ``mid_price`` not finite and > 0, or ``ts_ns`` before the last accepted sample.
         """
-        if not (isinstance(mid_price, (int, float)) and math.isfinite(mid_price) and mid_price > 0):
+        # a finite positive float passes the first test alone (the tick path); anything else is checked in full
+        if (type(mid_price) is not float or not 0.0 < mid_price < math.inf) and not (
+            isinstance(mid_price, (int, float)) and math.isfinite(mid_price) and mid_price > 0
+        ):
             raise InvalidValue(f"MultiWindowRegimeAnalyzer.update: mid_price must be finite and > 0, was {mid_price!r}")
-        try:
-            ts_ns = operator.index(ts_ns)  # accepts numpy ints; refuses floats (sums of ns must stay exact)
-        except TypeError:
-            raise InvalidValue(
-                f"MultiWindowRegimeAnalyzer.update: ts_ns must be int nanoseconds, was {ts_ns!r}"
-            ) from None
+        if type(ts_ns) is not int:
+            try:
+                ts_ns = operator.index(ts_ns)  # accepts numpy ints; refuses floats (sums of ns must stay exact)
+            except TypeError:
+                raise InvalidValue(
+                    f"MultiWindowRegimeAnalyzer.update: ts_ns must be int nanoseconds, was {ts_ns!r}"
+                ) from None
         previous = self._last_price
         if previous is None:
             self._last_price = float(mid_price)
             self._last_ts_ns = ts_ns
+            self._regime = None
             return
         dt_ns = ts_ns - self._last_ts_ns
         if dt_ns < 0:
@@ -82,6 +89,7 @@ class MultiWindowRegimeAnalyzer:
         self._samples += 1
         self._last_price = float(mid_price)
         self._last_ts_ns = ts_ns
+        self._regime = None
 
     def set_implied_vol(self, atm_iv_annual: float | None, ts_ns: int) -> None:
         """Set the ATM implied vol (annualised fraction: 0.5 = 50 %/yr) as of ``ts_ns``; None = unknown.
@@ -102,6 +110,7 @@ class MultiWindowRegimeAnalyzer:
             )
         self._iv_annual = None if atm_iv_annual is None else float(atm_iv_annual)
         self._iv_ts_ns = ts_ns
+        self._regime = None
 
     # -- output ---------------------------------------------------------------------------------------------
 
@@ -111,7 +120,13 @@ class MultiWindowRegimeAnalyzer:
         return self._samples
 
     def regime(self) -> Regime:
-        """The current regime (O(1))."""
+        """The current regime (O(1); computed once per state change)."""
+        regime = self._regime
+        if regime is None:
+            regime = self._regime = self._classify()
+        return regime
+
+    def _classify(self) -> Regime:
         cfg = self.config
         sigma_fast = self._fast.sigma_per_sqrt_s()
         sigma_mid = self._mid.sigma_per_sqrt_s()
@@ -142,18 +157,8 @@ class MultiWindowRegimeAnalyzer:
             multiplier *= min(max(iv_rv, cfg.iv_rv_factor_min), cfg.iv_rv_factor_max)
         multiplier = min(max(multiplier, cfg.gamma_multiplier_min), cfg.gamma_multiplier_max)
 
-        return Regime(
-            label=label,
-            sigma_fast_per_sqrt_s=sigma_fast,
-            sigma_mid_per_sqrt_s=sigma_mid,
-            sigma_slow_per_sqrt_s=sigma_slow,
-            vol_ratio=vol_ratio,
-            trend_strength=trend,
-            gamma_multiplier=multiplier,
-            atm_iv_annual=iv,
-            iv_rv_ratio=iv_rv,
-            samples=self._samples,
-            ready=ready,
-            ts_ns=self._last_ts_ns,
+        return Regime(  # positional: keywords cost a microsecond here
+            label, sigma_fast, sigma_mid, sigma_slow, vol_ratio, trend, multiplier, iv, iv_rv, self._samples, ready,
+            self._last_ts_ns,
         )
 
