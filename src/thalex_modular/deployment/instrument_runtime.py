@@ -246,6 +246,8 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         await session.stop(cancel_session=False)
         raise
     forward.target = gateway.market_sink(service)
+    session.add_drain_hook(service.run_pending)
+    service.drained_by_reader()
     return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway)
 
 
@@ -291,6 +293,8 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         await session.stop(cancel_session=True)
         raise
     forward.target = service
+    session.add_drain_hook(service.run_pending)
+    service.drained_by_reader()
     return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
 from stubs import perpetual, ticker, trade
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
+from thalex_modular.platform.domain.entities import OrderUpdate, PortfolioEntry
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
+from thalex_modular.platform.domain.requests import InsertOrder, OrderRequest
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
-from thalex_modular.platform.use_cases.ports import MarketDataSink
+from thalex_modular.platform.use_cases.ports import AnswerSink, MarketDataSink
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
 from thalex_modular.platform.use_cases.sim_session import build_core
@@ -185,3 +188,117 @@ async def test_resync_rebuilds_tracker_from_the_exchange() -> None:
     tracked = {o.order_id for o in tracker.open_orders(NAME)}
     assert tracked == exchange
     await rig.close()
+
+
+async def test_run_pending_runs_at_once_on_the_newest_ticker_of_a_burst() -> None:
+    rig = Rig()
+    await rig.service.start()
+    await rig.settle()
+    runs = rig.service.stats.runs
+    for i in range(50):  # one received chunk: the reader hands over every ticker, then drains once
+        rig.tick(100_000.0 + i)
+    # Act: no await between the burst and the run
+    rig.service.run_pending()
+    # Assert: one run, on the newest ticker, its requests registered and sent before the caller continues
+    assert rig.service.stats.runs == runs + 1
+    assert rig.service.core.last_ticker is not None and rig.service.core.last_ticker.mark_price == 100_049.0
+    assert rig.gateway.requests_submitted > 0
+    rig.service.run_pending()  # nothing pending anymore: no second run
+    await rig.settle()
+    assert rig.service.stats.runs == runs + 1
+    await rig.close()
+
+
+async def test_run_pending_leaves_the_run_pending_while_a_run_holds_the_lock() -> None:
+    rig = Rig()
+    await rig.service.start()
+    await rig.settle()
+    runs = rig.service.stats.runs
+    # Act: a resync (or a run) holds the lock when the reader drains
+    async with rig.service._lock:
+        rig.tick(100_010.0)
+        rig.service.run_pending()
+        assert rig.service.stats.runs == runs  # not inline: the plan must not be built on half-rebuilt state
+    await rig.settle()
+    # Assert: the run task did it once the lock was free
+    assert rig.service.stats.runs == runs + 1
+    await rig.close()
+
+
+async def test_reader_drained_market_data_waits_for_the_drain_and_the_guard_is_the_safety_net() -> None:
+    rig = Rig(QuotingServiceConfig(check_interval_ns=20 * MS))
+    rig.service.drained_by_reader()
+    await rig.service.start()
+    rig.tick(100_000.0)
+    rig.service.run_pending()
+    await rig.settle()
+    runs = rig.service.stats.runs
+    # Act 1: a ticker alone starts no run task; the reader's drain runs it
+    rig.tick(100_005.0)
+    await asyncio.sleep(0)
+    assert rig.service.stats.runs == runs
+    rig.service.run_pending()
+    assert rig.service.stats.runs == runs + 1
+    # Act 2: a drain that never comes (a reader bug): the guard notices the pending run
+    rig.tick(100_010.0)
+    await rig.settle(0.1)
+    assert rig.service.stats.runs == runs + 2
+    assert rig.service.core.last_ticker is not None and rig.service.core.last_ticker.mark_price == 100_010.0
+    await rig.close()
+
+
+class _HeldGateway:
+    """SimGateway whose submit waits until released (a full socket buffer): the inline run must be finished on a
+    task, atomically."""
+
+    def __init__(self, inner: SimGateway) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.sent: list[OrderRequest] = []
+
+    def set_answer_sink(self, sink: AnswerSink) -> None:
+        self.inner.set_answer_sink(sink)
+
+    async def submit(self, request: OrderRequest) -> None:
+        await self.release.wait()
+        self.sent.append(request)
+        await self.inner.submit(request)
+
+    async def cancel_all(self) -> int:
+        return await self.inner.cancel_all()
+
+    async def open_orders(self) -> Sequence[OrderUpdate]:
+        return await self.inner.open_orders()
+
+    async def portfolio(self) -> Sequence[PortfolioEntry]:
+        return await self.inner.portfolio()
+
+
+async def test_an_inline_run_that_has_to_wait_finishes_on_a_task_and_keeps_the_lock() -> None:
+    clock = LiveClock()
+    inst = perpetual()
+    inner = SimGateway(SimMatchEngine(inst, clock, SimMatchConfig()), clock)
+    gateway = _HeldGateway(inner)
+    service = QuotingService(build_core(inst), gateway, clock)
+    await service.start()
+    feed = inner.market_sink(service)
+    feed.on_ticker(ticker(bid=99_999.0, ask=100_001.0, mark=100_000.0, ts_ns=clock.now_ns()))
+    # Act
+    service.run_pending()
+    # Assert: suspended inside submit, holding the lock; a newer ticker stays pending (no second, interleaved run)
+    assert service._lock.locked() and gateway.sent == []
+    feed.on_ticker(ticker(bid=100_009.0, ask=100_011.0, mark=100_010.0, ts_ns=clock.now_ns()))
+    service.run_pending()
+    assert service.stats.runs == 1
+    gateway.release.set()
+    for _ in range(100):
+        await asyncio.sleep(0.005)
+        if service.stats.runs >= 2 and not service._lock.locked():
+            break
+    # the first run sent both sides, then the pending ticker ran once more
+    assert service.stats.runs == 2
+    assert {type(r) for r in gateway.sent[:2]} == {InsertOrder}
+    assert not service._lock.locked()
+    await service.stop()
+    await inner.flush()
+    await inner.close()

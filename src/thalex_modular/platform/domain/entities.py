@@ -385,6 +385,17 @@ class OrderUpdate:
     label: str | None = None
 
     def __post_init__(self) -> None:
+        price = self.price
+        # the usual update passes these comparisons alone (NaN fails them); anything else gets the full checks
+        if (
+            self.order_id
+            and (price is None or 0.0 < price < _INF)
+            and 0.0 <= self.amount < _INF
+            and 0.0 <= self.filled_amount < _INF
+            and 0.0 <= self.remaining_amount < _INF
+            and self.status is not OrderStatus.PENDING
+        ):
+            return
         where = f"OrderUpdate({self.order_id})"
         if not self.order_id:
             raise InvalidValue("OrderUpdate.order_id must not be empty")

@@ -4,7 +4,9 @@ market data → StateTracker → RegimeAnalyzer → Strategy → RiskCheck → O
 
 * It is the instrument's :class:`MarketDataSink`: ``on_ticker``/``on_trade`` only record and schedule, they never
   await (the websocket reader is never blocked, LESSONS 14). Runs coalesce: at most one run executes and at most
-  one more is pending per instrument, whatever the number of updates in between.
+  one more is pending per instrument, whatever the number of updates in between. Live and shadow, the reader calls
+  :meth:`QuotingService.run_pending` once it has handled a received chunk: the pending run then happens at once
+  (no event-loop hop) when no run holds the lock; the run task is the fallback.
 * Each reconciliation (plan + register PENDING + send) is atomic under an ``asyncio.Lock``; resync takes the same
   lock, so no plan is ever built on half-rebuilt state.
 * Fast reconcile on every ticker and every public trade (all of them are aggressive: a taker hit the book); an own
@@ -28,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
+from typing import Any
 
 from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
@@ -98,6 +101,8 @@ class QuotingService:
         self._lock = asyncio.Lock()
         self._dirty = False
         self._run_task: asyncio.Task[None] | None = None
+        self._inline_tail: asyncio.Task[None] | None = None  # an inline run that had to wait, finished on a task
+        self._reader_drains = False  # the market data reader calls run_pending: market data schedules no task
         self._guard_task: asyncio.Task[None] | None = None
         self._resync_task: asyncio.Task[None] | None = None
         self._started = False
@@ -137,8 +142,9 @@ class QuotingService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         async with self._lock:
-            if self._run_task is not None and not self._run_task.done():
-                self._run_task.cancel()
+            for task in (self._run_task, self._inline_tail):
+                if task is not None and not task.done():
+                    task.cancel()
             if cancel_orders:
                 return await self.gateway.cancel_all()
         return 0
@@ -160,7 +166,7 @@ class QuotingService:
         self._feed_down = None
         self._pending_ticker = ticker
         self._last_ticker = ticker
-        self._schedule()
+        self._market_data_arrived()
 
     def on_trade(self, trade: Trade) -> None:
         if trade.instrument_name != self._name:
@@ -169,7 +175,7 @@ class QuotingService:
         self.core.on_trade(trade)
         if self.toxic is not None and self.toxic.on_trade(trade, self.clock.now_ns()):
             self.stats.toxic_pulls += 1
-        self._schedule()
+        self._market_data_arrived()
 
     def on_feed_down(self, reason: str) -> None:
         self._feed_down = reason
@@ -253,6 +259,37 @@ class QuotingService:
 
     # -- scheduling -------------------------------------------------------------------------------------
 
+    def drained_by_reader(self) -> None:
+        """Declare that the market data reader calls :meth:`run_pending` after each received chunk: tickers and
+        trades then only mark a run pending (no task per message); the reader runs it."""
+        self._reader_drains = True
+
+    def run_pending(self) -> None:
+        """Run the pending reconciliation now, in the caller, when no run holds the lock (else the run task takes
+        it once the lock is free). The websocket reader calls this once it has handled every frame received so far,
+        so a burst still coalesces into one run on its newest data, and the first request leaves without an
+        event-loop hop to the run task. A run that has to wait (a full socket buffer, a mass-quote call) is finished
+        on a task."""
+        if not self._dirty or self._stopping:
+            return
+        if self._lock.locked():
+            self._schedule()
+            return
+        run = self._run_once()
+        try:
+            awaited = run.send(None)
+        except StopIteration:
+            return
+        self._inline_tail = asyncio.get_running_loop().create_task(
+            _finish(run, awaited), name=f"quote-tail-{self._name}"
+        )
+
+    def _market_data_arrived(self) -> None:
+        if self._reader_drains:
+            self._dirty = True
+        else:
+            self._schedule()
+
     def _schedule(self) -> None:
         self._dirty = True
         if self._run_task is None or self._run_task.done():
@@ -260,21 +297,24 @@ class QuotingService:
 
     async def _run_loop(self) -> None:
         while self._dirty and not self._stopping:
-            self._dirty = False
-            async with self._lock:
-                try:
-                    await self._reconcile_once()
-                except Exception:  # a bug in one run must not kill quoting silently: pull and resync
-                    log.exception("reconcile of %s failed", self._name)
-                    self.request_resync("reconcile failed")
+            await self._run_once()
             await asyncio.sleep(0)  # let the reader and the answers in between runs
+
+    async def _run_once(self) -> None:
+        self._dirty = False
+        async with self._lock:
+            try:
+                await self._reconcile_once()
+            except Exception:  # a bug in one run must not kill quoting silently: pull and resync
+                log.exception("reconcile of %s failed", self._name)
+                self.request_resync("reconcile failed")
 
     async def _guard(self) -> None:
         """Re-run when the pull state, the toxic sides or the throttle state change without new data."""
         interval_s = self.config.check_interval_ns / 1e9
         while True:
             await asyncio.sleep(interval_s)
-            if self._signature != self._state_signature(self.clock.now_ns()):
+            if self._dirty or self._signature != self._state_signature(self.clock.now_ns()):
                 self._schedule()
 
     def _state_signature(self, now: int) -> tuple[object, ...]:
@@ -421,6 +461,41 @@ class QuotingService:
                         tracker.on_request_failed(order.client_order_id, now, "connection lost")
             self.stats.resyncs += 1
             self._resyncing = False
+
+
+async def _finish(run: Coroutine[Any, Any, None], awaited: Any) -> None:
+    """Drive ``run``, a coroutine started synchronously that suspended on ``awaited``, to its end (on a task)."""
+    await _Resume(run, awaited)
+
+
+class _Resume:
+    """Awaiting this continues a started coroutine, like ``await`` would have: what the task sends or throws goes
+    to the coroutine, what it yields (the future it waits for) goes to the task."""
+
+    __slots__ = ("_awaited", "_run")
+
+    def __init__(self, run: Coroutine[Any, Any, None], awaited: Any) -> None:
+        self._run = run
+        self._awaited = awaited
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        run, awaited = self._run, self._awaited
+        while True:
+            try:
+                sent = yield awaited
+            except GeneratorExit:
+                run.close()
+                raise
+            except BaseException as exc:  # cancellation too: it belongs to the coroutine
+                try:
+                    awaited = run.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    awaited = run.send(sent)
+                except StopIteration:
+                    return
 
 
 def _of(orders: Sequence[OrderUpdate], name: str) -> list[OrderUpdate]:

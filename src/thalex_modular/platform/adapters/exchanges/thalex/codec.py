@@ -43,6 +43,7 @@ from .errors import DecodeError
 from .schemas import (
     Envelope,
     InstrumentWire,
+    OrderIdWire,
     OrderStatusWire,
     PortfolioEntryWire,
     TickerWire,
@@ -68,8 +69,10 @@ __all__ = [
     "insert_params",
     "instrument_to_domain",
     "mass_quote_side",
+    "order_id_of",
     "order_to_domain",
     "portfolio_to_domain",
+    "split_orders",
     "ticker_to_domain",
     "trade_to_domain",
 ]
@@ -81,6 +84,8 @@ _ENVELOPE: Final = msgspec.json.Decoder(Envelope)
 # strict=False: an OrderStatus may echo client_order_id as a JSON float (DIGEST 8.1)
 _ORDERS: Final = msgspec.json.Decoder(list[OrderStatusWire], strict=False)
 _ORDER: Final = msgspec.json.Decoder(OrderStatusWire, strict=False)
+_ORDER_RAWS: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_ORDER_ID: Final = msgspec.json.Decoder(OrderIdWire)
 _TICKER: Final = msgspec.json.Decoder(TickerWire)
 _TRADES: Final = msgspec.json.Decoder(list[TradeRow])
 _OWN_TRADES: Final = msgspec.json.Decoder(list[TradeWire], strict=False)
@@ -137,6 +142,16 @@ def decode_orders(raw: Payload, ts_local_ns: int) -> list[OrderUpdate]:
     return [order_to_domain(w, ts_local_ns) for w in _typed(_ORDERS, raw, "OrderStatus[]")]
 
 
+def split_orders(raw: Payload) -> list[msgspec.Raw]:
+    """An OrderStatus array (``session.orders`` payload) as the raw JSON of each element."""
+    return _typed(_ORDER_RAWS, raw, "OrderStatus[]")
+
+
+def order_id_of(raw: Payload) -> str:
+    """The ``order_id`` of one raw OrderStatus, without decoding the rest."""
+    return _typed(_ORDER_ID, raw, "OrderStatus").order_id
+
+
 def decode_order(raw: Payload, ts_local_ns: int) -> OrderUpdate:
     """The OrderStatus result of insert / amend / cancel."""
     return order_to_domain(_typed(_ORDER, raw, "OrderStatus"), ts_local_ns)
@@ -178,44 +193,58 @@ def decode_instruments(raw: Payload) -> list[Instrument]:
 def order_to_domain(w: OrderStatusWire, ts_local_ns: int) -> OrderUpdate:
     """OrderStatus → :class:`OrderUpdate`. ``ts_exchange_ns`` is the newest of close_time, the fills' times and
     create_time (Thalex stamps no time on an amend); ``ts_local_ns`` when none is present."""
-    fills = tuple(
-        OrderFill(
-            f.trade_id,
-            f.price,
-            f.amount,
-            _lookup(MAKER_TAKER, f.maker_taker, "maker_taker"),
-            seconds_to_ns(f.time) if f.time is not None else ts_local_ns,
-        )
-        for f in w.fills
-    )
     exchange_s = w.create_time
     if w.close_time is not None and (exchange_s is None or w.close_time > exchange_s):
         exchange_s = w.close_time
-    for f in w.fills:
-        if f.time is not None and (exchange_s is None or f.time > exchange_s):
-            exchange_s = f.time
+    fills: tuple[OrderFill, ...] = ()
+    if w.fills:
+        fills = tuple(
+            OrderFill(
+                f.trade_id,
+                f.price,
+                f.amount,
+                _lookup(MAKER_TAKER, f.maker_taker, "maker_taker"),
+                seconds_to_ns(f.time) if f.time is not None else ts_local_ns,
+            )
+            for f in w.fills
+        )
+        for f in w.fills:
+            if f.time is not None and (exchange_s is None or f.time > exchange_s):
+                exchange_s = f.time
     if w.instrument_name is None:
         raise DecodeError(f"OrderStatus {w.order_id}: combination orders (no `instrument_name`) are not supported")
+    # enum lookups: plain dict gets on the usual path, the error message only for an unknown value
+    side = DIRECTION.get(w.direction)
+    order_type = ORDER_TYPE.get(w.order_type)
+    time_in_force = TIME_IN_FORCE.get(w.time_in_force)
+    status = ORDER_STATUS.get(w.status)
+    change_reason = CHANGE_REASON.get(w.change_reason)
+    if side is None or order_type is None or time_in_force is None or status is None or change_reason is None:
+        side = _lookup(DIRECTION, w.direction, "direction")
+        order_type = _lookup(ORDER_TYPE, w.order_type, "order_type")
+        time_in_force = _lookup(TIME_IN_FORCE, w.time_in_force, "time_in_force")
+        status = _lookup(ORDER_STATUS, w.status, "status")
+        change_reason = _lookup(CHANGE_REASON, w.change_reason, "change_reason")
     try:
         return OrderUpdate(
-            order_id=w.order_id,
-            client_order_id=w.client_order_id,
-            instrument_name=w.instrument_name,
-            side=_lookup(DIRECTION, w.direction, "direction"),
-            order_type=_lookup(ORDER_TYPE, w.order_type, "order_type"),
-            time_in_force=_lookup(TIME_IN_FORCE, w.time_in_force, "time_in_force"),
-            price=w.price,
-            amount=w.amount,
-            filled_amount=w.filled_amount,
-            remaining_amount=w.remaining_amount,
-            status=_lookup(ORDER_STATUS, w.status, "status"),
-            change_reason=_lookup(CHANGE_REASON, w.change_reason, "change_reason"),
-            ts_exchange_ns=seconds_to_ns(exchange_s) if exchange_s is not None else ts_local_ns,
-            ts_local_ns=ts_local_ns,
-            delete_reason=_lookup(DELETE_REASON, w.delete_reason, "delete_reason") if w.delete_reason else None,
-            fills=fills,
-            persistent=w.persistent,
-            label=None if w.label is None else str(w.label),
+            w.order_id,
+            w.client_order_id,
+            w.instrument_name,
+            side,
+            order_type,
+            time_in_force,
+            w.price,
+            w.amount,
+            w.filled_amount,
+            w.remaining_amount,
+            status,
+            change_reason,
+            seconds_to_ns(exchange_s) if exchange_s is not None else ts_local_ns,
+            ts_local_ns,
+            _lookup(DELETE_REASON, w.delete_reason, "delete_reason") if w.delete_reason else None,
+            fills,
+            w.persistent,
+            None if w.label is None else str(w.label),
         )
     except DomainError as exc:
         raise DecodeError(f"invalid OrderStatus {w.order_id}: {exc}") from None

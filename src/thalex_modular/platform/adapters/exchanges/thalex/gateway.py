@@ -4,7 +4,9 @@ Implements :class:`~thalex_modular.platform.use_cases.ports.OrderGateway`. Reque
 ``client_order_id`` while the order belongs to the current websocket session, by ``order_id`` otherwise
 (client_order_ids are session-local, DIGEST 8.1). Every answer reaches the sink in arrival order: the OrderStatus
 of each insert/amend/cancel result, each ``session.orders`` update, and a :class:`RequestRejected` for each refused
-request (Thalex error, local throttle = code 4, connection lost or timeout = code 20).
+request (Thalex error, local throttle = code 4, connection lost or timeout = code 20). A ``session.orders`` item
+identical, byte for byte, to the last status delivered for that open order (the notification repeating an
+insert/amend result) is skipped: it carries nothing new.
 
 On every (re)connect the session subscribes ``session.orders`` and ``account.portfolio`` (and optionally
 ``account.trade_history``), then this gateway fetches ``private/open_orders`` and ``private/portfolio`` and hands
@@ -36,6 +38,8 @@ from .codec import (
     decode_result,
     insert_params,
     mass_quote_side,
+    order_id_of,
+    split_orders,
 )
 from .errors import (
     ORDER_NOT_FOUND,
@@ -114,6 +118,10 @@ class ThalexGateway:
         self._fill_sink: Callable[[Fill], None] | None = None
         # client_order_ids of this websocket session's open orders: amend/cancel by client_order_id only for these
         self._session_cids: set[int] = set()
+        # order_id -> raw OrderStatus last delivered for an open order: a session.orders item equal to it (the
+        # notification that repeats an insert/amend/cancel result) carries nothing new and is not decoded again
+        self._last_status: dict[str, bytes] = {}
+        self.repeats_skipped = 0
         self.rejections = 0
         self.local_throttles = 0
         session.add_channels(["session.orders"], self._on_orders, private=True)
@@ -276,22 +284,27 @@ class ThalexGateway:
         self.rejections += 1
         self._sink(RequestRejected(request.client_order_id, code, message, request, now, now))
 
-    def _deliver(self, update: OrderUpdate) -> None:
-        if update.status.is_terminal and update.client_order_id is not None:
-            self._session_cids.discard(update.client_order_id)
+    def _deliver(self, update: OrderUpdate, raw: bytes | None = None) -> None:
+        if update.status.is_terminal:
+            self._last_status.pop(update.order_id, None)
+            if update.client_order_id is not None:
+                self._session_cids.discard(update.client_order_id)
+        elif raw is not None:
+            self._last_status[update.order_id] = raw
         self._sink(update)
 
     def _on_reply(
         self, request: OrderRequest, result: msgspec.Raw, error: ThalexError | None, ts_local_ns: int
     ) -> None:
         if error is None:
+            data = bytes(result)
             try:
-                update = decode_order(result, ts_local_ns)
+                update = decode_order(data, ts_local_ns)
             except ThalexError as exc:
                 # the exchange did something we cannot read: our state is unknown, rebuild it from a resync
                 self._session.force_reconnect(f"undecodable {type(request).__name__} result: {exc}")
                 return
-            self._deliver(update)
+            self._deliver(update, data)
             return
         if isinstance(request, InsertOrder):
             self._session_cids.discard(request.client_order_id)
@@ -301,9 +314,15 @@ class ThalexGateway:
             self._reject(request, TEMPORARY_FAILURE, str(error), ts_local_ns)
 
     def _on_orders(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
-        for update in decode_orders(payload, ts_local_ns):
+        last = self._last_status
+        for raw in split_orders(payload):
+            data = bytes(raw)
+            if last and last.get(order_id_of(data)) == data:
+                self.repeats_skipped += 1
+                continue
+            update = decode_order(data, ts_local_ns)
             if self._names is None or update.instrument_name in self._names:
-                self._deliver(update)
+                self._deliver(update, data)
 
     def _on_portfolio(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         if self._portfolio_sink is not None:
@@ -319,6 +338,7 @@ class ThalexGateway:
     def _on_down(self, reason: str) -> None:
         # a new websocket session starts: old client_order_ids can no longer be addressed
         self._session_cids.clear()
+        self._last_status.clear()
 
     async def _resync(self, conn: RpcConnection) -> None:
         ts = self._clock.now_ns()

@@ -6,8 +6,12 @@ callback (:meth:`RpcConnection.request`, the order hot path: no task, no future)
 :class:`RpcTimeoutError` when no reply came in time (the connection is then dropped: a silent exchange is treated as
 a broken one). Every request first takes a token from the :class:`TokenSource`.
 
-One reader task decodes each frame's envelope and hands notifications to the handler registered for the exact
-channel name, synchronously: handlers must not block and never await (LESSONS 14). Nothing is logged per message.
+Frames are handled where websockets parses them (:class:`DirectClientConnection`, in the transport's
+``data_received``; no hop to a reader task): each frame's envelope is decoded and a notification goes to the handler
+registered for the exact channel name, synchronously: handlers must not block and never await (LESSONS 14). Once
+every frame of a received chunk is handled, the drain hooks run (the quoting service runs its pending
+reconciliation there, on the newest data of a burst). A reader task only waits for the connection to close. Nothing
+is logged per message.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any, Final
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import DATA_OPCODES, Frame
+from websockets.protocol import Event, State
 
 from thalex_modular.platform.domain.clock import Clock
 
@@ -36,7 +42,7 @@ from .errors import (
 )
 from .token_bucket import RequestKind, TokenSource, kind_of
 
-__all__ = ["NotificationHandler", "ReplyCallback", "RpcConnection"]
+__all__ = ["DirectClientConnection", "DrainHook", "NotificationHandler", "ReplyCallback", "RpcConnection"]
 
 _log = logging.getLogger(__name__)
 _NS_PER_S: Final = 1_000_000_000
@@ -47,6 +53,8 @@ _LOGGED_HANDLER_ERRORS: Final = 5
 NotificationHandler = Callable[[msgspec.Raw, bool, int], None]
 #: ``callback(result, error, ts_local_ns)``: exactly one of ``result`` / ``error`` is meaningful (error not None).
 ReplyCallback = Callable[[msgspec.Raw, ThalexError | None, int], None]
+#: ``hook()`` called by the reader when no received frame is left unhandled.
+DrainHook = Callable[[], None]
 
 
 class _Pending:
@@ -67,6 +75,53 @@ class _Pending:
         self.timer = timer
 
 
+class DirectClientConnection(ClientConnection):
+    """A websockets client connection that hands each complete data message to a callback inside
+    ``data_received`` instead of queueing it for ``recv`` (saves an event-loop hop per message), and calls
+    ``on_drained`` once the messages of a received chunk are handled (a burst is seen whole first). Messages that
+    arrive before :meth:`attach` are kept and handed over there, in order. Fragments are joined."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_message: Callable[[bytes], None] | None = None
+        self._on_drained: Callable[[], None] | None = None
+        self._early: list[bytes] = []
+        self._fragments: list[bytes] = []
+        self._delivered = False
+
+    def attach(self, on_message: Callable[[bytes], None], on_drained: Callable[[], None]) -> None:
+        self._on_message = on_message
+        self._on_drained = on_drained
+        early, self._early = self._early, []
+        for message in early:
+            on_message(message)
+        if early:
+            on_drained()
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # the handshake response, pongs
+            return
+        if not event.fin:
+            self._fragments.append(bytes(event.data))
+            return
+        message = bytes(event.data)
+        if self._fragments:
+            message = b"".join([*self._fragments, message])
+            self._fragments = []
+        if self._on_message is None:
+            self._early.append(message)
+            return
+        self._delivered = True
+        self._on_message(message)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._delivered and self._on_drained is not None:
+            self._delivered = False
+            self._on_drained()
+
+
 class RpcConnection:
     """One open websocket to Thalex. Use :meth:`open`; the connection is single-use (reconnecting makes a new one).
 
@@ -77,6 +132,7 @@ class RpcConnection:
         tokens: the rate limiter every request draws from.
         handlers: ``channel_name -> handler``; shared with the owner, so handlers added later are seen.
         request_timeout_s: seconds a request may wait for its reply.
+        drain_hooks: called after a frame when no further received frame waits (shared with the owner too).
     """
 
     def __init__(
@@ -87,8 +143,10 @@ class RpcConnection:
         tokens: TokenSource,
         handlers: dict[str, NotificationHandler],
         request_timeout_s: float,
+        drain_hooks: list[DrainHook] | None = None,
     ) -> None:
         self._ws = ws
+        self._drain_hooks = drain_hooks if drain_hooks is not None else []
         self._clock = clock
         self._mono = mono_ns
         self._tokens = tokens
@@ -103,6 +161,8 @@ class RpcConnection:
         self.unrouted = 0
         self.unmatched_replies = 0
         self._reader = self._loop.create_task(self._read(), name="thalex-rpc-reader")
+        if isinstance(ws, DirectClientConnection):
+            ws.attach(self._on_direct_frame, self._drained)
 
     @classmethod
     async def open(
@@ -117,6 +177,7 @@ class RpcConnection:
         connect_timeout_s: float,
         ping_interval_s: float,
         user_agent: str,
+        drain_hooks: list[DrainHook] | None = None,
     ) -> RpcConnection:
         """Connect to ``url`` (websocket pings every ``ping_interval_s`` keep cancel-on-disconnect alive).
 
@@ -134,10 +195,11 @@ class RpcConnection:
                 max_size=2**24,
                 max_queue=None,
                 user_agent_header=user_agent,
+                create_connection=DirectClientConnection,
             )
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             raise ExchangeConnectionError(f"cannot connect to {url}: {exc}") from None
-        return cls(ws, clock, mono_ns, tokens, handlers, request_timeout_s)
+        return cls(ws, clock, mono_ns, tokens, handlers, request_timeout_s, drain_hooks)
 
     # -- state ---------------------------------------------------------------------------------------------------
 
@@ -239,6 +301,8 @@ class RpcConnection:
     ) -> None:
         if self._closed.done():
             raise ExchangeConnectionError(f"connection closed: {self._closed.result()}")
+        if self._ws.state is not State.OPEN:  # closing: websockets would wait for the close in the caller's task
+            raise ExchangeConnectionError(f"{method} not sent: connection {self._ws.state.name.lower()}")
         request_id = next(self._ids)
         timer = self._loop.call_later(timeout_s or self._timeout_s, self._expire, request_id)
         self._pending[request_id] = _Pending(method, kind, future, callback, timer)
@@ -266,8 +330,9 @@ class RpcConnection:
         recv = self._ws.recv
         on_frame = self._on_frame
         try:
-            while True:
+            while True:  # a DirectClientConnection queues no frame: recv only reports the close
                 on_frame(await recv(decode=False))
+                self._drained()
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc})"
         except asyncio.CancelledError:
@@ -280,6 +345,22 @@ class RpcConnection:
                 await self._ws.close(1011, "client reader failed")
         finally:
             self._shutdown(reason)
+
+    def _on_direct_frame(self, frame: bytes) -> None:
+        try:
+            self._on_frame(frame)
+        except Exception as exc:  # a bug in our code: the connection can no longer be trusted
+            _log.exception("thalex frame handling failed")
+            self.abort(f"frame handling failed: {exc!r}")
+
+    def _drained(self) -> None:
+        for hook in self._drain_hooks:
+            try:
+                hook()
+            except Exception:
+                self.handler_errors += 1
+                if self.handler_errors <= _LOGGED_HANDLER_ERRORS:
+                    _log.exception("drain hook failed (logged for the first %d failures)", _LOGGED_HANDLER_ERRORS)
 
     def _shutdown(self, reason: str) -> None:
         if not self._closed.done():
@@ -341,3 +422,4 @@ class RpcConnection:
             except Exception:
                 self.handler_errors += 1
                 _log.exception("reply callback of %s failed", entry.method)
+

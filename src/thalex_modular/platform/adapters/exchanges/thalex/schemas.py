@@ -16,6 +16,7 @@ __all__ = [
     "MassQuoteResult",
     "MmProtectionUpdate",
     "OrderFillWire",
+    "OrderIdWire",
     "OrderStatusWire",
     "PortfolioEntryWire",
     "RpcErrorBody",
@@ -54,6 +55,12 @@ class OrderFillWire(msgspec.Struct, frozen=True, gc=False):
     maker_taker: str  # OrderFill.maker_taker
     time: float | None = None  # OrderFill.time (Unix s)
     leg_index: int = 0  # OrderFill.leg_index
+
+
+class OrderIdWire(msgspec.Struct, frozen=True, gc=False):
+    """Only the ``order_id`` of an OrderStatus (the rest is skipped unparsed)."""
+
+    order_id: str  # OrderStatus.order_id
 
 
 class OrderStatusWire(msgspec.Struct, frozen=True, gc=False):

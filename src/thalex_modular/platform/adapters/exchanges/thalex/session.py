@@ -26,7 +26,7 @@ from .auth import ThalexCredentials
 from .codec import decode_result
 from .config import ThalexConfig
 from .errors import ExchangeConnectionError, SubscriptionError, ThalexError, ThalexRpcError
-from .rpc import NotificationHandler, ReplyCallback, RpcConnection
+from .rpc import DrainHook, NotificationHandler, ReplyCallback, RpcConnection
 from .schemas import LoginResult, SetCodResult, SystemEvent
 from .token_bucket import LocalTokenBuckets, RequestKind, TokenSource
 
@@ -83,6 +83,7 @@ class ThalexSession:
         self._private: list[str] = []
         self._sync_hooks: list[SyncHook] = []
         self._down_hooks: list[DownHook] = []
+        self._drain_hooks: list[DrainHook] = []
         self._conn: RpcConnection | None = None
         self._ready = asyncio.Event()
         self._first: asyncio.Future[None] | None = None
@@ -119,6 +120,10 @@ class ThalexSession:
 
     def add_down_hook(self, hook: DownHook) -> None:
         self._down_hooks.append(hook)
+
+    def add_drain_hook(self, hook: DrainHook) -> None:
+        """``hook()`` runs in the reader after a frame when no other received frame waits (also after ``start``)."""
+        self._drain_hooks.append(hook)
 
     # -- state -------------------------------------------------------------------------------------------------
 
@@ -250,6 +255,7 @@ class ThalexSession:
             connect_timeout_s=self.config.connect_timeout_s,
             ping_interval_s=self.config.ping_interval_s,
             user_agent=self.config.user_agent,
+            drain_hooks=self._drain_hooks,
         )
         self.tokens.reset(self._mono())
         self._conn = conn
