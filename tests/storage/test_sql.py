@@ -11,7 +11,12 @@ import pytest
 from storage_kit import T0
 
 from stubs import ticker
-from thalex_modular.platform.adapters.storage.migrations import MIGRATIONS, pending, v0001_initial
+from thalex_modular.platform.adapters.storage.migrations import (
+    MIGRATIONS,
+    pending,
+    v0001_initial,
+    v0003_key_served_market_data,
+)
 from thalex_modular.platform.adapters.storage.postgres import decode_binary_copy, partition_name, partition_sql
 from thalex_modular.platform.adapters.storage.schema import NANOS_PER_DAY, rollup_sql
 from thalex_modular.platform.domain.entities import Trade
@@ -38,6 +43,12 @@ def test_native_layout_sql() -> None:
     assert "CREATE INDEX IF NOT EXISTS trades_ts_brin ON trades USING brin (ts_ns)" in text
     assert "timescaledb" not in text and "'native'" in text
     assert "CREATE TABLE IF NOT EXISTS ohlcv_1m" in text
+
+
+def test_migration_3_drops_only_the_market_data_brin_on_both_layouts() -> None:
+    expected = ["DROP INDEX IF EXISTS trades_ts_brin", "DROP INDEX IF EXISTS quotes_ts_brin"]
+    assert v0003_key_served_market_data.postgres(timescale=True) == expected
+    assert v0003_key_served_market_data.postgres(timescale=False) == expected
 
 
 def test_partition_naming_and_bounds() -> None:

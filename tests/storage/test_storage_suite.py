@@ -178,3 +178,24 @@ async def test_rollup_of_appended_batches_matches_numpy(store: Store) -> None:
         for field in ("ts_ns", "open", "high", "low", "close", "trades"):
             assert bars[field].tolist() == expected[field].tolist(), field
         np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)
+
+
+async def test_rollup_of_a_mixed_unordered_appended_batch_matches_numpy(store: Store) -> None:
+    # Arrange: two instruments over the same hours; what is stored ends inside a minute, the new batch (both
+    # instruments, shuffled) starts in that minute and spans many more
+    trades = random_trades(2_000, seed=13) + random_trades(1_500, seed=14, name="ETH-PERPETUAL")
+    cut = T0 + 200 * 10**9 + 7
+    await store.write([t for t in trades if t.ts_ns < cut])
+    batch = [t for t in trades if t.ts_ns >= cut]
+    np.random.default_rng(3).shuffle(batch)
+    # Act
+    added = await store.write(batch)
+    # Assert
+    assert added == len(batch)
+    for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
+        bars = await store.read_ohlcv_1m(name, 0, END)
+        expected = ohlcv_from_trades(await store.read_trades(name, 0, END))
+        assert len(bars) == len(expected) >= 5
+        for field in ("ts_ns", "open", "high", "low", "close", "trades"):
+            assert bars[field].tolist() == expected[field].tolist(), field
+        np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)

@@ -14,8 +14,7 @@ _metrics_decoder = msgspec.json.Decoder(dict[str, float])
 
 def to_rows(records: Sequence[Record]) -> list[tuple[Any, ...]]:
     """Records of one table → tuples in column order (the struct tag is not a column)."""
-    astuple = msgspec.structs.astuple
-    return [astuple(r) for r in records]
+    return list(map(msgspec.structs.astuple, records))
 
 
 def run_to_row(run: BacktestRun) -> tuple[Any, ...]:

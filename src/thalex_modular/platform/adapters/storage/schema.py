@@ -91,16 +91,29 @@ def create_table_sql(table: str, partition_by_ts: bool = False) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key})){tail}"
 
 
-def insert_from_sql(table: str, source: str, idempotent: bool = True) -> str:
-    """Copy rows from ``source`` (a staging table or registered view) into ``table``; ``idempotent`` skips known
-    keys (ON CONFLICT DO NOTHING), otherwise a known key fails the statement."""
+def insert_from_sql(table: str, source: str) -> str:
+    """Copy rows from ``source`` (a staging table or registered view) into ``table``, skipping known keys."""
     cols = ", ".join(column_names(table))
-    conflict = " ON CONFLICT DO NOTHING" if idempotent else ""
-    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source}{conflict}"
+    return f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} ON CONFLICT DO NOTHING"
+
+
+def by_instrument(table: str) -> bool:
+    """Whether ``table``'s key starts with instrument_name (trades, quotes): its key index serves
+    (instrument, time range) lookups."""
+    return PRIMARY_KEYS[table][0] == "instrument_name"
 
 
 def any_within_sql(table: str) -> str:
-    """``$1``/``$2``: is any row of ``table`` stamped within [$1, $2] ns? (time-series tables only)"""
+    """``$1``/``$2``: is any row of ``table`` stamped within [$1, $2] ns? (time-series tables only)
+
+    For a table keyed by instrument first, only rows of the instruments ``$3`` (a text array) count, which the
+    key index answers at once; a BRIN scan would read every not yet summarized page, i.e. the freshly appended tail.
+    """
+    if by_instrument(table):
+        return (
+            f"SELECT EXISTS (SELECT 1 FROM {table} "
+            "WHERE instrument_name = ANY($3::TEXT[]) AND ts_ns >= $1 AND ts_ns <= $2)"
+        )
     return f"SELECT EXISTS (SELECT 1 FROM {table} WHERE ts_ns >= $1 AND ts_ns <= $2)"
 
 
@@ -131,23 +144,31 @@ def rollup_sql(source: str) -> str:
     )
 
 
-def rollup_append_sql(source: str) -> str:
-    """:func:`rollup_sql` for a batch appended where ``trades`` held nothing within its [$1, $2] ns.
-
-    Every trade of a touched minute is then either in ``source`` or stored outside [$1, $2], which only the
-    first and the last minute can hold; so the bars are built from ``source`` plus those two minutes' stored
-    trades, without reading the interior minutes back.
-    """
+def _rollup_pairs_sql() -> str:
     m = NANOS_PER_MINUTE
-    lo, hi = "$1::BIGINT", "$2::BIGINT"
     return (
-        f"{_BAR_COLUMNS}SELECT t.instrument_name, t.ts_ns - t.ts_ns % {m} AS minute_ns, {_BAR_AGGREGATES}"
-        f"FROM (SELECT instrument_name, ts_ns, seq, price, amount FROM {source} UNION ALL "
-        "SELECT s.instrument_name, s.ts_ns, s.seq, s.price, s.amount FROM trades s "
-        f"WHERE s.instrument_name IN (SELECT DISTINCT instrument_name FROM {source}) AND ("
-        f"(s.ts_ns >= {lo} - {lo} % {m} AND s.ts_ns < {lo}) OR (s.ts_ns > {hi} AND s.ts_ns < {hi} - {hi} % {m} + {m}))"
-        f") t GROUP BY t.instrument_name, minute_ns {_BAR_UPSERT}"
+        f"{_BAR_COLUMNS}SELECT k.instrument_name, k.minute_ns, b.* "
+        "FROM unnest($1::TEXT[], $2::BIGINT[]) AS k (instrument_name, minute_ns) CROSS JOIN LATERAL ("
+        f"SELECT {_BAR_AGGREGATES}FROM trades t WHERE t.instrument_name = k.instrument_name "
+        f"AND t.ts_ns >= k.minute_ns AND t.ts_ns < k.minute_ns + {m} "
+        "AND t.ts_ns >= $3::BIGINT AND t.ts_ns < $4::BIGINT "
+        f"HAVING count(*) > 0) b {_BAR_UPSERT}"
     )
+
+
+#: :func:`rollup_sql` on PostgreSQL for the (instrument, minute) pairs given as arrays: ``$1`` instrument names,
+#: ``$2`` minute starts, all in [``$3``, ``$4``) ns. Each bar is aggregated in a LATERAL subquery, i.e. one key
+#: index range scan per pair: as a plain join, once ``trades`` has statistics, the planner may merge-join on the
+#: instrument alone and filter the time ranges afterwards (measured: ~40 s for a 100k-row replay into 1M rows).
+#: The constant bounds let it prune partitions at planning.
+ROLLUP_PAIRS_SQL: Final = _rollup_pairs_sql()
+
+#: Upsert bars computed elsewhere (``bars.batch_bars``), one array parameter per column in ohlcv_1m order.
+UPSERT_BARS_SQL: Final = (
+    f"{_BAR_COLUMNS}SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::DOUBLE PRECISION[], "
+    "$4::DOUBLE PRECISION[], $5::DOUBLE PRECISION[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], "
+    f"$8::BIGINT[]) {_BAR_UPSERT}"
+)
 
 
 # -- Reads (identical on both stores; ohlcv_1m is a table or a continuous aggregate) --------------------

@@ -8,8 +8,9 @@ in one transaction, so running migrations again changes nothing. Statements also
 The PostgreSQL statements depend on whether the server has TimescaleDB: with the ``timescaledb``
 extension, ``trades`` and ``quotes`` become hypertables and ``ohlcv_1m`` a continuous aggregate;
 without it, they are declaratively range-partitioned by day on ``ts_ns`` (partitions created on
-demand by the writer), with BRIN indexes, and ``ohlcv_1m`` is a table the writer upserts for the
-minutes a batch touched. Reads are the same SQL either way.
+demand by the writer), and ``ohlcv_1m`` is a table the writer upserts for the minutes a batch touched.
+The other time-series tables have BRIN indexes on ts_ns (``trades`` and ``quotes`` had them until migration 3:
+their key index serves every query). Reads are the same SQL either way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import v0001_initial, v0002_candles
+from . import v0001_initial, v0002_candles, v0003_key_served_market_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,9 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", v0001_initial.postgres, v0001_initial.embedded),
     Migration(2, "candles_1m", v0002_candles.postgres, v0002_candles.embedded),
+    Migration(
+        3, "key_served_market_data", v0003_key_served_market_data.postgres, v0003_key_served_market_data.embedded
+    ),
 )
 
 
