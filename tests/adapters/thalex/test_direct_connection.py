@@ -9,6 +9,7 @@ from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
 from thalex_modular.platform.adapters.exchanges.thalex.rpc import DirectClientConnection
@@ -56,3 +57,25 @@ async def test_chunk_messages_in_order_then_one_drain_and_fragments_joined() -> 
     conn.data_received(_frame(Opcode.TEXT, b'{"c":3}'))
     # Assert
     assert seen == [b"early", "drained", b'{"a":1}', b'{"b":2}', "drained", b'{"c":3}', "drained"]
+
+
+async def test_send_text_now_writes_one_masked_text_frame_or_declines() -> None:
+    conn = _open_connection()
+    transport = conn.transport
+    assert isinstance(transport, _Transport)
+    # Act: the usual case, written at once
+    assert conn.send_text_now(b'{"method":"public/time","params":{},"id":1}')
+    # Assert: one client (masked) text frame carrying the payload
+    assert len(transport.written) == 1
+    server = ServerProtocol(state=State.OPEN)  # parses (and unmasks) what a server would receive
+    server.receive_data(transport.written[0])
+    (frame,) = server.events_received()
+    assert isinstance(frame, Frame)
+    assert frame.opcode is Opcode.TEXT and frame.data == b'{"method":"public/time","params":{},"id":1}'
+    # a paused transport (full buffer) or a closing connection: nothing written, the caller uses send()
+    conn.paused = True
+    assert not conn.send_text_now(b"{}")
+    conn.paused = False
+    conn.protocol.state = State.CLOSING
+    assert not conn.send_text_now(b"{}")
+    assert len(transport.written) == 1

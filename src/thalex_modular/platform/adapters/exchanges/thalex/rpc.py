@@ -46,6 +46,8 @@ __all__ = ["DirectClientConnection", "DrainHook", "NotificationHandler", "ReplyC
 
 _log = logging.getLogger(__name__)
 _NS_PER_S: Final = 1_000_000_000
+#: Longest pause between two checks for timed-out requests, seconds.
+_MAX_SWEEP_INTERVAL_S: Final = 0.1
 _MIN_WAIT_S: Final = 0.001
 _LOGGED_HANDLER_ERRORS: Final = 5
 
@@ -58,7 +60,7 @@ DrainHook = Callable[[], None]
 
 
 class _Pending:
-    __slots__ = ("callback", "future", "kind", "method", "timer")
+    __slots__ = ("callback", "deadline", "future", "kind", "method", "timeout_s")
 
     def __init__(
         self,
@@ -66,13 +68,15 @@ class _Pending:
         kind: RequestKind,
         future: asyncio.Future[msgspec.Raw] | None,
         callback: ReplyCallback | None,
-        timer: asyncio.TimerHandle,
+        timeout_s: float,
+        deadline: float,
     ) -> None:
         self.method = method
         self.kind = kind
         self.future = future
         self.callback = callback
-        self.timer = timer
+        self.timeout_s = timeout_s
+        self.deadline = deadline  # loop.time() after which the request has timed out
 
 
 class DirectClientConnection(ClientConnection):
@@ -115,6 +119,16 @@ class DirectClientConnection(ClientConnection):
         self._delivered = True
         self._on_message(message)
 
+    def send_text_now(self, data: bytes) -> bool:
+        """Send ``data`` (UTF-8 JSON) as one text frame at once, without ``send()``'s async context machinery,
+        when nothing stands in the way: the connection open, no fragmented send in progress, the transport
+        accepting writes. Returns False (nothing sent) otherwise: use ``send()``, which waits or raises."""
+        if self.protocol.state is not State.OPEN or self.send_in_progress is not None or self.paused:
+            return False
+        self.protocol.send_text(data)
+        self.send_data()
+        return True
+
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self._delivered and self._on_drained is not None:
@@ -152,6 +166,8 @@ class RpcConnection:
         self._tokens = tokens
         self._handlers = handlers
         self._timeout_s = request_timeout_s
+        self._sweep_interval_s = min(_MAX_SWEEP_INTERVAL_S, request_timeout_s / 4)
+        self._sweep: asyncio.TimerHandle | None = None
         self._pending: dict[int, _Pending] = {}
         self._ids = itertools.count(1)
         self._loop = asyncio.get_running_loop()
@@ -161,8 +177,9 @@ class RpcConnection:
         self.unrouted = 0
         self.unmatched_replies = 0
         self._reader = self._loop.create_task(self._read(), name="thalex-rpc-reader")
-        if isinstance(ws, DirectClientConnection):
-            ws.attach(self._on_direct_frame, self._drained)
+        self._direct = ws if isinstance(ws, DirectClientConnection) else None
+        if self._direct is not None:
+            self._direct.attach(self._on_direct_frame, self._drained)
 
     @classmethod
     async def open(
@@ -304,24 +321,35 @@ class RpcConnection:
         if self._ws.state is not State.OPEN:  # closing: websockets would wait for the close in the caller's task
             raise ExchangeConnectionError(f"{method} not sent: connection {self._ws.state.name.lower()}")
         request_id = next(self._ids)
-        timer = self._loop.call_later(timeout_s or self._timeout_s, self._expire, request_id)
-        self._pending[request_id] = _Pending(method, kind, future, callback, timer)
+        timeout_s = timeout_s or self._timeout_s
+        self._pending[request_id] = _Pending(method, kind, future, callback, timeout_s, self._loop.time() + timeout_s)
+        frame = encode_request(method, params, request_id)
         try:
-            await self._ws.send(encode_request(method, params, request_id), text=True)
+            if not (self._direct is not None and self._direct.send_text_now(frame)):
+                await self._ws.send(frame, text=True)
         except ConnectionClosed as exc:
             entry = self._pending.pop(request_id, None)
-            timer.cancel()
             if entry is not None and future is not None:
                 future.cancel()
             raise ExchangeConnectionError(f"{method} not sent: connection closed ({exc})") from None
+        if self._sweep is None:
+            self._sweep = self._loop.call_later(min(timeout_s, self._sweep_interval_s), self._expire_overdue)
 
-    def _expire(self, request_id: int) -> None:
-        entry = self._pending.pop(request_id, None)
-        if entry is None:
+    def _expire_overdue(self) -> None:
+        """The timeout sweep: one timer for all requests (a timer per request costs more than the rest of the send
+        path). A request times out between its deadline and one sweep interval later."""
+        self._sweep = None
+        if not self._pending:
             return
-        error = RpcTimeoutError(f"{entry.method}: no reply within {self._timeout_s} s; dropping the connection")
-        self._resolve_error(entry, error, self._clock.now_ns())
-        self.abort(f"request timeout ({entry.method})")
+        now = self._loop.time()
+        for request_id, entry in self._pending.items():
+            if entry.deadline <= now:
+                del self._pending[request_id]
+                error = RpcTimeoutError(f"{entry.method}: no reply within {entry.timeout_s} s; dropping the connection")
+                self._resolve_error(entry, error, self._clock.now_ns())
+                self.abort(f"request timeout ({entry.method})")
+                return
+        self._sweep = self._loop.call_later(self._sweep_interval_s, self._expire_overdue)
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -367,8 +395,10 @@ class RpcConnection:
             self._closed.set_result(reason)
         pending, self._pending = self._pending, {}
         now = self._clock.now_ns()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for entry in pending.values():
-            entry.timer.cancel()
             self._resolve_error(entry, ExchangeConnectionError(f"{entry.method}: {reason} before the reply"), now)
 
     def _on_frame(self, frame: bytes | str) -> None:
@@ -396,7 +426,6 @@ class RpcConnection:
         if entry is None:
             self.unmatched_replies += 1
             return
-        entry.timer.cancel()
         error = envelope.error
         if error is None:
             self._tokens.on_accepted(entry.kind, self._mono())
