@@ -110,20 +110,24 @@ async def test_runs_and_studies(store: Store) -> None:
     assert await store.count("backtest_runs") == 1
 
 
+async def assert_bars_match_stored_trades(store: Store, name: str, min_bars: int) -> None:
+    """The stored 1m bars of ``name`` equal a numpy OHLCV of its stored trades: OHLC, counts and minute starts
+    exactly, volume up to summation order."""
+    bars = await store.read_ohlcv_1m(name, 0, END)
+    expected = ohlcv_from_trades(await store.read_trades(name, 0, END))
+    assert len(bars) == len(expected) >= min_bars
+    for field in ("ts_ns", "open", "high", "low", "close", "trades"):
+        assert bars[field].tolist() == expected[field].tolist(), field
+    np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)
+
+
 async def test_rollup_matches_numpy(store: Store) -> None:
     # Arrange: three batches whose minutes overlap (a minute's bar is rebuilt when later trades arrive)
     trades = random_trades(3_000, seed=7) + random_trades(500, seed=8, name="ETH-PERPETUAL")
     for lo, hi in ((0, 1_100), (1_050, 2_200), (2_000, 3_500)):
         await store.write(trades[lo:hi])
     for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
-        # Act
-        bars = await store.read_ohlcv_1m(name, 0, END)
-        expected = ohlcv_from_trades(await store.read_trades(name, 0, END))
-        # Assert: OHLC, counts and minute starts exact; volume equal up to summation order
-        assert len(bars) == len(expected) >= 3
-        for field in ("ts_ns", "open", "high", "low", "close", "trades"):
-            assert bars[field].tolist() == expected[field].tolist(), field
-        np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)
+        await assert_bars_match_stored_trades(store, name, min_bars=3)
     # the reference itself, on hand-made trades
     tiny = np.array([(60_000_000_000, 10.0, 1.0, 1), (60_000_000_001, 12.0, 2.0, -1), (119_999_999_999, 9.0, 1.0, 1),
                      (120_000_000_000, 11.0, 0.5, 1)], dtype=TRADE_DTYPE)
@@ -193,9 +197,4 @@ async def test_rollup_of_a_mixed_unordered_appended_batch_matches_numpy(store: S
     # Assert
     assert added == len(batch)
     for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
-        bars = await store.read_ohlcv_1m(name, 0, END)
-        expected = ohlcv_from_trades(await store.read_trades(name, 0, END))
-        assert len(bars) == len(expected) >= 5
-        for field in ("ts_ns", "open", "high", "low", "close", "trades"):
-            assert bars[field].tolist() == expected[field].tolist(), field
-        np.testing.assert_allclose(bars["volume"], expected["volume"], rtol=1e-12)
+        await assert_bars_match_stored_trades(store, name, min_bars=5)
