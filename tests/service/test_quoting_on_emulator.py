@@ -240,3 +240,26 @@ async def test_live_mass_quote_mode_quotes_under_mm_protection(start_emulator: E
         assert orders == []
     finally:
         await observer.close()
+
+
+async def test_reordered_notifications_keep_the_position_exact_without_resyncs(start_emulator: EmulatorFactory,
+                                                                               accounts: Accounts) -> None:
+    # Arrange: every private notification is held back until the next one (or 50 ms), so order updates and
+    # fills arrive out of order and after the replies (the tracker's reply-overtakes-fill grace is unit-tested)
+    server = await start_emulator(speed=5.0, faults={"reorder_share": 1.0})
+    runtime = await build_runtime(run_config(server, "live", accounts[1][0]))
+    try:
+        tracker = runtime.service.core.tracker
+        resyncs_at_start = runtime.service.stats.resyncs
+        # Act: quote until several fills came in
+        await eventually(lambda: runtime.service.stats.fills >= 3, timeout_s=30.0)
+
+        async def positions_agree() -> bool:
+            exchange = {e.instrument_name: e.position for e in await runtime.gateway.portfolio()}
+            return abs(exchange.get(NAME, 0.0) - tracker.position_amount(NAME)) < 1e-9
+
+        # Assert: every fill counted once (the position is the exchange's) and no resync was needed for them
+        await eventually(positions_agree)
+        assert runtime.service.stats.resyncs == resyncs_at_start
+    finally:
+        await runtime.stop()

@@ -200,6 +200,7 @@ def _service_parts(config: RunConfig, instrument: Instrument, ids: ClientOrderId
         horizon_s=s.horizon_s, min_spread_ticks=s.min_spread_ticks, amend_tolerance_ticks=s.amend_tolerance_ticks,
         max_order_amount=r.max_order_amount_underlying, max_notional_usd=r.max_notional_usd,
         max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps,
+        fill_report_grace_ns=g.fill_report_grace_ms * _MS,
     )
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,

@@ -11,7 +11,7 @@ from stubs import perpetual, ticker, trade
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.entities import OrderUpdate, PortfolioEntry
-from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.domain.enums import ChangeReason, OrderStatus, OrderType, Side, TimeInForce
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
 from thalex_modular.platform.domain.requests import InsertOrder, OrderRequest
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
@@ -19,19 +19,24 @@ from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.use_cases.ports import AnswerSink, MarketDataSink
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
-from thalex_modular.platform.use_cases.sim_session import build_core
+from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
 
 MS = 1_000_000
 NAME = "BTC-PERPETUAL"
 
 
 class Rig:
-    def __init__(self, config: QuotingServiceConfig | None = None, toxic: ToxicFlowDetector | None = None) -> None:
+    def __init__(
+        self,
+        config: QuotingServiceConfig | None = None,
+        toxic: ToxicFlowDetector | None = None,
+        params: CoreParameters | None = None,
+    ) -> None:
         self.clock = LiveClock()
         inst = perpetual()
         latency = SimMatchConfig(order_entry_latency_ns=MS, cancel_latency_ns=MS, response_latency_ns=MS)
         self.gateway = SimGateway(SimMatchEngine(inst, self.clock, latency), self.clock)
-        self.service = QuotingService(build_core(inst), self.gateway, self.clock, config, toxic=toxic)
+        self.service = QuotingService(build_core(inst, params), self.gateway, self.clock, config, toxic=toxic)
         self.feed: MarketDataSink = self.gateway.market_sink(self.service)
 
     def tick(self, mid: float) -> None:
@@ -244,6 +249,28 @@ async def test_reader_drained_market_data_waits_for_the_drain_and_the_guard_is_t
     await rig.settle(0.1)
     assert rig.service.stats.runs == runs + 2
     assert rig.service.core.last_ticker is not None and rig.service.core.last_ticker.mark_price == 100_010.0
+    await rig.close()
+
+
+async def test_a_fill_reported_but_never_received_triggers_a_resync_after_the_grace() -> None:
+    rig = Rig(QuotingServiceConfig(check_interval_ns=20 * MS), params=CoreParameters(fill_report_grace_ns=100 * MS))
+    await rig.service.start()
+    rig.tick(100_000.0)
+    await rig.settle()
+    [order, *_] = rig.service.core.tracker.open_orders(NAME)
+    assert order.order_id is not None
+    resyncs = rig.service.stats.resyncs
+    # Act: a reply counts one lot filled; the notification with that fill never comes
+    rig.service.on_answer(OrderUpdate(
+        order.order_id, order.client_order_id, NAME, order.side, OrderType.LIMIT, TimeInForce.GTC, order.price,
+        order.amount, 0.001, order.amount - 0.001, OrderStatus.PARTIALLY_FILLED, ChangeReason.AMEND,
+        rig.clock.now_ns(), rig.clock.now_ns(),
+    ))
+    await asyncio.sleep(0.05)
+    assert rig.service.stats.resyncs == resyncs  # within the grace: waiting for the fill
+    # Assert: the guard reports it once the grace is over
+    await rig.settle(0.2)
+    assert rig.service.stats.resyncs == resyncs + 1
     await rig.close()
 
 

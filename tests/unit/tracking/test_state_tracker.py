@@ -3,7 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from tracking_factories import NAME, fill, insert, update
+from tracking_factories import NAME, T0, fill, insert, update
 
 from stubs import perpetual
 from thalex_modular.platform.domain.entities import Fill, PortfolioEntry
@@ -92,6 +92,43 @@ def test_filled_amount_above_seen_fills_requests_resync() -> None:
     assert len(_fills(events)) == 1
     order = tracker.order_by_client_id(100)
     assert order is not None and order.filled_amount == pytest.approx(0.006)  # the exchange's count wins
+
+
+def test_reply_overtaking_its_fill_notification_waits_for_the_fill_within_the_grace() -> None:
+    # Arrange: 1 s grace; the amend reply already counts a fill whose notification is still on its way
+    tracker = StateTracker(fill_report_grace_ns=1_000_000_000)
+    tracker.register_pending(insert(), 10)
+    tracker.on_order_update(update(OPEN))
+    # Act: the reply (no fills: they travel in their own notification), then the notification 5 ms later
+    early = tracker.on_order_update(update(PF, filled=0.004, ts_ns=T0 + 1_000))
+    late = tracker.on_order_update(update(PF, filled=0.004, fills=(fill("t3", 0.004),), ts_ns=T0 + 5_001_000))
+    # Assert: no resync, the fill counted once, nothing left to report later
+    assert _resyncs(early) == [] and _resyncs(late) == []
+    assert [f.trade_id for f in _fills(late)] == ["t3"]
+    assert tracker.position(NAME).position == pytest.approx(0.004)
+    assert tracker.overdue_resyncs(T0 + 10_000_000_000) == []
+
+
+def test_fill_never_reported_within_the_grace_requests_one_resync() -> None:
+    tracker = StateTracker(fill_report_grace_ns=1_000_000_000)
+    tracker.register_pending(insert(), 10)
+    tracker.on_order_update(update(OPEN))
+    assert _resyncs(tracker.on_order_update(update(PF, filled=0.004, ts_ns=T0 + 1_000))) == []
+    # Act / Assert: not yet overdue, then overdue exactly once (from the periodic check or the next update)
+    assert tracker.overdue_resyncs(T0 + 999_999_999) == []
+    [resync] = tracker.overdue_resyncs(T0 + 1_000_001_000)
+    assert "filled_amount 0.004 exceeds the 0.0 of fills seen" in resync.reason and resync.instrument_name == NAME
+    assert tracker.overdue_resyncs(T0 + 2_000_000_000) == []
+    assert _resyncs(tracker.on_order_update(update(PF, filled=0.004, ts_ns=T0 + 3_000_000_000))) == []  # same report
+
+
+def test_overdue_report_also_surfaces_with_the_next_order_update() -> None:
+    tracker = StateTracker(fill_report_grace_ns=1_000)
+    tracker.register_pending(insert(), 10)
+    tracker.on_order_update(update(OPEN))
+    tracker.on_order_update(update(PF, filled=0.004, ts_ns=T0 + 100))
+    [resync] = _resyncs(tracker.on_order_update(update(PF, filled=0.004, ts_ns=T0 + 2_000)))
+    assert "missing fills" in resync.reason
 
 
 def test_cancel_racing_a_fill() -> None:

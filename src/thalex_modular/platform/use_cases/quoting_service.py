@@ -314,7 +314,10 @@ class QuotingService:
         interval_s = self.config.check_interval_ns / 1e9
         while True:
             await asyncio.sleep(interval_s)
-            if self._dirty or self._signature != self._state_signature(self.clock.now_ns()):
+            now = self.clock.now_ns()
+            for resync in self.core.tracker.overdue_resyncs(now):  # fills reported but never received
+                self.request_resync(resync.reason)
+            if self._dirty or self._signature != self._state_signature(now):
                 self._schedule()
 
     def _state_signature(self, now: int) -> tuple[object, ...]:

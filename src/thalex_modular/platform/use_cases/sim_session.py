@@ -165,6 +165,7 @@ class CoreParameters:
     max_notional_usd: float = 50_000.0
     max_open_orders: int = 10
     price_band_bps: float = 200.0
+    fill_report_grace_ns: int = 0
 
 
 def build_core(
@@ -191,7 +192,8 @@ def build_core(
         )
     )
     reconciler = OrderReconciler(risk, ids or ClientOrderIds(), p.amend_tolerance_ticks, label="thalex-modular")
-    return QuotingCore(instrument, StateTracker((instrument,)), MultiWindowRegimeAnalyzer(), strategy, reconciler)
+    tracker = StateTracker((instrument,), fill_report_grace_ns=p.fill_report_grace_ns)
+    return QuotingCore(instrument, tracker, MultiWindowRegimeAnalyzer(), strategy, reconciler)
 
 
 def build_sim_session(

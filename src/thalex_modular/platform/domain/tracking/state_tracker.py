@@ -46,12 +46,19 @@ class StateTracker:
         max_closed_orders: terminal orders kept in an LRU (open orders are never evicted).
         max_trade_ids: trade ids kept for de-duplication (LRU).
         amount_epsilon: tolerance (underlying) for comparing a reported ``filled_amount`` with the fills seen.
+        fill_report_grace_ns: how long a reported ``filled_amount`` may exceed the fills seen before it counts as
+            missed fills (ResyncRequest). Thalex may answer an amend before the notification carrying the fill it
+            already counts (DIGEST: either order); 0 asks for the resync at once. Overdue ones are reported by the
+            next :meth:`on_order_update` and by :meth:`overdue_resyncs`, which the owner calls periodically.
 
     Adopted orders (learned from a snapshot or an unknown update, not registered here) get a negative
     ``Order.client_order_id`` as a local key: address them by ``order_id``.
     """
 
-    __slots__ = ("_eps", "_ignored", "_max_trade_ids", "_positions", "_store", "_trade_ids", "_version")
+    __slots__ = (
+        "_eps", "_grace_ns", "_ignored", "_max_trade_ids", "_positions", "_store", "_trade_ids", "_unexplained",
+        "_version",
+    )
 
     def __init__(
         self,
@@ -60,10 +67,13 @@ class StateTracker:
         max_closed_orders: int = DEFAULT_MAX_CLOSED_ORDERS,
         max_trade_ids: int = DEFAULT_MAX_TRADE_IDS,
         amount_epsilon: float = DEFAULT_AMOUNT_EPSILON,
+        fill_report_grace_ns: int = 0,
     ) -> None:
         if max_trade_ids < 1:
             raise InvalidValue(f"StateTracker.max_trade_ids must be >= 1, was {max_trade_ids}")
         positive("StateTracker.amount_epsilon", amount_epsilon)
+        if fill_report_grace_ns < 0:
+            raise InvalidValue(f"StateTracker.fill_report_grace_ns must be >= 0, was {fill_report_grace_ns}")
         if not isinstance(instruments, Mapping):
             instruments = {inst.instrument_name: inst for inst in instruments}
         self._store = OrderStore(max_closed_orders)
@@ -73,6 +83,9 @@ class StateTracker:
         self._positions = PositionBook(instruments)
         self._ignored = 0
         self._version = 0
+        self._grace_ns = fill_report_grace_ns
+        # local order key -> (first seen ns, reason): a reported filled_amount not yet explained by fills
+        self._unexplained: dict[int, tuple[int, ResyncRequest]] = {}
 
     # -- requests we send ------------------------------------------------------------------------------
 
@@ -167,7 +180,15 @@ class StateTracker:
         self._version += 1
         out: list[TrackerEvent] = []
         self._apply(update, update.change_reason is ChangeReason.EXISTING, out)
+        if self._unexplained:
+            out.extend(self.overdue_resyncs(update.ts_local_ns))
         return out
+
+    def overdue_resyncs(self, now_ns: int) -> list[ResyncRequest]:
+        """ResyncRequests for reported fill amounts still unexplained ``fill_report_grace_ns`` after they were
+        first seen (each reported once)."""
+        overdue = [key for key, (since, _) in self._unexplained.items() if now_ns - since >= self._grace_ns]
+        return [self._unexplained.pop(key)[1] for key in overdue]
 
     def on_open_orders_snapshot(
         self, updates: Sequence[OrderUpdate], ts_ns: int, instrument_names: Collection[str] | None = None
@@ -304,15 +325,20 @@ class StateTracker:
                 entry.fills_amount += order_fill.amount
                 self._positions.apply(fill)
                 out.append(fill)
+        key = order.client_order_id
         if update.filled_amount > entry.fills_amount + eps:
-            out.append(
-                ResyncRequest(
-                    f"order {update.order_id}: filled_amount {update.filled_amount!r} exceeds the "
-                    f"{entry.fills_amount!r} of fills seen (missing fills)",
-                    update.ts_local_ns,
-                    order.instrument_name,
-                )
+            resync = ResyncRequest(
+                f"order {update.order_id}: filled_amount {update.filled_amount!r} exceeds the "
+                f"{entry.fills_amount!r} of fills seen (missing fills)",
+                update.ts_local_ns,
+                order.instrument_name,
             )
+            if self._grace_ns == 0:
+                out.append(resync)
+            elif key not in self._unexplained:
+                self._unexplained[key] = (update.ts_local_ns, resync)
+        elif key in self._unexplained and entry.fills_amount + eps >= order.filled_amount:
+            del self._unexplained[key]  # the late fills arrived
         was_terminal = order.status.is_terminal
         stale = update.filled_amount < max(order.filled_amount, entry.fills_amount) - eps
         order.filled_amount = max(order.filled_amount, entry.fills_amount, update.filled_amount)
