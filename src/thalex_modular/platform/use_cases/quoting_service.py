@@ -30,8 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Generator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
@@ -41,6 +40,7 @@ from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
 from thalex_modular.platform.domain.risk import RiskCheck
+from thalex_modular.platform.use_cases.inline_run import run_inline
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoter, MassQuoteSettings, plan_mass_quote
 from thalex_modular.platform.use_cases.order_reconciler import ReconcilePlan
 from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
@@ -275,14 +275,9 @@ class QuotingService:
         if self._lock.locked():
             self._schedule()
             return
-        run = self._run_once()
-        try:
-            awaited = run.send(None)
-        except StopIteration:
-            return
-        self._inline_tail = asyncio.get_running_loop().create_task(
-            _finish(run, awaited), name=f"quote-tail-{self._name}"
-        )
+        tail = run_inline(self._run_once(), name=f"quote-tail-{self._name}")
+        if tail is not None:
+            self._inline_tail = tail
 
     def _market_data_arrived(self) -> None:
         if self._reader_drains:
@@ -464,41 +459,6 @@ class QuotingService:
                         tracker.on_request_failed(order.client_order_id, now, "connection lost")
             self.stats.resyncs += 1
             self._resyncing = False
-
-
-async def _finish(run: Coroutine[Any, Any, None], awaited: Any) -> None:
-    """Drive ``run``, a coroutine started synchronously that suspended on ``awaited``, to its end (on a task)."""
-    await _Resume(run, awaited)
-
-
-class _Resume:
-    """Awaiting this continues a started coroutine, like ``await`` would have: what the task sends or throws goes
-    to the coroutine, what it yields (the future it waits for) goes to the task."""
-
-    __slots__ = ("_awaited", "_run")
-
-    def __init__(self, run: Coroutine[Any, Any, None], awaited: Any) -> None:
-        self._run = run
-        self._awaited = awaited
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        run, awaited = self._run, self._awaited
-        while True:
-            try:
-                sent = yield awaited
-            except GeneratorExit:
-                run.close()
-                raise
-            except BaseException as exc:  # cancellation too: it belongs to the coroutine
-                try:
-                    awaited = run.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    awaited = run.send(sent)
-                except StopIteration:
-                    return
 
 
 def _of(orders: Sequence[OrderUpdate], name: str) -> list[OrderUpdate]:
