@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from thalex_kit import START_S, Recorder, WallClock
 
@@ -101,6 +102,23 @@ async def test_rpc_errors_become_request_rejected(emulator: EmulatorServer, cred
     with pytest.raises(ThalexRpcError) as info:
         await session.call("private/cancel", {"order_id": "00000000DEADBEEF"})
     assert info.value.code == 1 and info.value.method == "private/cancel"
+    await session.stop()
+
+
+async def test_undecodable_order_notification_forces_a_reconnect_and_resync(
+    emulator: EmulatorServer, credentials: ThalexCredentials
+) -> None:
+    # Arrange
+    session, gateway, _feed, rec, resyncs = live_stack(emulator.url, credentials)
+    await session.start(timeout_s=10)
+    await rec.wait_for(lambda: len(resyncs) == 1, what="first resync")
+    # Act: a session.orders item we cannot read reaches the gateway's handler (an unknown status value)
+    handler = gateway._on_orders
+    handler(msgspec.Raw(b'[{"order_id": "X1", "direction": "buy", "status": "exploded"}]'), False, 0)
+    # Assert: our order state is unknown, so the session reconnects and the gateway resyncs from the exchange
+    await rec.wait_for(lambda: len(resyncs) == 2 and session.ready, what="reconnect + resync")
+    assert resyncs[1].connects == 2
+    assert not any(isinstance(a, OrderUpdate) and a.order_id == "X1" for a in rec.answers)
     await session.stop()
 
 

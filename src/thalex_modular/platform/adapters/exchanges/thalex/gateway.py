@@ -315,14 +315,18 @@ class ThalexGateway:
 
     def _on_orders(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         last = self._last_status
-        for raw in split_orders(payload):
-            data = bytes(raw)
-            if last and last.get(order_id_of(data)) == data:
-                self.repeats_skipped += 1
-                continue
-            update = decode_order(data, ts_local_ns)
-            if self._names is None or update.instrument_name in self._names:
-                self._deliver(update, data)
+        try:
+            for raw in split_orders(payload):
+                data = bytes(raw)
+                if last and last.get(order_id_of(data)) == data:
+                    self.repeats_skipped += 1
+                    continue
+                update = decode_order(data, ts_local_ns)
+                if self._names is None or update.instrument_name in self._names:
+                    self._deliver(update, data)
+        except ThalexError as exc:
+            # an order update we cannot read: our state is unknown, rebuild it from a resync (as for a reply)
+            self._session.force_reconnect(f"undecodable session.orders notification: {exc}")
 
     def _on_portfolio(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         if self._portfolio_sink is not None:
