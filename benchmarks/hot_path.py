@@ -37,6 +37,7 @@ def main() -> int:
         order_entry_latency_ns=1_000_000, cancel_latency_ns=1_000_000, response_latency_ns=1_000_000))
     core = session.core
     samples = np.empty(args.updates, dtype=np.int64)
+    request_counts = np.empty(args.updates, dtype=np.int64)
     requests = 0
     progress_every = max(1, len(events) // 10)
     gc.collect()
@@ -54,6 +55,7 @@ def main() -> int:
             session.on_trade(event.trade)
         if i >= args.warmup:
             samples[i - args.warmup] = t1 - t0
+            request_counts[i - args.warmup] = len(plan.requests)
             requests += len(plan.requests)
         if (i + 1) % progress_every == 0:
             print(f"hot_path: {i + 1}/{len(events)} updates", file=sys.stderr, flush=True)
@@ -66,6 +68,11 @@ def main() -> int:
     print(f"hot_path_mean_us={us.mean():.2f}")
     print(f"hot_path_requests_per_update={requests / args.updates:.3f}")
     print(f"hot_path_fills={summary.stats.fills}")
+    # where the median falls: ticks that send nothing vs ticks that amend/insert/cancel
+    quiet = request_counts == 0
+    print(f"hot_path_share_with_requests={1.0 - quiet.mean():.3f}")
+    print(f"hot_path_median_us_no_requests={np.median(us[quiet]):.2f}")
+    print(f"hot_path_median_us_with_requests={np.median(us[~quiet]):.2f}")
     return 0
 
 
