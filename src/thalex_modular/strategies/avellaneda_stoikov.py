@@ -131,8 +131,8 @@ class AvellanedaStoikovStrategy:
     """
 
     __slots__ = (
-        "_estimator", "_last_ladder", "_last_ladder_key", "_last_mid", "_last_sizes", "_level_lots",
-        "_lots_instrument", "_quoted_name", "_sizes_key", "config",
+        "_estimator", "_last_ladder", "_last_ladder_key", "_last_mid", "_last_sizes", "_quoted_name", "_sizes_key",
+        "config",
     )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
@@ -148,8 +148,6 @@ class AvellanedaStoikovStrategy:
             )
         self._last_mid: float | None = None
         self._quoted_name: str | None = None
-        self._lots_instrument: Instrument | None = None
-        self._level_lots: tuple[int, ...] = ()
         # the last ladder and its inputs: an unchanged ladder is returned as the same tuple (no rebuild)
         self._last_ladder: tuple[Quote, ...] = ()
         self._last_ladder_key: tuple[Instrument, int, int, float] | None = None
@@ -169,12 +167,6 @@ class AvellanedaStoikovStrategy:
         if self._estimator is None or self._last_mid is None or trade.instrument_name != self._quoted_name:
             return
         self._estimator.observe(abs(trade.price - self._last_mid))
-
-    def _lots_per_level(self, instrument: Instrument) -> tuple[int, ...]:
-        if instrument is not self._lots_instrument:
-            self._level_lots = tuple(instrument.lots_floor(a) for a in self.config.level_amounts)
-            self._lots_instrument = instrument
-        return self._level_lots
 
     def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
         """The desired bids (nearest first) then asks (nearest first); empty when nothing may be quoted."""
@@ -255,7 +247,7 @@ class AvellanedaStoikovStrategy:
         cfg = self.config
         max_pos = cfg.max_position_underlying
         min_lots = inst.min_order_lots
-        level_lots = self._lots_per_level(inst)
+        level_lots = tuple(inst.lots_floor(a) for a in cfg.level_amounts)
         # room in lots before |position| would pass the limit, counting every quote of the side (LESSONS 10)
         room_buy = max_pos - position
         room_sell = max_pos + position
