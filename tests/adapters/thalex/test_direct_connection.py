@@ -12,7 +12,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from thalex_modular.platform.adapters.exchanges.thalex.rpc import DirectClientConnection
+from thalex_modular.platform.adapters.exchanges.thalex.direct_connection import DirectClientConnection
 
 
 class _Transport(asyncio.Transport):

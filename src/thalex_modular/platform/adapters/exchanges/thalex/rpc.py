@@ -26,12 +26,12 @@ from typing import Any, Final
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.frames import DATA_OPCODES, Frame
-from websockets.protocol import Event, State
+from websockets.protocol import State
 
 from thalex_modular.platform.domain.clock import Clock
 
 from .codec import decode_envelope, encode_request
+from .direct_connection import DirectClientConnection
 from .errors import (
     THROTTLE_EXCEEDED,
     DecodeError,
@@ -42,7 +42,7 @@ from .errors import (
 )
 from .token_bucket import RequestKind, TokenSource, kind_of
 
-__all__ = ["DirectClientConnection", "DrainHook", "NotificationHandler", "ReplyCallback", "RpcConnection"]
+__all__ = ["DrainHook", "NotificationHandler", "ReplyCallback", "RpcConnection"]
 
 _log = logging.getLogger(__name__)
 _NS_PER_S: Final = 1_000_000_000
@@ -77,63 +77,6 @@ class _Pending:
         self.callback = callback
         self.timeout_s = timeout_s
         self.deadline = deadline  # loop.time() after which the request has timed out
-
-
-class DirectClientConnection(ClientConnection):
-    """A websockets client connection that hands each complete data message to a callback inside
-    ``data_received`` instead of queueing it for ``recv`` (saves an event-loop hop per message), and calls
-    ``on_drained`` once the messages of a received chunk are handled (a burst is seen whole first). Messages that
-    arrive before :meth:`attach` are kept and handed over there, in order. Fragments are joined."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_message: Callable[[bytes], None] | None = None
-        self._on_drained: Callable[[], None] | None = None
-        self._early: list[bytes] = []
-        self._fragments: list[bytes] = []
-        self._delivered = False
-
-    def attach(self, on_message: Callable[[bytes], None], on_drained: Callable[[], None]) -> None:
-        self._on_message = on_message
-        self._on_drained = on_drained
-        early, self._early = self._early, []
-        for message in early:
-            on_message(message)
-        if early:
-            on_drained()
-
-    def process_event(self, event: Event) -> None:
-        if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
-            super().process_event(event)  # the handshake response, pongs
-            return
-        if not event.fin:
-            self._fragments.append(bytes(event.data))
-            return
-        message = bytes(event.data)
-        if self._fragments:
-            message = b"".join([*self._fragments, message])
-            self._fragments = []
-        if self._on_message is None:
-            self._early.append(message)
-            return
-        self._delivered = True
-        self._on_message(message)
-
-    def send_text_now(self, data: bytes) -> bool:
-        """Send ``data`` (UTF-8 JSON) as one text frame at once, without ``send()``'s async context machinery,
-        when nothing stands in the way: the connection open, no fragmented send in progress, the transport
-        accepting writes. Returns False (nothing sent) otherwise: use ``send()``, which waits or raises."""
-        if self.protocol.state is not State.OPEN or self.send_in_progress is not None or self.paused:
-            return False
-        self.protocol.send_text(data)
-        self.send_data()
-        return True
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self._delivered and self._on_drained is not None:
-            self._delivered = False
-            self._on_drained()
 
 
 class RpcConnection:
