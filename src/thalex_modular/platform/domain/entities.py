@@ -124,6 +124,16 @@ class Instrument:
             self, "min_order_lots", math.ceil(self.min_order_amount / self.volume_tick_size - _GRID_EPSILON)
         )
 
+    @property
+    def price_divisor(self) -> int:
+        """N when the tick is the double nearest 1/N (N = 2**a * 5**b): :meth:`price` is ``ticks / N``; else 0."""
+        return self._price_divisor
+
+    @property
+    def amount_divisor(self) -> int:
+        """As :attr:`price_divisor`, for the volume tick and :meth:`amount`."""
+        return self._amount_divisor
+
     # -- price <-> ticks: the only place prices are rounded ------------------------------------------
 
     def bid_ticks(self, price: float) -> int:

@@ -23,9 +23,37 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .entities import Instrument, Order
 from .enums import Side
 from .errors import InvalidValue
+from .risk_kernel import (
+    ABOVE_MAX_NOTIONAL,
+    ABOVE_MAX_OPEN_ORDERS,
+    ABOVE_MAX_ORDER_AMOUNT,
+    AMEND_NOT_ABOVE_FILLED,
+    AMOUNT_NOT_POSITIVE,
+    AMOUNT_OFF_GRID,
+    ASKS_PAST_MAX_POSITION,
+    BAND_REFERENCE_UNUSABLE,
+    BELOW_MIN_ORDER_AMOUNT,
+    BIDS_PAST_MAX_POSITION,
+    L_LOT,
+    L_MIN_ORDER,
+    L_TICK,
+    MARK_AGE_UNKNOWN,
+    MARK_TOO_OLD,
+    OK,
+    OUTSIDE_PRICE_BAND,
+    POSITION_NOT_FINITE,
+    PRICE_NOT_POSITIVE,
+    PRICE_OFF_GRID,
+    amend_risk_code,
+    risk_code,
+    risk_limits,
+)
 
 __all__ = [
     "BandReference",
@@ -39,7 +67,7 @@ __all__ = [
 ]
 
 _BPS = 10_000.0
-_INF = math.inf
+_NAN = math.nan
 _BUY = Side.BUY
 
 
@@ -167,16 +195,23 @@ class RiskCheck:
 
     Checks run in this order, the first failure wins: kill switch, price (finite, > 0, on tick), amount
     (finite, on the volume grid, >= min_order_amount), max_order_amount, max_notional_usd, max_open_orders
-    (inserts only), mark age, price band, max_position per side.
+    (inserts only), mark age, price band, max_position per side. The decision itself is
+    :func:`~.risk_kernel.risk_code` (compiled, shared with the compiled reconcile); this class adds the kill
+    switch and the words of a refusal.
     """
 
-    __slots__ = ("_band_from_mark", "_config", "_kill_reason", "_max_notional_usd")
+    __slots__ = ("_band_from_mark", "_config", "_grid_of", "_ilim", "_kill_reason", "_lim")
 
     def __init__(self, config: RiskConfig) -> None:
         self._config = config
         self._kill_reason: str | None = None
         self._band_from_mark = config.band_reference is BandReference.MARK
-        self._max_notional_usd = config.max_notional_usd * (1 + 1e-12)
+        # the limits as the compiled decision reads them; the instrument grid is set per instrument
+        self._lim, self._ilim = risk_limits(
+            1.0, 1.0, 0.0, config.max_order_amount, config.max_notional_usd, config.price_band_bps,
+            config.max_position, config.max_open_orders, config.max_mark_age_ns,
+        )
+        self._grid_of: Instrument | None = None
 
     @property
     def config(self) -> RiskConfig:
@@ -209,7 +244,15 @@ class RiskCheck:
         on the instrument (which must not include this one). Returns None when it may be sent."""
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
-        return self._check(instrument, side, price, amount, amount, 0.0, 1, ctx, book)
+        self._require_grid(instrument)
+        reference, mark_ts_ns, mark_ts_known = self.reference(ctx)
+        code = risk_code(
+            self._lim, self._ilim, side is _BUY, price, amount, amount, 0.0, 1, ctx.position, reference, ctx.now_ns,
+            mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
+        )
+        if code == OK:
+            return None
+        return self.denial(code, instrument, side, price, amount, amount, 0.0, 1, ctx, book)
 
     def check_amend(
         self, instrument: Instrument, order: Order, price: float, amount: float, ctx: RiskContext, book: OpenBook
@@ -219,27 +262,58 @@ class RiskCheck:
         which the check replaces by the new remaining amount. Returns None when it may be sent."""
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
-        new_remaining = amount - order.filled_amount
-        if not new_remaining > instrument.volume_tick_size * 1e-6:  # also refuses NaN
+        self._require_grid(instrument)
+        reference, mark_ts_ns, mark_ts_known = self.reference(ctx)
+        old_amount = max(0.0, order.amount - order.filled_amount)
+        code = amend_risk_code(
+            self._lim, self._ilim, order.side is _BUY, price, amount, order.filled_amount, old_amount, ctx.position,
+            reference, ctx.now_ns, mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
+        )
+        if code == OK:
+            return None
+        if code == AMEND_NOT_ABOVE_FILLED:
             return Denial(
                 RiskLimit.AMOUNT,
                 f"amend amount {amount!r} must exceed filled_amount {order.filled_amount!r} "
                 f"of order {order.client_order_id}",
             )
-        return self._check(
-            instrument,
-            order.side,
-            price,
-            amount,
-            new_remaining,
-            max(0.0, order.amount - order.filled_amount),
-            0,
-            ctx,
-            book,
+        return self.denial(
+            code, instrument, order.side, price, amount, amount - order.filled_amount, old_amount, 0, ctx, book
         )
 
-    def _check(
+    # -- for the compiled reconcile: the same decision, and the same words for a refusal ---------------------
+
+    @property
+    def limits(self) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The ``(lim, ilim)`` arrays :func:`~.risk_kernel.risk_code` reads (tick and volume tick of the last
+        instrument checked or bound with :meth:`bind`)."""
+        return self._lim, self._ilim
+
+    def bind(self, instrument: Instrument) -> None:
+        """Set the instrument whose grid the limit arrays carry (each RiskCheck serves one instrument)."""
+        self._require_grid(instrument)
+
+    def reference(self, ctx: RiskContext) -> tuple[float, int, bool]:
+        """(band reference price or NaN, mark timestamp or 0, whether the mark timestamp is known)."""
+        ref = ctx.mark_price if self._band_from_mark else ctx.index_price
+        mark_ts_ns = ctx.mark_ts_ns
+        return (
+            _NAN if ref is None else ref,
+            0 if mark_ts_ns is None else mark_ts_ns,
+            mark_ts_ns is not None,
+        )
+
+    def _require_grid(self, instrument: Instrument) -> None:
+        if instrument is not self._grid_of:
+            lim = self._lim
+            lim[L_TICK] = instrument.tick_size
+            lim[L_LOT] = instrument.volume_tick_size
+            lim[L_MIN_ORDER] = instrument.min_order_amount
+            self._grid_of = instrument
+
+    def denial(
         self,
+        code: int,
         instrument: Instrument,
         side: Side,
         price: float,
@@ -249,90 +323,75 @@ class RiskCheck:
         added_orders: int,
         ctx: RiskContext,
         book: OpenBook,
-    ) -> Denial | None:
-        """All checks but the kill switch, inline (hot path); messages are built only on refusal.
-
-        ``amount`` is the amount field sent (the total for an amend), ``open_amount`` what will rest after it,
-        ``old_amount`` what of it already rests (counted in ``book``), ``added_orders`` 1 for an insert.
-        """
+    ) -> Denial:
+        """The Denial for a refusal ``code`` of :func:`~.risk_kernel.risk_code` on these inputs."""
         cfg = self._config
-        # price: finite, > 0, on the tick grid (NaN fails every comparison)
         tick = instrument.tick_size
-        if not 0.0 < price < _INF:
-            return Denial(RiskLimit.PRICE, f"price must be finite and > 0, was {price!r}")
-        if abs(round(price / tick) * tick - price) > tick * 1e-6:
-            return Denial(
-                RiskLimit.PRICE,
-                f"price {price!r} is not on the tick grid of {instrument.instrument_name} (tick_size {tick})",
-            )
-        # amount: finite, > 0, on the volume grid, >= min_order_amount, <= max_order_amount, notional
         lot = instrument.volume_tick_size
-        eps = lot * 1e-6
-        if not 0.0 < amount < _INF:
+        name = instrument.instrument_name
+        if code == PRICE_NOT_POSITIVE:
+            return Denial(RiskLimit.PRICE, f"price must be finite and > 0, was {price!r}")
+        if code == PRICE_OFF_GRID:
+            return Denial(RiskLimit.PRICE, f"price {price!r} is not on the tick grid of {name} (tick_size {tick})")
+        if code == AMOUNT_NOT_POSITIVE:
             return Denial(RiskLimit.AMOUNT, f"amount must be finite and > 0, was {amount!r}")
-        if abs(round(amount / lot) * lot - amount) > eps:
+        if code == AMOUNT_OFF_GRID:
             return Denial(
-                RiskLimit.AMOUNT,
-                f"amount {amount!r} is not on the volume grid of {instrument.instrument_name} (volume_tick_size {lot})",
+                RiskLimit.AMOUNT, f"amount {amount!r} is not on the volume grid of {name} (volume_tick_size {lot})"
             )
-        if amount < instrument.min_order_amount - eps:
+        if code == BELOW_MIN_ORDER_AMOUNT:
             return Denial(
                 RiskLimit.MIN_ORDER_AMOUNT,
-                f"amount {amount!r} < min_order_amount {instrument.min_order_amount} of {instrument.instrument_name}",
+                f"amount {amount!r} < min_order_amount {instrument.min_order_amount} of {name}",
             )
-        if open_amount > cfg.max_order_amount + eps:
+        if code == ABOVE_MAX_ORDER_AMOUNT:
             return Denial(
                 RiskLimit.MAX_ORDER_AMOUNT, f"amount {open_amount!r} > max_order_amount {cfg.max_order_amount}"
             )
-        notional = price * open_amount
-        if notional > self._max_notional_usd:
+        if code == ABOVE_MAX_NOTIONAL:
             return Denial(
                 RiskLimit.MAX_NOTIONAL_USD,
-                f"notional {notional:.2f} USD (price {price!r} x amount {open_amount!r}) "
+                f"notional {price * open_amount:.2f} USD (price {price!r} x amount {open_amount!r}) "
                 f"> max_notional_usd {cfg.max_notional_usd}",
             )
-        if added_orders and book.order_count + added_orders > cfg.max_open_orders:
+        if code == ABOVE_MAX_OPEN_ORDERS:
             return Denial(
                 RiskLimit.MAX_OPEN_ORDERS,
                 f"open orders {book.order_count} + {added_orders} > max_open_orders {cfg.max_open_orders}",
             )
-        # market: mark age, price band. A missing or unusable reference refuses (never a faked safety input).
-        if cfg.max_mark_age_ns is not None:
-            if ctx.mark_ts_ns is None:
-                return Denial(RiskLimit.MARK_AGE, "mark_ts_ns is unknown; max_mark_age_ns needs it")
-            age = ctx.now_ns - ctx.mark_ts_ns
-            if age > cfg.max_mark_age_ns:
-                return Denial(RiskLimit.MARK_AGE, f"mark age {age} ns > max_mark_age_ns {cfg.max_mark_age_ns}")
+        if code == MARK_AGE_UNKNOWN:
+            return Denial(RiskLimit.MARK_AGE, "mark_ts_ns is unknown; max_mark_age_ns needs it")
+        if code == MARK_TOO_OLD:
+            age = ctx.now_ns - (ctx.mark_ts_ns or 0)
+            return Denial(RiskLimit.MARK_AGE, f"mark age {age} ns > max_mark_age_ns {cfg.max_mark_age_ns}")
         ref = ctx.mark_price if self._band_from_mark else ctx.index_price
-        if ref is None or not 0.0 < ref < _INF:
+        if code == BAND_REFERENCE_UNUSABLE:
             return Denial(
                 RiskLimit.PRICE_BAND, f"{cfg.band_reference}_price must be finite and > 0 for the band, was {ref!r}"
             )
-        if abs(price - ref) * _BPS > cfg.price_band_bps * ref * (1 + 1e-9):
+        if code == OUTSIDE_PRICE_BAND:
+            assert ref is not None
             return Denial(
                 RiskLimit.PRICE_BAND,
                 f"price {price!r} is {abs(price - ref) / ref * _BPS:.1f} bps from {cfg.band_reference}_price "
                 f"{ref!r} > price_band_bps {cfg.price_band_bps}",
             )
-        # position per side, with the book as it will be: old_amount (in book) becomes open_amount
         position = ctx.position
         limit = cfg.max_position
-        if not -_INF < position < _INF:
+        if code == POSITION_NOT_FINITE:
             return Denial(RiskLimit.MAX_POSITION, f"position must be finite, was {position!r}")
-        if side is _BUY:
+        if code == BIDS_PAST_MAX_POSITION:
             worst = position + book.bid_amount - old_amount + open_amount
-            if worst > limit + eps:
-                return Denial(
-                    RiskLimit.MAX_POSITION,
-                    f"position {position!r} + open bids {book.bid_amount - old_amount:.10g} + bid {open_amount!r} "
-                    f"= {worst:.10g} > max_position {limit}",
-                )
-        else:
+            return Denial(
+                RiskLimit.MAX_POSITION,
+                f"position {position!r} + open bids {book.bid_amount - old_amount:.10g} + bid {open_amount!r} "
+                f"= {worst:.10g} > max_position {limit}",
+            )
+        if code == ASKS_PAST_MAX_POSITION:
             worst = position - book.ask_amount + old_amount - open_amount
-            if worst < -limit - eps:
-                return Denial(
-                    RiskLimit.MAX_POSITION,
-                    f"position {position!r} - open asks {book.ask_amount - old_amount:.10g} - ask {open_amount!r} "
-                    f"= {worst:.10g} < -max_position {-limit}",
-                )
-        return None
+            return Denial(
+                RiskLimit.MAX_POSITION,
+                f"position {position!r} - open asks {book.ask_amount - old_amount:.10g} - ask {open_amount!r} "
+                f"= {worst:.10g} < -max_position {-limit}",
+            )
+        raise ValueError(f"unknown risk code {code} for {side} {price!r} x {amount!r} on {name}")

@@ -21,6 +21,10 @@ request in flight is cancelled and every desired quote is recorded as denied.
 
 Request order: cancels first, then amends (those shrinking exposure first), then inserts (by level).
 Units: prices in ticks inside, USD in requests; amounts in lots inside, underlying in requests; time in ns.
+
+The decision is one compiled kernel over integer rows (:mod:`.reconcile_kernel`, risk included); this class
+holds its buffers, turns its rows into requests and its refusals into :class:`OrderDenied` with the words of
+:class:`RiskCheck`.
 """
 
 from __future__ import annotations
@@ -28,10 +32,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+from numpy.typing import NDArray
+
 from thalex_modular.platform.domain.entities import Instrument, Order, Quote
-from thalex_modular.platform.domain.enums import OrderStatus, Side
+from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import OrderDenied
+from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array, quotes_into_array
 from thalex_modular.platform.domain.requests import (
     AmendOrder,
     CancelOrder,
@@ -40,6 +48,9 @@ from thalex_modular.platform.domain.requests import (
     OrderRequest,
 )
 from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext, RiskLimit
+
+from .order_rows import OrderRows
+from .reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
 
 __all__ = ["OrderReconciler", "ReconcilePlan"]
 
@@ -56,43 +67,9 @@ class ReconcilePlan(NamedTuple):
         return not self.requests
 
 
-# A resting order: (rank key, client_order_id, price in ticks, remaining lots, order), computed once per reconcile.
-# The rank key is the price in ticks signed so that ascending order is best price first (-ticks for bids); with
-# the client_order_id as tie-breaker a plain sort orders them (no key function on the tick path).
-_Resting = tuple[int, int, int, int, Order]
-_PENDING = OrderStatus.PENDING
-_OPEN = OrderStatus.OPEN
-_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _BUY = Side.BUY
-
-
-def _greedy_pairs(candidates: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
-    """From (distance, quote index, order index) candidates, take pairs nearest first; ties by quote then order
-    index, so the result is deterministic. Each quote and each order is used at most once."""
-    candidates.sort()
-    used_q: set[int] = set()
-    used_o: set[int] = set()
-    pairs = []
-    for _, qi, oi in candidates:
-        if qi in used_q or oi in used_o:
-            continue
-        used_q.add(qi)
-        used_o.add(oi)
-        pairs.append((qi, oi))
-    return pairs
-
-
-def _is_best_first(quotes: list[Quote], better_first: int) -> bool:
-    """True when ``quotes`` are already best price first (strategies emit them so): the sort is skipped."""
-    previous = better_first * quotes[0].price_ticks
-    previous_level = quotes[0].level
-    for quote in quotes[1:]:
-        key = better_first * quote.price_ticks
-        if key < previous or (key == previous and quote.level < previous_level):
-            return False
-        previous = key
-        previous_level = quote.level
-    return True
+_SELL = Side.SELL
+_LOW_32 = 0xFFFFFFFF
 
 
 class OrderReconciler:
@@ -109,7 +86,9 @@ class OrderReconciler:
         InvalidValue: ``amend_tolerance_ticks`` < 0.
     """
 
-    __slots__ = ("_ids", "_label", "_post_only", "_risk", "_tolerance")
+    __slots__ = (
+        "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_out", "_post_only", "_risk",
+    )
 
     def __init__(
         self,
@@ -124,9 +103,15 @@ class OrderReconciler:
             raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
         self._risk = risk
         self._ids = ids
-        self._tolerance = amend_tolerance_ticks
         self._post_only = post_only
         self._label = label
+        # [amend tolerance ticks, price divisor, amount divisor] of the instrument last planned for
+        self._grid: NDArray[np.int64] = np.array([amend_tolerance_ticks, 0, 0], dtype=np.int64)
+        self._grid_of: Instrument | None = None
+        self._desired: QuoteArray = new_quote_array(16)
+        self._out: NDArray[np.int64] = np.zeros((32, 4), dtype=np.int64)
+        self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
+        self._denied_book: NDArray[np.float64] = np.zeros((32, 2), dtype=np.float64)
 
     @property
     def halted(self) -> bool:
@@ -147,106 +132,81 @@ class OrderReconciler:
         Returns:
             A plan whose requests are safe to send in order, and the denials of this round.
         """
-        name = instrument.instrument_name
-        risk = self._risk
-        if risk.kill_switch_engaged:
+        if self._risk.kill_switch_engaged:
             return self._kill(instrument, desired, live, ctx)
-        ticks_per_usd = 1.0 / instrument.tick_size
-        lots_per_unit = 1.0 / instrument.volume_tick_size
-        bids = 0.0
-        asks = 0.0
-        count = 0
-        buy_free: list[_Resting] = []
-        sell_free: list[_Resting] = []
-        buy_flight: list[int] = []
-        sell_flight: list[int] = []
-        for order in live:
-            status = order.status
-            if order.instrument_name != name or (
-                status is not _OPEN and status is not _PARTIALLY_FILLED and status is not _PENDING
-            ):
-                continue
-            count += 1
-            remaining = order.amount - order.filled_amount
-            if remaining < 0.0:
-                remaining = 0.0
-            # exchange prices and amounts are on the grid: round() recovers the exact ticks and lots
-            ticks = round(order.price * ticks_per_usd)
-            if order.side is _BUY:
-                bids += remaining
-                if order.request_in_flight is not None:
-                    buy_flight.append(ticks)
-                    continue
-                lots = round(remaining * lots_per_unit)
-                if lots > 0:
-                    buy_free.append((-ticks, order.client_order_id, ticks, lots, order))
-            else:
-                asks += remaining
-                if order.request_in_flight is not None:
-                    sell_flight.append(ticks)
-                    continue
-                lots = round(remaining * lots_per_unit)
-                if lots > 0:
-                    sell_free.append((ticks, order.client_order_id, ticks, lots, order))
-        buy_quotes: list[Quote] = []
-        sell_quotes: list[Quote] = []
-        for quote in desired:
-            (buy_quotes if quote.side is _BUY else sell_quotes).append(quote)
+        if len(desired) > self._desired.shape[0]:
+            self._desired = new_quote_array(2 * len(desired))
+        nq = quotes_into_array(desired, self._desired)
+        rows = OrderRows(instrument)
+        rows.load(live)
+        return self.plan(instrument, self._desired, nq, rows, ctx)
 
-        cancel_orders: list[Order] = []
-        amends: list[tuple[int, int, int, Quote, Order]] = []  # (lots growth, level, sequence, quote, order)
-        inserts: list[Quote] = []
-        self._diff_side(-1, buy_quotes, buy_free, buy_flight, cancel_orders, amends, inserts)
-        self._diff_side(1, sell_quotes, sell_free, sell_flight, cancel_orders, amends, inserts)
-        if not cancel_orders and not amends and not inserts:
+    def plan(
+        self, instrument: Instrument, desired: QuoteArray, nq: int, rows: OrderRows, ctx: RiskContext
+    ) -> ReconcilePlan:
+        """:meth:`reconcile` from quote rows (:mod:`~..domain.quote_array`) and order rows already built: the
+        tick path, with no Quote objects. The kill switch is the caller's to check (:attr:`halted`)."""
+        risk = self._risk
+        if instrument is not self._grid_of:
+            risk.bind(instrument)
+            self._grid[1] = instrument.price_divisor
+            self._grid[2] = instrument.amount_divisor
+            self._grid_of = instrument
+        capacity = rows.count + nq
+        if capacity > self._out.shape[0]:
+            self._out = np.zeros((2 * capacity, 4), dtype=np.int64)
+            self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
+            self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
+        lim, ilim = risk.limits
+        reference, mark_ts_ns, mark_ts_known = risk.reference(ctx)
+        # exact scalar types: another type would compile a second specialisation on the tick path
+        counts = plan_requests(
+            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(ctx.position),
+            float(reference), int(ctx.now_ns), int(mark_ts_ns), mark_ts_known, self._out, self._denied,
+            self._denied_book,
+        )
+        if counts == 0:
             return ReconcilePlan([], [])
-        denials: list[OrderDenied] = []
-
-        # Amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book.
-        amends.sort()
-        amend_requests: list[OrderRequest] = []
-        for growth_lots, _, _, quote, order in amends:
-            price = instrument.price(quote.price_ticks)
-            total = instrument.amount(round(order.filled_amount * lots_per_unit) + quote.amount_lots)
-            denial = risk.check_amend(instrument, order, price, total, ctx, OpenBook(bids, asks, count))
-            if denial is not None:
-                denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
-                cancel_orders.append(order)
-                continue
-            if growth_lots > 0:
-                growth = (total - order.filled_amount) - order.remaining_amount
-                if growth > 0.0:
-                    if order.side is _BUY:
-                        bids += growth
-                    else:
-                        asks += growth
-            amend_requests.append(AmendOrder(order.client_order_id, order.order_id, name, price, total))
-
-        if len(inserts) > 1:
-            inserts.sort(key=lambda q: (q.level, -q.price_ticks if q.side is _BUY else q.price_ticks))
-        insert_requests: list[OrderRequest] = []
-        for quote in inserts:
-            price = instrument.price(quote.price_ticks)
-            amount = instrument.amount(quote.amount_lots)
-            denial = risk.check_insert(instrument, quote.side, price, amount, ctx, OpenBook(bids, asks, count))
-            if denial is not None:
-                denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
-                continue
-            if quote.side is _BUY:
-                bids += amount
+        name = instrument.instrument_name
+        orders = rows.orders
+        price = instrument.price
+        amount = instrument.amount
+        requests: list[OrderRequest] = []
+        for kind, row, ticks, lots in self._out[: counts & _LOW_32].tolist():
+            if kind == KIND_CANCEL:
+                order = orders[row]
+                requests.append(CancelOrder(order.client_order_id, order.order_id, name))
+            elif kind == KIND_AMEND:
+                order = orders[row]
+                requests.append(AmendOrder(order.client_order_id, order.order_id, name, price(ticks), amount(lots)))
             else:
-                asks += amount
-            count += 1
-            insert_requests.append(
-                InsertOrder(
-                    self._ids.next(), name, quote.side, price, amount, post_only=self._post_only, label=self._label
+                requests.append(
+                    InsertOrder(
+                        self._ids.next(), name, _BUY if desired[row, 0] else _SELL, price(ticks), amount(lots),
+                        post_only=self._post_only, label=self._label,
+                    )
                 )
-            )
-
-        requests: list[OrderRequest] = [CancelOrder(o.client_order_id, o.order_id, name) for o in cancel_orders]
-        requests.extend(amend_requests)
-        requests.extend(insert_requests)
+        n_denied = counts >> 32
+        denials = [self._denial(instrument, desired, rows, ctx, k) for k in range(n_denied)] if n_denied else []
         return ReconcilePlan(requests, denials)
+
+    def _denial(
+        self, instrument: Instrument, desired: QuoteArray, rows: OrderRows, ctx: RiskContext, k: int
+    ) -> OrderDenied:
+        """The k-th refusal of the last plan, in RiskCheck's words (the same compiled decision, re-run)."""
+        kind, row, code, count, ticks, lots = self._denied[k].tolist()
+        bids, asks = self._denied_book[k].tolist()
+        book = OpenBook(bids, asks, count)
+        price = instrument.price(ticks)
+        amount = instrument.amount(lots)
+        if kind == KIND_AMEND:
+            denial = self._risk.check_amend(instrument, rows.orders[row], price, amount, ctx, book)
+        else:
+            side = _BUY if desired[row, 0] else _SELL
+            denial = self._risk.check_insert(instrument, side, price, amount, ctx, book)
+        if denial is None:
+            raise RuntimeError(f"risk code {code} of the compiled reconcile not reproduced by RiskCheck")
+        return OrderDenied(instrument.instrument_name, denial.limit, denial.reason, ctx.now_ns)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -265,67 +225,3 @@ class OrderReconciler:
         ]
         denials = [OrderDenied(name, RiskLimit.KILL_SWITCH, reason, ctx.now_ns) for _ in desired]
         return ReconcilePlan(requests, denials)
-
-    def _diff_side(
-        self,
-        better_first: int,
-        quotes: list[Quote],
-        free: list[_Resting],
-        flight_ticks: list[int],
-        cancels: list[Order],
-        amends: list[tuple[int, int, int, Quote, Order]],
-        inserts: list[Quote],
-    ) -> None:
-        """Match one side (``better_first`` -1 for bids, 1 for asks); appends to ``cancels``, ``amends``
-        (lots growth, level, sequence, quote, order) and ``inserts``.
-
-        ``free`` holds the side's resting orders without a request in flight (:data:`_Resting`);
-        ``flight_ticks`` the prices of those with one.
-        """
-        if not quotes and not free:
-            return
-        if len(quotes) > 1 and not _is_best_first(quotes, better_first):
-            quotes = sorted(quotes, key=lambda q: (better_first * q.price_ticks, q.level))
-        if len(free) > 1:
-            free.sort()
-        tol = self._tolerance
-        # Fast path, the usual tick: nothing in flight and every order already within tolerance of the quote
-        # of its rank with the desired amount. Nothing to do for this side.
-        if not flight_ticks and len(quotes) == len(free):
-            for quote, resting in zip(quotes, free, strict=True):
-                if resting[3] != quote.amount_lots or abs(quote.price_ticks - resting[2]) > tol:
-                    break
-            else:
-                return
-
-        # 1. In-flight orders claim their nearest quote; no request for them.
-        if flight_ticks and quotes:
-            claims = [
-                (abs(q.price_ticks - ft), qi, fi) for qi, q in enumerate(quotes) for fi, ft in enumerate(flight_ticks)
-            ]
-            claimed = {qi for qi, _ in _greedy_pairs(claims)}
-            quotes = [q for qi, q in enumerate(quotes) if qi not in claimed]
-
-        # 2. Keep orders within tolerance with the desired amount, nearest first.
-        candidates = [
-            (abs(q.price_ticks - r[2]), qi, oi)
-            for qi, q in enumerate(quotes)
-            for oi, r in enumerate(free)
-            if r[3] == q.amount_lots and abs(q.price_ticks - r[2]) <= tol
-        ]
-        if candidates:
-            kept = _greedy_pairs(candidates)
-            kept_q = {qi for qi, _ in kept}
-            kept_o = {oi for _, oi in kept}
-            quotes = [q for qi, q in enumerate(quotes) if qi not in kept_q]
-            free = [r for oi, r in enumerate(free) if oi not in kept_o]
-
-        # 3. Pair the rest best price first: amends; extras cancelled, missing inserted.
-        n = min(len(quotes), len(free))
-        sequence = len(amends)
-        for i in range(n):
-            quote = quotes[i]
-            resting = free[i]
-            amends.append((quote.amount_lots - resting[3], quote.level, sequence + i, quote, resting[4]))
-        cancels.extend(r[4] for r in free[n:])
-        inserts.extend(quotes[n:])

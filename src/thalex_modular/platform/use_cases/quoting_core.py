@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Quote, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Order, OrderUpdate, Quote, Ticker, Trade
 from thalex_modular.platform.domain.enums import PriceReference
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
-from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array, quotes_into_array
+from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
 from thalex_modular.platform.domain.risk import RiskContext
 from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.use_cases import reconcile_kernel
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
+from thalex_modular.platform.use_cases.order_rows import OrderRows
 from thalex_modular.strategies.protocol import QuoteContext, Strategy
 
 
@@ -36,8 +39,8 @@ class QuotingCore:
     """
 
     __slots__ = (
-        "_last_reference_price", "_last_ticker", "_settled", "analyzer", "instrument", "price_reference",
-        "reconciler", "strategy", "tracker",
+        "_desired", "_desired_from", "_last_reference_price", "_last_ticker", "_n_desired", "_rows",
+        "_rows_version", "analyzer", "instrument", "price_reference", "reconciler", "strategy", "tracker",
     )
 
     def __init__(
@@ -57,13 +60,31 @@ class QuotingCore:
         self.reconciler = reconciler
         self._last_ticker: Ticker | None = None
         self._last_reference_price = 0.0  # the latest ticker's reference price (USD)
-        # (desired quotes, tracker version) of the last reconcile that asked for nothing and denied nothing:
-        # the same quotes against the same orders plan nothing again (no risk check ran, none can flip).
-        self._settled: tuple[Sequence[Quote], int] | None = None
+        # the tick path's arrays: desired quotes as rows (rebuilt only when the strategy's ladder object
+        # changes) and our resting orders as rows (rebuilt only when the tracker's version moved)
+        self._desired: QuoteArray = new_quote_array(16)
+        self._desired_from: Sequence[Quote] | None = None
+        self._n_desired = 0
+        self._rows = OrderRows(instrument)
+        self._rows_version = -1  # the tracker version the rows match; another one reloads them
 
     @property
     def last_ticker(self) -> Ticker | None:
         return self._last_ticker
+
+    def warm_up(self) -> None:
+        """Compile (or load from cache) the tick path's kernels before the first ticker (seconds, once)."""
+        reconcile_kernel.warm_up()
+
+    @property
+    def order_rows(self) -> OrderRows:
+        """Our resting orders as the compiled reconcile reads them (kept in step with the tracker)."""
+        return self._rows
+
+    @property
+    def order_rows_in_step(self) -> bool:
+        """The rows reflect the tracker's current state (False: the next requote reloads them)."""
+        return self._rows_version == self.tracker.version
 
     def regime(self) -> Regime:
         return self.analyzer.regime()
@@ -106,14 +127,22 @@ class QuotingCore:
         if wanted is None:
             return ReconcilePlan([], [])
         desired, risk_ctx = wanted
-        version = self.tracker.version
-        settled = self._settled
-        if settled is not None and settled[1] == version and settled[0] == desired and not self.reconciler.halted:
-            return ReconcilePlan([], [])
-        live = self.tracker.open_orders(self.instrument.instrument_name)
-        plan = self.reconciler.reconcile(self.instrument, desired, live, risk_ctx)
-        self._settled = (desired, version) if not plan.requests and not plan.denials else None
-        return plan
+        reconciler = self.reconciler
+        tracker = self.tracker
+        if reconciler.halted:
+            return reconciler.reconcile(
+                self.instrument, desired, tracker.open_orders(self.instrument.instrument_name), risk_ctx
+            )
+        if desired is not self._desired_from:
+            if len(desired) > self._desired.shape[0]:
+                self._desired = new_quote_array(2 * len(desired))
+            self._n_desired = quotes_into_array(desired, self._desired)
+            self._desired_from = desired
+        version = tracker.version
+        if version != self._rows_version:
+            self._rows.load(tracker.open_orders(self.instrument.instrument_name))
+            self._rows_version = version
+        return reconciler.plan(self.instrument, self._desired, self._n_desired, self._rows, risk_ctx)
 
     def pull_quotes(self, now_ns: int) -> ReconcilePlan:
         """Plan cancels of every resting order of the instrument (stale data, toxic flow, shutdown)."""
@@ -130,12 +159,39 @@ class QuotingCore:
 
     def register_sent(self, request: OrderRequest, ts_ns: int) -> None:
         """Record a request in the tracker just before it is sent (inserts become PENDING)."""
+        tracker = self.tracker
+        in_step = tracker.version == self._rows_version
         if isinstance(request, InsertOrder):
-            self.tracker.register_pending(request, ts_ns)
+            order = tracker.register_pending(request, ts_ns)
         elif isinstance(request, AmendOrder):
-            self.tracker.register_amend(request, ts_ns)
-        elif isinstance(request, CancelOrder):
-            self.tracker.register_cancel(request, ts_ns)
+            order = tracker.register_amend(request, ts_ns)
+        else:
+            order = tracker.register_cancel(request, ts_ns)
+        self._track(in_step, order)
 
     def on_order_update(self, update: OrderUpdate) -> Sequence[Fill | ResyncRequest]:
-        return self.tracker.on_order_update(update)
+        """Apply an exchange order update to the tracker; returns its fills and resync requests."""
+        tracker = self.tracker
+        in_step = tracker.version == self._rows_version
+        events = tracker.on_order_update(update)
+        order = None
+        if update.client_order_id is not None:
+            order = tracker.order_by_client_id(update.client_order_id)
+        if order is None and update.order_id is not None:
+            order = tracker.order_by_order_id(update.order_id)
+        self._track(in_step, order)
+        return events
+
+    def on_request_failed(self, client_order_id: int, ts_ns: int, reason: str) -> Order | None:
+        """The request in flight for this order got an error response (see StateTracker.on_request_failed)."""
+        in_step = self.tracker.version == self._rows_version
+        order = self.tracker.on_request_failed(client_order_id, ts_ns, reason)
+        self._track(in_step, order)
+        return order
+
+    def _track(self, in_step: bool, order: Order | None) -> None:
+        """Keep the order rows in step with one tracker change to ``order``; when they were already behind, or
+        the changed order is unknown, the next requote reloads them."""
+        if in_step and order is not None:
+            self._rows.sync(order)
+            self._rows_version = self.tracker.version

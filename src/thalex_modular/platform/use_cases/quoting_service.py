@@ -126,6 +126,7 @@ class QuotingService:
         Raises:
             Exception: whatever the gateway raises when the first snapshot fails (nothing is quoted then).
         """
+        self.core.warm_up()
         await self._resync_once("start", connection_lost=False)
         self._started = True
         self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
@@ -188,7 +189,7 @@ class QuotingService:
         tracker = self.core.tracker
         if isinstance(answer, RequestRejected):
             self.stats.rejections += 1
-            tracker.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
+            self.core.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
             if answer.code == THROTTLE_EXCEEDED:
                 self.stats.throttled += 1
             if answer.code in _BACKOFF_CODES:
@@ -366,7 +367,7 @@ class QuotingService:
                 await self.gateway.submit(request)
             except Exception as exc:  # the connection broke: the request never left; resync decides the rest
                 self.stats.send_failures += 1
-                self.core.tracker.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))
+                self.core.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))
                 log.warning("%s: send failed (%s); resync", self._name, exc)
                 self.request_resync(f"send failed: {exc}")
                 return
@@ -456,7 +457,7 @@ class QuotingService:
                 # never placed (or were deleted by cancel-on-disconnect), amends/cancels are not pending anymore
                 for order in tracker.open_orders(self._name):
                     if order.request_in_flight is not None or order.status is OrderStatus.PENDING:
-                        tracker.on_request_failed(order.client_order_id, now, "connection lost")
+                        self.core.on_request_failed(order.client_order_id, now, "connection lost")
             self.stats.resyncs += 1
             self._resyncing = False
 

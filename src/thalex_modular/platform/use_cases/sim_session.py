@@ -118,11 +118,11 @@ class SimSession:
         stats = self.stats
         for answer in answers:
             if not isinstance(answer, OrderUpdate):
-                tracker.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
+                self.core.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
                 continue
             for fill in answer.fills:
                 stats.fees_usd += self.engine.fee_for(fill)
-            for event in tracker.on_order_update(answer):
+            for event in self.core.on_order_update(answer):
                 if isinstance(event, Fill):
                     filled = True
                     stats.fills += 1

@@ -1,0 +1,394 @@
+"""Quote by diff + risk as one compiled kernel over integer arrays (the reconciler's decision, no objects).
+
+:class:`~.order_reconciler.OrderReconciler` documents the rules; this module is their only implementation.
+Inputs, all held by the caller and reused between calls:
+
+* ``desired`` int64 rows ``[is_buy, price_ticks, amount_lots, level]`` (:mod:`~..domain.quote_array`), ``nq`` rows.
+* ``orders`` int64 rows ``[is_buy, price_ticks, remaining_lots, filled_lots, in_flight, client_order_id]`` and
+  ``amounts`` float64 rows ``[remaining (>= 0), filled]`` (underlying) of our resting orders on the instrument
+  (pending, open, partially filled), ``no`` rows, in the tracker's order (the open book is summed in that order).
+* ``lim``/``ilim`` the risk limits (:mod:`~..domain.risk_kernel`), ``grid`` int64
+  ``[amend_tolerance_ticks, price_divisor, amount_divisor]``, and the risk context as scalars.
+
+Outputs: ``out`` int64 rows ``[kind, row, price_ticks, lots]`` in send order (cancels, amends, inserts); ``row`` is
+an order row for a cancel or amend, a desired row for an insert; ``lots`` is an amend's new *total* (filled +
+remaining) or an insert's amount. ``denied`` int64 rows ``[kind, row, code, order_count, price_ticks, lots]`` and
+``denied_book`` float64 rows ``[bid_amount, ask_amount]``: each refusal with the open book it was checked
+against. Returns ``n_out + n_denied * 2**32``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from thalex_modular.platform.domain.jit import kernel
+from thalex_modular.platform.domain.risk_kernel import L_LOT, L_TICK, OK, amend_risk_code, risk_code
+
+__all__ = [
+    "KIND_AMEND",
+    "KIND_CANCEL",
+    "KIND_INSERT",
+    "ORDER_COLUMNS",
+    "plan_requests",
+]
+
+KIND_CANCEL = 0
+KIND_AMEND = 1
+KIND_INSERT = 2
+
+# order row columns
+O_IS_BUY, O_TICKS, O_LOTS, O_FILLED_LOTS, O_IN_FLIGHT, O_CID = range(6)
+ORDER_COLUMNS = 6
+A_REMAINING, A_FILLED = 0, 1
+# desired row columns (quote_array)
+_Q_IS_BUY, _Q_TICKS, _Q_LOTS, _Q_LEVEL = 0, 1, 2, 3
+G_TOLERANCE, G_PRICE_DIVISOR, G_AMOUNT_DIVISOR = 0, 1, 2
+
+
+@kernel
+def _sort_rows(rows: NDArray[np.int64], n: int, key_columns: int) -> None:
+    """Stable insertion sort of ``rows[:n]`` by their first ``key_columns`` columns (n is a handful)."""
+    width = rows.shape[1]
+    tmp = np.empty(width, dtype=np.int64)
+    for i in range(1, n):
+        for c in range(width):
+            tmp[c] = rows[i, c]
+        j = i - 1
+        while j >= 0:
+            greater = False
+            for c in range(key_columns):
+                if rows[j, c] != tmp[c]:
+                    greater = rows[j, c] > tmp[c]
+                    break
+            if not greater:
+                break
+            for c in range(width):
+                rows[j + 1, c] = rows[j, c]
+            j -= 1
+        for c in range(width):
+            rows[j + 1, c] = tmp[c]
+
+
+@kernel
+def _greedy(cand: NDArray[np.int64], m: int, q_used: NDArray[np.bool_], o_used: NDArray[np.bool_]) -> None:
+    """Take (distance, quote, order) candidates nearest first (ties by quote, then order); marks the pairs."""
+    _sort_rows(cand, m, 3)
+    for k in range(m):
+        qi = cand[k, 1]
+        oi = cand[k, 2]
+        if q_used[qi] or o_used[oi]:
+            continue
+        q_used[qi] = True
+        o_used[oi] = True
+
+
+@kernel
+def _diff_side(
+    is_buy: int,
+    desired: NDArray[np.int64],
+    nq: int,
+    orders: NDArray[np.int64],
+    no: int,
+    tolerance: int,
+    cancels: NDArray[np.int64],
+    n_cancels: int,
+    amends: NDArray[np.int64],
+    n_amends: int,
+    inserts: NDArray[np.int64],
+    n_inserts: int,
+) -> tuple[int, int, int]:
+    """Match one side; appends order rows to ``cancels``, ``[growth_lots, level, sequence, desired row, order
+    row]`` to ``amends``, ``[level, signed ticks, desired row]`` to ``inserts``; returns the three new counts."""
+    better_first = -1 if is_buy else 1
+    # the side's quotes best price first (then level), stable: [signed ticks, level, desired row]
+    quotes = np.empty((nq, 3), dtype=np.int64)
+    n_quotes = 0
+    for r in range(nq):
+        if desired[r, _Q_IS_BUY] == is_buy:
+            quotes[n_quotes, 0] = better_first * desired[r, _Q_TICKS]
+            quotes[n_quotes, 1] = desired[r, _Q_LEVEL]
+            quotes[n_quotes, 2] = r
+            n_quotes += 1
+    # resting orders without a request in flight, best first (ties by client_order_id): [signed ticks, cid, row]
+    free = np.empty((no, 3), dtype=np.int64)
+    n_free = 0
+    flight = np.empty(no, dtype=np.int64)
+    n_flight = 0
+    for r in range(no):
+        if orders[r, O_IS_BUY] != is_buy:
+            continue
+        if orders[r, O_IN_FLIGHT] != 0:
+            flight[n_flight] = orders[r, O_TICKS]
+            n_flight += 1
+        elif orders[r, O_LOTS] > 0:
+            free[n_free, 0] = better_first * orders[r, O_TICKS]
+            free[n_free, 1] = orders[r, O_CID]
+            free[n_free, 2] = r
+            n_free += 1
+    if n_quotes == 0 and n_free == 0:
+        return n_cancels, n_amends, n_inserts
+    _sort_rows(quotes, n_quotes, 2)
+    _sort_rows(free, n_free, 2)
+
+    # fast path, the usual tick: nothing in flight, every order within tolerance of its rank's quote, same size
+    if n_flight == 0 and n_quotes == n_free:
+        settled = True
+        for k in range(n_quotes):
+            q = quotes[k, 2]
+            o = free[k, 2]
+            if orders[o, O_LOTS] != desired[q, _Q_LOTS] or abs(desired[q, _Q_TICKS] - orders[o, O_TICKS]) > tolerance:
+                settled = False
+                break
+        if settled:
+            return n_cancels, n_amends, n_inserts
+
+    # 1. in-flight orders claim their nearest quote; no request for them
+    q_used = np.zeros(n_quotes, dtype=np.bool_)
+    if n_flight > 0 and n_quotes > 0:
+        cand = np.empty((n_quotes * n_flight, 3), dtype=np.int64)
+        m = 0
+        for qi in range(n_quotes):
+            ticks = desired[quotes[qi, 2], _Q_TICKS]
+            for fi in range(n_flight):
+                cand[m, 0] = abs(ticks - flight[fi])
+                cand[m, 1] = qi
+                cand[m, 2] = fi
+                m += 1
+        _greedy(cand, m, q_used, np.zeros(n_flight, dtype=np.bool_))
+        kept = 0
+        for qi in range(n_quotes):
+            if not q_used[qi]:
+                for c in range(3):
+                    quotes[kept, c] = quotes[qi, c]
+                kept += 1
+        n_quotes = kept
+        q_used[:] = False
+
+    # 2. keep orders within tolerance with the desired amount, nearest first
+    o_used = np.zeros(n_free, dtype=np.bool_)
+    cand = np.empty((n_quotes * n_free, 3), dtype=np.int64)
+    m = 0
+    for qi in range(n_quotes):
+        q = quotes[qi, 2]
+        for oi in range(n_free):
+            o = free[oi, 2]
+            distance = abs(desired[q, _Q_TICKS] - orders[o, O_TICKS])
+            if orders[o, O_LOTS] == desired[q, _Q_LOTS] and distance <= tolerance:
+                cand[m, 0] = distance
+                cand[m, 1] = qi
+                cand[m, 2] = oi
+                m += 1
+    if m > 0:
+        _greedy(cand, m, q_used, o_used)
+        kept = 0
+        for qi in range(n_quotes):
+            if not q_used[qi]:
+                for c in range(3):
+                    quotes[kept, c] = quotes[qi, c]
+                kept += 1
+        n_quotes = kept
+        kept = 0
+        for oi in range(n_free):
+            if not o_used[oi]:
+                for c in range(3):
+                    free[kept, c] = free[oi, c]
+                kept += 1
+        n_free = kept
+
+    # 3. pair the rest best price first: amends; extra orders cancelled, missing quotes inserted
+    n = min(n_quotes, n_free)
+    sequence = n_amends
+    for i in range(n):
+        q = quotes[i, 2]
+        o = free[i, 2]
+        amends[n_amends, 0] = desired[q, _Q_LOTS] - orders[o, O_LOTS]
+        amends[n_amends, 1] = desired[q, _Q_LEVEL]
+        amends[n_amends, 2] = sequence + i
+        amends[n_amends, 3] = q
+        amends[n_amends, 4] = o
+        n_amends += 1
+    for i in range(n, n_free):
+        cancels[n_cancels] = free[i, 2]
+        n_cancels += 1
+    for i in range(n, n_quotes):
+        q = quotes[i, 2]
+        inserts[n_inserts, 0] = desired[q, _Q_LEVEL]
+        inserts[n_inserts, 1] = quotes[i, 0]
+        inserts[n_inserts, 2] = q
+        n_inserts += 1
+    return n_cancels, n_amends, n_inserts
+
+
+@kernel
+def _on_grid(steps: int, step: float, divisor: int) -> float:
+    """Ticks -> USD or lots -> underlying as :meth:`Instrument.price`/:meth:`Instrument.amount`: one exact
+    division by 1/step when the step allows, else ``steps * step``."""
+    if divisor > 0:
+        return steps / divisor
+    return steps * step
+
+
+@kernel
+def plan_requests(
+    desired: NDArray[np.int64],
+    nq: int,
+    orders: NDArray[np.int64],
+    amounts: NDArray[np.float64],
+    no: int,
+    lim: NDArray[np.float64],
+    ilim: NDArray[np.int64],
+    grid: NDArray[np.int64],
+    position: float,
+    reference_price: float,
+    now_ns: int,
+    mark_ts_ns: int,
+    mark_ts_known: bool,
+    out: NDArray[np.int64],
+    denied: NDArray[np.int64],
+    denied_book: NDArray[np.float64],
+) -> int:
+    """Plan the requests that move ``orders`` toward ``desired`` (see the module docstring for the layouts)."""
+    tick = lim[L_TICK]
+    lot = lim[L_LOT]
+    price_divisor = grid[G_PRICE_DIVISOR]
+    amount_divisor = grid[G_AMOUNT_DIVISOR]
+    bids = 0.0
+    asks = 0.0
+    for r in range(no):
+        if orders[r, O_IS_BUY] != 0:
+            bids += amounts[r, A_REMAINING]
+        else:
+            asks += amounts[r, A_REMAINING]
+    count = no
+
+    cancels = np.empty(no, dtype=np.int64)
+    amends = np.empty((no, 5), dtype=np.int64)
+    inserts = np.empty((nq, 3), dtype=np.int64)
+    tolerance = grid[G_TOLERANCE]
+    n_cancels, n_amends, n_inserts = _diff_side(
+        1, desired, nq, orders, no, tolerance, cancels, 0, amends, 0, inserts, 0
+    )
+    n_cancels, n_amends, n_inserts = _diff_side(
+        0, desired, nq, orders, no, tolerance, cancels, n_cancels, amends, n_amends, inserts, n_inserts
+    )
+    if n_cancels == 0 and n_amends == 0 and n_inserts == 0:
+        return 0
+    n_denied = 0
+
+    # amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book
+    _sort_rows(amends, n_amends, 3)
+    amend_rows = np.empty((n_amends, 3), dtype=np.int64)  # [order row, ticks, total lots]
+    n_amend_rows = 0
+    for k in range(n_amends):
+        q = amends[k, 3]
+        o = amends[k, 4]
+        is_buy = orders[o, O_IS_BUY] != 0
+        ticks = desired[q, _Q_TICKS]
+        total_lots = orders[o, O_FILLED_LOTS] + desired[q, _Q_LOTS]
+        price = _on_grid(ticks, tick, price_divisor)
+        total = _on_grid(total_lots, lot, amount_divisor)
+        filled = amounts[o, A_FILLED]
+        remaining = amounts[o, A_REMAINING]
+        code = amend_risk_code(
+            lim, ilim, is_buy, price, total, filled, remaining, position, reference_price, now_ns, mark_ts_ns,
+            mark_ts_known, bids, asks, count,
+        )
+        if code != OK:
+            denied[n_denied, 0] = KIND_AMEND
+            denied[n_denied, 1] = o
+            denied[n_denied, 2] = code
+            denied[n_denied, 3] = count
+            denied[n_denied, 4] = ticks
+            denied[n_denied, 5] = total_lots
+            denied_book[n_denied, 0] = bids
+            denied_book[n_denied, 1] = asks
+            n_denied += 1
+            cancels[n_cancels] = o  # a refused amend cancels its order: nothing rests at an unwanted price
+            n_cancels += 1
+            continue
+        if amends[k, 0] > 0:
+            growth = (total - filled) - remaining
+            if growth > 0.0:
+                if is_buy:
+                    bids += growth
+                else:
+                    asks += growth
+        amend_rows[n_amend_rows, 0] = o
+        amend_rows[n_amend_rows, 1] = ticks
+        amend_rows[n_amend_rows, 2] = total_lots
+        n_amend_rows += 1
+
+    # inserts by level, best price first within a level (stable: bids before asks on equal keys)
+    if n_inserts > 1:
+        _sort_rows(inserts, n_inserts, 2)
+    insert_rows = np.empty((n_inserts, 3), dtype=np.int64)  # [desired row, ticks, lots]
+    n_insert_rows = 0
+    for k in range(n_inserts):
+        q = inserts[k, 2]
+        is_buy = desired[q, _Q_IS_BUY] != 0
+        ticks = desired[q, _Q_TICKS]
+        lots = desired[q, _Q_LOTS]
+        price = _on_grid(ticks, tick, price_divisor)
+        amount = _on_grid(lots, lot, amount_divisor)
+        code = risk_code(
+            lim, ilim, is_buy, price, amount, amount, 0.0, 1, position, reference_price, now_ns, mark_ts_ns,
+            mark_ts_known, bids, asks, count,
+        )
+        if code != OK:
+            denied[n_denied, 0] = KIND_INSERT
+            denied[n_denied, 1] = q
+            denied[n_denied, 2] = code
+            denied[n_denied, 3] = count
+            denied[n_denied, 4] = ticks
+            denied[n_denied, 5] = lots
+            denied_book[n_denied, 0] = bids
+            denied_book[n_denied, 1] = asks
+            n_denied += 1
+            continue
+        if is_buy:
+            bids += amount
+        else:
+            asks += amount
+        count += 1
+        insert_rows[n_insert_rows, 0] = q
+        insert_rows[n_insert_rows, 1] = ticks
+        insert_rows[n_insert_rows, 2] = lots
+        n_insert_rows += 1
+
+    n_out = 0
+    for k in range(n_cancels):
+        out[n_out, 0] = KIND_CANCEL
+        out[n_out, 1] = cancels[k]
+        out[n_out, 2] = 0
+        out[n_out, 3] = 0
+        n_out += 1
+    for k in range(n_amend_rows):
+        out[n_out, 0] = KIND_AMEND
+        out[n_out, 1] = amend_rows[k, 0]
+        out[n_out, 2] = amend_rows[k, 1]
+        out[n_out, 3] = amend_rows[k, 2]
+        n_out += 1
+    for k in range(n_insert_rows):
+        out[n_out, 0] = KIND_INSERT
+        out[n_out, 1] = insert_rows[k, 0]
+        out[n_out, 2] = insert_rows[k, 1]
+        out[n_out, 3] = insert_rows[k, 2]
+        n_out += 1
+    return n_out + n_denied * 4294967296
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) :func:`plan_requests` with the argument types the reconciler
+    passes, so the first ticker does not pay for it."""
+    from thalex_modular.platform.domain.risk_kernel import risk_limits
+
+    desired = np.array([[1, 99, 1, 0], [0, 101, 1, 0]], dtype=np.int64)
+    orders = np.array([[1, 98, 1, 0, 0, 1]], dtype=np.int64)
+    amounts = np.array([[1.0, 0.0]], dtype=np.float64)
+    lim, ilim = risk_limits(1.0, 1.0, 1.0, 10.0, 1e9, 100.0, 10.0, 10, None)
+    grid = np.array([0, 1, 1], dtype=np.int64)
+    plan_requests(
+        desired, 2, orders, amounts, 1, lim, ilim, grid, 0.0, 100.0, 0, 0, False,
+        np.zeros((4, 4), dtype=np.int64), np.zeros((4, 6), dtype=np.int64), np.zeros((4, 2), dtype=np.float64),
+    )

@@ -1,0 +1,135 @@
+"""The compiled reconcile and risk kernels equal their pure-Python twins, and the order rows the tick path keeps
+in step equal a fresh load after every change."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from thalex_modular.platform.domain import risk_kernel
+from thalex_modular.platform.domain.entities import Instrument
+from thalex_modular.platform.domain.enums import InstrumentKind
+from thalex_modular.platform.domain.jit import COMPILED
+from thalex_modular.platform.domain.risk_kernel import risk_code, risk_limits
+from thalex_modular.platform.domain.sim.config import SimMatchConfig
+from thalex_modular.platform.use_cases import reconcile_kernel
+from thalex_modular.platform.use_cases.order_rows import OrderRows
+from thalex_modular.platform.use_cases.reconcile_kernel import plan_requests
+from thalex_modular.platform.use_cases.sim_session import build_sim_session
+from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
+
+from .twins import uncompiled
+
+pytestmark = pytest.mark.skipif(not COMPILED, reason="numba is off: there is no compiled kernel to compare")
+
+_quote = st.tuples(st.integers(0, 1), st.integers(990, 1010), st.integers(1, 4), st.integers(0, 3))
+_order = st.tuples(
+    st.integers(0, 1), st.integers(990, 1010), st.integers(0, 4), st.integers(0, 3), st.integers(0, 1)
+)
+_limits = st.tuples(
+    st.floats(0.5, 20.0),  # max position
+    st.floats(0.001, 0.01),  # max order amount
+    st.integers(1, 12),  # max open orders
+    st.floats(1.0, 200.0),  # band bps
+)
+
+
+def _run(kernel, desired, orders, limits, position, reference, tolerance):  # type: ignore[no-untyped-def]
+    d = np.zeros((max(1, len(desired)), 4), dtype=np.int64)
+    for i, row in enumerate(desired):
+        d[i] = row
+    o = np.zeros((max(1, len(orders)), 6), dtype=np.int64)
+    f = np.zeros((max(1, len(orders)), 2), dtype=np.float64)
+    for i, (is_buy, ticks, lots, filled_lots, in_flight) in enumerate(orders):
+        o[i] = (is_buy, ticks, lots, filled_lots, in_flight, 100 + i)
+        f[i] = (lots / 1000, filled_lots / 1000)
+    max_position, max_order, max_open, band = limits
+    lim, ilim = risk_limits(1.0, 0.001, 0.001, max_order, 1e9, band, max_position, max_open, None)
+    grid = np.array([tolerance, 1, 1000], dtype=np.int64)
+    out = np.full((32, 4), -1, dtype=np.int64)
+    den = np.full((32, 6), -1, dtype=np.int64)
+    den_book = np.full((32, 2), -1.0)
+    counts = kernel(
+        d, len(desired), o, f, len(orders), lim, ilim, grid, position, reference, 10, 0, False, out, den, den_book
+    )
+    n_out, n_den = counts & 0xFFFFFFFF, counts >> 32
+    return counts, out[:n_out].tolist(), den[:n_den].tolist(), den_book[:n_den].tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_quote, max_size=8),
+    st.lists(_order, max_size=8),
+    _limits,
+    st.floats(-0.02, 0.02),
+    st.floats(995.0, 1005.0),
+    st.integers(0, 3),
+)
+def test_compiled_reconcile_equals_its_python_twin(desired, orders, limits, position, reference, tolerance) -> None:  # type: ignore[no-untyped-def]
+    compiled = _run(plan_requests, desired, orders, limits, position, reference, tolerance)
+    with uncompiled(reconcile_kernel, risk_kernel):
+        twin = _run(reconcile_kernel.plan_requests, desired, orders, limits, position, reference, tolerance)
+    assert compiled == twin
+
+
+_price = st.one_of(
+    st.floats(1e-3, 1e7), st.sampled_from([0.0, -1.0, math.nan, math.inf, 1e300, 99_999.5, 100_000.0])
+)
+_amount = st.one_of(st.floats(1e-4, 10.0), st.sampled_from([0.0, math.nan, math.inf, 0.0015, 0.001]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.booleans(),
+    _price,
+    _amount,
+    st.floats(0.0, 1.0),
+    st.integers(0, 1),
+    st.one_of(st.floats(-10.0, 10.0), st.just(math.nan)),
+    st.one_of(st.floats(1.0, 2e5), st.just(math.nan)),
+    st.integers(0, 3_000_000_000),
+    st.booleans(),
+    st.floats(0.0, 5.0),
+    st.floats(0.0, 5.0),
+    st.integers(0, 30),
+    st.sampled_from([None, 1_000_000_000]),
+)
+def test_compiled_risk_decision_equals_its_python_twin(  # type: ignore[no-untyped-def]
+    is_buy, price, amount, old, added, position, reference, mark_age, known, bids, asks, count, max_age
+) -> None:
+    lim, ilim = risk_limits(0.5, 0.001, 0.001, 5.0, 1e6, 100.0, 5.0, 20, max_age)
+    args = (
+        lim, ilim, is_buy, price, amount, amount, old, added, position, reference, 3_000_000_000,
+        3_000_000_000 - mark_age, known, bids, asks, count,
+    )
+    with uncompiled(risk_kernel):
+        twin = risk_kernel.risk_code(*args)
+    assert risk_code(*args) == twin
+
+
+def test_order_rows_kept_in_step_equal_a_fresh_load_after_every_tick() -> None:
+    instrument = Instrument("BTC-PERPETUAL", InstrumentKind.PERPETUAL, "BTCUSD", 1.0, 0.001, 0.001, "FBTCUSD")
+    market = SyntheticMarketConfig(seed=5)
+    session = build_sim_session(instrument, market.start_ns, sim_config=SimMatchConfig(
+        order_entry_latency_ns=1_000_000, cancel_latency_ns=1_000_000, response_latency_ns=1_000_000))
+    core = session.core
+    reloads = 0
+    for event in generate_events(instrument, market, 3_000):
+        session.on_ticker(event.ticker)
+        if event.trade is not None:
+            session.on_trade(event.trade)
+        kept = core.order_rows
+        fresh = OrderRows(instrument)
+        fresh.load(core.tracker.open_orders(instrument.instrument_name))
+        in_step = core.order_rows_in_step
+        reloads += not in_step
+        if in_step:
+            assert kept.count == fresh.count
+            assert kept.orders == fresh.orders
+            assert kept.ints[: kept.count].tolist() == fresh.ints[: fresh.count].tolist()
+            assert kept.floats[: kept.count].tolist() == fresh.floats[: fresh.count].tolist()
+    # every change of this session goes through the core, so the rows never needed a reload
+    assert reloads == 0
