@@ -108,15 +108,9 @@ class QuotingCore:
         if ticker is None:
             return None
         position = self.tracker.position_amount(self.instrument.instrument_name)
-        regime = self.analyzer.regime()
+        sigma_per_sqrt_s, gamma_multiplier = self.analyzer.quoting_inputs()
         ctx = QuoteContext(
-            self.instrument,
-            ticker,
-            self._last_reference_price,
-            position,
-            regime.quoting_sigma_per_sqrt_s,
-            regime.gamma_multiplier,
-            now_ns,
+            self.instrument, ticker, self._last_reference_price, position, sigma_per_sqrt_s, gamma_multiplier, now_ns
         )
         risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
         return self.strategy.compute_quotes(ctx), risk_ctx

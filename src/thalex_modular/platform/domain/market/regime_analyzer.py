@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Final
 
 from ..errors import InvalidValue
+from . import vol_kernel as vk
 from .regime import Regime, RegimeConfig, RegimeLabel
-from .rolling_volatility import RollingVolatility, annualise, log_return, to_fixed
+from .rolling_volatility import log_return
+
+_TS_MAX_NS: Final[int] = 2**63 - 1
+_INT64_MIN: Final[int] = -(2**63)
+_LABELS: Final[tuple[RegimeLabel, ...]] = (
+    RegimeLabel.CALM, RegimeLabel.NORMAL, RegimeLabel.VOLATILE, RegimeLabel.TRENDING,
+)  # indexed by vol_kernel.LABEL_* codes
+_OUT_START: Final[int] = vk.F_OUT_VOL_RATIO
+_OUT_END: Final[int] = vk.window_out_offset(3)
 
 
 class MultiWindowRegimeAnalyzer:
     """Classifies the market of one instrument from its mid prices and, optionally, the ATM implied vol.
 
-    Each :meth:`update` costs O(1) whatever the window sizes (rolling sums, no rescans). Volatility is measured
-    on time: ``sigma = sqrt(sum r² / sum dt)`` per window, relative units per sqrt(second).
+    Each :meth:`update` costs O(1) whatever the window sizes (rolling sums, no rescans): one compiled
+    :func:`~.vol_kernel.regime_step` call pushes the return into the three windows (state in preallocated
+    arrays owned here) and reclassifies. Volatility is measured on time: ``sigma = sqrt(sum r² / sum dt)`` per
+    window, relative units per sqrt(second).
 
     Input rules:
         * a price that is not a finite number > 0 raises :class:`InvalidValue`; state is unchanged;
-        * a timestamp before the last accepted one raises :class:`InvalidValue`; state is unchanged;
+        * a timestamp before the last accepted one, or outside ``[0, 2**63)`` ns, raises :class:`InvalidValue`;
+          state is unchanged;
         * a timestamp *equal* to the last accepted one is ignored (a second quote in the same nanosecond spans
           no time; nothing is lost, because the next return is measured from the kept price and so includes
           the move).
@@ -31,29 +44,38 @@ class MultiWindowRegimeAnalyzer:
     """
 
     __slots__ = (
-        "_fast", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_mid", "_regime", "_samples", "_slow",
-        "config",
+        "_f", "_i", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_quoting", "_regime", "config",
     )
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
-        self.config = config if config is not None else RegimeConfig()
-        self._fast = RollingVolatility(self.config.fast_window_samples)
-        self._mid = RollingVolatility(self.config.mid_window_samples)
-        self._slow = RollingVolatility(self.config.slow_window_samples)
+        cfg = self.config = config if config is not None else RegimeConfig()
+        f, i = vk.new_state((cfg.fast_window_samples, cfg.mid_window_samples, cfg.slow_window_samples))
+        f[vk.F_CALM_VOL_RATIO] = cfg.calm_vol_ratio
+        f[vk.F_VOLATILE_VOL_RATIO] = cfg.volatile_vol_ratio
+        f[vk.F_TREND_THRESHOLD] = cfg.trend_threshold
+        for code, label in enumerate(_LABELS):
+            f[vk.F_LABEL_MULTIPLIERS + code] = cfg.label_gamma_multiplier(label)
+        f[vk.F_IV_RV_FACTOR_MIN] = cfg.iv_rv_factor_min
+        f[vk.F_IV_RV_FACTOR_MAX] = cfg.iv_rv_factor_max
+        f[vk.F_GAMMA_MULTIPLIER_MIN] = cfg.gamma_multiplier_min
+        f[vk.F_GAMMA_MULTIPLIER_MAX] = cfg.gamma_multiplier_max
+        self._f = f
+        self._i = i
         self._last_price: float | None = None
         self._last_ts_ns = 0
-        self._samples = 0
         self._iv_annual: float | None = None
         self._iv_ts_ns = 0
-        self._regime: Regime | None = None  # computed on demand, dropped by every state change
+        self._regime: Regime | None = None  # built on demand from the kernel outputs, dropped by every change
+        self._quoting: tuple[float, float] = vk.regime_step(0.0, 0, 0, f, i)
 
     # -- inputs ---------------------------------------------------------------------------------------------
 
     def update(self, mid_price: float, ts_ns: int) -> None:
-        """Add a mid price (USD) observed at ``ts_ns`` (int ns).
+        """Add a mid price (USD) observed at ``ts_ns`` (int ns, in ``[0, 2**63)``).
 
         Raises:
-            InvalidValue: ``mid_price`` not finite and > 0, or ``ts_ns`` before the last accepted sample.
+            InvalidValue: ``mid_price`` not finite and > 0, or ``ts_ns`` before the last accepted sample or out
+                of range.
         """
         # a finite positive float passes the first test alone (the tick path); anything else is checked in full
         if (type(mid_price) is not float or not 0.0 < mid_price < math.inf) and not (
@@ -69,24 +91,23 @@ class MultiWindowRegimeAnalyzer:
                 ) from None
         previous = self._last_price
         if previous is None:
+            if not 0 <= ts_ns <= _TS_MAX_NS:
+                raise InvalidValue(f"MultiWindowRegimeAnalyzer.update: ts_ns must be in [0, 2**63), was {ts_ns}")
             self._last_price = float(mid_price)
             self._last_ts_ns = ts_ns
+            self._quoting = vk.regime_step(0.0, 0, ts_ns, self._f, self._i)  # IV staleness moves with time
             self._regime = None
             return
         dt_ns = ts_ns - self._last_ts_ns
-        if dt_ns < 0:
+        if dt_ns <= 0:
+            if dt_ns == 0:
+                return
             raise InvalidValue(
                 f"MultiWindowRegimeAnalyzer.update: ts_ns must be >= last ts_ns {self._last_ts_ns}, was {ts_ns}"
             )
-        if dt_ns == 0:
-            return
-        r = log_return(previous, mid_price)
-        r_fx = to_fixed(r)
-        sq_fx = to_fixed(r * r)
-        self._fast.push_fixed(r_fx, sq_fx, dt_ns)
-        self._mid.push_fixed(r_fx, sq_fx, dt_ns)
-        self._slow.push_fixed(r_fx, sq_fx, dt_ns)
-        self._samples += 1
+        if ts_ns > _TS_MAX_NS:  # the first sample was >= 0, so every window spans less than 2**63 ns
+            raise InvalidValue(f"MultiWindowRegimeAnalyzer.update: ts_ns must be in [0, 2**63), was {ts_ns}")
+        self._quoting = vk.regime_step(log_return(previous, mid_price), dt_ns, ts_ns, self._f, self._i)
         self._last_price = float(mid_price)
         self._last_ts_ns = ts_ns
         self._regime = None
@@ -110,6 +131,11 @@ class MultiWindowRegimeAnalyzer:
             )
         self._iv_annual = None if atm_iv_annual is None else float(atm_iv_annual)
         self._iv_ts_ns = ts_ns
+        # stale once last_ts - iv_ts > max_age, i.e. last_ts > floor(iv_ts + max_age) (exact for int and float ts)
+        deadline = math.floor(ts_ns + self.config.iv_max_age_ns)
+        self._i[vk.I_IV_DEADLINE_NS] = min(max(deadline, _INT64_MIN), _TS_MAX_NS)
+        self._f[vk.F_IV_ANNUAL] = math.nan if self._iv_annual is None else self._iv_annual
+        self._quoting = vk.regime_step(0.0, 0, self._last_ts_ns, self._f, self._i)
         self._regime = None
 
     # -- output ---------------------------------------------------------------------------------------------
@@ -117,48 +143,37 @@ class MultiWindowRegimeAnalyzer:
     @property
     def samples(self) -> int:
         """Returns accepted so far (price updates after the first, minus ignored duplicates)."""
-        return self._samples
+        return int(self._i[vk.I_TOTAL])
+
+    def quoting_inputs(self) -> tuple[float, float]:
+        """``(quoting sigma per sqrt(second), gamma multiplier)``: the same floats as
+        ``regime().quoting_sigma_per_sqrt_s`` and ``regime().gamma_multiplier``, without building the
+        :class:`Regime` (O(1), computed by the last update)."""
+        return self._quoting
 
     def regime(self) -> Regime:
-        """The current regime (O(1); computed once per state change)."""
+        """The current regime (O(1); built once per state change from the kernel's outputs)."""
         regime = self._regime
         if regime is None:
-            regime = self._regime = self._classify()
+            regime = self._regime = self._build_regime()
         return regime
 
-    def _classify(self) -> Regime:
-        cfg = self.config
-        sigma_fast = self._fast.sigma_per_sqrt_s()
-        sigma_mid = self._mid.sigma_per_sqrt_s()
-        sigma_slow = self._slow.sigma_per_sqrt_s()
-        vol_ratio = sigma_fast / sigma_slow if sigma_slow > 0.0 else 1.0
-        trend = self._mid.trend_strength()
-        ready = self._fast.is_full
-
-        if not ready:
-            label = RegimeLabel.NORMAL
-        elif trend >= cfg.trend_threshold:
-            label = RegimeLabel.TRENDING
-        elif vol_ratio >= cfg.volatile_vol_ratio:
-            label = RegimeLabel.VOLATILE
-        elif vol_ratio <= cfg.calm_vol_ratio:
-            label = RegimeLabel.CALM
-        else:
-            label = RegimeLabel.NORMAL
-
-        iv = self._iv_annual
-        if iv is not None and self._last_ts_ns - self._iv_ts_ns > cfg.iv_max_age_ns:
-            iv = None  # stale: treat as unknown rather than pretend (LESSONS 17)
-        rv_annual = annualise(sigma_slow)
-        iv_rv = iv / rv_annual if iv is not None and rv_annual > 0.0 else None
-
-        multiplier = cfg.label_gamma_multiplier(label)
-        if iv_rv is not None:
-            multiplier *= min(max(iv_rv, cfg.iv_rv_factor_min), cfg.iv_rv_factor_max)
-        multiplier = min(max(multiplier, cfg.gamma_multiplier_min), cfg.gamma_multiplier_max)
-
+    def _build_regime(self) -> Regime:
+        out = self._f[_OUT_START:_OUT_END].tolist()
+        w = vk.F_WINDOWS - _OUT_START
+        iv = out[vk.F_OUT_IV_ANNUAL - _OUT_START]
+        iv_rv = out[vk.F_OUT_IV_RV - _OUT_START]
         return Regime(  # positional: keywords cost a microsecond here
-            label, sigma_fast, sigma_mid, sigma_slow, vol_ratio, trend, multiplier, iv, iv_rv, self._samples, ready,
+            _LABELS[int(out[vk.F_OUT_LABEL - _OUT_START])],
+            out[w + 2],
+            out[w + vk.F_PER_WINDOW + 2],
+            out[w + 2 * vk.F_PER_WINDOW + 2],
+            out[vk.F_OUT_VOL_RATIO - _OUT_START],
+            out[vk.F_OUT_TREND - _OUT_START],
+            out[vk.F_OUT_GAMMA_MULTIPLIER - _OUT_START],
+            None if math.isnan(iv) else iv,
+            None if math.isnan(iv_rv) else iv_rv,
+            int(self._i[vk.I_TOTAL]),
+            out[vk.F_OUT_READY - _OUT_START] != 0.0,
             self._last_ts_ns,
         )
-

@@ -6,27 +6,34 @@ irregular tick spacing is handled: a burst of ticks adds little time and little 
 adds a lot of both.
 
 Sums are *rolling*: each push adds the new term and subtracts the one leaving the window, never rescanning.
-They are kept exact: each return and squared return is stored as an integer count of 2**-200 (far below any
-return a price grid can produce) and the window sums are Python integers, so adding and later subtracting a
-huge return leaves no residue and a calm window after a crash reads exactly as calm (no catastrophic
-cancellation), at the cost of one int conversion per term. Durations are summed as integer nanoseconds.
+They are kept exact, as integer counts of 2**-200 (far below any return a price grid can produce), so adding
+and later subtracting a huge return leaves no residue and a calm window after a crash reads exactly as calm (no
+catastrophic cancellation). The sums and their arithmetic live in the compiled kernels of :mod:`.vol_kernel`
+(which documents the representation and its bounds). Durations are summed as integer nanoseconds.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Final
 
 from ..clock import NANOS_PER_SECOND
 from ..errors import InvalidValue
+from . import vol_kernel as vk
+from .vol_kernel import MAX_ABS_LOG_RETURN, SECONDS_PER_YEAR
 
-SECONDS_PER_YEAR: Final[float] = 365.0 * 24.0 * 3600.0
-"""Calendar seconds in a (365-day) year: crypto trades around the clock, every day."""
+__all__ = [
+    "SECONDS_PER_YEAR",
+    "ExactSum",
+    "RollingVolatility",
+    "annualise",
+    "log_return",
+    "per_sqrt_second",
+]
 
-_SQRT_SECONDS_PER_YEAR: Final[float] = math.sqrt(SECONDS_PER_YEAR)
-
-_FIXED_POINT_BITS: Final[int] = 200
-"""Window sums hold values as integer multiples of 2**-200: exact to add and remove, ~1e-60 quantum."""
+_SQRT_SECONDS_PER_YEAR: Final[float] = vk.SQRT_SECONDS_PER_YEAR
+_INT64_MAX: Final[int] = 2**63 - 1
 
 
 def annualise(sigma_per_sqrt_s: float) -> float:
@@ -44,18 +51,19 @@ def per_sqrt_second(sigma_annual: float) -> float:
     return sigma_annual / _SQRT_SECONDS_PER_YEAR
 
 
-def to_fixed(value: float) -> int:
-    """A float as an integer count of 2**-200 (window sums add and remove these exactly)."""
-    return int(math.ldexp(value, _FIXED_POINT_BITS))
-
-
 def log_return(previous_price: float, price: float) -> float:
     """Log return ``ln(price / previous_price)``, computed as ``log1p((price - previous) / previous)``.
 
     For close prices the difference is exact (Sterbenz), so small returns keep full relative precision,
-    which ``log(price / previous)`` loses. Prices must be positive (callers validate).
+    which ``log(price / previous)`` loses. When the ratio leaves log1p's domain (a move by a factor beyond
+    ~1e308, or a fall so deep that ``price / previous - 1`` rounds to -1), the return is
+    ``log(price) - log(previous)`` instead, so every pair of positive finite prices has a finite return
+    (|r| < 1455). Prices must be positive (callers validate).
     """
-    return math.log1p((price - previous_price) / previous_price)
+    ratio = (price - previous_price) / previous_price
+    if -1.0 < ratio < math.inf:
+        return math.log1p(ratio)
+    return math.log(price) - math.log(previous_price)
 
 
 class ExactSum:
@@ -98,85 +106,74 @@ class RollingVolatility:
     Args:
         window_samples: how many returns the window holds (>= 2).
 
-    Feed it with :meth:`push`; it does not validate prices or timestamps (the owner, e.g.
-    :class:`~.regime_analyzer.MultiWindowRegimeAnalyzer`, does, once for all windows).
+    Feed it with :meth:`push`. (:class:`~.regime_analyzer.MultiWindowRegimeAnalyzer` drives the same kernels
+    for its three windows at once, on its own state.)
     """
 
-    __slots__ = (
-        "_count", "_dt_ns", "_head", "_returns_fx", "_sq_fx", "_sum_dt_ns", "_sum_r2_fx", "_sum_r_fx", "window",
-    )
+    __slots__ = ("_f", "_i", "_max_dt_ns", "_out", "_sum_dt", "window")
 
     def __init__(self, window_samples: int) -> None:
         if isinstance(window_samples, bool) or not isinstance(window_samples, int) or window_samples < 2:
             raise InvalidValue(f"RollingVolatility.window_samples must be an int >= 2, was {window_samples!r}")
         self.window = window_samples
-        self._returns_fx: list[int] = [0] * window_samples
-        self._sq_fx: list[int] = [0] * window_samples
-        self._dt_ns: list[int] = [0] * window_samples
-        self._head = 0  # next slot to write; the oldest sample once the window is full
-        self._count = 0
-        self._sum_r_fx = 0
-        self._sum_r2_fx = 0
-        self._sum_dt_ns = 0
+        self._f, self._i = vk.new_state((window_samples,))
+        self._sum_dt = vk.sum_dt_offset(1, 0)
+        self._out = vk.window_out_offset(0)
+        self._max_dt_ns = _INT64_MAX // window_samples  # so the window's int64 sum of durations cannot overflow
 
     def push(self, log_ret: float, dt_ns: int) -> None:
-        """Add one return spanning ``dt_ns`` (> 0) nanoseconds; the oldest leaves once the window is full."""
-        self.push_fixed(to_fixed(log_ret), to_fixed(log_ret * log_ret), dt_ns)
+        """Add one return spanning ``dt_ns`` (int ns, > 0) nanoseconds; the oldest leaves once the window is full.
 
-    def push_fixed(self, r_fx: int, sq_fx: int, dt_ns: int) -> None:
-        """:meth:`push` with the return and its square already in fixed point (:func:`to_fixed`), so several
-        windows fed the same return convert it once."""
-        head = self._head
-        if self._count == self.window:
-            self._sum_r_fx += r_fx - self._returns_fx[head]
-            self._sum_r2_fx += sq_fx - self._sq_fx[head]
-            self._sum_dt_ns += dt_ns - self._dt_ns[head]
-        else:
-            self._count += 1
-            self._sum_r_fx += r_fx
-            self._sum_r2_fx += sq_fx
-            self._sum_dt_ns += dt_ns
-        self._returns_fx[head] = r_fx
-        self._sq_fx[head] = sq_fx
-        self._dt_ns[head] = dt_ns
-        head += 1
-        self._head = 0 if head == self.window else head
+        Raises:
+            InvalidValue: ``log_ret`` not finite or beyond ±:data:`~.vol_kernel.MAX_ABS_LOG_RETURN` (no two
+                positive prices are that far apart), or ``dt_ns`` not an int in ``[1, 2**63 / window]``.
+        """
+        if not (isinstance(log_ret, (int, float)) and abs(log_ret) <= MAX_ABS_LOG_RETURN):  # NaN fails too
+            raise InvalidValue(
+                f"RollingVolatility.push: log_ret must be finite and within ±{MAX_ABS_LOG_RETURN}, was {log_ret!r}"
+            )
+        try:
+            dt = operator.index(dt_ns)
+        except TypeError:
+            raise InvalidValue(f"RollingVolatility.push: dt_ns must be int nanoseconds, was {dt_ns!r}") from None
+        if not 0 < dt <= self._max_dt_ns:
+            raise InvalidValue(f"RollingVolatility.push: dt_ns must be in [1, {self._max_dt_ns}], was {dt}")
+        vk.push_return(float(log_ret), dt, self._f, self._i)
 
     @property
     def count(self) -> int:
         """Returns currently in the window (0 .. window)."""
-        return self._count
+        return min(int(self._i[vk.I_TOTAL]), self.window)
 
     @property
     def is_full(self) -> bool:
-        return self._count == self.window
+        return int(self._i[vk.I_TOTAL]) >= self.window
 
     @property
     def elapsed_s(self) -> float:
         """Time the window spans, in seconds."""
-        return self._sum_dt_ns / NANOS_PER_SECOND
+        return int(self._i[self._sum_dt]) / NANOS_PER_SECOND
 
     @property
     def sum_squared_returns(self) -> float:
         """Sum of squared log returns in the window (dimensionless)."""
-        return math.ldexp(float(self._sum_r2_fx), -_FIXED_POINT_BITS)
+        return float(self._f[self._out + 1])
 
     @property
     def sum_returns(self) -> float:
         """Sum of log returns in the window: the log price change over its span (dimensionless)."""
-        return math.ldexp(float(self._sum_r_fx), -_FIXED_POINT_BITS)
+        return float(self._f[self._out])
 
     def sigma_per_sqrt_s(self) -> float:
         """Realized vol ``sqrt(sum r² / sum dt)`` in relative units per sqrt(second); 0.0 while empty."""
-        if self._sum_dt_ns == 0:
-            return 0.0
-        return math.sqrt(self.sum_squared_returns / (self._sum_dt_ns / NANOS_PER_SECOND))
+        return float(self._f[self._out + 2])
 
     def drift_per_s(self) -> float:
         """Mean log return per second over the window; 0.0 while empty."""
-        if self._sum_dt_ns == 0:
+        sum_dt_ns = int(self._i[self._sum_dt])
+        if sum_dt_ns == 0:
             return 0.0
-        return self.sum_returns / (self._sum_dt_ns / NANOS_PER_SECOND)
+        return self.sum_returns / (sum_dt_ns / NANOS_PER_SECOND)
 
     def trend_strength(self) -> float:
         """``|drift| * T / (sigma * sqrt(T)) = |sum r| / sqrt(sum r²)``, dimensionless.
@@ -184,6 +181,7 @@ class RollingVolatility:
         The log move over the window in units of the move's own realized standard deviation: about
         ``|N(0, 1)|`` for a driftless walk, ``sqrt(n)`` for ``n`` equal steps in one direction. 0.0 while flat.
         """
-        if self._sum_r2_fx <= 0:
+        sum_r2 = self.sum_squared_returns
+        if sum_r2 <= 0.0:
             return 0.0
-        return abs(self.sum_returns) / math.sqrt(self.sum_squared_returns)
+        return abs(self.sum_returns) / math.sqrt(sum_r2)
