@@ -20,8 +20,7 @@ from thalex_modular.platform.use_cases.order_rows import OrderRows
 from thalex_modular.platform.use_cases.reconcile_kernel import plan_requests
 from thalex_modular.platform.use_cases.sim_session import build_sim_session
 from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
-
-from .twins import uncompiled
+from twins import pure
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="numba is off: there is no compiled kernel to compare")
 
@@ -70,8 +69,9 @@ def _run(kernel, desired, orders, limits, position, reference, tolerance):  # ty
 )
 def test_compiled_reconcile_equals_its_python_twin(desired, orders, limits, position, reference, tolerance) -> None:  # type: ignore[no-untyped-def]
     compiled = _run(plan_requests, desired, orders, limits, position, reference, tolerance)
-    with uncompiled(reconcile_kernel, risk_kernel):
-        twin = _run(reconcile_kernel.plan_requests, desired, orders, limits, position, reference, tolerance)
+    twin = _run(
+        pure(plan_requests, risk_kernel, reconcile_kernel), desired, orders, limits, position, reference, tolerance
+    )
     assert compiled == twin
 
 
@@ -105,9 +105,7 @@ def test_compiled_risk_decision_equals_its_python_twin(  # type: ignore[no-untyp
         lim, ilim, is_buy, price, amount, amount, old, added, position, reference, 3_000_000_000,
         3_000_000_000 - mark_age, known, bids, asks, count,
     )
-    with uncompiled(risk_kernel):
-        twin = risk_kernel.risk_code(*args)
-    assert risk_code(*args) == twin
+    assert risk_code(*args) == pure(risk_code, risk_kernel)(*args)
 
 
 def test_order_rows_kept_in_step_equal_a_fresh_load_after_every_tick() -> None:

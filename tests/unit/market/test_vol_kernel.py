@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from types import FunctionType
 from typing import Any
 
 import numpy as np
@@ -13,36 +12,21 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from thalex_modular.platform.domain.errors import InvalidValue
-from thalex_modular.platform.domain.jit import python_twin
 from thalex_modular.platform.domain.market import (
     MultiWindowRegimeAnalyzer,
     RegimeConfig,
     RollingVolatility,
     vol_kernel as vk,
 )
+from twins import pure
 
 S = 1_000_000_000
 SMALL = RegimeConfig(fast_window_samples=2, mid_window_samples=3, slow_window_samples=5)
 MAX_R = vk.MAX_ABS_LOG_RETURN
 
 
-def _pure_namespace() -> dict[str, Any]:
-    """vol_kernel's globals with every kernel replaced by its uncompiled twin, calls between kernels included
-    (``python_twin`` alone would leave the twin calling compiled callees)."""
-    ns = dict(vars(vk))
-    for name, obj in vars(vk).items():
-        twin = python_twin(obj) if callable(obj) else obj
-        if twin is not obj and isinstance(twin, FunctionType):
-            ns[name] = FunctionType(twin.__code__, ns, twin.__name__, twin.__defaults__, twin.__closure__)
-    return ns
-
-
-PURE = _pure_namespace()
-
-
 def _pure(fn: Callable[..., Any]) -> Callable[..., Any]:
-    pure: Callable[..., Any] = PURE[fn.__name__]
-    return pure
+    return pure(fn, vk)
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
