@@ -2,7 +2,10 @@
 
 Units: prices and sigma in USD (sigma per sqrt(second)), time in seconds, gamma per USD per unit of the
 underlying held, kappa per USD, amounts in the underlying. Inside the strategy prices become integer ticks
-through :class:`Instrument` only (bids floor, asks ceil).
+with the :class:`Instrument`'s rounding (bids floor, asks ceil).
+
+The quoting math itself is one compiled kernel (:mod:`.as_kernel`); the formula functions below state the
+model and are what the kernel computes.
 """
 
 from __future__ import annotations
@@ -11,11 +14,23 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from thalex_modular.platform.domain.clock import NANOS_PER_SECOND
+import numpy as np
+from numpy.typing import NDArray
+
 from thalex_modular.platform.domain.entities import Instrument, Quote, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array
 
+from .as_kernel import (
+    ERR_CAPACITY,
+    ERR_FAIR_PRICE,
+    ERR_GAMMA_MULTIPLIER,
+    ERR_POSITION,
+    ERR_SIGMA,
+    pack_parameters,
+    quote_kernel,
+)
 from .kappa_estimator import KappaEstimator
 from .protocol import QuoteContext
 
@@ -118,21 +133,23 @@ class AvellanedaStoikovConfig:
 
 
 class AvellanedaStoikovStrategy:
-    """Quotes both sides around the A-S reservation price; implements :class:`~.protocol.Strategy`.
+    """Quotes both sides around the A-S reservation price; implements :class:`~.protocol.ArrayStrategy`.
 
-    Per call: mid = ``ctx.fair_price`` (the owner's price reference: the mark by default); sigma converted to
-    USD once; gamma =
-    ``config.gamma * ctx.gamma_multiplier``; the inventory shift ``q * gamma * sigma² * T`` is capped to
-    ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds inventory moves
-    away from the mid, the other closer; it grows at most linearly and is bounded); the half spread is at least
-    ``min_spread_ticks / 2``. Bids round down, asks up, then each is held behind the touch (``max_cross_ticks``).
-    Sizes are floored to lots; each side stops where it would take ``|position|`` past the limit. No quotes
-    on or after a dated instrument's expiry.
+    Per call: mid = the fair price (the owner's price reference: the mark by default); sigma converted to
+    USD once; gamma = ``config.gamma * gamma_multiplier``; the inventory shift ``q * gamma * sigma² * T`` is
+    capped to ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds
+    inventory moves away from the mid, the other closer; it grows at most linearly and is bounded); the half
+    spread is at least ``min_spread_ticks / 2``. Bids round down, asks up, then each is held behind the touch
+    (``max_cross_ticks``). Sizes are floored to lots; each side stops where it would take ``|position|`` past the
+    limit. No quotes on or after a dated instrument's expiry.
+
+    :meth:`quote_into` writes the quotes as int64 rows (the tick path); :meth:`compute_quotes` returns them as
+    :class:`Quote` values. Both run :func:`~.as_kernel.quote_kernel`.
     """
 
     __slots__ = (
-        "_estimator", "_last_ladder", "_last_ladder_key", "_last_mid", "_last_sizes", "_quoted_name", "_sizes_key",
-        "config",
+        "_estimator", "_fp", "_inst", "_ip", "_kappa", "_last_count", "_last_ladder", "_last_mid", "_last_rows",
+        "_params", "_quoted_name", "_rows", "config",
     )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
@@ -146,19 +163,31 @@ class AvellanedaStoikovStrategy:
                 config.kappa_max_per_usd,
                 config.kappa_fallback_per_usd,
             )
+        # the kappa in use; NaN = ask the estimator again (only on_trade changes its answer)
+        self._kappa = math.nan if config.kappa_per_usd is None else float(config.kappa_per_usd)
         self._last_mid: float | None = None
         self._quoted_name: str | None = None
-        # the last ladder and its inputs: an unchanged ladder is returned as the same tuple (no rebuild)
+        # kernel parameters per instrument, and those of the instrument quoted last
+        self._params: dict[Instrument, tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
+        self._inst: Instrument | None = None
+        self._fp: NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self._ip: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        # compute_quotes' rows, and its last ladder with its count and the rows' bytes: an unchanged ladder is
+        # returned as the same tuple (no rebuild)
+        self._rows = new_quote_array(2 * config.levels)
+        self._last_count = 0
+        self._last_rows = b""
         self._last_ladder: tuple[Quote, ...] = ()
-        self._last_ladder_key: tuple[Instrument, int, int, float] | None = None
-        self._sizes_key: tuple[Instrument, float] | None = None
-        self._last_sizes: tuple[_Sizes, _Sizes] = ((), ())
+
+    @property
+    def max_quotes(self) -> int:
+        """Rows :meth:`quote_into` may write: both sides, all levels."""
+        return 2 * self.config.levels
 
     def kappa_per_usd(self) -> float:
         """The kappa in use: configured, or the online estimate (per USD)."""
         if self._estimator is None:
-            assert self.config.kappa_per_usd is not None
-            return self.config.kappa_per_usd
+            return self._kappa
         return self._estimator.kappa_per_usd()
 
     def on_trade(self, trade: Trade) -> None:
@@ -167,114 +196,120 @@ class AvellanedaStoikovStrategy:
         if self._estimator is None or self._last_mid is None or trade.instrument_name != self._quoted_name:
             return
         self._estimator.observe(abs(trade.price - self._last_mid))
+        self._kappa = _NAN
+
+    def quote_into(
+        self,
+        out: QuoteArray,
+        instrument: Instrument,
+        best_bid_price: float | None,
+        best_ask_price: float | None,
+        fair_price: float,
+        position: float,
+        sigma_per_s: float,
+        gamma_multiplier: float,
+        now_ns: int,
+    ) -> int:
+        """Write the desired bids (nearest first) then asks (nearest first) into ``out[:n]``; return n.
+
+        Args:
+            out: int64 rows ``[is_buy, price_ticks, amount_lots, level]``, at least :attr:`max_quotes` rows; held
+                by the strategy between calls (rows past n are left as they are).
+            instrument: what we quote.
+            best_bid_price, best_ask_price: the touch, USD; None when that side of the book is empty.
+            fair_price: the price to centre on, USD. position: signed, underlying.
+            sigma_per_s: relative (log-return) vol per sqrt(second). gamma_multiplier: the regime's (> 0).
+            now_ns: decision time, int ns.
+
+        Pass floats for the prices and the rest (ints work, but compile another specialization of the kernel).
+
+        Raises:
+            InvalidValue: what :class:`QuoteContext` refuses (same messages); ``out`` too small; quotes priced
+                beyond +-2**62 ticks or at NaN/inf (absurd inputs, e.g. an overflowing ``sigma**2``).
+        """
+        if instrument is not self._inst:
+            self._use(instrument)
+        kappa = self._kappa
+        if kappa != kappa:  # NaN: the estimate may have moved
+            assert self._estimator is not None
+            kappa = self._kappa = self._estimator.kappa_per_usd()
+        n: int = quote_kernel(
+            out,
+            self._fp,
+            self._ip,
+            _NAN if best_bid_price is None else best_bid_price,
+            _NAN if best_ask_price is None else best_ask_price,
+            fair_price,
+            position,
+            sigma_per_s,
+            gamma_multiplier,
+            now_ns,
+            kappa,
+        )
+        if n < 0:
+            self._refuse(n, out, instrument, fair_price, position, sigma_per_s, gamma_multiplier)
+        self._last_mid = fair_price
+        self._quoted_name = instrument.instrument_name
+        return n
 
     def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
         """The desired bids (nearest first) then asks (nearest first); empty when nothing may be quoted."""
-        cfg = self.config
-        inst = ctx.instrument
         tk = ctx.ticker
-        best_bid = tk.best_bid_price
-        best_ask = tk.best_ask_price
-        mid = ctx.fair_price
-        self._last_mid = mid
-        self._quoted_name = inst.instrument_name
-
-        time_left = cfg.horizon_s
-        if inst.expiry_ns is not None:
-            to_expiry_s = (inst.expiry_ns - ctx.now_ns) / NANOS_PER_SECOND
-            if to_expiry_s <= 0.0:
-                return ()
-            if to_expiry_s < time_left:
-                time_left = to_expiry_s
-
-        tick = inst.tick_size
-        gamma = cfg.gamma * ctx.gamma_multiplier
-        sigma = usd_sigma_per_sqrt_s(ctx.sigma_per_s, mid)
-        q = ctx.position
-
-        # inventory shift mid - reservation, bounded (LESSONS 8): linear in q, capped in ticks
-        skew = mid - reservation_price(mid, q, gamma, sigma, time_left)
-        max_skew = cfg.max_skew_ticks * tick
-        if skew > max_skew:
-            skew = max_skew
-        elif skew < -max_skew:
-            skew = -max_skew
-        center = mid - skew
-        half = 0.5 * optimal_spread(gamma, sigma, time_left, self.kappa_per_usd())
-        min_half = 0.5 * cfg.min_spread_ticks * tick
-        if half < min_half:
-            half = min_half
-
-        bid0 = inst.bid_ticks(center - half)
-        ask0 = inst.ask_ticks(center + half)
-        # hold each side behind the opposite touch; both moves only widen our spread
-        if best_ask is not None:
-            limit = inst.ask_ticks(best_ask) - 1 + cfg.max_cross_ticks
-            if bid0 > limit:
-                bid0 = limit
-        if best_bid is not None:
-            limit = inst.bid_ticks(best_bid) + 1 - cfg.max_cross_ticks
-            if ask0 < limit:
-                ask0 = limit
-        gap = cfg.min_spread_ticks - (ask0 - bid0)
-        if gap > 0:  # float rounding at extreme prices only; widen away from the touch
-            bid0 -= gap
-
-        key = (inst, bid0, ask0, q)
-        if key != self._last_ladder_key:
-            self._last_ladder = self._ladder(inst, bid0, ask0, q)
-            self._last_ladder_key = key
+        bid = tk.best_bid_price
+        ask = tk.best_ask_price
+        rows = self._rows
+        # floats: an int argument would compile (and cache) another specialization of the kernel
+        n = self.quote_into(
+            rows, ctx.instrument, _NAN if bid is None else float(bid), _NAN if ask is None else float(ask),
+            float(ctx.fair_price), float(ctx.position), float(ctx.sigma_per_s), float(ctx.gamma_multiplier),
+            ctx.now_ns,
+        )
+        # rows past n hold older quotes: equal (n, all rows) means an equal ladder; unequal may rebuild needlessly
+        key = rows.tobytes()
+        if n != self._last_count or key != self._last_rows:
+            self._last_ladder = tuple(
+                [_new_quote(Quote, (_SIDE_OF[row[0]], row[1], row[2], row[3])) for row in rows.tolist()[:n]]
+            )
+            self._last_count = n
+            self._last_rows = key
         return self._last_ladder
 
-    def _ladder(self, inst: Instrument, bid0: int, ask0: int, position: float) -> tuple[Quote, ...]:
-        bid_sizes, ask_sizes = self._sizes(inst, position)
-        spacing = self.config.level_spacing_ticks
-        quotes: list[Quote] = []
-        for level, lots in bid_sizes:
-            price = bid0 - level * spacing
-            if price <= 0:
-                break
-            quotes.append(_new_quote(Quote, (_BUY, price, lots, level)))
-        for level, lots in ask_sizes:
-            quotes.append(_new_quote(Quote, (_SELL, ask0 + level * spacing, lots, level)))
-        return tuple(quotes)
+    def _use(self, instrument: Instrument) -> None:
+        params = self._params.get(instrument)
+        if params is None:
+            params = self._params[instrument] = pack_parameters(instrument, self.config)
+        self._fp, self._ip = params
+        self._inst = instrument
 
-    def _sizes(self, inst: Instrument, position: float) -> tuple[_Sizes, _Sizes]:
-        """(level, lots) of the bids and of the asks at ``position``; cached, as the position rarely changes."""
-        key = (inst, position)
-        if key == self._sizes_key:
-            return self._last_sizes
-        cfg = self.config
-        max_pos = cfg.max_position_underlying
-        min_lots = inst.min_order_lots
-        level_lots = tuple(inst.lots_floor(a) for a in cfg.level_amounts)
-        # room in lots before |position| would pass the limit, counting every quote of the side (LESSONS 10)
-        room_buy = max_pos - position
-        room_sell = max_pos + position
-        sizes = (
-            _side_sizes(level_lots, inst.lots_floor(room_buy) if room_buy > 0.0 else 0, min_lots),
-            _side_sizes(level_lots, inst.lots_floor(room_sell) if room_sell > 0.0 else 0, min_lots),
+    def _refuse(
+        self, code: int, out: QuoteArray, instrument: Instrument, fair_price: float, position: float,
+        sigma_per_s: float, gamma_multiplier: float,
+    ) -> None:
+        if code == ERR_FAIR_PRICE:
+            raise InvalidValue(f"QuoteContext.fair_price must be finite and > 0, was {fair_price!r}")
+        if code == ERR_POSITION:
+            raise InvalidValue(f"QuoteContext.position must be finite, was {position!r}")
+        if code == ERR_SIGMA:
+            raise InvalidValue(f"QuoteContext.sigma_per_s must be finite and >= 0, was {sigma_per_s!r}")
+        if code == ERR_GAMMA_MULTIPLIER:
+            raise InvalidValue(f"QuoteContext.gamma_multiplier must be finite and > 0, was {gamma_multiplier!r}")
+        if code == ERR_CAPACITY:
+            raise InvalidValue(
+                f"AvellanedaStoikovStrategy.quote_into: out must be an int64 array of at least {self.max_quotes} "
+                f"rows of 4, was of shape {out.shape}"
+            )
+        # ERR_RANGE: the inputs were valid, so the quoting state moves on as compute_quotes' always did
+        self._last_mid = fair_price
+        self._quoted_name = instrument.instrument_name
+        raise InvalidValue(
+            f"AvellanedaStoikovStrategy: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
+            f"ticks or at NaN/inf "
+            f"(fair_price {fair_price!r}, position {position!r}, sigma_per_s {sigma_per_s!r}, "
+            f"gamma_multiplier {gamma_multiplier!r})"
         )
-        self._sizes_key = key
-        self._last_sizes = sizes
-        return sizes
 
 
-_Sizes = tuple[tuple[int, int], ...]
-_BUY = Side.BUY
-_SELL = Side.SELL
+_NAN = math.nan
+_SIDE_OF = (Side.SELL, Side.BUY)  # by the is_buy column
 # tuple.__new__ builds a Quote without the Python-level NamedTuple constructor (half the cost, same value)
 _new_quote = tuple.__new__
-
-
-def _side_sizes(level_lots: tuple[int, ...], room_lots: int, min_lots: int) -> _Sizes:
-    """(level, lots) of one side: each level takes its size or the room left; a level too small to send (its
-    configured size or the remaining room) is dropped."""
-    sizes = []
-    for level, want in enumerate(level_lots):
-        lots = want if want < room_lots else room_lots
-        if lots < min_lots:
-            continue
-        sizes.append((level, lots))
-        room_lots -= lots
-    return tuple(sizes)

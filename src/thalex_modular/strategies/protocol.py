@@ -1,15 +1,17 @@
-"""The one Strategy protocol every quoting model implements, and the context it quotes from."""
+"""The one Strategy protocol every quoting model implements, the context it quotes from, and the array form of
+it the compiled tick path uses."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from thalex_modular.platform.domain.entities import Instrument, Quote, Ticker, Trade
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.market.regime import Regime
+from thalex_modular.platform.domain.quote_array import QuoteArray
 
 
 @dataclass(slots=True)
@@ -72,4 +74,38 @@ class Strategy(Protocol):
 
     def on_trade(self, trade: Trade) -> None:
         """A public trade of the quoted instrument (for online parameter estimation, e.g. kappa)."""
+        ...
+
+
+@runtime_checkable
+class ArrayStrategy(Strategy, Protocol):
+    """A Strategy that also writes its quotes straight into an int64 quote array (the compiled tick path: no
+    QuoteContext, no Quote objects per ticker). Layout: :mod:`~thalex_modular.platform.domain.quote_array`."""
+
+    @property
+    def max_quotes(self) -> int:
+        """Rows :meth:`quote_into` may write (both sides, all levels)."""
+        ...
+
+    def quote_into(
+        self,
+        out: QuoteArray,
+        instrument: Instrument,
+        best_bid_price: float | None,
+        best_ask_price: float | None,
+        fair_price: float,
+        position: float,
+        sigma_per_s: float,
+        gamma_multiplier: float,
+        now_ns: int,
+    ) -> int:
+        """Write into ``out[:n]`` exactly the quotes, in the same order, that :meth:`compute_quotes` returns for a
+        :class:`QuoteContext` of the same arguments (prices USD, ``position`` in the underlying, ``sigma_per_s``
+        relative per sqrt(second), ``now_ns`` int ns; a None best price = that side of the book is empty);
+        return n. ``out`` (>= :attr:`max_quotes` rows) belongs to the strategy between calls: the caller reads
+        it and never writes it.
+
+        Raises:
+            InvalidValue: the inputs :class:`QuoteContext` refuses, with its messages.
+        """
         ...

@@ -7,6 +7,7 @@ plan's requests to its gateway and feeds the gateway's order updates back throug
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 from thalex_modular.platform.domain.entities import Fill, Instrument, Order, OrderUpdate, Quote, Ticker, Trade
@@ -21,7 +22,7 @@ from thalex_modular.platform.domain.tracking import StateTracker
 from thalex_modular.platform.use_cases import reconcile_kernel
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
 from thalex_modular.platform.use_cases.order_rows import OrderRows
-from thalex_modular.strategies.protocol import QuoteContext, Strategy
+from thalex_modular.strategies.protocol import ArrayStrategy, QuoteContext, Strategy
 
 
 class QuotingCore:
@@ -39,8 +40,8 @@ class QuotingCore:
     """
 
     __slots__ = (
-        "_desired", "_desired_from", "_last_reference_price", "_last_ticker", "_n_desired", "_rows",
-        "_rows_version", "analyzer", "instrument", "price_reference", "reconciler", "strategy", "tracker",
+        "_array_strategy", "_desired", "_desired_from", "_last_reference_price", "_last_ticker", "_n_desired",
+        "_rows", "_rows_version", "_strategy", "analyzer", "instrument", "price_reference", "reconciler", "tracker",
     )
 
     def __init__(
@@ -56,25 +57,53 @@ class QuotingCore:
         self.price_reference = price_reference
         self.tracker = tracker
         self.analyzer = analyzer
-        self.strategy = strategy
         self.reconciler = reconciler
         self._last_ticker: Ticker | None = None
         self._last_reference_price = 0.0  # the latest ticker's reference price (USD)
-        # the tick path's arrays: desired quotes as rows (rebuilt only when the strategy's ladder object
-        # changes) and our resting orders as rows (rebuilt only when the tracker's version moved)
+        # the tick path's arrays: desired quotes as rows (written by an ArrayStrategy, or converted from another
+        # strategy's quotes when its ladder object changes) and our resting orders as rows (kept in step with the
+        # tracker by register_sent / on_order_update / on_request_failed; reloaded when its version moved else)
         self._desired: QuoteArray = new_quote_array(16)
         self._desired_from: Sequence[Quote] | None = None
         self._n_desired = 0
         self._rows = OrderRows(instrument)
         self._rows_version = -1  # the tracker version the rows match; another one reloads them
+        self._strategy: Strategy = strategy
+        self._array_strategy: ArrayStrategy | None = None
+        self.strategy = strategy
+
+    @property
+    def strategy(self) -> Strategy:
+        """The quoting model (replaceable, e.g. by a wrapper: an :class:`ArrayStrategy` runs the array path)."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Strategy) -> None:
+        self._strategy = strategy
+        self._array_strategy = strategy if isinstance(strategy, ArrayStrategy) else None
+        self._desired_from = None
+        if self._array_strategy is not None and self._array_strategy.max_quotes > self._desired.shape[0]:
+            self._desired = new_quote_array(self._array_strategy.max_quotes)
 
     @property
     def last_ticker(self) -> Ticker | None:
         return self._last_ticker
 
     def warm_up(self) -> None:
-        """Compile (or load from cache) the tick path's kernels before the first ticker (seconds, once)."""
+        """Compile (or load from the on-disk cache) the tick path's kernels before the first ticker: seconds on
+        the first run after an install, well under one afterwards. Runs them on throwaway copies: no state of
+        this core changes."""
         reconcile_kernel.warm_up()
+        analyzer = MultiWindowRegimeAnalyzer(self.analyzer.config)
+        analyzer.update(100.0, 1)
+        analyzer.update(101.0, 2)
+        sigma_per_sqrt_s, gamma_multiplier = analyzer.quoting_inputs()
+        if self._array_strategy is not None:
+            fair_price = self.instrument.price(1_000)
+            copy.deepcopy(self._array_strategy).quote_into(
+                new_quote_array(self._desired.shape[0]), self.instrument, None, None, fair_price, 0.0,
+                sigma_per_sqrt_s, gamma_multiplier, 0,
+            )
 
     @property
     def order_rows(self) -> OrderRows:
@@ -117,26 +146,47 @@ class QuotingCore:
 
     def requote(self, now_ns: int) -> ReconcilePlan:
         """Plan against the latest ticker (after a fill, a cool-down, a resync). Empty before the first ticker."""
+        ticker = self._last_ticker
+        array_strategy = self._array_strategy
+        if ticker is None or array_strategy is None or self.reconciler.halted:
+            return self._requote_from_quotes(now_ns)
+        instrument = self.instrument
+        tracker = self.tracker
+        position = tracker.position_amount(instrument.instrument_name)
+        sigma_per_sqrt_s, gamma_multiplier = self.analyzer.quoting_inputs()
+        n_desired = array_strategy.quote_into(
+            self._desired, instrument, ticker.best_bid_price, ticker.best_ask_price, self._last_reference_price,
+            position, sigma_per_sqrt_s, gamma_multiplier, now_ns,
+        )
+        self._desired_from = None
+        if tracker.version != self._rows_version:
+            self._reload_rows()
+        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
+        return self.reconciler.plan(instrument, self._desired, n_desired, self._rows, risk_ctx)
+
+    def _requote_from_quotes(self, now_ns: int) -> ReconcilePlan:
+        """:meth:`requote` through ``compute_quotes`` (a strategy without arrays, or the kill switch engaged)."""
         wanted = self.desired_quotes(now_ns)
         if wanted is None:
             return ReconcilePlan([], [])
         desired, risk_ctx = wanted
         reconciler = self.reconciler
-        tracker = self.tracker
         if reconciler.halted:
             return reconciler.reconcile(
-                self.instrument, desired, tracker.open_orders(self.instrument.instrument_name), risk_ctx
+                self.instrument, desired, self.tracker.open_orders(self.instrument.instrument_name), risk_ctx
             )
         if desired is not self._desired_from:
             if len(desired) > self._desired.shape[0]:
                 self._desired = new_quote_array(2 * len(desired))
             self._n_desired = quotes_into_array(desired, self._desired)
             self._desired_from = desired
-        version = tracker.version
-        if version != self._rows_version:
-            self._rows.load(tracker.open_orders(self.instrument.instrument_name))
-            self._rows_version = version
+        if self.tracker.version != self._rows_version:
+            self._reload_rows()
         return reconciler.plan(self.instrument, self._desired, self._n_desired, self._rows, risk_ctx)
+
+    def _reload_rows(self) -> None:
+        self._rows.load(self.tracker.open_orders(self.instrument.instrument_name))
+        self._rows_version = self.tracker.version
 
     def pull_quotes(self, now_ns: int) -> ReconcilePlan:
         """Plan cancels of every resting order of the instrument (stale data, toxic flow, shutdown)."""

@@ -46,7 +46,7 @@ from thalex_modular.platform.use_cases.order_reconciler import ReconcilePlan
 from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig, ServiceStats
-from thalex_modular.strategies.side_filter import SideFilter
+from thalex_modular.strategies.side_filter import side_filter
 
 __all__ = ["QuotingService"]
 
@@ -89,7 +89,7 @@ class QuotingService:
         self.config = config or QuotingServiceConfig()
         self.toxic = toxic
         self.stats = ServiceStats()
-        self._filter = SideFilter(core.strategy)
+        self._filter = side_filter(core.strategy)
         core.strategy = self._filter
         self._mq = mass_quoter
         self._mq_settings = mass_quote
