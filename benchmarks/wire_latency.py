@@ -1,20 +1,26 @@
 """Wire latency: from a ticker notification leaving the emulator to the order request it provokes arriving there.
 
 Starts ``platform emulator --control`` in a subprocess (its own core; flow agents off, rate limits at 1e6/s), then runs
-two quoters against it one after the other, each for ``--n`` measured ticker updates (after ``--warmup``):
+two quoters against it side by side, each on its own instrument, for ``--n`` measured ticker updates each (after
+``--warmup``):
 
-* ours: the platform's live path, ``build_live`` (ThalexSession + ThalexMarketFeed + ThalexGateway +
-  QuotingService over the Avellaneda-Stoikov core), one level per side, ``amend_tolerance_ticks = 0``,
-  insert/amend (not mass quote), toxic-flow defence off, stale-data guard relaxed (the probe is the only feed);
-* baseline: a minimal quoter on the official ``thalex`` client: subscribe the ticker, ``json.loads`` each
-  notification, bid/ask = mark -/+ a half spread rounded to the tick, amend each side whose price moved.
+* ours: the platform's live path on BTC-PERPETUAL, ``build_live`` (ThalexSession + ThalexMarketFeed +
+  ThalexGateway + QuotingService over the Avellaneda-Stoikov core), one level per side,
+  ``amend_tolerance_ticks = 0``, insert/amend (not mass quote), toxic-flow defence off, stale-data guard relaxed
+  (the probe is the only feed);
+* baseline: a minimal quoter on the official ``thalex`` client on ETH-PERPETUAL: subscribe the ticker,
+  ``json.loads`` each notification, bid/ask = mark -/+ a half spread rounded to the tick, amend each side whose
+  price moved.
 
 Each measured update is one ``emulator/probe_ticker`` control call: the emulator pins the instrument's ticker to
 ``mark_price = mid`` (best bid/ask one tick around it), writes it to the ticker subscribers at once and waits for
-the next two order requests (bid and ask amend); both stamps are ``time.monotonic_ns()`` in the emulator process
+their next two order requests (bid and ask amend); both stamps are ``time.monotonic_ns()`` in the emulator process
 (see ``emulator/latency_probe.py``). ``mid`` alternates by ``--move-ticks`` (default 20), so both quoters must
 amend both sides every time. The latency of an update is its FIRST request's arrival minus the ticker's send.
-The driver (control client) runs in this process with the quoter under test, idle while a probe is in flight.
+Probes alternate between the two quoters (ours then baseline, then baseline then ours, ...), so both see the same
+machine at the same time: a burst of noise on this shared 2-core box lands on both, not on one phase. Both quoters
+and the driver (control client) run in this process; a quoter's instrument is pinned by its first probe, so between
+its probes it receives nothing and sends nothing.
 
 Prints ``wire_p50_us=… wire_p99_us=… baseline_p50_us=… baseline_p99_us=… ratio_p99=…`` (ratio = ours / baseline
 at p99; target <= 1.0); progress and extra figures (second request, misses) go to stderr.
@@ -44,13 +50,16 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from emulator_process import emulator_process
 from thalex_modular.deployment.config import load_run_config
-from thalex_modular.deployment.instrument_runtime import build_live, thalex_config
+from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_live, thalex_config
 from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.platform.adapters.exchanges.thalex.config import RateLimitConfig
 
-INSTRUMENT: Final = "BTC-PERPETUAL"
+INSTRUMENT: Final = "BTC-PERPETUAL"  # ours
 TICK: Final = 1.0  # BTC-PERPETUAL tick size on the emulator (USD)
-AMOUNT: Final = 0.01  # BTC per quote (both quoters)
+AMOUNT: Final = 0.01  # BTC per quote (ours)
+BASELINE_INSTRUMENT: Final = "ETH-PERPETUAL"
+BASELINE_TICK: Final = 0.1  # ETH-PERPETUAL tick size on the emulator (USD)
+BASELINE_AMOUNT: Final = 0.1  # ETH per quote
 HALF_SPREAD_USD: Final = 5.0  # baseline quoter: bid/ask = mark -/+ this, rounded outwards to the tick
 _NO_LIMIT: Final = 1_000_000.0  # messages per second: the client-side buckets never bind in the benchmark
 
@@ -93,51 +102,74 @@ class Driver:
                     raise RuntimeError(f"{method} failed: {reply}")
                 return reply["result"]
 
-    async def probe(self, mid: float, expect: int, timeout_ms: int) -> dict[str, Any]:
+    async def probe(self, instrument: str, tick: float, mid: float, expect: int, timeout_ms: int) -> dict[str, Any]:
         params = {
-            "instrument_name": INSTRUMENT, "mark_price": mid, "best_bid_price": mid - TICK,
-            "best_ask_price": mid + TICK, "expect_requests": expect, "timeout_ms": timeout_ms,
+            "instrument_name": instrument, "mark_price": mid, "best_bid_price": mid - tick,
+            "best_ask_price": mid + tick, "expect_requests": expect, "timeout_ms": timeout_ms,
         }
         result: dict[str, Any] = await self.call("emulator/probe_ticker", params)
         return result
 
 
-async def measure(driver: Driver, base: float, move: float, n: int, warmup: int, label: str, gap_s: float = 0.0
-                  ) -> Samples:
-    """``warmup + n`` probes alternating the mid between ``base`` and ``base + move``; the last ``n`` count.
-    ``gap_s`` (seconds) is slept between probes, so the quoter has digested the previous answers."""
-    samples = Samples()
+@dataclass
+class Probed:
+    """One quoter under measurement: its instrument, tick (USD), base mid (USD) and samples."""
+
+    label: str
+    instrument: str
+    tick: float
+    base: float
+    samples: Samples = field(default_factory=Samples)
+
+
+async def settle(seconds: float) -> None:
+    """Keep the event loop turning (no sleep: an idle core wakes up slowly) for ``seconds``, so the replies and
+    order notifications of the previous probe are handled before the next ticker goes out."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        await asyncio.sleep(0)
+
+
+async def measure(driver: Driver, quoters: list[Probed], move_ticks: int, n: int, warmup: int, settle_s: float,
+                  gap_s: float = 0.0) -> None:
+    """``warmup + n`` rounds; each probes every quoter once (the order alternates by round), moving its mid between
+    ``base`` and ``base + move_ticks * tick``; the last ``n`` rounds count. Before each probe the loop turns for
+    ``settle_s`` seconds (the previous probe's answers are handled first, so one quoter's work never lands in the
+    other's measurement) and ``gap_s`` seconds are slept."""
     started = time.perf_counter()
     for i in range(warmup + n):
-        if gap_s > 0:
-            await asyncio.sleep(gap_s)
-        mid = base + move if i % 2 == 0 else base
-        result = await driver.probe(mid, expect=2, timeout_ms=500 if i >= warmup else 200)
-        if i < warmup:
-            continue
-        if result["recipients"] != 1:
-            raise RuntimeError(f"{label}: probe reached {result['recipients']} ticker subscribers, expected 1")
-        requests = result["requests"]
-        if not requests:
-            samples.missed += 1
-            continue
-        samples.first_ns.append(requests[0]["latency_ns"])
-        if len(requests) >= 2:
-            samples.second_ns.append(requests[1]["latency_ns"])
-        else:
-            samples.partial += 1
+        for q in quoters if i % 2 == 0 else reversed(quoters):
+            await settle(settle_s)
+            if gap_s > 0:
+                await asyncio.sleep(gap_s)
+            mid = q.base + move_ticks * q.tick if i % 2 == 0 else q.base
+            result = await driver.probe(
+                q.instrument, q.tick, round(mid, 6), expect=2, timeout_ms=500 if i >= warmup else 200
+            )
+            if i < warmup:
+                continue
+            samples = q.samples
+            if result["recipients"] != 1:
+                raise RuntimeError(f"{q.label}: probe reached {result['recipients']} subscribers, expected 1")
+            requests = result["requests"]
+            if not requests:
+                samples.missed += 1
+                continue
+            samples.first_ns.append(requests[0]["latency_ns"])
+            if len(requests) >= 2:
+                samples.second_ns.append(requests[1]["latency_ns"])
+            else:
+                samples.partial += 1
         done = i - warmup + 1
-        if done % 2000 == 0:
+        if done > 0 and done % 2000 == 0:
             rate = done / (time.perf_counter() - started)
-            print(f"{label}: {done}/{n} updates ({rate:.0f}/s)", file=sys.stderr, flush=True)
-    return samples
+            print(f"{done}/{n} rounds ({rate:.0f}/s)", file=sys.stderr, flush=True)
 
 
 # -- ours: the platform's live path -------------------------------------------------------------------------------
 
 
-async def run_ours(url: str, kid: str, key_path: Path, driver: Driver, base: float, args: argparse.Namespace
-                   ) -> Samples:
+async def start_ours(url: str, kid: str, key_path: Path) -> InstrumentRuntime:
     env = {"THALEX_KEY_ID": kid, "THALEX_PRIVATE_KEY_PATH": str(key_path)}
     flags: dict[str, Any] = {
         "mode": "live", "network": "local", "instrument": INSTRUMENT, "connection.emulator_url": url,
@@ -153,18 +185,7 @@ async def run_ours(url: str, kid: str, key_path: Path, driver: Driver, base: flo
     config = load_run_config(None, env, flags)
     limits = RateLimitConfig(persistent_per_s=_NO_LIMIT, cod_per_s=_NO_LIMIT, cancel_per_s=_NO_LIMIT)
     connection = thalex_config(config).model_copy(update={"rate_limits": limits})
-    runtime = await build_live(config, thalex=connection)
-    try:
-        samples = await measure(driver, base, args.move_ticks * TICK, args.n, args.warmup, "ours", args.gap_ms / 1e3)
-        stats = runtime.service.stats
-        print(
-            f"ours: requests_sent={stats.requests_sent} rejections={stats.rejections} denials={stats.denials} "
-            f"runs={stats.runs} tickers={stats.tickers}",
-            file=sys.stderr, flush=True,
-        )
-    finally:
-        await runtime.stop()
-    return samples
+    return await build_live(config, thalex=connection)
 
 
 # -- baseline: a minimal quoter on the official thalex client -------------------------------------------------------
@@ -176,9 +197,12 @@ class OfficialQuoter:
 
     _CIDS: Final = {"buy": 1, "sell": 2}
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, instrument: str, tick: float, amount: float) -> None:
         self.tlx = thalex.Thalex(network=SimpleNamespace(value=url))  # type: ignore[arg-type]
-        self.channel = f"ticker.{INSTRUMENT}.raw"
+        self.instrument = instrument
+        self.tick = tick
+        self.amount = amount
+        self.channel = f"ticker.{instrument}.raw"
         self.prices: dict[str, float | None] = {"buy": None, "sell": None}
         self.errors: list[dict[str, Any]] = []
         self.sent = 0
@@ -217,9 +241,10 @@ class OfficialQuoter:
 
     async def _on_ticker(self, ticker: dict[str, Any]) -> None:
         mark = ticker["mark_price"]
+        tick = self.tick
         wanted = {
-            "buy": math.floor((mark - HALF_SPREAD_USD) / TICK) * TICK,
-            "sell": math.ceil((mark + HALF_SPREAD_USD) / TICK) * TICK,
+            "buy": round(math.floor((mark - HALF_SPREAD_USD) / tick) * tick, 6),
+            "sell": round(math.ceil((mark + HALF_SPREAD_USD) / tick) * tick, 6),
         }
         for side, price in wanted.items():
             current = self.prices[side]
@@ -228,10 +253,10 @@ class OfficialQuoter:
             cid = self._CIDS[side]
             if current is None:
                 direction = thalex.Direction.BUY if side == "buy" else thalex.Direction.SELL
-                await self.tlx.insert(direction, INSTRUMENT, AMOUNT, client_order_id=cid, price=price,
+                await self.tlx.insert(direction, self.instrument, self.amount, client_order_id=cid, price=price,
                                       post_only=True, id=next(self._ids))
             else:
-                await self.tlx.amend(AMOUNT, price, client_order_id=cid, id=next(self._ids))
+                await self.tlx.amend(self.amount, price, client_order_id=cid, id=next(self._ids))
             self.prices[side] = price
             self.sent += 1
 
@@ -240,21 +265,6 @@ class OfficialQuoter:
             self._task.cancel()
         await self.tlx.cancel_session(id=9)
         await self.tlx.disconnect()
-
-
-async def run_baseline(url: str, kid: str, pem: str, driver: Driver, base: float, args: argparse.Namespace
-                       ) -> Samples:
-    quoter = OfficialQuoter(url)
-    await quoter.start(kid, pem)
-    try:
-        samples = await measure(driver, base, args.move_ticks * TICK, args.n, args.warmup, "baseline",
-                                args.gap_ms / 1e3)
-        print(f"baseline: requests_sent={quoter.sent} errors={len(quoter.errors)}", file=sys.stderr, flush=True)
-        if quoter.errors:
-            print(f"baseline: first error {quoter.errors[0]}", file=sys.stderr, flush=True)
-    finally:
-        await quoter.stop()
-    return samples
 
 
 # -- main -------------------------------------------------------------------------------------------------------
@@ -284,13 +294,35 @@ async def main_async(args: argparse.Namespace) -> int:
         config = {"rate_limits": limits, "flow_agents": False}
         async with emulator_process(tmp, tmp / "keys.json", config, control=True) as url:
             driver = Driver(await connect(url, compression=None, max_queue=None))
-            ticker = await driver.call("public/ticker", {"instrument_name": INSTRUMENT})
-            base = float(round(ticker["mark_price"]))
+            probed = []
+            for label, instrument, tick in (
+                ("ours", INSTRUMENT, TICK), ("baseline", BASELINE_INSTRUMENT, BASELINE_TICK)
+            ):
+                mark = (await driver.call("public/ticker", {"instrument_name": instrument}))["mark_price"]
+                probed.append(Probed(label, instrument, tick, round(round(mark / tick) * tick, 6)))
             (ours_key, ours_path), (base_key, _) = keys["A000000031"], keys["A000000032"]
-            ours = await run_ours(url, ours_key.kid, ours_path, driver, base, args)
-            _report("ours", ours)
-            baseline = await run_baseline(url, base_key.kid, base_key.private_key_pem, driver, base, args)
-            _report("baseline", baseline)
+            runtime = await start_ours(url, ours_key.kid, ours_path)
+            quoter = OfficialQuoter(url, BASELINE_INSTRUMENT, BASELINE_TICK, BASELINE_AMOUNT)
+            try:
+                await quoter.start(base_key.kid, base_key.private_key_pem)
+                await measure(
+                    driver, probed, args.move_ticks, args.n, args.warmup, args.settle_us / 1e6, args.gap_ms / 1e3
+                )
+                stats = runtime.service.stats
+                print(
+                    f"ours: requests_sent={stats.requests_sent} rejections={stats.rejections} "
+                    f"denials={stats.denials} runs={stats.runs} tickers={stats.tickers}",
+                    file=sys.stderr, flush=True,
+                )
+                print(f"baseline: requests_sent={quoter.sent} errors={len(quoter.errors)}", file=sys.stderr, flush=True)
+                if quoter.errors:
+                    print(f"baseline: first error {quoter.errors[0]}", file=sys.stderr, flush=True)
+            finally:
+                await quoter.stop()
+                await runtime.stop()
+    ours, baseline = probed[0].samples, probed[1].samples
+    _report("ours", ours)
+    _report("baseline", baseline)
     wire_p50, wire_p99 = percentile_us(ours.first_ns, 0.5), percentile_us(ours.first_ns, 0.99)
     base_p50, base_p99 = percentile_us(baseline.first_ns, 0.5), percentile_us(baseline.first_ns, 0.99)
     ratio = wire_p99 / base_p99
@@ -308,7 +340,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=10_000, help="measured ticker updates per quoter (default 10000)")
     parser.add_argument("--warmup", type=int, default=300, help="unmeasured updates first (default 300)")
     parser.add_argument("--move-ticks", type=int, default=20, help="mid move per update in ticks (default 20)")
-    parser.add_argument("--gap-ms", type=float, default=0.0, help="pause between updates in ms (default 0)")
+    parser.add_argument("--settle-us", type=float, default=300.0,
+                        help="event-loop turns before each probe, µs (default 300; see settle())")
+    parser.add_argument("--gap-ms", type=float, default=0.0, help="sleep before each probe in ms (default 0)")
     parser.add_argument("--target", type=float, default=1.0, help="ratio_p99 above which the exit code is 1")
     args = parser.parse_args()
     if args.n < 1 or args.warmup < 0 or args.move_ticks < 1:

@@ -11,7 +11,8 @@ testnet). Methods:
 - ``emulator/probe_ticker`` params ``instrument_name, best_bid_price, best_ask_price, mark_price,
   best_bid_amount?, best_ask_amount?, expect_requests? (1), timeout_ms? (1000)`` -> ``{sent_ns, recipients,
   requests: [{method, arrival_ns, latency_ns}]}``: pins the instrument's ticker to these values, writes it to every
-  ticker subscriber at once and waits for the next order requests (see :mod:`~thalex_modular.emulator.latency_probe`).
+  ticker subscriber at once and waits for those subscribers' next order requests
+  (see :mod:`~thalex_modular.emulator.latency_probe`).
 - ``emulator/probe_release`` params ``instrument_name`` -> ``{"released": bool}``: the normal ticker resumes.
 """
 
@@ -117,13 +118,15 @@ async def _probe_ticker(server: EmulatorServer, params: dict[str, Any]) -> dict[
     prefix = f"ticker.{name}."
     texts: dict[str, str] = {}
     frames: list[tuple[Outbox, str]] = []
-    for sub in server.hub.ticker_subscribers(name):
+    subscribers = server.hub.ticker_subscribers(name)
+    for sub in subscribers:
         for channel in sub.channels:
             if channel.startswith(prefix):
                 if channel not in texts:
                     texts[channel] = encode_notification(channel, payload)
                 frames.append((sub.outbox, texts[channel]))
-    done = probe.arm(time.monotonic_ns(), len(frames), expect)  # the stamp: just before the first socket write
+    # the stamp: just before the first socket write
+    done = probe.arm(time.monotonic_ns(), len(frames), expect, subscribers)
     for outbox, text in frames:
         await outbox.send_now(text)
     with contextlib.suppress(TimeoutError):

@@ -6,7 +6,8 @@ emulator to the order request it provokes.
 ``lwt`` feeds stops, so only probes move what its subscribers see. Each probe builds the ticker once, writes it
 directly on the socket of every subscriber of a ``ticker.<instrument>.<delay>`` channel (no outbox queue, no
 notification faults, no ``<delay>`` throttle) and then waits for the next ``expect_requests`` order requests
-(insert/buy/sell/amend/mass_quote) from any session. Both stamps are ``time.monotonic_ns()`` in the emulator
+(insert/buy/sell/amend/mass_quote) from those subscribers' sessions (requests of other sessions, e.g. a quoter of
+another instrument probed in turn, are not counted). Both stamps are ``time.monotonic_ns()`` in the emulator
 process: ``sent_ns`` just before the first socket write, each request's stamp when the server starts handling its
 frame. ``emulator/probe_release`` unpins the instrument (the normal feed resumes).
 """
@@ -14,6 +15,7 @@ frame. ``emulator/probe_release`` unpins the instrument (the normal feed resumes
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -61,6 +63,7 @@ class LatencyProbe:
         self.armed = False
         self._result: ProbeResult | None = None
         self._expect = 0
+        self._sessions: set[int] = set()
         self._done: asyncio.Future[None] | None = None
 
     @staticmethod
@@ -84,18 +87,22 @@ class LatencyProbe:
             )
         return fields
 
-    def arm(self, sent_ns: int, recipients: int, expect_requests: int) -> asyncio.Future[None]:
-        """Start recording: the future completes after ``expect_requests`` order requests."""
+    def arm(
+        self, sent_ns: int, recipients: int, expect_requests: int, sessions: Iterable[object]
+    ) -> asyncio.Future[None]:
+        """Start recording: the future completes after ``expect_requests`` order requests from ``sessions`` (the
+        subscribers the probed ticker was written to; ``recipients`` counts the frames written)."""
         self._result = ProbeResult(sent_ns, recipients)
         self._expect = expect_requests
+        self._sessions = {id(session) for session in sessions}
         self._done = asyncio.get_running_loop().create_future()
         self.armed = True
         return self._done
 
-    def on_order_request(self, method: str, arrival_ns: int) -> None:
-        """An order request arrived (called by the server only while :attr:`armed`)."""
+    def on_order_request(self, method: str, arrival_ns: int, session: object) -> None:
+        """An order request arrived from ``session`` (called by the server only while :attr:`armed`)."""
         result, done = self._result, self._done
-        if result is None or done is None:
+        if result is None or done is None or id(session) not in self._sessions:
             return
         result.requests.append(ProbeRequest(method, arrival_ns))
         if len(result.requests) >= self._expect and not done.done():

@@ -216,7 +216,7 @@ class EmulatorServer:
             self._reply(session, encode_error(exc.request_id, exc.code, exc.message))
             return
         if arrival_ns and request.method in _ORDER_METHODS:
-            self.probe.on_order_request(request.method, arrival_ns)
+            self.probe.on_order_request(request.method, arrival_ns, session)
         reply, events = self._dispatch(session, request)
         self._reply(session, reply if isinstance(reply, str) else await reply)
         if events:  # after the reply: a client sees its insert result before the order's session.orders update

@@ -75,6 +75,38 @@ async def test_probe_pins_the_ticker_and_times_the_next_order_request(
         await client.close()
 
 
+async def test_probe_counts_only_the_requests_of_the_sessions_it_wrote_to(
+    fast_market: EmulatorServer, creds: list[Credentials]
+) -> None:
+    # Arrange: a subscriber of the probed ticker, and another trader who is not subscribed
+    subscriber = await logged_in(fast_market, creds[0])
+    await subscriber.result("public/subscribe", channels=[CHANNEL])
+    mark = float((await subscriber.wait_for(CHANNEL))["notification"]["mark_price"])
+    other = await logged_in(fast_market, creds[1])
+    control = await RpcClient.open(fast_market.url)
+    bid, ask = float(int(mark) - 60), float(int(mark) + 60)
+
+    # Act: the other trader sends an order first, then the subscriber answers the probe
+    probe = asyncio.create_task(
+        control.result(
+            "emulator/probe_ticker", instrument_name=PERP, best_bid_price=bid, best_ask_price=ask,
+            mark_price=bid + 60, expect_requests=1, timeout_ms=3000,
+        )
+    )
+    await subscriber.wait_for(CHANNEL, lambda n: n["best_bid_price"] == bid)
+    await other.result("private/buy", instrument_name=PERP, amount=0.01, price=bid - 200)
+    await subscriber.result("private/sell", instrument_name=PERP, amount=0.01, price=ask + 200)
+    result = await probe
+
+    # Assert: only the subscriber's request was recorded
+    assert [r["method"] for r in result["requests"]] == ["private/sell"]
+    assert await control.result("emulator/probe_release", instrument_name=PERP) == {"released": True}
+    for client in (subscriber, other):
+        await client.result("private/cancel_all")
+    for client in (subscriber, other, control):
+        await client.close()
+
+
 async def test_probe_rejects_bad_params(fast_market: EmulatorServer) -> None:
     control = await RpcClient.open(fast_market.url)
     crossed = await control.call(

@@ -30,7 +30,10 @@ class OrderRows:
     Exchange prices and amounts are on the grid, so ``round`` recovers their exact ticks and lots.
     """
 
-    __slots__ = ("_lots_per_unit", "_name", "_slots", "_ticks_per_usd", "count", "floats", "ints", "orders")
+    __slots__ = (
+        "_float_cells", "_int_cells", "_lots_per_unit", "_name", "_slots", "_ticks_per_usd", "count", "floats", "ints",
+        "orders",
+    )
 
     def __init__(self, instrument: Instrument, capacity: int = 16) -> None:
         self._name = instrument.instrument_name
@@ -38,6 +41,9 @@ class OrderRows:
         self._lots_per_unit = 1.0 / instrument.volume_tick_size
         self.ints: NDArray[np.int64] = np.zeros((capacity, ORDER_COLUMNS), dtype=np.int64)
         self.floats: NDArray[np.float64] = np.zeros((capacity, 2), dtype=np.float64)
+        # flat views of the same memory: a memoryview item store costs a third of a numpy row assignment
+        self._int_cells = memoryview(self.ints.reshape(-1))
+        self._float_cells = memoryview(self.floats.reshape(-1))
         self.orders: list[Order] = []
         self._slots: dict[int, int] = {}  # client_order_id -> row
         self.count = 0
@@ -48,10 +54,8 @@ class OrderRows:
         n = len(orders)
         if n > self.ints.shape[0]:
             self._grow(n)
-        ints = self.ints
-        floats = self.floats
         for i, order in enumerate(orders):
-            self._write(i, order, ints, floats)
+            self._write(i, order)
         self.orders = orders
         self._slots = {order.client_order_id: i for i, order in enumerate(orders)}
         self.count = n
@@ -72,7 +76,7 @@ class OrderRows:
                 self.count = slot + 1
             else:
                 self.orders[slot] = order
-            self._write(slot, order, self.ints, self.floats)
+            self._write(slot, order)
         elif slot is not None:
             n = self.count
             self.ints[slot : n - 1] = self.ints[slot + 1 : n]
@@ -89,21 +93,23 @@ class OrderRows:
             status is _OPEN or status is _PARTIALLY_FILLED or status is _PENDING
         )
 
-    def _write(self, row: int, order: Order, ints: NDArray[np.int64], floats: NDArray[np.float64]) -> None:
+    def _write(self, row: int, order: Order) -> None:
         filled = order.filled_amount
         remaining = order.amount - filled
         if remaining < 0.0:
             remaining = 0.0
         lots_per_unit = self._lots_per_unit
-        ints[row] = (
-            order.side is _BUY,
-            round(order.price * self._ticks_per_usd),
-            round(remaining * lots_per_unit),
-            round(filled * lots_per_unit),
-            order.request_in_flight is not None,
-            order.client_order_id,
-        )
-        floats[row] = (remaining, filled)
+        cells = self._int_cells
+        at = row * ORDER_COLUMNS
+        cells[at] = 1 if order.side is _BUY else 0
+        cells[at + 1] = round(order.price * self._ticks_per_usd)
+        cells[at + 2] = round(remaining * lots_per_unit)
+        cells[at + 3] = round(filled * lots_per_unit)
+        cells[at + 4] = 0 if order.request_in_flight is None else 1
+        cells[at + 5] = order.client_order_id
+        cells = self._float_cells
+        cells[2 * row] = remaining
+        cells[2 * row + 1] = filled
 
     def _grow(self, needed: int) -> None:
         ints = np.zeros((2 * needed, ORDER_COLUMNS), dtype=np.int64)
@@ -112,3 +118,5 @@ class OrderRows:
         floats[: self.count] = self.floats[: self.count]
         self.ints = ints
         self.floats = floats
+        self._int_cells = memoryview(ints.reshape(-1))
+        self._float_cells = memoryview(floats.reshape(-1))
