@@ -230,6 +230,44 @@ def _on_grid(steps: int, step: float, divisor: int) -> float:
 
 
 @kernel
+def _deny(
+    denied: NDArray[np.int64],
+    denied_book: NDArray[np.float64],
+    n: int,
+    kind: int,
+    row: int,
+    code: int,
+    count: int,
+    ticks: int,
+    lots: int,
+    bids: float,
+    asks: float,
+) -> int:
+    """Record refusal ``n`` with the open book it was checked against; returns ``n + 1``."""
+    denied[n, 0] = kind
+    denied[n, 1] = row
+    denied[n, 2] = code
+    denied[n, 3] = count
+    denied[n, 4] = ticks
+    denied[n, 5] = lots
+    denied_book[n, 0] = bids
+    denied_book[n, 1] = asks
+    return n + 1
+
+
+@kernel
+def _emit(out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64], n: int) -> int:
+    """Append ``[kind, row, ticks, lots]`` for each ``[row, ticks, lots]`` of ``rows[:n]``; returns the new count."""
+    for k in range(n):
+        out[n_out, 0] = kind
+        out[n_out, 1] = rows[k, 0]
+        out[n_out, 2] = rows[k, 1]
+        out[n_out, 3] = rows[k, 2]
+        n_out += 1
+    return n_out
+
+
+@kernel
 def plan_requests(
     desired: NDArray[np.int64],
     nq: int,
@@ -295,15 +333,7 @@ def plan_requests(
             mark_ts_known, bids, asks, count,
         )
         if code != OK:
-            denied[n_denied, 0] = KIND_AMEND
-            denied[n_denied, 1] = o
-            denied[n_denied, 2] = code
-            denied[n_denied, 3] = count
-            denied[n_denied, 4] = ticks
-            denied[n_denied, 5] = total_lots
-            denied_book[n_denied, 0] = bids
-            denied_book[n_denied, 1] = asks
-            n_denied += 1
+            n_denied = _deny(denied, denied_book, n_denied, KIND_AMEND, o, code, count, ticks, total_lots, bids, asks)
             cancels[n_cancels] = o  # a refused amend cancels its order: nothing rests at an unwanted price
             n_cancels += 1
             continue
@@ -336,15 +366,7 @@ def plan_requests(
             mark_ts_known, bids, asks, count,
         )
         if code != OK:
-            denied[n_denied, 0] = KIND_INSERT
-            denied[n_denied, 1] = q
-            denied[n_denied, 2] = code
-            denied[n_denied, 3] = count
-            denied[n_denied, 4] = ticks
-            denied[n_denied, 5] = lots
-            denied_book[n_denied, 0] = bids
-            denied_book[n_denied, 1] = asks
-            n_denied += 1
+            n_denied = _deny(denied, denied_book, n_denied, KIND_INSERT, q, code, count, ticks, lots, bids, asks)
             continue
         if is_buy:
             bids += amount
@@ -356,25 +378,13 @@ def plan_requests(
         insert_rows[n_insert_rows, 2] = lots
         n_insert_rows += 1
 
-    n_out = 0
     for k in range(n_cancels):
-        out[n_out, 0] = KIND_CANCEL
-        out[n_out, 1] = cancels[k]
-        out[n_out, 2] = 0
-        out[n_out, 3] = 0
-        n_out += 1
-    for k in range(n_amend_rows):
-        out[n_out, 0] = KIND_AMEND
-        out[n_out, 1] = amend_rows[k, 0]
-        out[n_out, 2] = amend_rows[k, 1]
-        out[n_out, 3] = amend_rows[k, 2]
-        n_out += 1
-    for k in range(n_insert_rows):
-        out[n_out, 0] = KIND_INSERT
-        out[n_out, 1] = insert_rows[k, 0]
-        out[n_out, 2] = insert_rows[k, 1]
-        out[n_out, 3] = insert_rows[k, 2]
-        n_out += 1
+        out[k, 0] = KIND_CANCEL
+        out[k, 1] = cancels[k]
+        out[k, 2] = 0
+        out[k, 3] = 0
+    n_out = _emit(out, n_cancels, KIND_AMEND, amend_rows, n_amend_rows)
+    n_out = _emit(out, n_out, KIND_INSERT, insert_rows, n_insert_rows)
     return n_out + n_denied * 4294967296
 
 
