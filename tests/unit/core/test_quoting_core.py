@@ -1,4 +1,4 @@
-"""QuotingCore: the tick path's wiring, its price reference and its settled-plan shortcut."""
+"""QuotingCore: the tick path's wiring, its price reference, settled plans and the order rows kept in step."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from thalex_modular.platform.domain.enums import (
     TimeInForce,
 )
 from thalex_modular.platform.domain.requests import CancelOrder, InsertOrder
+from thalex_modular.platform.use_cases.order_rows import OrderRows
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.platform.use_cases.sim_session import build_core
 
@@ -114,3 +115,34 @@ def test_a_fill_reopens_the_settled_plan() -> None:
     # Assert: the position moved and the ladder is rebuilt
     assert core.tracker.position_amount(bid.instrument_name) == bid.amount
     assert plan.requests
+
+
+def _rows_equal_a_fresh_load(core: QuotingCore) -> bool:
+    fresh = OrderRows(core.instrument)
+    fresh.load(core.tracker.open_orders(core.instrument.instrument_name))
+    kept = core.order_rows
+    return (
+        kept.orders == fresh.orders
+        and kept.ints[: kept.count].tolist() == fresh.ints[: fresh.count].tolist()
+        and kept.floats[: kept.count].tolist() == fresh.floats[: fresh.count].tolist()
+    )
+
+
+def test_an_update_whose_client_order_id_collides_keeps_the_rows_of_the_order_it_applied_to() -> None:
+    # Arrange: our resting ladder, rows in step
+    core = build_core(perpetual())
+    ts = _warm(core)
+    core.observe(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + S))
+    inserts = [r for r in core.requote(ts + S).requests if isinstance(r, InsertOrder)]
+    _ack_all(core, inserts, ts + S)
+    ours = next(r for r in inserts if r.side is Side.BUY)
+    # Act: an order of an older session reuses our client_order_id (other order_id, other side) and is partly filled
+    core.on_order_update(OrderUpdate(
+        "old-session-order", ours.client_order_id, ours.instrument_name, Side.SELL, OrderType.LIMIT,
+        TimeInForce.GTC, 100_500.0, 0.02, 0.01, 0.01, OrderStatus.PARTIALLY_FILLED, ChangeReason.FILL, ts, ts,
+        fills=(OrderFill("t-old", 100_500.0, 0.01, MakerTaker.MAKER, ts),),
+    ))
+    # Assert: the tracker adopted the old order (it did not touch ours) and the rows say exactly that
+    assert core.tracker.order_by_order_id("old-session-order") is core.tracker.last_updated_order
+    assert core.order_rows_in_step and _rows_equal_a_fresh_load(core)
+    assert core.order_rows.count == len(inserts) + 1

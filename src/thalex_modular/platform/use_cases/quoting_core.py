@@ -218,12 +218,7 @@ class QuotingCore:
         tracker = self.tracker
         in_step = tracker.version == self._rows_version
         events = tracker.on_order_update(update)
-        order = None
-        if update.client_order_id is not None:
-            order = tracker.order_by_client_id(update.client_order_id)
-        if order is None and update.order_id is not None:
-            order = tracker.order_by_order_id(update.order_id)
-        self._track(in_step, order)
+        self._track(in_step, tracker.last_updated_order)
         return events
 
     def on_request_failed(self, client_order_id: int, ts_ns: int, reason: str) -> Order | None:

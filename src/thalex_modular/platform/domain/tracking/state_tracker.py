@@ -56,8 +56,8 @@ class StateTracker:
     """
 
     __slots__ = (
-        "_eps", "_grace_ns", "_ignored", "_max_trade_ids", "_positions", "_store", "_trade_ids", "_unexplained",
-        "_version",
+        "_eps", "_grace_ns", "_ignored", "_last_updated", "_max_trade_ids", "_positions", "_store", "_trade_ids",
+        "_unexplained", "_version",
     )
 
     def __init__(
@@ -83,6 +83,7 @@ class StateTracker:
         self._positions = PositionBook(instruments)
         self._ignored = 0
         self._version = 0
+        self._last_updated: Order | None = None
         self._grace_ns = fill_report_grace_ns
         # local order key -> (first seen ns, reason): a reported filled_amount not yet explained by fills
         self._unexplained: dict[int, tuple[int, ResyncRequest]] = {}
@@ -179,7 +180,7 @@ class StateTracker:
         """
         self._version += 1
         out: list[TrackerEvent] = []
-        self._apply(update, update.change_reason is ChangeReason.EXISTING, out)
+        self._last_updated = self._apply(update, update.change_reason is ChangeReason.EXISTING, out).order
         if self._unexplained:
             out.extend(self.overdue_resyncs(update.ts_local_ns))
         return out
@@ -285,6 +286,11 @@ class StateTracker:
                 remaining = max(remaining, entry.amend_amount - order.filled_amount)
             total += remaining
         return total
+
+    @property
+    def last_updated_order(self) -> Order | None:
+        """The order the latest :meth:`on_order_update` applied to (matched, or adopted); None before any."""
+        return self._last_updated
 
     @property
     def version(self) -> int:
