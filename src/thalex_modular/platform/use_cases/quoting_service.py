@@ -126,7 +126,9 @@ class QuotingService:
         Raises:
             Exception: whatever the gateway raises when the first snapshot fails (nothing is quoted then).
         """
-        self.core.warm_up()
+        started_ns = self.clock.now_ns()
+        self.core.warm_up()  # compiles on the first run after an install (seconds), else loads from the cache
+        log.info("%s: tick path ready in %.1f s", self._name, (self.clock.now_ns() - started_ns) / 1e9)
         await self._resync_once("start", connection_lost=False)
         self._started = True
         self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
