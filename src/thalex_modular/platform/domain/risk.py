@@ -245,7 +245,7 @@ class RiskCheck:
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self.reference(ctx)
+        reference, mark_ts_ns, mark_ts_known = self._reference(ctx)
         code = risk_code(
             self._lim, self._ilim, side is _BUY, price, amount, amount, 0.0, 1, ctx.position, reference, ctx.now_ns,
             mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
@@ -263,7 +263,7 @@ class RiskCheck:
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self.reference(ctx)
+        reference, mark_ts_ns, mark_ts_known = self._reference(ctx)
         old_amount = max(0.0, order.amount - order.filled_amount)
         code = amend_risk_code(
             self._lim, self._ilim, order.side is _BUY, price, amount, order.filled_amount, old_amount, ctx.position,
@@ -289,11 +289,16 @@ class RiskCheck:
         instrument checked or bound with :meth:`bind`)."""
         return self._lim, self._ilim
 
+    @property
+    def band_from_mark(self) -> bool:
+        """The price band is measured from the mark (else from the index)."""
+        return self._band_from_mark
+
     def bind(self, instrument: Instrument) -> None:
         """Set the instrument whose grid the limit arrays carry (each RiskCheck serves one instrument)."""
         self._require_grid(instrument)
 
-    def reference(self, ctx: RiskContext) -> tuple[float, int, bool]:
+    def _reference(self, ctx: RiskContext) -> tuple[float, int, bool]:
         """(band reference price or NaN, mark timestamp or 0, whether the mark timestamp is known)."""
         ref = ctx.mark_price if self._band_from_mark else ctx.index_price
         mark_ts_ns = ctx.mark_ts_ns

@@ -70,6 +70,7 @@ class ReconcilePlan(NamedTuple):
 _BUY = Side.BUY
 _SELL = Side.SELL
 _LOW_32 = 0xFFFFFFFF
+_NAN = float("nan")
 _LIMIT = OrderType.LIMIT
 _GTC = TimeInForce.GTC
 # tuple.__new__ builds the request NamedTuples without their Python-level constructors (same values, a third of
@@ -92,7 +93,8 @@ class OrderReconciler:
     """
 
     __slots__ = (
-        "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_out", "_post_only", "_risk",
+        "_band_from_mark", "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_limits",
+        "_out", "_post_only", "_risk",
     )
 
     def __init__(
@@ -113,6 +115,8 @@ class OrderReconciler:
         # [amend tolerance ticks, price divisor, amount divisor] of the instrument last planned for
         self._grid: NDArray[np.int64] = np.array([amend_tolerance_ticks, 0, 0], dtype=np.int64)
         self._grid_of: Instrument | None = None
+        self._limits = risk.limits
+        self._band_from_mark = risk.band_from_mark
         self._desired: QuoteArray = new_quote_array(16)
         self._out: NDArray[np.int64] = np.zeros((32, 4), dtype=np.int64)
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
@@ -151,38 +155,60 @@ class OrderReconciler:
     ) -> ReconcilePlan:
         """:meth:`reconcile` from quote rows (:mod:`~..domain.quote_array`) and order rows already built: the
         tick path, with no Quote objects. The kill switch is the caller's to check (:attr:`halted`)."""
+        return self.plan_at(
+            instrument, desired, nq, rows, ctx.position, ctx.mark_price, ctx.now_ns, ctx.mark_ts_ns, ctx.index_price
+        )
+
+    def plan_at(
+        self,
+        instrument: Instrument,
+        desired: QuoteArray,
+        nq: int,
+        rows: OrderRows,
+        position: float,
+        mark_price: float,
+        now_ns: int,
+        mark_ts_ns: int | None = None,
+        index_price: float | None = None,
+    ) -> ReconcilePlan:
+        """:meth:`plan` with the risk context as its fields (a :class:`RiskContext` is built only for a refusal)."""
         risk = self._risk
         risk.bind(instrument)
         if instrument is not self._grid_of:
             self._grid[1] = instrument.price_divisor
             self._grid[2] = instrument.amount_divisor
             self._grid_of = instrument
+            self._limits = risk.limits
+            self._band_from_mark = risk.band_from_mark
         capacity = rows.count + nq
-        if capacity > self._out.shape[0]:
+        if capacity > len(self._out):
             self._out = np.zeros((2 * capacity, 4), dtype=np.int64)
             self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
-        lim, ilim = risk.limits
-        reference, mark_ts_ns, mark_ts_known = risk.reference(ctx)
+        reference = mark_price if self._band_from_mark else index_price
+        lim, ilim = self._limits
         # exact scalar types: another type would compile a second specialisation on the tick path
         counts = plan_requests(
-            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(ctx.position),
-            float(reference), int(ctx.now_ns), int(mark_ts_ns), mark_ts_known, self._out, self._denied,
-            self._denied_book,
+            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(position),
+            _NAN if reference is None else float(reference), int(now_ns), 0 if mark_ts_ns is None else int(mark_ts_ns),
+            mark_ts_ns is not None, self._out, self._denied, self._denied_book,
         )
         if counts == 0:
-            return ReconcilePlan([], [])
+            return _new(ReconcilePlan, ([], []))
         name = instrument.instrument_name
         orders = rows.orders
+        # Instrument.price/amount inlined for the usual exact divisors (the same division), else called
+        price_divisor = instrument.price_divisor
+        amount_divisor = instrument.amount_divisor
         price = instrument.price
         amount = instrument.amount
         requests: list[OrderRequest] = []
         for kind, row, ticks, lots in self._out[: counts & _LOW_32].tolist():
+            usd = ticks / price_divisor if price_divisor else price(ticks)
+            size = lots / amount_divisor if amount_divisor else amount(lots)
             if kind == KIND_AMEND:
                 order = orders[row]
-                requests.append(
-                    _new(AmendOrder, (order.client_order_id, order.order_id, name, price(ticks), amount(lots)))
-                )
+                requests.append(_new(AmendOrder, (order.client_order_id, order.order_id, name, usd, size)))
             elif kind == KIND_CANCEL:
                 order = orders[row]
                 requests.append(_new(CancelOrder, (order.client_order_id, order.order_id, name)))
@@ -190,13 +216,14 @@ class OrderReconciler:
                 side = _BUY if desired[row, 0] else _SELL
                 requests.append(
                     _new(InsertOrder, (
-                        self._ids.next(), name, side, price(ticks), amount(lots), self._post_only, False, _LIMIT,
-                        _GTC, self._label,
+                        self._ids.next(), name, side, usd, size, self._post_only, False, _LIMIT, _GTC, self._label,
                     ))
                 )
         n_denied = counts >> 32
-        denials = [self._denial(instrument, desired, rows, ctx, k) for k in range(n_denied)] if n_denied else []
-        return ReconcilePlan(requests, denials)
+        if not n_denied:
+            return _new(ReconcilePlan, (requests, []))
+        ctx = RiskContext(position, mark_price, now_ns, mark_ts_ns, index_price)
+        return ReconcilePlan(requests, [self._denial(instrument, desired, rows, ctx, k) for k in range(n_denied)])
 
     def _denial(
         self, instrument: Instrument, desired: QuoteArray, rows: OrderRows, ctx: RiskContext, k: int

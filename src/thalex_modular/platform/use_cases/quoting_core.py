@@ -161,8 +161,10 @@ class QuotingCore:
         self._desired_from = None
         if tracker.version != self._rows_version:
             self._reload_rows()
-        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
-        return self.reconciler.plan(instrument, self._desired, n_desired, self._rows, risk_ctx)
+        return self.reconciler.plan_at(
+            instrument, self._desired, n_desired, self._rows, position, ticker.mark_price, now_ns,
+            ticker.ts_exchange_ns, ticker.index,
+        )
 
     def _requote_from_quotes(self, now_ns: int) -> ReconcilePlan:
         """:meth:`requote` through ``compute_quotes`` (a strategy without arrays, or the kill switch engaged)."""
