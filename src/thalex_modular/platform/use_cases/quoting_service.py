@@ -53,6 +53,7 @@ __all__ = ["QuotingService"]
 log = logging.getLogger(__name__)
 
 _BACKOFF_CODES = frozenset({THROTTLE_EXCEEDED, TEMPORARY_FAILURE})  # the gateway's "not connected" is 20
+_NO_SIDES: frozenset[Side] = frozenset()
 
 
 class QuotingService:
@@ -319,8 +320,14 @@ class QuotingService:
                 self._schedule()
 
     def _state_signature(self, now: int) -> tuple[object, ...]:
-        toxic = self.toxic.threatened_sides(now) if self.toxic is not None else frozenset()
-        return (self._pull_reason(now) is None, toxic, now < self._throttled_until_ns, self._resyncing)
+        return self._signature_of(now, self._pull_reason(now), self._threatened_sides(now))
+
+    def _signature_of(self, now: int, pull_reason: str | None, toxic: frozenset[Side]) -> tuple[object, ...]:
+        """What the guard compares to notice a change that needs a run without new data."""
+        return (pull_reason is None, toxic, now < self._throttled_until_ns, self._resyncing)
+
+    def _threatened_sides(self, now: int) -> frozenset[Side]:
+        return self.toxic.threatened_sides(now) if self.toxic is not None else _NO_SIDES
 
     def _pull_reason(self, now: int) -> str | None:
         if self._feed_down is not None:
@@ -338,8 +345,9 @@ class QuotingService:
             return
         now = self.clock.now_ns()
         self.stats.runs += 1
-        self._signature = self._state_signature(now)
         reason = self._pull_reason(now)
+        toxic = self._threatened_sides(now)
+        self._signature = self._signature_of(now, reason, toxic)
         if reason is not None:
             if self.stats.last_pull_reason != reason.split(" for ")[0]:
                 log.warning("%s: pulling quotes (%s)", self._name, reason)
@@ -351,7 +359,7 @@ class QuotingService:
                 await self._send(self.core.pull_quotes(now), now)
             return
         self.stats.last_pull_reason = None
-        self._filter.blocked = self.toxic.threatened_sides(now) if self.toxic is not None else frozenset()
+        self._filter.blocked = toxic
         ticker, self._pending_ticker = self._pending_ticker, None
         if self._mq is not None:
             await self._mass_quote(ticker, now)
