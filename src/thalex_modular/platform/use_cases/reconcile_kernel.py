@@ -84,6 +84,18 @@ def _greedy(cand: NDArray[np.int64], m: int, q_used: NDArray[np.bool_], o_used: 
 
 
 @kernel
+def _drop_used(rows: NDArray[np.int64], n: int, used: NDArray[np.bool_]) -> int:
+    """Keep the rows of ``rows[:n]`` not marked ``used``, in order, at the front; returns how many."""
+    kept = 0
+    for r in range(n):
+        if not used[r]:
+            for c in range(rows.shape[1]):
+                rows[kept, c] = rows[r, c]
+            kept += 1
+    return kept
+
+
+@kernel
 def _diff_side(
     is_buy: int,
     desired: NDArray[np.int64],
@@ -156,13 +168,7 @@ def _diff_side(
                 cand[m, 2] = fi
                 m += 1
         _greedy(cand, m, q_used, np.zeros(n_flight, dtype=np.bool_))
-        kept = 0
-        for qi in range(n_quotes):
-            if not q_used[qi]:
-                for c in range(3):
-                    quotes[kept, c] = quotes[qi, c]
-                kept += 1
-        n_quotes = kept
+        n_quotes = _drop_used(quotes, n_quotes, q_used)
         q_used[:] = False
 
     # 2. keep orders within tolerance with the desired amount, nearest first
@@ -181,20 +187,8 @@ def _diff_side(
                 m += 1
     if m > 0:
         _greedy(cand, m, q_used, o_used)
-        kept = 0
-        for qi in range(n_quotes):
-            if not q_used[qi]:
-                for c in range(3):
-                    quotes[kept, c] = quotes[qi, c]
-                kept += 1
-        n_quotes = kept
-        kept = 0
-        for oi in range(n_free):
-            if not o_used[oi]:
-                for c in range(3):
-                    free[kept, c] = free[oi, c]
-                kept += 1
-        n_free = kept
+        n_quotes = _drop_used(quotes, n_quotes, q_used)
+        n_free = _drop_used(free, n_free, o_used)
 
     # 3. pair the rest best price first: amends; extra orders cancelled, missing quotes inserted
     n = min(n_quotes, n_free)
