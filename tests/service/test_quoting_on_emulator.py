@@ -263,3 +263,46 @@ async def test_reordered_notifications_keep_the_position_exact_without_resyncs(s
         assert runtime.service.stats.resyncs == resyncs_at_start
     finally:
         await runtime.stop()
+
+
+async def test_mass_quotes_pause_after_a_protection_trip_then_come_back_refilled(
+    start_emulator: EmulatorFactory, accounts: Accounts
+) -> None:
+    # Arrange: mass-quote mode whose protection group trips on the first fill
+    server = await start_emulator(speed=1.0)
+    ours, other = accounts[1]
+    config = run_config(server, "live", ours, **{
+        "mass_quote.enabled": True, "mass_quote.trade_amount_underlying": 0.01,
+        "mass_quote.quote_amount_underlying": 0.5, "mass_quote.trip_cooldown_ms": 1_500, "toxic_flow.enabled": False,
+    })
+    runtime = await build_runtime(config)
+    trader = await Raw.open(server.url, other)
+    observer = await Raw.open(server.url, ours)
+
+    async def exchange_sides() -> set[str]:  # what the exchange holds for us (polled sparingly: rate limits)
+        return {o["direction"] for o in await observer.call("private/open_orders") if o["instrument_name"] == NAME}
+
+    def tracked_sides() -> set[Side]:
+        return {o.side for o in runtime.service.core.tracker.open_orders(NAME)}
+
+    try:
+        await eventually(lambda: tracked_sides() == {Side.BUY, Side.SELL}, timeout_s=15.0)
+        assert await exchange_sides() == {"buy", "sell"}
+        sent_before = runtime.service.stats.mass_quotes_sent
+        # Act: another account lifts our asks: the fill uses up the group's trade amount
+        await trader.call("private/buy", instrument_name=NAME, amount=0.1, order_type="market")
+        await eventually(lambda: runtime.service.stats.mm_protection_trips >= 1, timeout_s=5.0)
+        sent_at_trip = runtime.service.stats.mass_quotes_sent
+        # Assert: the exchange pulled the group's quotes and we do not quote into the cool-down ...
+        await asyncio.sleep(0.3)
+        assert await exchange_sides() == set()
+        assert runtime.service.stats.mass_quotes_sent == sent_at_trip
+        # ... then the group is refilled and both sides come back
+        await eventually(lambda: tracked_sides() == {Side.BUY, Side.SELL}, timeout_s=10.0)
+        assert await exchange_sides() == {"buy", "sell"}
+        assert runtime.service.stats.mass_quotes_sent > sent_before
+        assert runtime.service.stats.send_failures == 0
+    finally:
+        await trader.close()
+        await observer.close()
+        await runtime.stop()

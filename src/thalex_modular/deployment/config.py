@@ -153,6 +153,8 @@ class MassQuoteSettings(_Model):
     enabled: bool = False
     trade_amount_underlying: float = Field(default=0.5, gt=0)
     quote_amount_underlying: float = Field(default=0.5, gt=0)
+    # after a protection trip (the exchange pulled our quotes): pause this long before refilling and quoting again
+    trip_cooldown_ms: float = Field(default=2_000.0, ge=0)
 
     @model_validator(mode="after")
     def _trade_le_quote(self) -> MassQuoteSettings:

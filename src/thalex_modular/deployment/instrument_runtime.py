@@ -274,7 +274,10 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         if holder:
             holder[0].on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
 
-    gateway = ThalexGateway(session, clock, instrument_names=[config.instrument], on_resync=on_resync)
+    gateway = ThalexGateway(
+        session, clock, instrument_names=[config.instrument], on_resync=on_resync,
+        mm_protection=config.mass_quote.enabled,
+    )
     ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
     await session.start(_START_TIMEOUT_S)
     try:
@@ -284,10 +287,13 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         service = QuotingService(
             build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
             mass_quoter=_ThalexMassQuoter(gateway, config.strategy.label) if mq.enabled else None,
-            mass_quote=MassQuoteSettings(mq.trade_amount_underlying, mq.quote_amount_underlying) if mq.enabled
-            else None,
+            mass_quote=MassQuoteSettings(
+                mq.trade_amount_underlying, mq.quote_amount_underlying,
+                trip_cooldown_ns=round(mq.trip_cooldown_ms * 1_000_000),
+            ) if mq.enabled else None,
             risk=risk if mq.enabled else None, record_prices=record_prices,
         )
+        gateway.set_protection_sink(service.on_mm_protection)
         holder.append(service)
         await service.start()
     except BaseException:

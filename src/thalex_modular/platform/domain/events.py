@@ -19,6 +19,32 @@ class ResyncRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MmProtectionUpdate:
+    """Thalex ``session.mm_protection`` item: the session's protection group of ``product`` changed.
+
+    ``remaining_amount`` (underlying) may still execute before the group's mass quotes are pulled; at or below 0
+    the group has tripped: its quotes are cancelled and it must be refilled (``set_mm_protection``). ``reason`` is
+    ``refill`` | ``executions`` | ``client_cancel`` | ``session_end`` | ``failover``; ``ts_ns`` our receive time.
+    """
+
+    product: str
+    remaining_amount: float
+    reason: str
+    ts_ns: int
+
+    @property
+    def needs_refill(self) -> bool:
+        """The group no longer protects live quotes: tripped, or reset by a cancel, the session's end or a
+        failover (its quotes are gone; quoting again needs ``set_mm_protection`` first)."""
+        return self.reason != "refill" and (self.remaining_amount <= 0.0 or self.reason != "executions")
+
+    @property
+    def tripped(self) -> bool:
+        """Executions used up the group's amount (the exchange pulled its quotes)."""
+        return self.reason == "executions" and self.remaining_amount <= 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class OrderDenied:
     """A risk check refused an order; it was not sent. ``limit`` names the check, ``reason`` says why."""
 

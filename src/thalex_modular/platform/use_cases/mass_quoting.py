@@ -46,11 +46,13 @@ class MassQuoter(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class MassQuoteSettings:
-    """Protection group of the quoted product. Amounts in the underlying; ``trade_amount <= quote_amount``."""
+    """Protection group of the quoted product. Amounts in the underlying; ``trade_amount <= quote_amount``.
+    ``trip_cooldown_ns``: after a protection trip, how long quoting pauses before the group is refilled."""
 
     trade_amount: float
     quote_amount: float
     post_only: bool = True
+    trip_cooldown_ns: int = 2_000_000_000
 
 
 class MassQuotePlan(NamedTuple):

@@ -20,7 +20,10 @@ market data → StateTracker → RegimeAnalyzer → Strategy → RiskCheck → O
   ``gateway.open_orders()`` + ``gateway.portfolio()``, then resume. A failed resync keeps quoting stopped and is
   retried.
 * Mass-quote mode (a :class:`MassQuoter` and settings given): ``set_mm_protection`` first, then each change of the
-  desired levels is one ``mass_quote``; otherwise insert/amend/cancel by diff (queue priority kept).
+  desired levels is one ``mass_quote``; otherwise insert/amend/cancel by diff (queue priority kept). When the
+  exchange reports (``session.mm_protection``, :meth:`on_mm_protection`) that the protection group tripped, our
+  quotes are gone: quoting pauses for ``trip_cooldown_ns``, then the group is refilled and the levels sent again; a
+  group reset by a cancel, a session end or a failover is refilled at the next run.
 
 Times are int ns from the injected Clock; prices USD; amounts in the underlying.
 """
@@ -36,7 +39,7 @@ from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
 from thalex_modular.platform.domain.enums import OrderStatus, Side
 from thalex_modular.platform.domain.error_codes import TEMPORARY_FAILURE, THROTTLE_EXCEEDED
-from thalex_modular.platform.domain.events import RequestRejected
+from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
 from thalex_modular.platform.domain.risk import RiskCheck
@@ -97,6 +100,7 @@ class QuotingService:
         self._risk = risk
         self._mq_last: tuple[list[Level], list[Level]] | None = None
         self._mq_armed = False
+        self._mq_paused_until_ns = 0  # after a protection trip: no mass quote before this time
         self._record = record_prices
         self._name = core.instrument.instrument_name
         self._lock = asyncio.Lock()
@@ -213,6 +217,25 @@ class QuotingService:
         if answer.status.is_terminal:
             self._schedule()
 
+    def on_mm_protection(self, update: MmProtectionUpdate) -> None:
+        """A ``session.mm_protection`` item (mass-quote mode). A trip (executions used up the group) or a reset
+        (cancel, session end, failover) means the exchange pulled the group's quotes: the group is refilled before
+        the next mass quote, after ``trip_cooldown_ns`` for a trip. Other products and refills are ignored."""
+        if self._mq is None or self._mq_settings is None or update.product != self.core.instrument.product:
+            return
+        if not update.needs_refill:
+            return
+        self._mq_armed = False
+        self._mq_last = None
+        if update.tripped:
+            self.stats.mm_protection_trips += 1
+            self._mq_paused_until_ns = self.clock.now_ns() + self._mq_settings.trip_cooldown_ns
+            log.warning(
+                "%s: MM protection of %s tripped (remaining %s); quoting again in %.1f s", self._name,
+                update.product, update.remaining_amount, self._mq_settings.trip_cooldown_ns / 1e9,
+            )
+        self._schedule()
+
     def on_fill_event(self, fill: Fill) -> None:
         """An own fill: the position moved, requote at once."""
         self.stats.fills += 1
@@ -324,7 +347,10 @@ class QuotingService:
 
     def _signature_of(self, now: int, pull_reason: str | None, toxic: frozenset[Side]) -> tuple[object, ...]:
         """What the guard compares to notice a change that needs a run without new data."""
-        return (pull_reason is None, toxic, now < self._throttled_until_ns, self._resyncing)
+        return (
+            pull_reason is None, toxic, now < self._throttled_until_ns, self._resyncing,
+            now < self._mq_paused_until_ns,
+        )
 
     def _threatened_sides(self, now: int) -> frozenset[Side]:
         return self.toxic.threatened_sides(now) if self.toxic is not None else _NO_SIDES
@@ -397,6 +423,8 @@ class QuotingService:
         core = self.core
         if ticker is not None:
             core.observe(ticker)
+        if now < self._mq_paused_until_ns:  # the exchange pulled our quotes on a protection trip: cool down
+            return
         wanted = core.desired_quotes(now)
         if wanted is None:
             return
@@ -416,15 +444,20 @@ class QuotingService:
                 product = self.core.instrument.product
                 await self._mq.set_mm_protection(product, settings.trade_amount, settings.quote_amount)
                 self._mq_armed = True
-            await self._mq.mass_quote(self._name, bids, asks, post_only=settings.post_only)
+            failed_sides = await self._mq.mass_quote(self._name, bids, asks, post_only=settings.post_only)
         except Exception as exc:
             self.stats.send_failures += 1
             self._mq_armed = False
             self._mq_last = None
             log.warning("%s: mass quote failed (%s)", self._name, exc)
             return
-        self._mq_last = (bids, asks)
         self.stats.mass_quotes_sent += 1
+        if failed_sides:
+            # not what rests: the next run sends the levels again (a trip's notification re-arms the group)
+            self.stats.mass_quote_failed_sides += failed_sides
+            self._mq_last = None
+            return
+        self._mq_last = (bids, asks)
         if self._record:
             self.stats.sent_prices.extend((Side.BUY, p) for p, _ in bids)
             self.stats.sent_prices.extend((Side.SELL, p) for p, _ in asks)

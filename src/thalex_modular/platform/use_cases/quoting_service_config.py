@@ -42,6 +42,8 @@ class ServiceStats:
     runs: int = 0
     requests_sent: int = 0
     mass_quotes_sent: int = 0
+    mass_quote_failed_sides: int = 0
+    mm_protection_trips: int = 0
     fills: int = 0
     denials: int = 0
     rejections: int = 0

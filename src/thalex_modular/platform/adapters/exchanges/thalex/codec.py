@@ -23,6 +23,7 @@ from thalex_modular.platform.domain.entities import (
     Trade,
 )
 from thalex_modular.platform.domain.errors import DomainError
+from thalex_modular.platform.domain.events import MmProtectionUpdate
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder
 
 from .enums import (
@@ -43,6 +44,7 @@ from .errors import DecodeError
 from .schemas import (
     Envelope,
     InstrumentWire,
+    MmProtectionUpdate as MmProtectionWire,
     OrderIdWire,
     OrderStatusWire,
     PortfolioEntryWire,
@@ -57,6 +59,7 @@ __all__ = [
     "decode_envelope",
     "decode_instrument",
     "decode_instruments",
+    "decode_mm_protection",
     "decode_order",
     "decode_orders",
     "decode_own_trades",
@@ -89,6 +92,7 @@ _ORDER_ID: Final = msgspec.json.Decoder(OrderIdWire)
 _TICKER: Final = msgspec.json.Decoder(TickerWire)
 _TRADES: Final = msgspec.json.Decoder(list[TradeRow])
 _OWN_TRADES: Final = msgspec.json.Decoder(list[TradeWire], strict=False)
+_MM_PROTECTION: Final = msgspec.json.Decoder(list[MmProtectionWire], strict=False)
 _PORTFOLIO: Final = msgspec.json.Decoder(list[PortfolioEntryWire])
 _INSTRUMENT: Final = msgspec.json.Decoder(InstrumentWire)
 _INSTRUMENTS: Final = msgspec.json.Decoder(list[InstrumentWire])
@@ -170,6 +174,14 @@ def decode_trades(raw: Payload, ts_local_ns: int) -> list[Trade]:
 def decode_own_trades(raw: Payload, ts_local_ns: int) -> list[Fill]:
     """An ``account.trade_history`` payload: our trades as fills (with the fee). Only ``normal`` trades count."""
     return [fill_to_domain(w, ts_local_ns) for w in _typed(_OWN_TRADES, raw, "Trade[]") if w.trade_type == "normal"]
+
+
+def decode_mm_protection(raw: Payload, ts_local_ns: int) -> list[MmProtectionUpdate]:
+    """A ``session.mm_protection`` payload: ``[{product, remaining_amount, reason}]``."""
+    return [
+        MmProtectionUpdate(w.product, w.remaining_amount, w.reason, ts_local_ns)
+        for w in _typed(_MM_PROTECTION, raw, "session.mm_protection items")
+    ]
 
 
 def decode_portfolio(raw: Payload) -> list[PortfolioEntry]:

@@ -24,13 +24,14 @@ import msgspec
 
 from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry
-from thalex_modular.platform.domain.events import RequestRejected
+from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
 from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
 from thalex_modular.platform.use_cases.ports import AnswerSink, GatewayAnswer
 
 from .codec import (
     amend_params,
     cancel_params,
+    decode_mm_protection,
     decode_order,
     decode_orders,
     decode_own_trades,
@@ -96,6 +97,8 @@ class ThalexGateway:
         instrument_names: the instruments this gateway trades (open orders are filtered to them); None = account.
         on_resync: called with the exchange's state on every (re)connect, before the session is ready.
         trade_history: also subscribe ``account.trade_history`` (fills with fees, lagging) for :meth:`set_fill_sink`.
+        mm_protection: also subscribe ``session.mm_protection`` (protection trips and refills, mass-quote mode) for
+            :meth:`set_protection_sink`.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class ThalexGateway:
         instrument_names: Collection[str] | None = None,
         on_resync: Callable[[ResyncSnapshot], None] | None = None,
         trade_history: bool = False,
+        mm_protection: bool = False,
     ) -> None:
         if not session.logged_in:
             raise ValueError("invalid `session`: ThalexGateway needs a session with credentials (live mode)")
@@ -116,6 +120,7 @@ class ThalexGateway:
         self._sink: AnswerSink = _ignore_answer
         self._portfolio_sink: Callable[[list[PortfolioEntry], bool], None] | None = None
         self._fill_sink: Callable[[Fill], None] | None = None
+        self._protection_sink: Callable[[MmProtectionUpdate], None] | None = None
         # client_order_ids of this websocket session's open orders: amend/cancel by client_order_id only for these
         self._session_cids: set[int] = set()
         # order_id -> raw OrderStatus last delivered for an open order: a session.orders item equal to it (the
@@ -128,6 +133,8 @@ class ThalexGateway:
         session.add_channels(["account.portfolio"], self._on_portfolio, private=True)
         if trade_history:
             session.add_channels(["account.trade_history"], self._on_trade_history, private=True)
+        if mm_protection:
+            session.add_channels(["session.mm_protection"], self._on_mm_protection, private=True)
         session.add_sync_hook(self._resync)
         session.add_down_hook(self._on_down)
 
@@ -139,6 +146,10 @@ class ThalexGateway:
     def set_portfolio_sink(self, sink: Callable[[list[PortfolioEntry], bool], None]) -> None:
         """``sink(entries, snapshot)`` for ``account.portfolio`` (a full snapshot first, then changed lines)."""
         self._portfolio_sink = sink
+
+    def set_protection_sink(self, sink: Callable[[MmProtectionUpdate], None]) -> None:
+        """``sink(update)`` for each ``session.mm_protection`` item (needs ``mm_protection=True``)."""
+        self._protection_sink = sink
 
     def set_fill_sink(self, sink: Callable[[Fill], None]) -> None:
         """``sink(fill)`` for ``account.trade_history`` (needs ``trade_history=True``)."""
@@ -338,6 +349,12 @@ class ThalexGateway:
             for fill in decode_own_trades(payload, ts_local_ns):
                 if self._names is None or fill.instrument_name in self._names:
                     sink(fill)
+
+    def _on_mm_protection(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        sink = self._protection_sink
+        if sink is not None:
+            for update in decode_mm_protection(payload, ts_local_ns):
+                sink(update)
 
     def _on_down(self, reason: str) -> None:
         # a new websocket session starts: old client_order_ids can no longer be addressed
