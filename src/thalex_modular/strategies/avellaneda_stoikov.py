@@ -221,8 +221,6 @@ class AvellanedaStoikovStrategy:
             sigma_per_s: relative (log-return) vol per sqrt(second). gamma_multiplier: the regime's (> 0).
             now_ns: decision time, int ns.
 
-        Pass floats for the prices and the rest (ints work, but compile another specialization of the kernel).
-
         Raises:
             InvalidValue: what :class:`QuoteContext` refuses (same messages); ``out`` too small; quotes priced
                 beyond +-2**62 ticks or at NaN/inf (absurd inputs, e.g. an overflowing ``sigma**2``).
@@ -233,17 +231,18 @@ class AvellanedaStoikovStrategy:
         if kappa != kappa:  # NaN: the estimate may have moved
             assert self._estimator is not None
             kappa = self._kappa = self._estimator.kappa_per_usd()
+        # exact scalar types: an int would compile a second specialization of the kernel mid-session
         n: int = quote_kernel(
             out,
             self._fp,
             self._ip,
-            _NAN if best_bid_price is None else best_bid_price,
-            _NAN if best_ask_price is None else best_ask_price,
-            fair_price,
-            position,
-            sigma_per_s,
-            gamma_multiplier,
-            now_ns,
+            _NAN if best_bid_price is None else float(best_bid_price),
+            _NAN if best_ask_price is None else float(best_ask_price),
+            float(fair_price),
+            float(position),
+            float(sigma_per_s),
+            float(gamma_multiplier),
+            int(now_ns),
             kappa,
         )
         if n < 0:
@@ -255,14 +254,10 @@ class AvellanedaStoikovStrategy:
     def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
         """The desired bids (nearest first) then asks (nearest first); empty when nothing may be quoted."""
         tk = ctx.ticker
-        bid = tk.best_bid_price
-        ask = tk.best_ask_price
         rows = self._rows
-        # floats: an int argument would compile (and cache) another specialization of the kernel
         n = self.quote_into(
-            rows, ctx.instrument, _NAN if bid is None else float(bid), _NAN if ask is None else float(ask),
-            float(ctx.fair_price), float(ctx.position), float(ctx.sigma_per_s), float(ctx.gamma_multiplier),
-            ctx.now_ns,
+            rows, ctx.instrument, tk.best_bid_price, tk.best_ask_price, ctx.fair_price, ctx.position,
+            ctx.sigma_per_s, ctx.gamma_multiplier, ctx.now_ns,
         )
         # rows past n hold older quotes: equal (n, all rows) means an equal ladder; unequal may rebuild needlessly
         key = rows.tobytes()

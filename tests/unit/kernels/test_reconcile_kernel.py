@@ -131,3 +131,26 @@ def test_order_rows_kept_in_step_equal_a_fresh_load_after_every_tick() -> None:
             assert kept.floats[: kept.count].tolist() == fresh.floats[: fresh.count].tolist()
     # every change of this session goes through the core, so the rows never needed a reload
     assert reloads == 0
+
+
+def test_int_valued_market_data_compiles_no_second_specialization() -> None:
+    # Arrange: a core that has run once on float data
+    from thalex_modular.platform.domain.entities import Ticker
+    from thalex_modular.platform.domain.market import vol_kernel
+    from thalex_modular.strategies import as_kernel
+
+    instrument = Instrument("BTC-PERPETUAL", InstrumentKind.PERPETUAL, "BTCUSD", 1.0, 0.001, 0.001, "FBTCUSD")
+    market = SyntheticMarketConfig(seed=3)
+    session = build_sim_session(instrument, market.start_ns)
+    for event in generate_events(instrument, market, 50):
+        session.on_ticker(event.ticker)
+    kernels = (plan_requests, as_kernel.quote_kernel, vol_kernel.regime_step)
+    before = [len(k.signatures) for k in kernels]  # type: ignore[attr-defined]
+    # Act: tickers whose prices are ints (a CSV import, a hand-written test)
+    ts = session.clock.now_ns()
+    for i in range(5):
+        ts += 1_000_000_000
+        mark = 100_000 + i
+        session.on_ticker(Ticker(instrument.instrument_name, mark, ts, ts, mark - 1, 1, mark + 1, 1, mark))
+    # Assert: the kernels ran on the specializations they had (a new one would stall the tick path for seconds)
+    assert [len(k.signatures) for k in kernels] == before  # type: ignore[attr-defined]
