@@ -306,3 +306,33 @@ async def test_mass_quotes_pause_after_a_protection_trip_then_come_back_refilled
         await trader.close()
         await observer.close()
         await runtime.stop()
+
+
+async def test_a_fill_racing_the_resync_snapshot_is_counted_once(start_emulator: EmulatorFactory,
+                                                                 accounts: Accounts) -> None:
+    # Arrange: no flow agents (our quotes are the only asks), and session.orders notifications (our fills) reach
+    # us 100 ms late while RPC replies do not: a resync's portfolio already holds fills still on the way to us
+    server = await start_emulator(speed=1.0, flow_agents=False,
+                                  faults={"delayed_feeds": ["session.orders"], "feed_delay_ms": 100})
+    ours, other = accounts[1]
+    runtime = await build_runtime(run_config(server, "live", ours, **{"toxic_flow.enabled": False}))
+    trader = await Raw.open(server.url, other)
+    try:
+        await eventually(lambda: len(own(runtime, Side.SELL)) == 3, timeout_s=15.0)
+        tracker = runtime.service.core.tracker
+        # Act: every ask of ours is filled (they leave the open orders; only the portfolio holds their fills) and
+        # a resync runs before the fill notifications arrive
+        await trader.call("private/buy", instrument_name=NAME, amount=1.0, order_type="market")
+        await runtime.service.resync("test: snapshot racing fills")
+        resyncs = runtime.service.stats.resyncs
+        await asyncio.sleep(0.3)  # every delayed notification has arrived
+
+        # Assert: each fill counted once: our position is the exchange's (short what was sold) with no further
+        # resync needed to mend it (a fill counted twice would show here, until a later resync adopted again)
+        exchange = {e.instrument_name: e.position for e in await runtime.gateway.portfolio()}
+        assert exchange.get(NAME, 0.0) < 0.0
+        assert abs(exchange[NAME] - tracker.position_amount(NAME)) < 1e-9
+        assert runtime.service.stats.resyncs == resyncs
+    finally:
+        await trader.close()
+        await runtime.stop()

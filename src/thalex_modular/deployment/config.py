@@ -138,13 +138,17 @@ class GuardSettings(_Model):
     """Stale-data guard: quotes come down when no ticker arrived for ``max_feed_silence_ms`` or the newest
     ticker's exchange timestamp has not advanced for ``max_data_age_ms`` (both wall time).
     ``fill_report_grace_ms``: how long an order's reported filled amount may run ahead of the fills received
-    (a reply overtaking its fill notification) before it counts as missed fills and triggers a resync."""
+    (a reply overtaking its fill notification) before it counts as missed fills and triggers a resync.
+    ``resync_settle_ms``: when a resync finds our position and the exchange's apart, the wait before looking
+    again (a fill racing the snapshot is then neither counted twice nor dropped; only a lasting difference is
+    adopted)."""
 
     max_feed_silence_ms: int = Field(default=3_000, gt=0)
     max_data_age_ms: int = Field(default=5_000, gt=0)
     check_interval_ms: int = Field(default=250, gt=0)
     throttle_backoff_ms: int = Field(default=500, gt=0)
     fill_report_grace_ms: int = Field(default=1_000, ge=0)
+    resync_settle_ms: int = Field(default=200, gt=0)
 
 
 class MassQuoteSettings(_Model):

@@ -205,6 +205,7 @@ def _service_parts(config: RunConfig, instrument: Instrument, ids: ClientOrderId
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,
         check_interval_ns=g.check_interval_ms * _MS, throttle_backoff_ns=g.throttle_backoff_ms * _MS,
+        resync_settle_ns=g.resync_settle_ms * _MS,
     )
     toxic = (
         ToxicFlowDetector(ToxicFlowConfig(t.window_ms * _MS, t.threshold_underlying, t.cooldown_ms * _MS,

@@ -30,6 +30,8 @@ class FaultConfig(BaseModel):
     ``response_delay_ms`` delays every RPC reply; ``duplicate_share``/``reorder_share`` of private notifications are
     sent twice / swapped with the next one; ``paused_feeds`` lists channel-name prefixes whose notifications are held
     back (dropped while paused: a feed that pauses misses updates, as a stalled gateway would);
+    ``delayed_feeds`` lists private channel-name prefixes whose notifications reach the client ``feed_delay_ms``
+    late, in order, while RPC replies do not wait (Thalex's feeds race its replies, DIGEST 13);
     ``drop_after_messages`` closes a connection (code 1011) after that many client messages.
     """
 
@@ -42,6 +44,8 @@ class FaultConfig(BaseModel):
     duplicate_share: float = Field(default=0.0, ge=0, le=1)
     reorder_share: float = Field(default=0.0, ge=0, le=1)
     paused_feeds: tuple[str, ...] = ()
+    delayed_feeds: tuple[str, ...] = ()
+    feed_delay_ms: float = Field(default=0.0, ge=0)
     drop_after_messages: int | None = Field(default=None, gt=0)
 
 

@@ -39,6 +39,14 @@ class FaultInjector:
         share = self.config.reorder_share
         return share > 0 and self._rng.random() < share
 
+    def delay_s(self, channel_name: str) -> float:
+        """How late notifications of ``channel_name`` are sent, seconds (0 = at once; prefix match on
+        ``delayed_feeds``)."""
+        config = self.config
+        if config.feed_delay_ms > 0 and any(channel_name.startswith(p) for p in config.delayed_feeds):
+            return config.feed_delay_ms / 1000.0
+        return 0.0
+
     def paused(self, channel_name: str) -> bool:
         """Whether notifications of ``channel_name`` are held back (prefix match on ``paused_feeds``)."""
         return any(channel_name.startswith(prefix) for prefix in self.config.paused_feeds)

@@ -41,6 +41,7 @@ class Outbox:
         self._queue: deque[str] = deque()
         self._wakeup = asyncio.Event()
         self._held: str | None = None
+        self._late: deque[tuple[float, str]] = deque()  # (due loop time, frame) of delayed notifications, in order
         self._closed = False
 
     def put(self, text: str) -> None:
@@ -65,6 +66,23 @@ class Outbox:
             self._queue.append(self._held)
             self._held = None
         self._wakeup.set()
+
+    def put_late(self, text: str, delay_s: float) -> None:
+        """Queue a notification ``delay_s`` seconds from now (the delayed-feeds fault), after any delayed earlier."""
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._late.append((loop.time() + delay_s, text))
+        if len(self._late) == 1:
+            loop.call_later(delay_s, self._release_late)
+
+    def _release_late(self) -> None:
+        late = self._late
+        loop = asyncio.get_running_loop()
+        while late and late[0][0] <= loop.time():
+            self.put_notification(late.popleft()[1])
+        if late:
+            loop.call_at(late[0][0], self._release_late)
 
     def _release_held(self, text: str) -> None:
         """Send a held-back notification that no later one has overtaken within ``_HOLD_S``."""
@@ -269,13 +287,21 @@ class FeedHub:
             if scope == "session":
                 sub = self._sessions.get(event.key, {}).get(kind)
                 if sub is not None and not self._faults.paused(kind):
-                    sub.outbox.put_notification(encode_notification(kind, event.payload))
+                    delay_s = self._faults.delay_s(kind)
+                    if delay_s > 0:
+                        sub.outbox.put_late(encode_notification(kind, event.payload), delay_s)
+                    else:
+                        sub.outbox.put_notification(encode_notification(kind, event.payload))
             elif scope == "account":
                 subs = self._accounts.get(event.key, {}).get(kind)
                 if subs and not self._faults.paused(kind):
                     text = encode_notification(kind, event.payload)
+                    delay_s = self._faults.delay_s(kind)
                     for sub in subs:
-                        sub.outbox.put_notification(text)
+                        if delay_s > 0:
+                            sub.outbox.put_late(text, delay_s)
+                        else:
+                            sub.outbox.put_notification(text)
             elif kind == "trades":
                 self._on_trades(event.key, event.payload)
             else:

@@ -134,7 +134,7 @@ class QuotingService:
         started_ns = self.clock.now_ns()
         self.core.warm_up()  # compiles on the first run after an install (seconds), else loads from the cache
         log.info("%s: tick path ready in %.1f s", self._name, (self.clock.now_ns() - started_ns) / 1e9)
-        await self._resync_once("start", connection_lost=False)
+        await self._resync_once("start", connection_lost=False, settle=False)  # no fill of ours can be in flight
         self._started = True
         self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
         self._schedule()
@@ -480,6 +480,8 @@ class QuotingService:
         reason: str,
         connection_lost: bool,
         state: tuple[Sequence[OrderUpdate], Sequence[PortfolioEntry]] | None = None,
+        *,
+        settle: bool = True,
     ) -> None:
         self._resyncing = True
         async with self._lock:
@@ -494,7 +496,9 @@ class QuotingService:
             for event in tracker.on_open_orders_snapshot(_of(orders, self._name), now, (self._name,)):
                 if isinstance(event, Fill):
                     self.stats.fills += 1
-            tracker.on_portfolio(portfolio, now, complete=True)
+            if settle and not connection_lost:  # after a reconnect no late notification of the old session comes
+                portfolio = await self._settled_portfolio(portfolio)
+            tracker.on_portfolio(portfolio, self.clock.now_ns(), complete=True)
             if connection_lost:
                 # answers to requests of the lost session never come: inserts the snapshot did not show were
                 # never placed (or were deleted by cancel-on-disconnect), amends/cancels are not pending anymore
@@ -503,6 +507,33 @@ class QuotingService:
                         self.core.on_request_failed(order.client_order_id, now, "connection lost")
             self.stats.resyncs += 1
             self._resyncing = False
+
+
+    async def _settled_portfolio(self, portfolio: Sequence[PortfolioEntry]) -> Sequence[PortfolioEntry]:
+        """The portfolio to adopt our position from. A difference from the tracker's position may be a fill racing
+        the snapshot: its notification still on the way (adopting would count it twice) or the portfolio not
+        updated yet (adopting would drop it). Quoting is stopped (the lock is held) while notifications keep
+        arriving; the portfolio is fetched again after ``resync_settle_ns`` and a difference is adopted only when
+        it held with no fill received in between (after ``resync_settle_rounds`` waits, the latest is adopted)."""
+        tolerance = 0.5 * self.core.instrument.volume_tick_size
+        tracker = self.core.tracker
+        for _ in range(self.config.resync_settle_rounds):
+            difference = _position_in(portfolio, self._name) - tracker.position_amount(self._name)
+            if abs(difference) <= tolerance:
+                return portfolio
+            fills = self.stats.fills
+            await asyncio.sleep(self.config.resync_settle_ns / 1e9)
+            fresh = await self.gateway.portfolio()
+            held = _position_in(fresh, self._name) - tracker.position_amount(self._name)
+            if self.stats.fills == fills and abs(held - difference) <= tolerance:
+                return fresh
+            portfolio = fresh
+        return portfolio
+
+
+def _position_in(portfolio: Sequence[PortfolioEntry], name: str) -> float:
+    """Our position in ``name`` per a complete portfolio (absent = flat), underlying."""
+    return next((entry.position for entry in portfolio if entry.instrument_name == name), 0.0)
 
 
 def _of(orders: Sequence[OrderUpdate], name: str) -> list[OrderUpdate]:

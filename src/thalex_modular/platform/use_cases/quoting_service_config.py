@@ -17,6 +17,12 @@ class QuotingServiceConfig:
         check_interval_ns: period of the guard timer (stale data, cool-down ends, back-off ends).
         throttle_backoff_ns: after a throttle error only cancels are sent for this long.
         resync_retry_ns: wait before retrying a failed resync.
+        resync_settle_ns: when a resync (on the same connection) finds the tracker's position and the exchange's
+            apart, how long to wait before fetching the portfolio again: a fill racing the snapshot (its
+            notification still on the way, or the portfolio not updated yet) shows up meanwhile and is neither
+            counted twice nor dropped; only a difference that holds is adopted.
+        resync_settle_rounds: how many such waits at most (fills keep arriving) before the latest portfolio is
+            adopted anyway.
     """
 
     max_feed_silence_ns: int = 3_000_000_000
@@ -24,13 +30,15 @@ class QuotingServiceConfig:
     check_interval_ns: int = 250_000_000
     throttle_backoff_ns: int = 500_000_000
     resync_retry_ns: int = 1_000_000_000
+    resync_settle_ns: int = 200_000_000
+    resync_settle_rounds: int = 3
 
     def __post_init__(self) -> None:
         for name in ("max_feed_silence_ns", "max_data_age_ns", "check_interval_ns", "throttle_backoff_ns",
-                     "resync_retry_ns"):
+                     "resync_retry_ns", "resync_settle_ns", "resync_settle_rounds"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0 (ns), was {value!r}")
+                raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0, was {value!r}")
 
 
 @dataclass(slots=True)
