@@ -336,3 +336,27 @@ async def test_a_fill_racing_the_resync_snapshot_is_counted_once(start_emulator:
     finally:
         await trader.close()
         await runtime.stop()
+
+
+async def test_live_fees_are_charged_once_per_trade_from_the_trade_history(start_emulator: EmulatorFactory,
+                                                                          accounts: Accounts) -> None:
+    # Arrange: live quoting until the market has filled us a few times
+    server = await start_emulator(speed=5.0)
+    account = accounts[1][0]
+    runtime = await build_runtime(run_config(server, "live", account))
+    observer = await Raw.open(server.url, account)
+    try:
+        await eventually(lambda: runtime.service.stats.fills >= 2, timeout_s=30.0)
+
+        # Assert: the fees booked equal the exchange's fees of our trades (each charged once), net in the PnL
+        async def fees_agree() -> bool:
+            trades = (await observer.call("private/trade_history", limit=1000))["trades"]
+            exchange_fees = sum(t["fee"] for t in trades if t["instrument_name"] == NAME)
+            booked = runtime.service.core.tracker.fees_usd(NAME)
+            counted = runtime.service.stats.fees_usd
+            return exchange_fees > 0.0 and abs(booked - exchange_fees) < 1e-9 and abs(counted - booked) < 1e-9
+
+        await eventually(fees_agree, timeout_s=10.0)
+    finally:
+        await observer.close()
+        await runtime.stop()

@@ -276,7 +276,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
             holder[0].on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
 
     gateway = ThalexGateway(
-        session, clock, instrument_names=[config.instrument], on_resync=on_resync,
+        session, clock, instrument_names=[config.instrument], on_resync=on_resync, trade_history=True,
         mm_protection=config.mass_quote.enabled,
     )
     ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
@@ -295,6 +295,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
             risk=risk if mq.enabled else None, record_prices=record_prices,
         )
         gateway.set_protection_sink(service.on_mm_protection)
+        gateway.set_fill_sink(service.on_own_trade)
         holder.append(service)
         await service.start()
     except BaseException:

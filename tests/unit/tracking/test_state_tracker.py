@@ -7,7 +7,7 @@ from tracking_factories import NAME, T0, fill, insert, update
 
 from stubs import perpetual
 from thalex_modular.platform.domain.entities import Fill, PortfolioEntry
-from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, OrderStatus, Side
+from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, MakerTaker, OrderStatus, Side
 from thalex_modular.platform.domain.errors import InvalidTransition, InvalidValue
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder
@@ -322,3 +322,19 @@ def test_stale_update_does_not_roll_back_price_or_amount() -> None:
     order = tracker.order_by_client_id(100)
     assert order is not None and (order.amount, order.price, order.filled_amount) == (0.02, 100_050.0, 0.004)
     assert tracker.open_amount(NAME, Side.BUY) == pytest.approx(0.016)
+
+
+def test_a_trade_fee_reported_later_is_charged_once_and_leaves_the_position() -> None:
+    # Arrange: a filled buy (the order feed carries no fee)
+    tracker = StateTracker(instruments=[perpetual()])
+    tracker.register_pending(insert(), T0)
+    tracker.on_order_update(update(OrderStatus.FILLED, filled=0.01, fills=(fill("t1", 0.01),)))
+    pnl_before = tracker.position(NAME).realised_pnl
+    trade = Fill("t1", "00011E570000004A", 100, NAME, Side.BUY, 100_000.0, 0.01, MakerTaker.MAKER, T0, T0, fee=0.25)
+    # Act: the trade history reports it twice (a resubscribe replays it)
+    first, second = tracker.on_trade_fee(trade), tracker.on_trade_fee(trade)
+    # Assert
+    assert (first, second) == (True, False)
+    assert tracker.position(NAME).realised_pnl == pytest.approx(pnl_before - 0.25)
+    assert tracker.position_amount(NAME) == pytest.approx(0.01)
+    assert tracker.fees_usd(NAME) == 0.25

@@ -236,6 +236,12 @@ class QuotingService:
             )
         self._schedule()
 
+    def on_own_trade(self, trade: Fill) -> None:
+        """One of our trades as the exchange books it (``account.trade_history``, with its fee, lagging the order
+        feed): its fee is charged to realised PnL once; the position already moved with the order update."""
+        if trade.instrument_name == self._name and self.core.tracker.on_trade_fee(trade):
+            self.stats.fees_usd += trade.fee
+
     def on_fill_event(self, fill: Fill) -> None:
         """An own fill: the position moved, requote at once."""
         self.stats.fills += 1

@@ -53,6 +53,7 @@ class ServiceStats:
     mass_quote_failed_sides: int = 0
     mm_protection_trips: int = 0
     fills: int = 0
+    fees_usd: float = 0.0
     denials: int = 0
     rejections: int = 0
     throttled: int = 0

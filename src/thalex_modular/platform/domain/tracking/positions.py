@@ -104,6 +104,10 @@ class FifoPosition:
         self._realised_pnl += realised
         return realised
 
+    def charge_fee(self, fee_usd: float) -> None:
+        """Book a fee (USD, positive = paid) learnt after its fill was booked: realised PnL drops by it."""
+        self._realised_pnl -= fee_usd
+
     def _add_to_position(self, value: float) -> None:
         total = self._position + value
         if abs(self._position) >= abs(value):

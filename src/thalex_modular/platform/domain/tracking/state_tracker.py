@@ -56,8 +56,8 @@ class StateTracker:
     """
 
     __slots__ = (
-        "_eps", "_grace_ns", "_ignored", "_last_updated", "_max_trade_ids", "_positions", "_store", "_trade_ids",
-        "_unexplained", "_version",
+        "_eps", "_fee_trade_ids", "_fees_usd", "_grace_ns", "_ignored", "_last_updated", "_max_trade_ids",
+        "_positions", "_store", "_trade_ids", "_unexplained", "_version",
     )
 
     def __init__(
@@ -78,6 +78,8 @@ class StateTracker:
             instruments = {inst.instrument_name: inst for inst in instruments}
         self._store = OrderStore(max_closed_orders)
         self._trade_ids: OrderedDict[str, None] = OrderedDict()
+        self._fee_trade_ids: OrderedDict[str, None] = OrderedDict()  # trades whose fee is booked (LRU)
+        self._fees_usd: dict[str, float] = {}
         self._max_trade_ids = max_trade_ids
         self._eps = amount_epsilon
         self._positions = PositionBook(instruments)
@@ -184,6 +186,21 @@ class StateTracker:
         if self._unexplained:
             out.extend(self.overdue_resyncs(update.ts_local_ns))
         return out
+
+    def on_trade_fee(self, trade: Fill) -> bool:
+        """Book the fee of one of our trades as the exchange reports it later (Thalex ``account.trade_history``:
+        order notifications carry fills without fees). The position is not touched (the fill itself comes with
+        the order update); realised PnL drops by ``trade.fee`` (USD), once per ``trade_id``. Returns False for a
+        trade whose fee is already booked, or that has no fee."""
+        if not trade.fee or not _remember(self._fee_trade_ids, trade.trade_id, self._max_trade_ids):
+            return False
+        self._positions.book(trade.instrument_name).charge_fee(trade.fee)
+        self._fees_usd[trade.instrument_name] = self._fees_usd.get(trade.instrument_name, 0.0) + trade.fee
+        return True
+
+    def fees_usd(self, instrument_name: str) -> float:
+        """Fees booked for the instrument's trades (USD, positive = paid)."""
+        return self._fees_usd.get(instrument_name, 0.0)
 
     def overdue_resyncs(self, now_ns: int) -> list[ResyncRequest]:
         """ResyncRequests for reported fill amounts still unexplained ``fill_report_grace_ns`` after they were
@@ -454,11 +471,15 @@ class StateTracker:
         return entry
 
     def _first_seen(self, trade_id: str) -> bool:
-        seen = self._trade_ids
-        if trade_id in seen:
-            seen.move_to_end(trade_id)
-            return False
-        seen[trade_id] = None
-        if len(seen) > self._max_trade_ids:
-            seen.popitem(last=False)
-        return True
+        return _remember(self._trade_ids, trade_id, self._max_trade_ids)
+
+
+def _remember(seen: OrderedDict[str, None], trade_id: str, capacity: int) -> bool:
+    """Add ``trade_id`` to the LRU ``seen`` (at most ``capacity``); False when it was there already."""
+    if trade_id in seen:
+        seen.move_to_end(trade_id)
+        return False
+    seen[trade_id] = None
+    if len(seen) > capacity:
+        seen.popitem(last=False)
+    return True
