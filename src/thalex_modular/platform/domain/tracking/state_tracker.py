@@ -11,6 +11,7 @@ a cancel ack racing a fill, fills after a cancel request. Stale or backward upda
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Literal
@@ -34,6 +35,9 @@ DEFAULT_MAX_CLOSED_ORDERS = 10_000
 DEFAULT_MAX_TRADE_IDS = 100_000
 #: Amounts (underlying) closer than this are equal: float sums of on-grid fills drift by ~1e-16.
 DEFAULT_AMOUNT_EPSILON = 1e-9
+
+
+_INF = math.inf
 
 
 class StateTracker:
@@ -99,10 +103,11 @@ class StateTracker:
             InvalidValue: price or amount not positive and finite, or the client_order_id already tracked.
         """
         self._version += 1
-        where = f"InsertOrder({insert.client_order_id})"
-        positive(f"{where}.price", insert.price)
-        positive(f"{where}.amount", insert.amount)
-        if insert.client_order_id < 0:
+        # the usual request passes one chained comparison each; the named checks only explain a failure
+        if not (0.0 < insert.price < _INF and 0.0 < insert.amount < _INF and insert.client_order_id >= 0):
+            where = f"InsertOrder({insert.client_order_id})"
+            positive(f"{where}.price", insert.price)
+            positive(f"{where}.amount", insert.amount)
             raise InvalidValue(f"{where}.client_order_id must be >= 0, was {insert.client_order_id}")
         order = Order(
             client_order_id=insert.client_order_id,
@@ -127,8 +132,9 @@ class StateTracker:
             InvalidTransition: the order is closed or already has a request in flight.
         """
         self._version += 1
-        positive(f"AmendOrder({amend.client_order_id}).price", amend.price)
-        positive(f"AmendOrder({amend.client_order_id}).amount", amend.amount)
+        if not (0.0 < amend.price < _INF and 0.0 < amend.amount < _INF):
+            positive(f"AmendOrder({amend.client_order_id}).price", amend.price)
+            positive(f"AmendOrder({amend.client_order_id}).amount", amend.amount)
         entry = self._entry_for_request(amend.client_order_id, amend.order_id, "amend")
         entry.order.request_in_flight = "amend"
         entry.order.updated_ns = ts_ns
