@@ -51,9 +51,13 @@ class Outbox:
         self._queue.append(text)
         self._wakeup.set()
 
-    def put_notification(self, text: str) -> None:
-        """Queue a notification, applying the duplicate/reorder faults."""
+    def put_notification(self, text: str, delay_s: float = 0.0) -> None:
+        """Queue a notification, applying the duplicate/reorder faults; ``delay_s`` > 0 (the delayed-feeds fault)
+        queues it that many seconds later, after any delayed earlier."""
         if self._closed:
+            return
+        if delay_s > 0:
+            self._put_late(text, delay_s)
             return
         if self._held is None and self._faults.reorder():
             self._held = text
@@ -67,10 +71,7 @@ class Outbox:
             self._held = None
         self._wakeup.set()
 
-    def put_late(self, text: str, delay_s: float) -> None:
-        """Queue a notification ``delay_s`` seconds from now (the delayed-feeds fault), after any delayed earlier."""
-        if self._closed:
-            return
+    def _put_late(self, text: str, delay_s: float) -> None:
         loop = asyncio.get_running_loop()
         self._late.append((loop.time() + delay_s, text))
         if len(self._late) == 1:
@@ -287,21 +288,14 @@ class FeedHub:
             if scope == "session":
                 sub = self._sessions.get(event.key, {}).get(kind)
                 if sub is not None and not self._faults.paused(kind):
-                    delay_s = self._faults.delay_s(kind)
-                    if delay_s > 0:
-                        sub.outbox.put_late(encode_notification(kind, event.payload), delay_s)
-                    else:
-                        sub.outbox.put_notification(encode_notification(kind, event.payload))
+                    sub.outbox.put_notification(encode_notification(kind, event.payload), self._faults.delay_s(kind))
             elif scope == "account":
                 subs = self._accounts.get(event.key, {}).get(kind)
                 if subs and not self._faults.paused(kind):
                     text = encode_notification(kind, event.payload)
                     delay_s = self._faults.delay_s(kind)
                     for sub in subs:
-                        if delay_s > 0:
-                            sub.outbox.put_late(text, delay_s)
-                        else:
-                            sub.outbox.put_notification(text)
+                        sub.outbox.put_notification(text, delay_s)
             elif kind == "trades":
                 self._on_trades(event.key, event.payload)
             else:

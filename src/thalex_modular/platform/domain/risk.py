@@ -245,7 +245,7 @@ class RiskCheck:
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self._reference(ctx)
+        reference, mark_ts_ns, mark_ts_known = self.reference(ctx.mark_price, ctx.index_price, ctx.mark_ts_ns)
         code = risk_code(
             self._lim, self._ilim, side is _BUY, price, amount, amount, 0.0, 1, ctx.position, reference, ctx.now_ns,
             mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
@@ -263,7 +263,7 @@ class RiskCheck:
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self._reference(ctx)
+        reference, mark_ts_ns, mark_ts_known = self.reference(ctx.mark_price, ctx.index_price, ctx.mark_ts_ns)
         old_amount = max(0.0, order.amount - order.filled_amount)
         code = amend_risk_code(
             self._lim, self._ilim, order.side is _BUY, price, amount, order.filled_amount, old_amount, ctx.position,
@@ -289,22 +289,19 @@ class RiskCheck:
         instrument checked or bound with :meth:`bind`)."""
         return self._lim, self._ilim
 
-    @property
-    def band_from_mark(self) -> bool:
-        """The price band is measured from the mark (else from the index)."""
-        return self._band_from_mark
-
     def bind(self, instrument: Instrument) -> None:
         """Set the instrument whose grid the limit arrays carry (each RiskCheck serves one instrument)."""
         self._require_grid(instrument)
 
-    def _reference(self, ctx: RiskContext) -> tuple[float, int, bool]:
-        """(band reference price or NaN, mark timestamp or 0, whether the mark timestamp is known)."""
-        ref = ctx.mark_price if self._band_from_mark else ctx.index_price
-        mark_ts_ns = ctx.mark_ts_ns
+    def reference(
+        self, mark_price: float, index_price: float | None, mark_ts_ns: int | None
+    ) -> tuple[float, int, bool]:
+        """What :func:`~.risk_kernel.risk_code` takes for the band and the mark age: (band reference price, NaN when
+        unknown; mark timestamp, 0 when unknown; whether it is known)."""
+        ref = mark_price if self._band_from_mark else index_price
         return (
-            _NAN if ref is None else ref,
-            0 if mark_ts_ns is None else mark_ts_ns,
+            _NAN if ref is None else float(ref),
+            0 if mark_ts_ns is None else int(mark_ts_ns),
             mark_ts_ns is not None,
         )
 

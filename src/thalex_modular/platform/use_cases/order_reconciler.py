@@ -70,7 +70,6 @@ class ReconcilePlan(NamedTuple):
 _BUY = Side.BUY
 _SELL = Side.SELL
 _LOW_32 = 0xFFFFFFFF
-_NAN = float("nan")
 _LIMIT = OrderType.LIMIT
 _GTC = TimeInForce.GTC
 # tuple.__new__ builds the request NamedTuples without their Python-level constructors (same values, a third of
@@ -93,7 +92,7 @@ class OrderReconciler:
     """
 
     __slots__ = (
-        "_band_from_mark", "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_limits",
+        "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_limits",
         "_out", "_post_only", "_risk",
     )
 
@@ -115,8 +114,7 @@ class OrderReconciler:
         # [amend tolerance ticks, price divisor, amount divisor] of the instrument last planned for
         self._grid: NDArray[np.int64] = np.array([amend_tolerance_ticks, 0, 0], dtype=np.int64)
         self._grid_of: Instrument | None = None
-        self._limits = risk.limits
-        self._band_from_mark = risk.band_from_mark
+        self._limits = risk.limits  # the same arrays for the RiskCheck's life (bind rewrites them in place)
         self._desired: QuoteArray = new_quote_array(16)
         self._out: NDArray[np.int64] = np.zeros((32, 4), dtype=np.int64)
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
@@ -178,20 +176,17 @@ class OrderReconciler:
             self._grid[1] = instrument.price_divisor
             self._grid[2] = instrument.amount_divisor
             self._grid_of = instrument
-            self._limits = risk.limits
-            self._band_from_mark = risk.band_from_mark
         capacity = rows.count + nq
         if capacity > len(self._out):
             self._out = np.zeros((2 * capacity, 4), dtype=np.int64)
             self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
-        reference = mark_price if self._band_from_mark else index_price
+        reference, mark_ts, mark_ts_known = risk.reference(mark_price, index_price, mark_ts_ns)
         lim, ilim = self._limits
         # exact scalar types: another type would compile a second specialisation on the tick path
         counts = plan_requests(
-            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(position),
-            _NAN if reference is None else float(reference), int(now_ns), 0 if mark_ts_ns is None else int(mark_ts_ns),
-            mark_ts_ns is not None, self._out, self._denied, self._denied_book,
+            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(position), reference,
+            int(now_ns), mark_ts, mark_ts_known, self._out, self._denied, self._denied_book,
         )
         if counts == 0:
             return _new(ReconcilePlan, ([], []))

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
-from thalex_modular.platform.domain.risk_kernel import L_LOT, L_TICK, OK, amend_risk_code, risk_code
+from thalex_modular.platform.domain.risk_kernel import L_LOT, L_TICK, OK, amend_risk_code, risk_code, risk_limits
 
 __all__ = [
     "KIND_AMEND",
@@ -385,8 +385,6 @@ def plan_requests(
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) :func:`plan_requests` with the argument types the reconciler
     passes, so the first ticker does not pay for it."""
-    from thalex_modular.platform.domain.risk_kernel import risk_limits
-
     desired = np.array([[1, 99, 1, 0], [0, 101, 1, 0]], dtype=np.int64)
     orders = np.array([[1, 98, 1, 0, 0, 1]], dtype=np.int64)
     amounts = np.array([[1.0, 0.0]], dtype=np.float64)
