@@ -268,8 +268,9 @@ async def test_reordered_notifications_keep_the_position_exact_without_resyncs(s
 async def test_mass_quotes_pause_after_a_protection_trip_then_come_back_refilled(
     start_emulator: EmulatorFactory, accounts: Accounts
 ) -> None:
-    # Arrange: mass-quote mode whose protection group trips on the first fill
-    server = await start_emulator(speed=1.0)
+    # Arrange: mass-quote mode whose protection group trips on the first fill; no flow agents, so our quotes are
+    # the only liquidity the trader can take
+    server = await start_emulator(speed=1.0, flow_agents=False)
     ours, other = accounts[1]
     config = run_config(server, "live", ours, **{
         "mass_quote.enabled": True, "mass_quote.trade_amount_underlying": 0.01,
