@@ -27,9 +27,9 @@ from typing import Any
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 
-from emulator_process import emulator_process
 from thalex_modular.emulator.auth import make_token
 from thalex_modular.emulator.keys import keygen_to_dir
+from thalex_modular.emulator.process import emulator_process
 
 _INSTRUMENT = "BTC-PERPETUAL"
 

@@ -50,10 +50,10 @@ import msgspec
 import thalex  # type: ignore[import-untyped]
 from websockets.asyncio.client import ClientConnection, connect
 
-from emulator_process import emulator_process
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_live, thalex_config
 from thalex_modular.emulator.keys import keygen_to_dir
+from thalex_modular.emulator.process import emulator_process
 from thalex_modular.platform.adapters.exchanges.thalex.config import RateLimitConfig
 
 INSTRUMENT: Final = "BTC-PERPETUAL"  # ours

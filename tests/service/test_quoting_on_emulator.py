@@ -10,15 +10,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from service_kit import Account, EmulatorFactory
+from service_kit import START_S, Account, EmulatorFactory
 from websockets.asyncio.client import ClientConnection, connect
 
 from thalex_modular.deployment.config import RunConfig, load_run_config
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime
 from thalex_modular.emulator.auth import make_token
+from thalex_modular.emulator.process import emulator_process
 from thalex_modular.emulator.server import EmulatorServer
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 
 NAME = "BTC-PERPETUAL"
 Accounts = tuple[Path, list[Account]]
@@ -361,3 +363,34 @@ async def test_live_fees_are_charged_once_per_trade_from_the_trade_history(start
     finally:
         await observer.close()
         await runtime.stop()
+
+
+async def test_a_cold_compile_does_not_cost_the_live_session(accounts: Accounts, tmp_path: Path,
+                                                            monkeypatch: Any) -> None:
+    # Arrange: the first warm-up of a process blocks the event loop for 2.5 s, as numba's first compile after an
+    # install does (about 8 s), longer than the 1 s cancel-on-disconnect heartbeat; the exchange runs in its own
+    # process (in this one, its watchdog would be blocked too)
+    original = QuotingCore.warm_up
+    calls: list[float] = []
+
+    def cold_first_warm_up(core: QuotingCore) -> None:
+        if not calls:
+            time.sleep(2.5)
+        calls.append(time.monotonic())
+        original(core)
+
+    monkeypatch.setattr(QuotingCore, "warm_up", cold_first_warm_up)
+    account = accounts[1][0]
+    async with emulator_process(tmp_path, accounts[0], {"seed": 7, "start_time_s": START_S}) as url:
+        env = {"THALEX_KEY_ID": account.kid, "THALEX_PRIVATE_KEY_PATH": str(account.key_path)}
+        config = load_run_config(None, env, {"mode": "live", "network": "local", "connection.emulator_url": url,
+                                             "connection.cancel_on_disconnect_timeout_s": 1})
+        # Act
+        runtime = await build_runtime(config)
+        try:
+            # Assert: the session survived the compile (no reconnect, no resync but the one at start) and quotes
+            await eventually(lambda: bool(own(runtime, Side.BUY) and own(runtime, Side.SELL)))
+            await asyncio.sleep(1.5)
+            assert runtime.session.connects == 1 and runtime.service.stats.resyncs == 1
+        finally:
+            await runtime.stop()

@@ -1,4 +1,5 @@
-"""Run `platform emulator` in its own process for a benchmark (client and exchange never share an event loop)."""
+"""Run `platform emulator` in its own process (benchmarks, and tests where client and exchange must not share an
+event loop: a client that blocks its loop must not block the exchange's clock and watchdogs too)."""
 
 from __future__ import annotations
 
