@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
+import msgspec
+
 from .enums import (
     ChangeReason,
     DeleteReason,
@@ -190,12 +192,13 @@ class Instrument:
 # -- Market data ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Ticker:
+class Ticker(msgspec.Struct, frozen=True, gc=False):
     """Thalex ``Ticker`` (``ticker.<instrument>.<delay>``). A full state each time, not a diff.
 
     ``ts_exchange_ns`` is Thalex ``mark_timestamp``; ``ts_local_ns`` when we received it.
-    Best bid/ask fields are None when that side of the book is empty.
+    Best bid/ask fields are None when that side of the book is empty. A frozen msgspec Struct (STYLE 6) rather than
+    a frozen dataclass: one is built per ticker on the order path, in a quarter of the time; it holds no
+    references that could form a cycle (``gc=False``).
     """
 
     instrument_name: str
