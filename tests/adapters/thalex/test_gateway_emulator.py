@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 from thalex_kit import START_S, Recorder, WallClock
@@ -186,4 +188,33 @@ async def test_mass_quote_with_mm_protection(emulator: EmulatorServer, credentia
     assert await gateway.open_orders() == []
     with pytest.raises(ValueError, match="trade_amount"):
         await gateway.set_mm_protection("FBTCUSD", trade_amount=1.0, quote_amount=0.5)
+    await session.stop()
+
+
+async def test_a_request_the_websocket_cannot_take_at_once_waits_and_is_sent(
+    emulator: EmulatorServer, credentials: ThalexCredentials
+) -> None:
+    # Arrange: the transport's buffer is full (paused writing)
+    session, gateway, _feed, rec, _ = live_stack(emulator.url, credentials)
+    await session.start(timeout_s=10)
+    await rec.wait_for(lambda: len(rec.tickers) > 0, what="first ticker")
+    bid = float(int(rec.tickers[-1].mark_price * 0.95))
+    conn = session.connection
+    assert conn is not None and conn.can_send_now()
+    ws = conn._ws  # the DirectClientConnection
+    ws.pause_writing()
+    insert = InsertOrder(301, PERP, Side.BUY, bid, 0.01)
+    # Act / Assert: nothing done at once; the awaited submit waits for the buffer, then sends
+    assert not conn.can_send_now() and not gateway.submit_now(insert)
+    assert rec.updates(301) == [] and conn.pending == 0
+    submit = asyncio.get_running_loop().create_task(gateway.submit(insert))
+    await asyncio.sleep(0.05)
+    assert not submit.done()
+    ws.resume_writing()
+    await asyncio.wait_for(submit, 5)
+    await rec.wait_for(lambda: any(u.change_reason is ChangeReason.INSERT for u in rec.updates(301)), what="insert")
+    # and the usual case is done at once, without awaiting anything
+    assert conn.can_send_now() and gateway.submit_now(CancelOrder(301, rec.updates(301)[0].order_id, PERP))
+    await rec.wait_for(lambda: any(u.status.is_terminal for u in rec.updates(301)), what="cancel")
+    assert rec.rejections() == []
     await session.stop()

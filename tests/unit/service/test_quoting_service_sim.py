@@ -291,6 +291,9 @@ class _HeldGateway:
         self.sent.append(request)
         await self.inner.submit(request)
 
+    def submit_now(self, request: OrderRequest) -> bool:
+        return False  # always has to wait
+
     async def cancel_all(self) -> int:
         return await self.inner.cancel_all()
 

@@ -90,10 +90,15 @@ class SimGateway:
     async def submit(self, request: OrderRequest) -> None:
         """Send ``request`` to the simulated exchange at ``clock.now_ns()``; the answer follows after the
         engine's latencies."""
+        self.submit_now(request)
+
+    def submit_now(self, request: OrderRequest) -> bool:
+        """:meth:`submit`, which never waits: always done (True)."""
         self._ensure_timer()
         self._engine.submit(request)
         self._submitted += 1
         self._wake.set()
+        return True
 
     async def cancel_all(self) -> int:
         """Cancel every open order of the simulated exchange; returns how many cancels were sent. Requests in

@@ -27,6 +27,8 @@ class OrderGateway(Protocol):
     ``set_answer_sink(sink)``     every OrderUpdate / RequestRejected for our orders goes to ``sink``, in order
     ``submit(request)``           send one insert / amend / cancel; returns once it is sent (or refused locally
                                   by the rate limiter: then a RequestRejected with code 4 reaches the sink)
+    ``submit_now(request)``       ``submit`` without waiting: True when done, False when it would have to wait
+                                  (nothing done; the caller awaits ``submit``). The order path's usual call.
     ``cancel_all()``              cancel every order of ours this gateway placed (shutdown, kill switch);
                                   returns the number cancelled
     ``open_orders()``             the exchange's view of our open orders (resync)
@@ -37,6 +39,8 @@ class OrderGateway(Protocol):
     def set_answer_sink(self, sink: AnswerSink) -> None: ...
 
     async def submit(self, request: OrderRequest) -> None: ...
+
+    def submit_now(self, request: OrderRequest) -> bool: ...
 
     async def cancel_all(self) -> int: ...
 

@@ -403,10 +403,12 @@ class QuotingService:
 
     async def _send(self, plan: ReconcilePlan, now: int) -> None:
         self.stats.denials += len(plan.denials)
+        gateway = self.gateway
         for request in plan.requests:
             self.core.register_sent(request, now)
             try:
-                await self.gateway.submit(request)
+                if not gateway.submit_now(request):
+                    await gateway.submit(request)
             except Exception as exc:  # the connection broke: the request never left; resync decides the rest
                 self.stats.send_failures += 1
                 self.core.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))

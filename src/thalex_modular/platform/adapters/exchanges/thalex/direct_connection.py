@@ -116,13 +116,17 @@ class DirectClientConnection(ClientConnection):
         self._delivered = True
         self._on_message(message)
 
+    def can_send_now(self) -> bool:
+        """:meth:`send_text_now` would send: the connection open, no fragmented send in progress, the transport
+        accepting writes."""
+        return self.protocol.state is State.OPEN and self.send_in_progress is None and not self.paused
+
     def send_text_now(self, data: bytes) -> bool:
         """Send ``data`` (UTF-8 JSON) as one text frame at once, without ``send()``'s async context machinery,
-        when nothing stands in the way: the connection open, no fragmented send in progress, the transport
-        accepting writes. Returns False (nothing sent) otherwise: use ``send()``, which waits or raises."""
-        protocol = self.protocol
-        if protocol.state is not State.OPEN or self.send_in_progress is not None or self.paused:
+        when :meth:`can_send_now`. Returns False (nothing sent) otherwise: use ``send()``, which waits or raises."""
+        if not self.can_send_now():
             return False
+        protocol = self.protocol
         if protocol.writes or protocol.extensions or protocol.expect_continuation_frame:
             protocol.send_text(data)  # behind queued bytes, or transformed by an extension: websockets frames it
             self.send_data()

@@ -50,7 +50,7 @@ from .errors import (
     ThalexError,
     ThalexRpcError,
 )
-from .rpc import RpcConnection
+from .rpc import ReplyCallback, RpcConnection, SendOutcome
 from .schemas import MassQuoteResult
 from .session import ThalexSession
 from .token_bucket import RequestKind
@@ -161,6 +161,44 @@ class ThalexGateway:
         """Send one insert / amend / cancel. Returns once sent; the answer reaches the sink later. Refused locally
         (a RequestRejected in the sink at once): not ready (code 20), throttled (code 4), an order of an older
         session without ``order_id`` (code 1)."""
+        if self.submit_now(request):
+            return
+        prepared = self._prepare(request)
+        if prepared is None:
+            return
+        conn, method, params, kind, on_reply = prepared
+        try:
+            sent = await conn.request(method, params, on_reply, kind)
+        except ExchangeConnectionError as exc:
+            self._not_sent(request, TEMPORARY_FAILURE, str(exc))
+            return
+        if not sent:
+            self._throttled_locally(request, kind)
+
+    def submit_now(self, request: OrderRequest) -> bool:
+        """:meth:`submit` without waiting: True when done (sent, or refused locally into the sink), False when the
+        websocket cannot take the request at once (nothing done: await :meth:`submit`)."""
+        conn = self._session.connection
+        if conn is not None and not conn.can_send_now():
+            return False
+        prepared = self._prepare(request)
+        if prepared is None:
+            return True
+        conn, method, params, kind, on_reply = prepared
+        try:
+            outcome = conn.request_now(method, params, on_reply, kind)
+        except ExchangeConnectionError as exc:
+            self._not_sent(request, TEMPORARY_FAILURE, str(exc))
+            return True
+        if outcome is SendOutcome.NO_TOKEN:
+            self._throttled_locally(request, kind)
+        return True
+
+    def _prepare(
+        self, request: OrderRequest
+    ) -> tuple[RpcConnection, str, dict[str, Any], RequestKind, ReplyCallback] | None:
+        """The connection, method, params, rate-limit kind and reply callback of ``request``; None when it was
+        refused locally (the RequestRejected is in the sink)."""
         method: str
         params: dict[str, Any]
         kind = RequestKind.MESSAGE
@@ -171,7 +209,7 @@ class ThalexGateway:
             by_order_id = cid not in self._session_cids
             if by_order_id and request.order_id is None:
                 self._reject(request, ORDER_NOT_FOUND, "order of an earlier session has no order_id to address it")
-                return
+                return None
             if isinstance(request, AmendOrder):
                 method, params = "private/amend", amend_params(request, by_order_id)
             else:
@@ -179,25 +217,23 @@ class ThalexGateway:
         conn = self._session.connection
         if conn is None:
             self._reject(request, TEMPORARY_FAILURE, f"not connected ({self._session.last_down_reason})")
-            return
+            return None
 
         def on_reply(result: msgspec.Raw, error: ThalexError | None, ts_local_ns: int) -> None:
             self._on_reply(request, result, error, ts_local_ns)
 
         if isinstance(request, InsertOrder):
             self._session_cids.add(cid)
-        try:
-            sent = await conn.request(method, params, on_reply, kind)
-        except ExchangeConnectionError as exc:
-            if isinstance(request, InsertOrder):
-                self._session_cids.discard(cid)
-            self._reject(request, TEMPORARY_FAILURE, str(exc))
-            return
-        if not sent:
-            if isinstance(request, InsertOrder):
-                self._session_cids.discard(cid)
-            self.local_throttles += 1
-            self._reject(request, THROTTLE_EXCEEDED, f"throttled locally ({kind.value} budget at 90 % of the limit)")
+        return conn, method, params, kind, on_reply
+
+    def _not_sent(self, request: OrderRequest, code: int, message: str) -> None:
+        if isinstance(request, InsertOrder):
+            self._session_cids.discard(request.client_order_id)
+        self._reject(request, code, message)
+
+    def _throttled_locally(self, request: OrderRequest, kind: RequestKind) -> None:
+        self.local_throttles += 1
+        self._not_sent(request, THROTTLE_EXCEEDED, f"throttled locally ({kind.value} budget at 90 % of the limit)")
 
     async def cancel_all(self) -> int:
         """Cancel our open orders; returns how many. Account-wide gateways use ``private/cancel_all``; an

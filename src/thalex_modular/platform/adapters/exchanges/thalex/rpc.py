@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import itertools
 import logging
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from .errors import (
 )
 from .token_bucket import RequestKind, TokenSource, kind_of
 
-__all__ = ["DrainHook", "NotificationHandler", "ReplyCallback", "RpcConnection"]
+__all__ = ["DrainHook", "NotificationHandler", "ReplyCallback", "RpcConnection", "SendOutcome"]
 
 _log = logging.getLogger(__name__)
 _NS_PER_S: Final = 1_000_000_000
@@ -57,6 +58,14 @@ NotificationHandler = Callable[[msgspec.Raw, bool, int], None]
 ReplyCallback = Callable[[msgspec.Raw, ThalexError | None, int], None]
 #: ``hook()`` called by the reader when no received frame is left unhandled.
 DrainHook = Callable[[], None]
+
+
+class SendOutcome(enum.Enum):
+    """What :meth:`RpcConnection.request_now` did."""
+
+    SENT = "sent"
+    NO_TOKEN = "no token"  # the rate limiter has none: nothing sent
+    MUST_WAIT = "must wait"  # the websocket cannot take a frame at once: nothing sent, nothing taken
 
 
 class _Pending:
@@ -230,16 +239,44 @@ class RpcConnection:
     ) -> bool:
         """Send a request whose reply goes to ``on_reply`` (called from the reader, or with an
         :class:`ExchangeConnectionError` if the connection breaks first). Never waits for a token: returns False
-        (nothing sent) when the rate limiter has none.
+        (nothing sent) when the rate limiter has none. Sends at once, like :meth:`request_now`, when it can.
 
         Raises:
             ExchangeConnectionError: the connection is down (nothing sent).
         """
         kind = kind or kind_of(method)
+        outcome = self.request_now(method, params, on_reply, kind)
+        if outcome is not SendOutcome.MUST_WAIT:
+            return outcome is SendOutcome.SENT
         if not self._tokens.try_acquire(kind, self._mono()):
             return False
         await self._send(method, params, kind, None, on_reply, None)
         return True
+
+    def can_send_now(self) -> bool:
+        """A request would leave at once (:meth:`request_now` would not answer MUST_WAIT)."""
+        return self._direct is not None and self._direct.can_send_now()
+
+    def request_now(
+        self, method: str, params: dict[str, Any], on_reply: ReplyCallback, kind: RequestKind
+    ) -> SendOutcome:
+        """:meth:`request` without waiting: SENT, NO_TOKEN (nothing sent), or MUST_WAIT when the websocket cannot
+        take the frame at once (a full send buffer, a fragmented send in progress; nothing sent, no token taken:
+        use :meth:`request`).
+
+        Raises:
+            ExchangeConnectionError: the connection is down (nothing sent).
+        """
+        if self._closed.done():
+            raise ExchangeConnectionError(f"{method} not sent: connection closed: {self._closed.result()}")
+        direct = self._direct
+        if direct is None or not direct.can_send_now():
+            return SendOutcome.MUST_WAIT
+        if not self._tokens.try_acquire(kind, self._mono()):
+            return SendOutcome.NO_TOKEN
+        request_id = self._register(method, kind, None, on_reply, self._timeout_s)
+        direct.send_text_now(encode_request(method, params, request_id))  # cannot decline: checked just above
+        return SendOutcome.SENT
 
     async def _acquire(self, kind: RequestKind) -> None:
         while True:
@@ -263,9 +300,7 @@ class RpcConnection:
             raise ExchangeConnectionError(f"connection closed: {self._closed.result()}")
         if self._ws.state is not State.OPEN:  # closing: websockets would wait for the close in the caller's task
             raise ExchangeConnectionError(f"{method} not sent: connection {self._ws.state.name.lower()}")
-        request_id = next(self._ids)
-        timeout_s = timeout_s or self._timeout_s
-        self._pending[request_id] = _Pending(method, kind, future, callback, timeout_s, self._loop.time() + timeout_s)
+        request_id = self._register(method, kind, future, callback, timeout_s or self._timeout_s)
         frame = encode_request(method, params, request_id)
         try:
             if not (self._direct is not None and self._direct.send_text_now(frame)):
@@ -275,8 +310,21 @@ class RpcConnection:
             if entry is not None and future is not None:
                 future.cancel()
             raise ExchangeConnectionError(f"{method} not sent: connection closed ({exc})") from None
+
+    def _register(
+        self,
+        method: str,
+        kind: RequestKind,
+        future: asyncio.Future[msgspec.Raw] | None,
+        callback: ReplyCallback | None,
+        timeout_s: float,
+    ) -> int:
+        """A new request id, its reply awaited (and timed) from now."""
+        request_id = next(self._ids)
+        self._pending[request_id] = _Pending(method, kind, future, callback, timeout_s, self._loop.time() + timeout_s)
         if self._sweep is None:
             self._sweep = self._loop.call_later(min(timeout_s, self._sweep_interval_s), self._expire_overdue)
+        return request_id
 
     def _expire_overdue(self) -> None:
         """The timeout sweep: one timer for all requests (a timer per request costs more than the rest of the send
