@@ -301,14 +301,19 @@ class QuotingService:
         """Run the pending reconciliation now, in the caller, when no run holds the lock (else the run task takes
         it once the lock is free). The websocket reader calls this once it has handled every frame received so far,
         so a burst still coalesces into one run on its newest data, and the first request leaves without an
-        event-loop hop to the run task. A run that has to wait (a full socket buffer, a mass-quote call) is finished
-        on a task."""
+        event-loop hop to the run task. In insert/amend mode the run is plain synchronous code (nothing else can
+        run before it returns, so it needs no lock); requests the gateway cannot take at once (a full socket
+        buffer) and mass-quote runs, which await their RPCs, are finished on a task holding the lock."""
         if not self._dirty or self._stopping:
             return
         if self._lock.locked():
             self._schedule()
             return
-        tail = run_inline(self._run_once(), name=f"quote-tail-{self._name}")
+        if self._mq is not None:
+            tail = run_inline(self._run_once(), name=f"quote-tail-{self._name}")
+        else:
+            self._dirty = False
+            tail = self._reconcile_now()
         if tail is not None:
             self._inline_tail = tail
 
@@ -376,48 +381,111 @@ class QuotingService:
         if not self._started or self._resyncing:
             return
         now = self.clock.now_ns()
+        if self._mq is not None:
+            if self._pull_check(now):
+                await self._send_levels([], [])
+            else:
+                ticker, self._pending_ticker = self._pending_ticker, None
+                await self._mass_quote(ticker, now)
+            return
+        plan = self._plan(now)
+        await self._send_from(plan, self._send_now(plan, now), now)
+
+    def _reconcile_now(self) -> asyncio.Task[None] | None:
+        """:meth:`_reconcile_once` of insert/amend mode as plain code; returns the task finishing what could not be
+        sent at once (None when all went)."""
+        try:
+            if not self._started or self._resyncing:
+                return None
+            now = self.clock.now_ns()
+            plan = self._plan(now)
+            sent = self._send_now(plan, now)
+            if sent >= len(plan.requests):
+                return None
+            return run_inline(self._finish_send(plan, sent, now), name=f"quote-tail-{self._name}")
+        except Exception:  # a bug in one run must not kill quoting silently: pull and resync
+            log.exception("reconcile of %s failed", self._name)
+            self.request_resync("reconcile failed")
+            return None
+
+    async def _finish_send(self, plan: ReconcilePlan, sent: int, now: int) -> None:
+        async with self._lock:
+            try:
+                await self._send_from(plan, sent, now)
+            except Exception:
+                log.exception("reconcile of %s failed", self._name)
+                self.request_resync("reconcile failed")
+
+    def _pull_check(self, now: int) -> bool:
+        """The run's common start: count it, note the state the guard compares, block the threatened sides; True
+        when quotes must come down (stale or silent data)."""
         self.stats.runs += 1
         reason = self._pull_reason(now)
         toxic = self._threatened_sides(now)
         self._signature = self._signature_of(now, reason, toxic)
-        if reason is not None:
-            if self.stats.last_pull_reason != reason.split(" for ")[0]:
-                log.warning("%s: pulling quotes (%s)", self._name, reason)
-            self.stats.last_pull_reason = reason.split(" for ")[0]
-            self.stats.stale_pulls += 1
-            if self._mq is not None:
-                await self._send_levels([], [])
-            else:
-                await self._send(self.core.pull_quotes(now), now)
-            return
-        self.stats.last_pull_reason = None
-        self._filter.blocked = toxic
+        if reason is None:
+            self.stats.last_pull_reason = None
+            self._filter.blocked = toxic
+            return False
+        if self.stats.last_pull_reason != reason.split(" for ")[0]:
+            log.warning("%s: pulling quotes (%s)", self._name, reason)
+        self.stats.last_pull_reason = reason.split(" for ")[0]
+        self.stats.stale_pulls += 1
+        return True
+
+    def _plan(self, now: int) -> ReconcilePlan:
+        """The insert/amend/cancel requests of one run."""
+        if self._pull_check(now):
+            return self.core.pull_quotes(now)
         ticker, self._pending_ticker = self._pending_ticker, None
-        if self._mq is not None:
-            await self._mass_quote(ticker, now)
-            return
         plan = self.core.on_ticker(ticker, now) if ticker is not None else self.core.requote(now)
         if now < self._throttled_until_ns:  # back off: only cancels (their own budget) go out
             plan = ReconcilePlan([r for r in plan.requests if isinstance(r, CancelOrder)], plan.denials)
-        await self._send(plan, now)
+        return plan
 
-    async def _send(self, plan: ReconcilePlan, now: int) -> None:
+    def _send_now(self, plan: ReconcilePlan, now: int) -> int:
+        """Register and send the plan's requests while the gateway takes them at once; returns how many went (the
+        next one, if any, is registered and must be awaited: :meth:`_send_from`)."""
         self.stats.denials += len(plan.denials)
         gateway = self.gateway
-        for request in plan.requests:
+        requests = plan.requests
+        for i, request in enumerate(requests):
             self.core.register_sent(request, now)
             try:
-                if not gateway.submit_now(request):
-                    await gateway.submit(request)
-            except Exception as exc:  # the connection broke: the request never left; resync decides the rest
-                self.stats.send_failures += 1
-                self.core.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))
-                log.warning("%s: send failed (%s); resync", self._name, exc)
-                self.request_resync(f"send failed: {exc}")
+                done = gateway.submit_now(request)
+            except Exception as exc:
+                self._send_failed(request, exc)
+                return len(requests)
+            if not done:
+                return i
+            self._sent(request)
+        return len(requests)
+
+    async def _send_from(self, plan: ReconcilePlan, sent: int, now: int) -> None:
+        """Send ``plan.requests[sent:]`` (the first of them already registered), awaiting the gateway."""
+        requests = plan.requests
+        for i in range(sent, len(requests)):
+            request = requests[i]
+            if i > sent:
+                self.core.register_sent(request, now)
+            try:
+                await self.gateway.submit(request)
+            except Exception as exc:
+                self._send_failed(request, exc)
                 return
-            self.stats.requests_sent += 1
-            if self._record:
-                self._record_price(request)
+            self._sent(request)
+
+    def _sent(self, request: OrderRequest) -> None:
+        self.stats.requests_sent += 1
+        if self._record:
+            self._record_price(request)
+
+    def _send_failed(self, request: OrderRequest, exc: Exception) -> None:
+        """The connection broke: the request never left; resync decides the rest."""
+        self.stats.send_failures += 1
+        self.core.on_request_failed(request.client_order_id, self.clock.now_ns(), str(exc))
+        log.warning("%s: send failed (%s); resync", self._name, exc)
+        self.request_resync(f"send failed: {exc}")
 
     def _record_price(self, request: OrderRequest) -> None:
         if isinstance(request, InsertOrder):
