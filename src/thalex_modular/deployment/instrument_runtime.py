@@ -27,7 +27,7 @@ from thalex_modular.platform.adapters.exchanges.thalex.market_feed import Thalex
 from thalex_modular.platform.adapters.exchanges.thalex.session import ThalexSession
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
-from thalex_modular.platform.domain.entities import Instrument, Ticker, Trade
+from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.enums import InstrumentKind
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
 from thalex_modular.platform.domain.requests import ClientOrderIds
@@ -35,7 +35,6 @@ from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
-from thalex_modular.platform.use_cases.ports import MarketDataSink
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
@@ -51,27 +50,6 @@ _COMPILE_INSTRUMENT: Final = Instrument("COMPILE-PERPETUAL", InstrumentKind.PERP
 
 class CredentialsMissing(ValueError):
     """Live mode without a key; the message names the environment variables to set."""
-
-
-class _LateSink:
-    """Forwards market data once the service exists (the feed must be registered before the session starts)."""
-
-    __slots__ = ("target",)
-
-    def __init__(self) -> None:
-        self.target: MarketDataSink | None = None
-
-    def on_ticker(self, ticker: Ticker) -> None:
-        if self.target is not None:
-            self.target.on_ticker(ticker)
-
-    def on_trade(self, trade: Trade) -> None:
-        if self.target is not None:
-            self.target.on_trade(trade)
-
-    def on_feed_down(self, reason: str) -> None:
-        if self.target is not None:
-            self.target.on_feed_down(reason)
 
 
 class _ThalexMassQuoter:
@@ -241,8 +219,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     clock = clock or LiveClock()
     _compile_tick_path(clock)
     session = ThalexSession(thalex_config(config), clock, None)
-    forward = _LateSink()
-    ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
@@ -260,7 +237,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     except BaseException:
         await session.stop(cancel_session=False)
         raise
-    forward.target = gateway.market_sink(service)
+    feed.sink = gateway.market_sink(service)
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway)
@@ -282,7 +259,6 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     clock = clock or LiveClock()
     _compile_tick_path(clock)
     session = ThalexSession(thalex or thalex_config(config), clock, creds)
-    forward = _LateSink()
     holder: list[QuotingService] = []
 
     def on_resync(snapshot: ResyncSnapshot) -> None:
@@ -293,7 +269,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         session, clock, instrument_names=[config.instrument], on_resync=on_resync, trade_history=True,
         mm_protection=config.mass_quote.enabled,
     )
-    ThalexMarketFeed(session, config.instrument, forward, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
@@ -315,7 +291,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     except BaseException:
         await session.stop(cancel_session=True)
         raise
-    forward.target = service
+    feed.sink = service
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)

@@ -32,7 +32,9 @@ class ThalexMarketFeed:
     Args:
         session: the session to subscribe on (public channels; register before ``session.start()``).
         instrument_name: e.g. ``BTC-PERPETUAL``.
-        sink: receives tickers, trades and feed-down notices, in arrival order.
+        sink: receives tickers, trades and feed-down notices, in arrival order; None drops them until
+            :attr:`sink` is set (the feed must be registered before the session starts, its consumer may be built
+            after).
         delay: the ticker channel's ``<delay>`` (``raw`` = every change).
         trades: also subscribe ``recent_trades.<instrument>.single``.
     """
@@ -41,14 +43,14 @@ class ThalexMarketFeed:
         self,
         session: ThalexSession,
         instrument_name: str,
-        sink: MarketDataSink,
+        sink: MarketDataSink | None,
         *,
         delay: TickerDelay = "raw",
         trades: bool = True,
     ) -> None:
         self._session = session
         self.instrument_name = instrument_name
-        self._sink = sink
+        self.sink = sink
         self.ticker_channel = f"ticker.{instrument_name}.{delay}"
         self.trades_channel = f"recent_trades.{instrument_name}.single" if trades else None
         self.tickers = 0
@@ -81,17 +83,22 @@ class ThalexMarketFeed:
     def _on_ticker(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         self.tickers += 1
         self.last_ts_local_ns = ts_local_ns
-        self._sink.on_ticker(decode_ticker(payload, self.instrument_name, ts_local_ns))
+        sink = self.sink
+        if sink is not None:
+            sink.on_ticker(decode_ticker(payload, self.instrument_name, ts_local_ns))
 
     def _on_trades(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         if snapshot:
             self.snapshot_trades_skipped += 1
             return
         self.last_ts_local_ns = ts_local_ns
-        sink = self._sink
+        sink = self.sink
+        if sink is None:
+            return
         for trade in decode_trades(payload, ts_local_ns):
             self.trades += 1
             sink.on_trade(trade)
 
     def _on_down(self, reason: str) -> None:
-        self._sink.on_feed_down(f"{self.instrument_name} feed down: {reason}")
+        if self.sink is not None:
+            self.sink.on_feed_down(f"{self.instrument_name} feed down: {reason}")
