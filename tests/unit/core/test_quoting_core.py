@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stubs import perpetual, ticker
-from thalex_modular.platform.domain.entities import OrderFill, OrderUpdate
+from thalex_modular.platform.domain.entities import OrderFill, OrderUpdate, Ticker
 from thalex_modular.platform.domain.enums import (
     ChangeReason,
     MakerTaker,
@@ -13,6 +15,7 @@ from thalex_modular.platform.domain.enums import (
     Side,
     TimeInForce,
 )
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.requests import CancelOrder, InsertOrder
 from thalex_modular.platform.use_cases.order_rows import OrderRows
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
@@ -146,3 +149,64 @@ def test_an_update_whose_client_order_id_collides_keeps_the_rows_of_the_order_it
     assert core.tracker.order_by_order_id("old-session-order") is core.tracker.last_updated_order
     assert core.order_rows_in_step and _rows_equal_a_fresh_load(core)
     assert core.order_rows.count == len(inserts) + 1
+
+
+def _crash_then_calm(n: int) -> list[Ticker]:
+    """Tickers a second apart: calm, one 3 % drop, calm again."""
+    out, ts, mark = [], NOW, 100_000.0
+    for i in range(n):
+        ts += S
+        mark = mark * 0.97 if i == n // 2 else mark + (1 if i % 2 else -1)
+        out.append(ticker(mark - 1, mark + 1, mark=mark, ts_ns=ts))
+    return out
+
+
+def test_signals_update_after_the_plan_and_when_they_do_changes_no_decision() -> None:
+    # Arrange: two cores on the same tickers; one updates its signals right after each plan (as live does after
+    # the sends), the other never calls update_signals (the next ticker applies it)
+    eager, lazy = build_core(perpetual()), build_core(perpetual())
+    tickers = _crash_then_calm(40)
+    # Act
+    plans = []
+    for t in tickers:
+        plan_eager = eager.on_ticker(t, t.ts_local_ns)
+        _ack_all(eager, [r for r in plan_eager.requests if isinstance(r, InsertOrder)], t.ts_local_ns)
+        eager.update_signals()
+        plan_lazy = lazy.on_ticker(t, t.ts_local_ns)
+        _ack_all(lazy, [r for r in plan_lazy.requests if isinstance(r, InsertOrder)], t.ts_local_ns)
+        plans.append((plan_eager.requests, plan_lazy.requests, eager.analyzer.quoting_inputs(),
+                      lazy.analyzer.quoting_inputs()))
+    # Assert: the same requests every tick, though the eager analyzer saw each ticker one call earlier (the
+    # drop raised its volatility right after the plan of the drop's ticker)
+    assert all(e == lz for e, lz, _, _ in plans)
+    assert sum(1 for e, _, _, _ in plans if e) > len(tickers) // 2  # requests were planned
+    crash = len(tickers) // 2
+    assert plans[crash][2][0] > plans[crash][3][0]
+    lazy.update_signals()
+    assert lazy.analyzer.quoting_inputs() == eager.analyzer.quoting_inputs()
+
+
+def test_a_ticker_is_quoted_at_once_with_the_volatility_of_the_tickers_before_it() -> None:
+    # Arrange
+    core = build_core(perpetual())
+    ts = _warm(core)
+    core.update_signals()
+    sigma_before = core.analyzer.quoting_inputs()[0]
+    jump = ticker(102_999.0, 103_001.0, mark=103_000.0, ts_ns=ts + S)
+    # Act
+    quotes, _ = core.desired_quotes(ts) or ((), None)
+    core.observe(jump)
+    moved, _ = core.desired_quotes(ts + S) or ((), None)
+    # Assert: the quotes moved with the new mark at once (about +3000 USD) while the analyzer has not seen it yet
+    assert moved and quotes and min(q.price_ticks for q in moved) > max(q.price_ticks for q in quotes) + 2_000
+    assert core.analyzer.quoting_inputs()[0] == sigma_before
+    core.update_signals()
+    assert core.analyzer.quoting_inputs()[0] > sigma_before  # the jump is in the volatility from now on
+
+
+def test_a_ticker_older_than_the_latest_is_refused_before_anything_is_planned() -> None:
+    core = build_core(perpetual())
+    ts = _warm(core)
+    with pytest.raises(InvalidValue, match="ts_exchange_ns must be >= the latest"):
+        core.on_ticker(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts - S), ts)
+    assert core.last_ticker is not None and core.last_ticker.ts_exchange_ns == ts

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from thalex_modular.platform.domain.entities import Fill, Instrument, Order, OrderUpdate, Quote, Ticker, Trade
 from thalex_modular.platform.domain.enums import PriceReference
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
@@ -27,7 +28,14 @@ from thalex_modular.strategies.protocol import ArrayStrategy, QuoteContext, Stra
 
 class QuotingCore:
     """One instrument's decision loop. Call :meth:`on_ticker` per ticker; send ``plan.requests`` in order after
-    registering each with :meth:`register_sent` (PENDING before sending, LESSONS 12).
+    registering each with :meth:`register_sent` (PENDING before sending, LESSONS 12); then
+    :meth:`update_signals`.
+
+    Quotes centre on the latest ticker at once; its price reaches the regime analyzer after the plan for it, so the
+    analyzer's update is off the order path: every plan uses the volatility and regime of the tickers before the
+    latest one (a one-ticker lag, the same in live, shadow and backtest). Whether :meth:`update_signals` runs before
+    the next ticker or not changes no decision: the next ticker applies a pending update first, and plans read the
+    inputs captured when their ticker arrived.
 
     Args:
         instrument: the quoted instrument.
@@ -40,8 +48,9 @@ class QuotingCore:
     """
 
     __slots__ = (
-        "_array_strategy", "_desired", "_desired_from", "_last_reference_price", "_last_ticker", "_n_desired",
-        "_rows", "_rows_version", "_strategy", "analyzer", "instrument", "price_reference", "reconciler", "tracker",
+        "_array_strategy", "_desired", "_desired_from", "_gamma_multiplier", "_last_reference_price", "_last_ticker",
+        "_n_desired", "_observed_ts_ns", "_pending_price", "_rows", "_rows_version", "_sigma_per_sqrt_s", "_strategy",
+        "analyzer", "instrument", "price_reference", "reconciler", "tracker",
     )
 
     def __init__(
@@ -60,6 +69,10 @@ class QuotingCore:
         self.reconciler = reconciler
         self._last_ticker: Ticker | None = None
         self._last_reference_price = 0.0  # the latest ticker's reference price (USD)
+        self._pending_price: float | None = None  # the latest ticker's price, not yet given to the analyzer (USD)
+        self._observed_ts_ns = -1  # ts_exchange_ns of the latest ticker
+        # the analyzer's quoting inputs when the latest ticker arrived (through the ticker before it)
+        self._sigma_per_sqrt_s, self._gamma_multiplier = analyzer.quoting_inputs()
         # the tick path's arrays: desired quotes as rows (written by an ArrayStrategy, or converted from another
         # strategy's quotes when its ladder object changes) and our resting orders as rows (kept in step with the
         # tracker by register_sent / on_order_update / on_request_failed; reloaded when its version moved else)
@@ -124,11 +137,33 @@ class QuotingCore:
         return self.requote(now_ns)
 
     def observe(self, ticker: Ticker) -> None:
-        """Absorb a ticker: the regime analyzer sees its reference price; it becomes the latest ticker."""
+        """Absorb a ticker: it becomes the latest ticker, quoted around from now on; its reference price goes to the
+        regime analyzer at :meth:`update_signals` (or when the next ticker arrives).
+
+        Raises:
+            InvalidValue: the ticker is older than the latest one (``mark_timestamp`` went back).
+        """
+        ts_ns = ticker.ts_exchange_ns
+        if ts_ns < self._observed_ts_ns:
+            raise InvalidValue(
+                f"QuotingCore.observe: ticker ts_exchange_ns must be >= the latest {self._observed_ts_ns}, was {ts_ns}"
+            )
+        if self._pending_price is not None:
+            self.update_signals()
         price = ticker.reference_price(self.price_reference)
-        self.analyzer.update(price, ticker.ts_exchange_ns)
+        self._sigma_per_sqrt_s, self._gamma_multiplier = self.analyzer.quoting_inputs()
+        self._pending_price = price
+        self._observed_ts_ns = ts_ns
         self._last_ticker = ticker
         self._last_reference_price = price
+
+    def update_signals(self) -> None:
+        """Give the latest ticker's price to the regime analyzer, if not done yet. Call it once a plan's requests
+        went out: it costs as much as the rest of the plan and nothing sent depends on it."""
+        price = self._pending_price
+        if price is not None:
+            self._pending_price = None
+            self.analyzer.update(price, self._observed_ts_ns)
 
     def desired_quotes(self, now_ns: int) -> tuple[Sequence[Quote], RiskContext] | None:
         """The strategy's quotes against the latest ticker and the risk context to check them in; None before
@@ -137,9 +172,9 @@ class QuotingCore:
         if ticker is None:
             return None
         position = self.tracker.position_amount(self.instrument.instrument_name)
-        sigma_per_sqrt_s, gamma_multiplier = self.analyzer.quoting_inputs()
         ctx = QuoteContext(
-            self.instrument, ticker, self._last_reference_price, position, sigma_per_sqrt_s, gamma_multiplier, now_ns
+            self.instrument, ticker, self._last_reference_price, position, self._sigma_per_sqrt_s,
+            self._gamma_multiplier, now_ns,
         )
         risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
         return self.strategy.compute_quotes(ctx), risk_ctx
@@ -153,10 +188,9 @@ class QuotingCore:
         instrument = self.instrument
         tracker = self.tracker
         position = tracker.position_amount(instrument.instrument_name)
-        sigma_per_sqrt_s, gamma_multiplier = self.analyzer.quoting_inputs()
         n_desired = array_strategy.quote_into(
             self._desired, instrument, ticker.best_bid_price, ticker.best_ask_price, self._last_reference_price,
-            position, sigma_per_sqrt_s, gamma_multiplier, now_ns,
+            position, self._sigma_per_sqrt_s, self._gamma_multiplier, now_ns,
         )
         self._desired_from = None
         if tracker.version != self._rows_version:
