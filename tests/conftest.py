@@ -7,6 +7,8 @@ from hypothesis import settings
 # tests.stubs importable as `stubs` from every test directory
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# every call of a kernel's dispatch-free entry checks its argument types (production skips the check)
+os.environ.setdefault("THALEX_CHECK_KERNEL_TYPES", "1")
 
 # CI runs the same hypothesis examples every time (a gate must not flip on a new random draw); local runs
 # keep exploring new examples, and a failure found there is what a new regression test is made of.

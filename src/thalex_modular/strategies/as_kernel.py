@@ -17,7 +17,7 @@ from zero) the kernel returns ERR_RANGE instead, as it does where Python's ``mat
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -92,6 +92,14 @@ _SMALL_WHOLE_S = 9_007_198  # whole seconds below which whole * 10**9 + rem < 2*
 # largest sigma whose square (Python: pow) is finite; Python raises OverflowError past it, the kernel ERR_RANGE
 _MAX_SIGMA_USD = 1.3407807929942596e154
 _INF = math.inf
+
+
+#: the types :meth:`AvellanedaStoikovStrategy.quote_into` passes to :func:`quote_kernel` (its
+#: :func:`~thalex_modular.platform.domain.jit.entry`)
+QUOTE_KERNEL_SIGNATURE: Final = (
+    "int64(int64[:, ::1], float64[::1], int64[::1], float64, float64, float64, float64, float64, float64, int64,"
+    " float64)"
+)
 
 
 @kernel

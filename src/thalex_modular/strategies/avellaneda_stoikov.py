@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.entities import Instrument, Quote, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.jit import entry
 from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array
 
 from .as_kernel import (
@@ -28,6 +29,7 @@ from .as_kernel import (
     ERR_GAMMA_MULTIPLIER,
     ERR_POSITION,
     ERR_SIGMA,
+    QUOTE_KERNEL_SIGNATURE,
     pack_parameters,
     quote_kernel,
 )
@@ -149,11 +151,12 @@ class AvellanedaStoikovStrategy:
 
     __slots__ = (
         "_estimator", "_fp", "_inst", "_ip", "_kappa", "_last_count", "_last_ladder", "_last_mid", "_last_rows",
-        "_params", "_quoted_name", "_rows", "config",
+        "_params", "_quote_kernel", "_quoted_name", "_rows", "config",
     )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
         self.config = config
+        self._quote_kernel = entry(quote_kernel, QUOTE_KERNEL_SIGNATURE)
         self._estimator: KappaEstimator | None = None
         if config.kappa_per_usd is None:
             self._estimator = KappaEstimator(
@@ -231,8 +234,8 @@ class AvellanedaStoikovStrategy:
         if kappa != kappa:  # NaN: the estimate may have moved
             assert self._estimator is not None
             kappa = self._kappa = self._estimator.kappa_per_usd()
-        # exact scalar types: an int would compile a second specialization of the kernel mid-session
-        n: int = quote_kernel(
+        # exact scalar types: the kernel's entry takes exactly QUOTE_KERNEL_SIGNATURE (numba does not check them)
+        n: int = self._quote_kernel(
             out,
             self._fp,
             self._ip,

@@ -39,6 +39,7 @@ from thalex_modular.platform.domain.entities import Instrument, Order, Quote
 from thalex_modular.platform.domain.enums import OrderType, Side, TimeInForce
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import OrderDenied
+from thalex_modular.platform.domain.jit import entry
 from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array, quotes_into_array
 from thalex_modular.platform.domain.requests import (
     AmendOrder,
@@ -50,7 +51,7 @@ from thalex_modular.platform.domain.requests import (
 from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext, RiskLimit
 
 from .order_rows import OrderRows
-from .reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
+from .reconcile_kernel import KIND_AMEND, KIND_CANCEL, PLAN_REQUESTS_SIGNATURE, plan_requests
 
 __all__ = ["OrderReconciler", "ReconcilePlan"]
 
@@ -93,7 +94,7 @@ class OrderReconciler:
 
     __slots__ = (
         "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_limits",
-        "_out", "_out_cells", "_post_only", "_risk",
+        "_out", "_out_cells", "_plan_requests", "_post_only", "_risk",
     )
 
     def __init__(
@@ -108,6 +109,7 @@ class OrderReconciler:
         if amend_tolerance_ticks < 0:
             raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
         self._risk = risk
+        self._plan_requests = entry(plan_requests, PLAN_REQUESTS_SIGNATURE)
         self._ids = ids
         self._post_only = post_only
         self._label = label
@@ -186,8 +188,8 @@ class OrderReconciler:
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
         reference, mark_ts, mark_ts_known = risk.reference(mark_price, index_price, mark_ts_ns)
         lim, ilim = self._limits
-        # exact scalar types: another type would compile a second specialisation on the tick path
-        counts = plan_requests(
+        # exact scalar types: the kernel's entry takes exactly PLAN_REQUESTS_SIGNATURE (numba does not check them)
+        counts = self._plan_requests(
             desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(position), reference,
             int(now_ns), mark_ts, mark_ts_known, self._out, self._denied, self._denied_book,
         )

@@ -19,6 +19,8 @@ against. Returns ``n_out + n_denied * 2**32``.
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -259,6 +261,13 @@ def _emit(out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64]
         out[n_out, 3] = rows[k, 2]
         n_out += 1
     return n_out
+
+
+#: the types the order path passes to :func:`plan_requests` (its :func:`~thalex_modular.platform.domain.jit.entry`)
+PLAN_REQUESTS_SIGNATURE: Final = (
+    "int64(int64[:, ::1], int64, int64[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], int64[::1], float64,"
+    " float64, int64, int64, boolean, int64[:, ::1], int64[:, ::1], float64[:, ::1])"
+)
 
 
 @kernel
