@@ -49,7 +49,7 @@ def main() -> int:
         now = session.clock.now_ns()
         t0 = time.perf_counter_ns()
         plan = core.on_ticker(ticker, now)
-        core.update_signals()  # timed too: live runs it after the sends, but it is the tick's work all the same
+        core.after_sends()  # timed too: live runs it after the sends, but it is the tick's work all the same
         t1 = time.perf_counter_ns()
         session._execute(plan)
         if event.trade is not None:

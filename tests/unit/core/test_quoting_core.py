@@ -163,7 +163,7 @@ def _crash_then_calm(n: int) -> list[Ticker]:
 
 def test_signals_update_after_the_plan_and_when_they_do_changes_no_decision() -> None:
     # Arrange: two cores on the same tickers; one updates its signals right after each plan (as live does after
-    # the sends), the other never calls update_signals (the next ticker applies it)
+    # the sends), the other never calls after_sends (the next ticker applies it)
     eager, lazy = build_core(perpetual()), build_core(perpetual())
     tickers = _crash_then_calm(40)
     # Act
@@ -171,7 +171,7 @@ def test_signals_update_after_the_plan_and_when_they_do_changes_no_decision() ->
     for t in tickers:
         plan_eager = eager.on_ticker(t, t.ts_local_ns)
         _ack_all(eager, [r for r in plan_eager.requests if isinstance(r, InsertOrder)], t.ts_local_ns)
-        eager.update_signals()
+        eager.after_sends()
         plan_lazy = lazy.on_ticker(t, t.ts_local_ns)
         _ack_all(lazy, [r for r in plan_lazy.requests if isinstance(r, InsertOrder)], t.ts_local_ns)
         plans.append((plan_eager.requests, plan_lazy.requests, eager.analyzer.quoting_inputs(),
@@ -182,7 +182,7 @@ def test_signals_update_after_the_plan_and_when_they_do_changes_no_decision() ->
     assert sum(1 for e, _, _, _ in plans if e) > len(tickers) // 2  # requests were planned
     crash = len(tickers) // 2
     assert plans[crash][2][0] > plans[crash][3][0]
-    lazy.update_signals()
+    lazy.after_sends()
     assert lazy.analyzer.quoting_inputs() == eager.analyzer.quoting_inputs()
 
 
@@ -190,7 +190,7 @@ def test_a_ticker_is_quoted_at_once_with_the_volatility_of_the_tickers_before_it
     # Arrange
     core = build_core(perpetual())
     ts = _warm(core)
-    core.update_signals()
+    core.after_sends()
     sigma_before = core.analyzer.quoting_inputs()[0]
     jump = ticker(102_999.0, 103_001.0, mark=103_000.0, ts_ns=ts + S)
     # Act
@@ -200,7 +200,7 @@ def test_a_ticker_is_quoted_at_once_with_the_volatility_of_the_tickers_before_it
     # Assert: the quotes moved with the new mark at once (about +3000 USD) while the analyzer has not seen it yet
     assert moved and quotes and min(q.price_ticks for q in moved) > max(q.price_ticks for q in quotes) + 2_000
     assert core.analyzer.quoting_inputs()[0] == sigma_before
-    core.update_signals()
+    core.after_sends()
     assert core.analyzer.quoting_inputs()[0] > sigma_before  # the jump is in the volatility from now on
 
 

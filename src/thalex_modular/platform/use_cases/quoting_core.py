@@ -29,11 +29,11 @@ from thalex_modular.strategies.protocol import ArrayStrategy, QuoteContext, Stra
 class QuotingCore:
     """One instrument's decision loop. Call :meth:`on_ticker` per ticker; send ``plan.requests`` in order after
     registering each with :meth:`register_sent` (PENDING before sending, LESSONS 12); then
-    :meth:`update_signals`.
+    :meth:`after_sends`.
 
     Quotes centre on the latest ticker at once; its price reaches the regime analyzer after the plan for it, so the
     analyzer's update is off the order path: every plan uses the volatility and regime of the tickers before the
-    latest one (a one-ticker lag, the same in live, shadow and backtest). Whether :meth:`update_signals` runs before
+    latest one (a one-ticker lag, the same in live, shadow and backtest). Whether :meth:`after_sends` runs before
     the next ticker or not changes no decision: the next ticker applies a pending update first, and plans read the
     inputs captured when their ticker arrived.
 
@@ -50,7 +50,7 @@ class QuotingCore:
     __slots__ = (
         "_array_strategy", "_desired", "_desired_from", "_gamma_multiplier", "_last_reference_price", "_last_ticker",
         "_n_desired", "_observed_ts_ns", "_pending_price", "_rows", "_rows_version", "_sigma_per_sqrt_s", "_strategy",
-        "analyzer", "instrument", "price_reference", "reconciler", "tracker",
+        "_unsynced", "analyzer", "instrument", "price_reference", "reconciler", "tracker",
     )
 
     def __init__(
@@ -81,6 +81,7 @@ class QuotingCore:
         self._n_desired = 0
         self._rows = OrderRows(instrument)
         self._rows_version = -1  # the tracker version the rows match; another one reloads them
+        self._unsynced: list[Order] = []  # orders registered since: their rows are written by _sync_registered
         self._strategy: Strategy = strategy
         self._array_strategy: ArrayStrategy | None = None
         self.strategy = strategy
@@ -121,6 +122,7 @@ class QuotingCore:
     @property
     def order_rows(self) -> OrderRows:
         """Our resting orders as the compiled reconcile reads them (kept in step with the tracker)."""
+        self._sync_registered()
         return self._rows
 
     @property
@@ -138,7 +140,7 @@ class QuotingCore:
 
     def observe(self, ticker: Ticker) -> None:
         """Absorb a ticker: it becomes the latest ticker, quoted around from now on; its reference price goes to the
-        regime analyzer at :meth:`update_signals` (or when the next ticker arrives).
+        regime analyzer at :meth:`after_sends` (or when the next ticker arrives).
 
         Raises:
             InvalidValue: the ticker is older than the latest one (``mark_timestamp`` went back).
@@ -148,8 +150,8 @@ class QuotingCore:
             raise InvalidValue(
                 f"QuotingCore.observe: ticker ts_exchange_ns must be >= the latest {self._observed_ts_ns}, was {ts_ns}"
             )
-        if self._pending_price is not None:
-            self.update_signals()
+        if self._pending_price is not None or self._unsynced:
+            self.after_sends()
         price = ticker.reference_price(self.price_reference)
         self._sigma_per_sqrt_s, self._gamma_multiplier = self.analyzer.quoting_inputs()
         self._pending_price = price
@@ -157,9 +159,11 @@ class QuotingCore:
         self._last_ticker = ticker
         self._last_reference_price = price
 
-    def update_signals(self) -> None:
-        """Give the latest ticker's price to the regime analyzer, if not done yet. Call it once a plan's requests
-        went out: it costs as much as the rest of the plan and nothing sent depends on it."""
+    def after_sends(self) -> None:
+        """The work a plan leaves for after its requests went out (nothing sent depends on it): the order rows of
+        the requests registered since, and the regime analyzer's update with the latest ticker's price. The next
+        plan, order update or ticker does it first if this was not called."""
+        self._sync_registered()
         price = self._pending_price
         if price is not None:
             self._pending_price = None
@@ -193,6 +197,8 @@ class QuotingCore:
             position, self._sigma_per_sqrt_s, self._gamma_multiplier, now_ns,
         )
         self._desired_from = None
+        if self._unsynced:
+            self._sync_registered()
         if tracker.version != self._rows_version:
             self._reload_rows()
         return self.reconciler.plan_at(
@@ -216,13 +222,25 @@ class QuotingCore:
                 self._desired = new_quote_array(2 * len(desired))
             self._n_desired = quotes_into_array(desired, self._desired)
             self._desired_from = desired
+        self._sync_registered()
         if self.tracker.version != self._rows_version:
             self._reload_rows()
         return reconciler.plan(self.instrument, self._desired, self._n_desired, self._rows, risk_ctx)
 
     def _reload_rows(self) -> None:
+        self._unsynced.clear()  # the load covers them
         self._rows.load(self.tracker.open_orders(self.instrument.instrument_name))
         self._rows_version = self.tracker.version
+
+    def _sync_registered(self) -> None:
+        """Write the rows of the orders registered since the last call, in registration order (as an immediate
+        sync would have)."""
+        unsynced = self._unsynced
+        if unsynced:
+            sync = self._rows.sync
+            for order in unsynced:
+                sync(order)
+            unsynced.clear()
 
     def pull_quotes(self, now_ns: int) -> ReconcilePlan:
         """Plan cancels of every resting order of the instrument (stale data, toxic flow, shutdown)."""
@@ -238,7 +256,8 @@ class QuotingCore:
         self.strategy.on_trade(trade)
 
     def register_sent(self, request: OrderRequest, ts_ns: int) -> None:
-        """Record a request in the tracker just before it is sent (inserts become PENDING)."""
+        """Record a request in the tracker just before it is sent (inserts become PENDING). Its order row is written
+        after the sends (:meth:`after_sends`), or before anything reads the rows."""
         tracker = self.tracker
         in_step = tracker.version == self._rows_version
         if isinstance(request, InsertOrder):
@@ -247,11 +266,14 @@ class QuotingCore:
             order = tracker.register_amend(request, ts_ns)
         else:
             order = tracker.register_cancel(request, ts_ns)
-        self._track(in_step, order)
+        if in_step:
+            self._unsynced.append(order)
+            self._rows_version = tracker.version
 
     def on_order_update(self, update: OrderUpdate) -> Sequence[Fill | ResyncRequest]:
         """Apply an exchange order update to the tracker; returns its fills and resync requests."""
         tracker = self.tracker
+        self._sync_registered()
         in_step = tracker.version == self._rows_version
         events = tracker.on_order_update(update)
         self._track(in_step, tracker.last_updated_order)
@@ -259,6 +281,7 @@ class QuotingCore:
 
     def on_request_failed(self, client_order_id: int, ts_ns: int, reason: str) -> Order | None:
         """The request in flight for this order got an error response (see StateTracker.on_request_failed)."""
+        self._sync_registered()
         in_step = self.tracker.version == self._rows_version
         order = self.tracker.on_request_failed(client_order_id, ts_ns, reason)
         self._track(in_step, order)

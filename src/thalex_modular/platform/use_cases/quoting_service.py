@@ -387,11 +387,11 @@ class QuotingService:
             else:
                 ticker, self._pending_ticker = self._pending_ticker, None
                 await self._mass_quote(ticker, now)
-                self.core.update_signals()
+                self.core.after_sends()
             return
         plan = self._plan(now)
         await self._send_from(plan, self._send_now(plan, now), now)
-        self.core.update_signals()
+        self.core.after_sends()
 
     def _reconcile_now(self) -> asyncio.Task[None] | None:
         """:meth:`_reconcile_once` of insert/amend mode as plain code; returns the task finishing what could not be
@@ -405,7 +405,7 @@ class QuotingService:
             tail = None
             if sent < len(plan.requests):
                 tail = run_inline(self._finish_send(plan, sent, now), name=f"quote-tail-{self._name}")
-            self.core.update_signals()  # off the order path: what went out did not need it
+            self.core.after_sends()  # off the order path: what went out did not need it
             return tail
         except Exception:  # a bug in one run must not kill quoting silently: pull and resync
             log.exception("reconcile of %s failed", self._name)

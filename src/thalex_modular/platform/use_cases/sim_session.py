@@ -79,7 +79,7 @@ class SimSession:
         self._deliver(self.engine.on_ticker(ticker))
         self.stats.tickers += 1
         self._execute(self.core.on_ticker(ticker, self.clock.now_ns()))
-        self.core.update_signals()
+        self.core.after_sends()
 
     def on_trade(self, trade: Trade) -> None:
         self._advance(trade.ts_local_ns)
