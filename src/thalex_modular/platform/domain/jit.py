@@ -59,7 +59,7 @@ def entry(fn: F, signature: str) -> F:
     layout would be misread. With ``THALEX_CHECK_KERNEL_TYPES=1`` every call checks them first and raises
     ``TypeError`` naming the argument.
     """
-    if _njit is None:
+    if _njit is None or not hasattr(fn, "get_overload"):  # uncompiled, or not a numba dispatcher
         return fn
     dispatcher: Any = fn  # a numba Dispatcher
     dispatcher.compile(signature)
