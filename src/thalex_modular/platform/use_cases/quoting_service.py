@@ -338,9 +338,8 @@ class QuotingService:
         async with self._lock:
             try:
                 await self._reconcile_once()
-            except Exception:  # a bug in one run must not kill quoting silently: pull and resync
-                log.exception("reconcile of %s failed", self._name)
-                self.request_resync("reconcile failed")
+            except Exception:
+                self._run_failed()
 
     async def _guard(self) -> None:
         """Re-run when the pull state, the toxic sides or the throttle state change without new data."""
@@ -407,9 +406,8 @@ class QuotingService:
                 tail = run_inline(self._finish_send(plan, sent, now), name=f"quote-tail-{self._name}")
             self.core.after_sends()  # off the order path: what went out did not need it
             return tail
-        except Exception:  # a bug in one run must not kill quoting silently: pull and resync
-            log.exception("reconcile of %s failed", self._name)
-            self.request_resync("reconcile failed")
+        except Exception:
+            self._run_failed()
             return None
 
     async def _finish_send(self, plan: ReconcilePlan, sent: int, now: int) -> None:
@@ -417,8 +415,12 @@ class QuotingService:
             try:
                 await self._send_from(plan, sent, now)
             except Exception:
-                log.exception("reconcile of %s failed", self._name)
-                self.request_resync("reconcile failed")
+                self._run_failed()
+
+    def _run_failed(self) -> None:
+        """A bug in one run must not kill quoting silently: log it, pull and resync (called in an except block)."""
+        log.exception("reconcile of %s failed", self._name)
+        self.request_resync("reconcile failed")
 
     def _pull_check(self, now: int) -> bool:
         """The run's common start: count it, note the state the guard compares, block the threatened sides; True
