@@ -366,6 +366,25 @@ async def test_live_fees_are_charged_once_per_trade_from_the_trade_history(start
         await runtime.stop()
 
 
+async def test_shadow_fees_are_booked_once_per_simulated_trade(start_emulator: EmulatorFactory) -> None:
+    # Arrange: shadow quoting until the simulated exchange has filled us a few times
+    server = await start_emulator(speed=5.0)
+    runtime = await build_runtime(run_config(server, "shadow", **{"shadow.maker_fee_bps": 2.0}))
+    gateway = runtime.gateway
+    assert isinstance(gateway, SimGateway)
+    try:
+        await eventually(lambda: runtime.service.stats.fills >= 2, timeout_s=30.0)
+        await gateway.flush()
+
+        # Assert: as in live, each trade's fee is charged to realised PnL once and counted in the stats
+        tracker = runtime.service.core.tracker
+        assert gateway.fees_usd > 0.0
+        assert abs(tracker.fees_usd(NAME) - gateway.fees_usd) < 1e-9
+        assert abs(runtime.service.stats.fees_usd - gateway.fees_usd) < 1e-9
+    finally:
+        await runtime.stop()
+
+
 async def test_a_cold_compile_does_not_cost_the_live_session(accounts: Accounts, tmp_path: Path,
                                                             monkeypatch: Any) -> None:
     # Arrange: the first warm-up of a process blocks the event loop for 2.5 s, as numba's first compile after an

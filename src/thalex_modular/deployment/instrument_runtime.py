@@ -75,7 +75,7 @@ class _ThalexMassQuoter:
 
 @dataclass(frozen=True, slots=True)
 class RuntimeStatus:
-    """One status line: position (underlying), PnL (USD), open quotes, regime."""
+    """One status line: position (underlying), PnL (USD, realised net of fees), open quotes, regime."""
 
     mode: str
     instrument: str
@@ -87,13 +87,14 @@ class RuntimeStatus:
     quoting: bool
     fills: int
     requests_sent: int
+    fees_usd: float
 
     def line(self) -> str:
         return (
             f"[{self.mode}] {self.instrument} position={self.position:+.4f} "
             f"pnl_usd={self.realised_pnl_usd + self.unrealised_pnl_usd:+.2f} open_quotes={self.open_quotes} "
             f"regime={self.regime} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
-            f"requests={self.requests_sent}"
+            f"requests={self.requests_sent} fees_usd={self.fees_usd:.2f}"
         )
 
 
@@ -123,7 +124,7 @@ class InstrumentRuntime:
             self.mode.value, name, position.position, position.realised_pnl,
             position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
             len(core.tracker.open_orders(name)), str(core.regime().label), self.service.quoting,
-            self.service.stats.fills, self.service.stats.requests_sent,
+            self.service.stats.fills, self.service.stats.requests_sent, core.tracker.fees_usd(name),
         )
 
     async def stop(self) -> None:
@@ -233,6 +234,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         params, service_config, toxic, _ = _service_parts(config, instrument)
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  record_prices=record_prices)
+        gateway.set_fill_sink(service.on_own_trade)
         await service.start()
     except BaseException:
         await session.stop(cancel_session=False)

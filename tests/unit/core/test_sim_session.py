@@ -9,6 +9,7 @@ import pytest
 from stubs import perpetual
 from thalex_modular.deployment import demo_cli
 from thalex_modular.platform.domain.entities import Fill
+from thalex_modular.platform.domain.enums import MakerTaker
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, SimSession, build_sim_session
 from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
 
@@ -42,6 +43,23 @@ def test_position_is_the_sum_of_fills_and_stays_within_the_limit() -> None:
     assert summary.stats.max_abs_position <= CoreParameters().max_position_underlying + 1e-9
     assert summary.stats.fees_usd > 0
     assert summary.stats.resyncs == 0
+
+
+def test_fees_are_booked_once_per_trade_into_the_realised_pnl() -> None:
+    # Act
+    session, fills = _run(5_000)
+    summary = session.summary()
+    tracker = session.core.tracker
+    name = session.core.instrument.instrument_name
+    # Assert: the fees of every fill, charged to realised PnL as live books the exchange's trade history
+    config = session.engine.config
+    bps = {MakerTaker.MAKER: config.maker_fee_bps, MakerTaker.TAKER: config.taker_fee_bps}
+    expected = sum(bps[f.maker_taker] * 1e-4 * f.price * f.amount for f in fills)
+    assert summary.stats.fees_usd == pytest.approx(expected) and expected > 0
+    assert tracker.fees_usd(name) == pytest.approx(summary.stats.fees_usd)
+    position = tracker.position(name)
+    assert summary.realised_pnl_usd == position.realised_pnl
+    assert summary.total_pnl_usd == summary.realised_pnl_usd + summary.unrealised_pnl_usd
 
 
 def test_demo_prints_progress_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:

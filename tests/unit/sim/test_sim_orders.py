@@ -257,6 +257,25 @@ def test_fee_for_uses_maker_and_taker_bps() -> None:
     assert h.engine.fee_for(taker) == pytest.approx(5.0)
 
 
+def test_booked_trades_are_the_fills_of_an_update_with_their_fees() -> None:
+    # Arrange: a resting bid filled by a trade through it
+    h = Harness(SimMatchConfig(maker_fee_bps=2.0))
+    h.book(99_999.0, 100_001.0)
+    h.buy(1, 99_990.0, 0.01)
+    h.at(12)
+    h.trade(99_989.0, 0.004, Side.SELL)
+    h.at(30)
+    filled = [u for u in h.updates(1) if u.fills]
+    # Act
+    trades = [trade for update in filled for trade in h.engine.booked_trades(update)]
+    # Assert: one record per fill, on our order, with the maker fee of its notional (USD)
+    assert len(trades) == 1
+    (trade,) = trades
+    assert (trade.client_order_id, trade.side, trade.price, trade.amount) == (1, Side.BUY, 99_990.0, 0.004)
+    assert trade.trade_id == filled[0].fills[0].trade_id
+    assert trade.fee == pytest.approx(99_990.0 * 0.004 * 2e-4)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("order_entry_latency_ns", -1), ("slippage_ticks", 0), ("maker_fee_bps", float("nan")), ("order_id_prefix", "")],

@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from thalex_modular.platform.domain.clock import Clock
-from thalex_modular.platform.domain.entities import OrderUpdate, PortfolioEntry, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
 from thalex_modular.platform.domain.enums import ChangeReason
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import CancelOrder, OrderRequest
@@ -30,8 +30,8 @@ __all__ = ["SimGateway"]
 _DEFAULT_TICK_NS: Final = 1_000_000  # how often the timer advances the engine while requests are in flight: 1 ms
 
 
-def _drop(_: GatewayAnswer) -> None:
-    """Answer sink used until the owner sets one."""
+def _drop(_: GatewayAnswer | Fill) -> None:
+    """Answer and trade sink used until the owner sets one."""
 
 
 class _EngineFirstSink:
@@ -74,6 +74,7 @@ class SimGateway:
         self._clock = clock
         self._tick_s = tick_ns / 1e9
         self._sink: AnswerSink = _drop
+        self._trade_sink: Callable[[Fill], None] = _drop
         self._open: dict[str, OrderUpdate] = {}  # order_id -> latest update of open orders
         self._positions: dict[str, float] = {}  # instrument -> signed position, underlying
         self._trade_ids: set[str] = set()
@@ -86,6 +87,11 @@ class SimGateway:
 
     def set_answer_sink(self, sink: AnswerSink) -> None:
         self._sink = sink
+
+    def set_fill_sink(self, sink: Callable[[Fill], None]) -> None:
+        """Where our trades go with their fees, after the order update that carried them (live: the exchange's
+        ``account.trade_history``)."""
+        self._trade_sink = sink
 
     async def submit(self, request: OrderRequest) -> None:
         """Send ``request`` to the simulated exchange at ``clock.now_ns()``; the answer follows after the
@@ -183,20 +189,25 @@ class SimGateway:
     def _deliver(self, answers: list[SimEvent]) -> None:
         for answer in answers:
             if isinstance(answer, OrderUpdate):
-                self._book(answer)
-            elif not isinstance(answer, RequestRejected):  # pragma: no cover - SimEvent is closed
+                trades = self._book(answer)
+                self._sink(answer)
+                for trade in trades:
+                    self._trade_sink(trade)
+            elif isinstance(answer, RequestRejected):
+                self._sink(answer)
+            else:  # pragma: no cover - SimEvent is closed
                 raise TypeError(f"unexpected simulated answer {answer!r}")
-            self._sink(answer)
 
-    def _book(self, update: OrderUpdate) -> None:
-        for fill in update.fills:
-            if fill.trade_id in self._trade_ids:
-                continue
-            self._trade_ids.add(fill.trade_id)
-            self._fees_usd += self._engine.fee_for(fill)
+    def _book(self, update: OrderUpdate) -> list[Fill]:
+        """Track the exchange's view; returns the trades new in ``update``, with their fees."""
+        trades = [trade for trade in self._engine.booked_trades(update) if trade.trade_id not in self._trade_ids]
+        for trade in trades:
+            self._trade_ids.add(trade.trade_id)
+            self._fees_usd += trade.fee
             name = update.instrument_name
-            self._positions[name] = self._positions.get(name, 0.0) + fill.amount * update.side.sign
+            self._positions[name] = self._positions.get(name, 0.0) + trade.signed_amount
         if update.status.is_open:
             self._open[update.order_id] = update
         else:
             self._open.pop(update.order_id, None)
+        return trades

@@ -37,7 +37,7 @@ import math
 import zlib
 
 from .clock import Clock
-from .entities import BookTop, Instrument, OrderFill, Ticker, Trade
+from .entities import BookTop, Fill, Instrument, OrderFill, OrderUpdate, Ticker, Trade
 from .enums import ChangeReason, DeleteReason, MakerTaker, OrderStatus, OrderType, Side, TimeInForce
 from .errors import InvalidValue
 from .events import RequestRejected
@@ -162,6 +162,17 @@ class SimMatchEngine:
         """
         bps = self._config.maker_fee_bps if fill.maker_taker is MakerTaker.MAKER else self._config.taker_fee_bps
         return fill.price * fill.amount * bps * _BPS
+
+    def booked_trades(self, update: OrderUpdate) -> list[Fill]:
+        """The exchange's trade records of ``update``'s fills, each with its fee (USD, positive = paid): what
+        Thalex reports in ``account.trade_history`` after the order update, which carries no fees. The owner books
+        them with :meth:`StateTracker.on_trade_fee`, as live mode books the exchange's."""
+        return [
+            Fill(fill.trade_id, update.order_id, update.client_order_id, update.instrument_name, update.side,
+                 fill.price, fill.amount, fill.maker_taker, fill.ts_exchange_ns, update.ts_local_ns,
+                 self.fee_for(fill))
+            for fill in update.fills
+        ]
 
     def open_order_count(self) -> int:
         """Orders resting on the simulated exchange now (requests still in flight not counted)."""

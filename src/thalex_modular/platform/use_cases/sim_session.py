@@ -43,6 +43,8 @@ class SimStats:
 
 @dataclass(frozen=True, slots=True)
 class SimSummary:
+    """The end of a simulated session. ``realised_pnl_usd`` is net of fees (``stats.fees_usd``), as in live."""
+
     stats: SimStats
     position: float
     average_price_usd: float
@@ -54,8 +56,8 @@ class SimSummary:
 
     @property
     def total_pnl_usd(self) -> float:
-        """Realised + unrealised at the mark, net of fees."""
-        return self.realised_pnl_usd + self.unrealised_pnl_usd - self.stats.fees_usd
+        """Realised (net of fees, as the tracker books them) + unrealised at the mark."""
+        return self.realised_pnl_usd + self.unrealised_pnl_usd
 
 
 class SimSession:
@@ -121,8 +123,6 @@ class SimSession:
             if not isinstance(answer, OrderUpdate):
                 self.core.on_request_failed(answer.client_order_id, answer.ts_local_ns, answer.message)
                 continue
-            for fill in answer.fills:
-                stats.fees_usd += self.engine.fee_for(fill)
             for event in self.core.on_order_update(answer):
                 if isinstance(event, Fill):
                     filled = True
@@ -132,6 +132,10 @@ class SimSession:
                         self._on_fill(event)
                 elif isinstance(event, ResyncRequest):
                     stats.resyncs += 1
+            if answer.fills:
+                for trade in self.engine.booked_trades(answer):  # the fees, as live books trade_history
+                    if tracker.on_trade_fee(trade):
+                        stats.fees_usd += trade.fee
         if filled:
             position = abs(tracker.position(self.core.instrument.instrument_name).position)
             stats.max_abs_position = max(stats.max_abs_position, position)
