@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import time
@@ -83,9 +84,11 @@ async def test_shadow_quotes_follow_the_market_and_never_log_in(start_emulator: 
                                                                   accounts: Accounts) -> None:
     # Arrange: credentials ARE configured, shadow must not use them
     server = await start_emulator(speed=5.0)
+    gc.unfreeze()
     runtime = await build_runtime(run_config(server, "shadow", accounts[1][0]))
     try:
         # Act / Assert
+        assert gc.get_freeze_count() > 0  # the start-up heap is out of the collector's reach
         assert isinstance(runtime.gateway, SimGateway)
         assert not runtime.session.logged_in
         assert all(session.account is None for session in server.sessions)

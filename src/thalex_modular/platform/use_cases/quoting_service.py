@@ -132,8 +132,10 @@ class QuotingService:
             Exception: whatever the gateway raises when the first snapshot fails (nothing is quoted then).
         """
         started_ns = self.clock.now_ns()
-        self.core.warm_up()  # compiles on the first run after an install (seconds), else loads from the cache
-        log.info("%s: tick path ready in %.1f s", self._name, (self.clock.now_ns() - started_ns) / 1e9)
+        self.core.warm_up()  # instant when the builder compiled the kernels before connecting (it logged the time)
+        warm_up_s = (self.clock.now_ns() - started_ns) / 1e9
+        log.log(logging.INFO if warm_up_s >= 0.5 else logging.DEBUG, "%s: tick path ready in %.1f s", self._name,
+                warm_up_s)
         await self._resync_once("start", connection_lost=False, settle=False)  # no fill of ours can be in flight
         self._started = True
         self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
