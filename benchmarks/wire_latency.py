@@ -1,7 +1,7 @@
 """Wire latency: from a ticker notification leaving the emulator to the order request it provokes arriving there.
 
 Starts ``platform emulator --control`` in a subprocess (its own core; flow agents off, rate limits at 1e6/s, market loop
-stepped once at start only: its 100 ms steps stalled the emulator for ~4 ms each), then runs
+stepped once at start only: its 100 ms steps stall the emulator for a few ms each), then runs
 two quoters against it side by side, each on its own instrument, for ``--n`` measured ticker updates each (after
 ``--warmup``):
 
@@ -296,9 +296,9 @@ async def main_async(args: argparse.Namespace) -> int:
         # rate limits on but far away: set_cancel_on_disconnect then reports message_rate = 1e6, which the
         # platform's client buckets adopt (with limits off the engine reports Thalex's 50/s and we would throttle)
         limits = {"enabled": True, "persistent_per_s": _NO_LIMIT, "cod_per_s": _NO_LIMIT, "cancel_per_s": _NO_LIMIT}
-        # the market loop steps every instrument's model every 100 ms by default (about 4 ms on this box, the whole
-        # option chain), which stalls the emulator's event loop: ~1 % of probes, of both quoters, then took ~4 ms,
-        # and the p99 of each sat on the edge of that cluster (ratio_p99 anywhere from 0.2 to 5). The probed
+        # the market loop steps every instrument's model every 100 ms by default (a few ms: every instrument, the
+        # option chains included), which stalls the emulator's event loop: a few % of probes, of both quoters, then
+        # wait for it, and the p99 of each sat on the edge of that cluster (ratio_p99 from 0.2 to 5). The probed
         # tickers are pinned and no flow agent trades, so the market loop is not needed here: it runs once at start
         config = {"rate_limits": limits, "flow_agents": False, "market_step_ms": _MARKET_STEP_OFF_MS}
         async with emulator_process(tmp, tmp / "keys.json", config, control=True) as url:

@@ -73,3 +73,14 @@ def test_vectorised_price_equals_scalar() -> None:
     out = black76.price_array(fwd, strikes, years, vols, calls)
     expected = [black76.price(*args) for args in zip(fwd, strikes, years, vols, calls, strict=True)]
     np.testing.assert_allclose(out, expected, rtol=1e-10)
+
+
+def test_vectorised_delta_equals_scalar_including_expiry_and_zero_vol() -> None:
+    fwd = np.array([90.0, 100.0, 120.0, 110.0, 90.0, 100.0, 110.0, 90.0])
+    strikes = np.array([100.0, 100.0, 95.0, 100.0, 100.0, 100.0, 100.0, 100.0])
+    years = np.array([0.1, 0.5, 1.0, 0.0, 0.0, 0.0, 0.3, 0.3])
+    vols = np.array([0.3, 0.6, 0.9, 0.5, 0.5, 0.5, 0.0, 0.0])
+    calls = np.array([True, False, True, True, False, False, False, True])
+    out = black76.delta_array(fwd, strikes, years, vols, calls)
+    expected = [black76.delta(*args) for args in zip(fwd, strikes, years, vols, calls, strict=True)]
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)

@@ -3,9 +3,11 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
+import numpy as np
 import pytest
 
-from thalex_modular.emulator.market import InstrumentSpec, MarketModel
+from thalex_modular.emulator.market import InstrumentSpec, MarketModel, black76
+from thalex_modular.emulator.market.pricing import atm_iv, forward_price, smile_iv, years_to_expiry
 
 SEC = 1_000_000_000
 
@@ -73,3 +75,28 @@ def test_fair_prices_vectorised_equal_scalar(model: MarketModel) -> None:
     fairs = model.fair_prices()
     for name, value in fairs.items():
         assert model.fair_price(name) == pytest.approx(value, rel=1e-12)
+
+
+def test_option_tickers_from_the_chain_pass_equal_the_scalar_formulas(model: MarketModel) -> None:
+    # Arrange: a step; every option's fields come from one vectorised pass over its chain
+    model.step(model.config.start_ns + 600 * SEC)
+    options = [s for s in model.instruments() if s.type == "option"]
+    assert options
+    for spec in options:
+        # Act
+        fields = _ticker(model, spec.instrument_name)
+        # Assert: the scalar formulas on this option alone give the same mark, iv, forward and delta
+        index = model.index_price(spec.underlying)
+        u = next(u for u in model.config.underlyings if u.currency + "USD" == spec.underlying)
+        years = float(years_to_expiry(model.now_ns, spec.expiry_ns() or 0))
+        forward = float(forward_price(np.asarray(index), u, np.asarray(years)))
+        vol = model._indexes[spec.underlying].vol  # the index's diffusive vol at this step (no public reader)
+        atm = atm_iv(u, model.config.smile, np.asarray(vol), np.asarray(years))
+        iv = float(smile_iv(atm, np.asarray(forward), spec.strike_price or 0.0, np.asarray(years), model.config.smile))
+        is_call = spec.option_type == "call"
+        assert fields["forward"] == pytest.approx(forward, rel=1e-12)
+        assert fields["iv"] == pytest.approx(iv, rel=1e-12)
+        strike = spec.strike_price or 0.0
+        assert fields["mark_price"] == pytest.approx(black76.price(forward, strike, years, iv, is_call), rel=1e-9,
+                                                     abs=1e-9 * strike)
+        assert fields["delta"] == pytest.approx(black76.delta(forward, strike, years, iv, is_call), abs=1e-12)

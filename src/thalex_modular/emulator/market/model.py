@@ -53,6 +53,9 @@ class MarketModel:
             )
             for und in self._indexes
         }
+        self._chain_index = {name: i for names, *_ in self._chains.values() for i, name in enumerate(names)}
+        # per underlying: (sim ns, (marks, ivs, forwards, deltas)) of its option chain, priced in one pass
+        self._chain_cache: dict[str, tuple[int, tuple[list[float], list[float], list[float], list[float]]]] = {}
         self._fair_cache: tuple[int, dict[str, float]] | None = None
         self._now_ns = config.start_ns
         self.step(config.start_ns)
@@ -123,35 +126,41 @@ class MarketModel:
         for spec in self._specs:
             if spec.type != "option":
                 out[spec.instrument_name] = self.fair_price(spec.instrument_name)
-        for und, (names, strikes, calls, expiries) in self._chains.items():
-            if not names:
-                continue
-            idx = self._indexes[und]
-            years = years_to_expiry(self._now_ns, expiries)
-            spot = np.full(len(names), idx.price)
-            vol = np.full(len(names), idx.vol)
-            marks = option_mark(spot, vol, years, strikes, calls, idx.u, self.config.smile)[0]
-            out.update(zip(names, marks.tolist(), strict=True))
+        for und, (names, *_) in self._chains.items():
+            if names:
+                out.update(zip(names, self._chain_marks(und)[0], strict=True))
         self._fair_cache = (self._now_ns, out)
         return out
 
+    def _chain_marks(self, underlying: str) -> tuple[list[float], list[float], list[float], list[float]]:
+        """(marks USD, ivs, forwards USD, deltas) of the underlying's option chain at the last step, in chain order:
+        one vectorised pass per sim instant, shared by every option's ticker and by :meth:`fair_prices`."""
+        cached = self._chain_cache.get(underlying)
+        if cached is not None and cached[0] == self._now_ns:
+            return cached[1]
+        names, strikes, calls, expiries = self._chains[underlying]
+        idx = self._indexes[underlying]
+        years = years_to_expiry(self._now_ns, expiries)
+        spot = np.full(len(names), idx.price)
+        vol = np.full(len(names), idx.vol)
+        marks, ivs, forwards = option_mark(spot, vol, years, strikes, calls, idx.u, self.config.smile)
+        deltas = black76.delta_array(forwards, strikes, years, ivs, calls)
+        chain = (marks.tolist(), ivs.tolist(), forwards.tolist(), deltas.tolist())
+        self._chain_cache[underlying] = (self._now_ns, chain)
+        return chain
+
     def _dated_marks(self, spec: InstrumentSpec) -> tuple[float, float | None, float, float]:
         """(mark USD, iv or None, forward USD, delta) of a future or option at the last step."""
-        idx = self._indexes[spec.underlying]
+        if spec.type == "option":
+            marks, ivs, forwards, deltas = self._chain_marks(spec.underlying)
+            i = self._chain_index[spec.instrument_name]
+            return marks[i], ivs[i], forwards[i], deltas[i]
         expiry_ns = spec.expiry_ns()
         if expiry_ns is None:
             raise MarketLookupError(f"`instrument_name` {spec.instrument_name!r} has no expiry")
-        years = years_to_expiry(self._now_ns, expiry_ns)
-        if spec.type == "future":
-            fut = float(forward_price(np.asarray(idx.price), idx.u, years))
-            return fut, None, fut, 1.0
-        assert spec.strike_price is not None
-        is_call = spec.option_type == "call"
-        mark, iv, fwd = option_mark(
-            np.asarray(idx.price), np.asarray(idx.vol), years, spec.strike_price, is_call, idx.u, self.config.smile
-        )
-        d = black76.delta(float(fwd), spec.strike_price, float(years), float(iv), is_call)
-        return float(mark), float(iv), float(fwd), d
+        fut = float(forward_price(np.asarray(self._indexes[spec.underlying].price), self._indexes[spec.underlying].u,
+                                  years_to_expiry(self._now_ns, expiry_ns)))
+        return fut, None, fut, 1.0
 
     def observe_book_mid(self, instrument_name: str, book_mid: float | None, now_ns: int) -> None:
         """Feed the perpetual's (constrained) book mid in USD; other instruments ignore it."""
