@@ -7,6 +7,7 @@ The SQL here is the dialect subset PostgreSQL and DuckDB share (``x - x % n`` in
 
 from __future__ import annotations
 
+import zlib
 from typing import Final
 
 from thalex_modular.platform.domain.storage import KEY_OF, NANOS_PER_MINUTE
@@ -162,6 +163,19 @@ def _rollup_pairs_sql() -> str:
 #: instrument alone and filter the time ranges afterwards (measured: ~40 s for a 100k-row replay into 1M rows).
 #: The constant bounds let it prune partitions at planning.
 ROLLUP_PAIRS_SQL: Final = _rollup_pairs_sql()
+
+#: Serialise the writers of an instrument's trades on the native layout (one transaction-scoped advisory lock per
+#: key, taken in the array's order, which the caller sorts): each maintains the 1m bars of the minutes it touched
+#: from the trades it can see, so a writer must see the other's committed trades before it decides how to roll up.
+LOCK_TRADE_WRITERS_SQL: Final = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::BIGINT[]) AS k"
+_TRADE_WRITER_LOCK_SPACE: Final = 0x54484D42  # "THMB": keeps these keys apart from other advisory locks
+
+
+def trade_writer_lock_keys(instrument_names: set[str]) -> list[int]:
+    """The advisory lock keys of ``LOCK_TRADE_WRITERS_SQL`` for these instruments, in ascending order (two writers
+    always take shared keys in the same order: no deadlock)."""
+    return sorted({(_TRADE_WRITER_LOCK_SPACE << 32) | zlib.crc32(name.encode()) for name in instrument_names})
+
 
 #: Upsert bars computed elsewhere (``bars.batch_bars``), one array parameter per column in ohlcv_1m order.
 UPSERT_BARS_SQL: Final = (
