@@ -122,3 +122,46 @@ def test_spill_file_round_trip_and_torn_frame(tmp_path: Path) -> None:
         f.write((1000).to_bytes(4, "big") + b"partial")  # a crash mid-append
     frames, torn = read_spill(path)
     assert [r for f in frames for r in f] == trades and torn == 1
+
+
+async def test_a_store_down_at_start_is_opened_once_it_answers(backend: Backend, tmp_path: Path) -> None:
+    # Arrange: the store cannot be opened yet (PostgreSQL: a port that refuses; embedded: its directory's path is
+    # taken by a file), and the buffer gets it unopened
+    proxy: TcpProxy | None = None
+    store: PostgresStorage | EmbeddedStorage
+    if backend.kind == "postgres":
+        proxy = TcpProxy(int(PG_DSN.rsplit(":", 1)[1].split("/")[0]))
+        await proxy.open()
+        await proxy.close()
+        store = PostgresStorage(f"postgresql://postgres@127.0.0.1:{proxy.port}/test", schema_name=backend.schema,
+                                timeout_s=2.0)
+    else:
+        backend.path.parent.parent.mkdir(parents=True, exist_ok=True)
+        backend.path.parent.write_text("in the way")
+        store = EmbeddedStorage(backend.path)
+    buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
+                         retry_interval_s=0.1)
+    buffer.start()
+    trades = random_trades(2_000, seed=15)
+
+    # Act 1: records arrive while the store is down: they are spilled, none lost
+    for t in trades[:1_200]:
+        buffer.append(t)
+    await wait_for(lambda: buffer.spilled >= 1_200 and buffer.pending == 0)
+    assert buffer.store_down
+
+    # Act 2: the store comes up
+    if proxy is not None:
+        await proxy.open()
+    else:
+        backend.path.parent.unlink()
+    for t in trades[1_200:]:
+        buffer.append(t)
+    await wait_for(lambda: not buffer.spill_path.exists() and buffer.pending == 0 and not buffer.store_down)
+    await buffer.stop()
+
+    # Assert: opened (and migrated) by the buffer; every record stored exactly once
+    assert await store.count("trades") == 2_000
+    await store.close()
+    if proxy is not None:
+        await proxy.close()

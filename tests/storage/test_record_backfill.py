@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytest_asyncio
-from storage_kit import Backend
+from storage_kit import PG_DSN, Backend
 from test_tardis_cli import cli
 
 from thalex_modular.deployment.data_backfill import chunk_ranges, parse_time_s, source_of
@@ -181,3 +183,48 @@ async def test_record_refuses_an_unreachable_exchange(tmp_path: Path, capsys: py
                       "--instruments", "BTC-PERPETUAL", "--data-dir", str(tmp_path)])
     assert code == 2
     assert "local_url" in capsys.readouterr().err
+
+
+@LOOP
+async def test_record_starts_with_the_store_down_and_stores_everything_once_it_is_up(
+    emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: the embedded store cannot be opened (a file stands where its directory goes) until 1 s into the run
+    data_dir = tmp_path / "store"
+    data_dir.write_text("in the way")
+    spill = tmp_path / "spill.msgpack"
+    argv = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "3",
+            "--spill", str(spill), "--data-dir", str(data_dir)]
+
+    async def store_comes_up() -> None:
+        await asyncio.sleep(1.0)
+        data_dir.unlink()
+
+    # Act
+    code, _ = await asyncio.gather(cli(argv), store_comes_up())
+
+    # Assert: recorded from the start, the spill replayed, every record in the store
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "the store is unreachable, recording to" in captured.err
+    assert not spill.exists()
+    recorded = re.search(r"recorded (\d+) quotes, (\d+) trades", captured.out)
+    assert recorded is not None
+    store = Backend("embedded", data_dir / "store.duckdb").make()
+    await store.open()
+    try:
+        assert await store.count("quotes") == int(recorded[1]) > 0
+        assert await store.count("trades") == int(recorded[2])
+    finally:
+        await store.close()
+
+
+@LOOP
+async def test_record_refuses_a_store_that_refuses_it(emulator: EmulatorServer, tmp_path: Path, pg_schema: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # pg_schema: skipped, with the reason, when no PostgreSQL server answers
+    dsn = PG_DSN.rsplit("/", 1)[0] + "/no_such_database"
+    code = await cli(["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1",
+                      "--spill", str(tmp_path / "spill.msgpack"), "--db", dsn])
+    assert code == 2
+    assert 'database "no_such_database" does not exist' in capsys.readouterr().err

@@ -31,7 +31,13 @@ from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.storage.buffer import WriteBuffer
 from thalex_modular.platform.adapters.storage.factory import default_data_dir, make_storage
 from thalex_modular.platform.domain.entities import Ticker, Trade
-from thalex_modular.platform.domain.storage import Storage, StorageError, TradeSequencer, quote_record
+from thalex_modular.platform.domain.storage import (
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    TradeSequencer,
+    quote_record,
+)
 
 DEFAULT_EMULATOR_URL = "ws://127.0.0.1:8490/ws/api/v2"
 SPILL_FILE_NAME = "record-spill.msgpack"
@@ -119,7 +125,8 @@ async def record(
 ) -> RecordCounts:
     """Record ``instruments`` until ``stop`` is set or ``duration_s`` (seconds) passed; flush and return the counts.
 
-    ``storage`` must be open; ``session`` must not be started (the feeds register their channels first).
+    ``session`` must not be started (the feeds register their channels first). ``storage`` may be unopened or
+    unreachable: the write buffer opens it, and records go to the spill file until it answers.
     """
     counts = RecordCounts()
     buffer = WriteBuffer(storage, spill_path)
@@ -172,7 +179,11 @@ async def _record(args: argparse.Namespace, config: ThalexConfig) -> int:
     storage = make_storage(args.db, data_dir=args.data_dir)
     session = ThalexSession(config, LiveClock())
     try:
-        await storage.open()  # unreachable at start: refuse; an outage later is buffered and spilled
+        try:
+            await storage.open()  # a wrong DSN or a broken store is refused here (StorageError)
+        except StorageUnavailable as exc:  # down for now: record into the spill file, replayed once it answers
+            print(f"data record: the store is unreachable, recording to {spill_path} until it answers: {exc}",
+                  file=sys.stderr)
         counts = await record(storage, session, list(args.instrument), spill_path, stop, duration_s=args.duration_s)
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
         print(f"data record: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -4,7 +4,8 @@ The hot path calls :meth:`WriteBuffer.append` (a deque append, O(1), no I/O, no 
 ships batches to the store. When the store is unavailable, each batch is appended to a local spill file
 (``msgpack`` frames: 4-byte big-endian length + a list of tagged records) instead of being dropped; when a
 later write succeeds the spill file is replayed and deleted. Stores skip rows they already hold, so a replay
-that is interrupted and rerun adds nothing twice.
+that is interrupted and rerun adds nothing twice. The store may be handed over unopened: the flusher opens it, and
+a store unreachable then is retried like an outage (records spill meanwhile).
 
 Durability: records are in memory until the next flush (``flush_interval_s``); a crash in that window loses
 them. A torn final frame (crash mid-spill) is skipped on replay and reported in ``torn_frames``.
@@ -85,6 +86,7 @@ class WriteBuffer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_retry = 0.0
+        self._opened = False  # the store has been opened once (by its owner, or here on a flush)
         self.store_down = False
         self.written = 0  # records the store accepted (including ones it already had)
         self.spilled = 0
@@ -137,6 +139,9 @@ class WriteBuffer:
         if self.store_down and time.monotonic() < self._next_retry:
             await self._spill_pending()
             return
+        if not self._opened and not await self._open_store():
+            await self._spill_pending()
+            return
         if self.spill_path.exists() and not await self._replay():
             await self._spill_pending()
             return
@@ -152,6 +157,16 @@ class WriteBuffer:
                 return
             self.written += len(batch)
         self.store_down = False
+
+    async def _open_store(self) -> bool:
+        """Open the store (a no-op when its owner did): a store unreachable at start is retried like an outage."""
+        try:
+            await self._storage.open()
+        except StorageUnavailable as exc:
+            self._mark_down(exc)
+            return False
+        self._opened = True
+        return True
 
     def _take(self) -> list[Record]:
         n = min(self._batch_size, len(self._pending))

@@ -125,7 +125,11 @@ class EmbeddedStorage(RangeReads):
             self._con = await asyncio.to_thread(connect)
         except (duckdb.IOException, OSError) as exc:
             raise StorageUnavailable(f"embedded store {self.path} cannot be opened: {exc}") from exc
-        await self.migrate()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()  # not open: a retry of open() migrates again
+            raise
 
     async def close(self) -> None:
         def shut() -> None:

@@ -141,7 +141,12 @@ class PostgresStorage(RangeReads):
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the pool and apply pending migrations. Raises StorageUnavailable if the server is down."""
+        """Create the pool and apply pending migrations.
+
+        Raises:
+            StorageUnavailable: the server is down or unreachable; StorageError: it refused us (no such database,
+                authentication failed) or a migration failed.
+        """
         if self._pool is not None:
             return
         settings = {"search_path": self._schema} if self._schema else None
@@ -158,7 +163,13 @@ class PostgresStorage(RangeReads):
             )
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(f"PostgreSQL at {_redact(self._dsn)} unreachable: {exc!r}") from exc
-        await self.migrate()
+        except asyncpg.PostgresError as exc:  # no such database, authentication failed: a retry will not help
+            raise StorageError(f"PostgreSQL at {_redact(self._dsn)} refused the connection: {exc}") from exc
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()  # not open: a retry of open() migrates again
+            raise
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
