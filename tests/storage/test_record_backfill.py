@@ -14,7 +14,7 @@ import pytest_asyncio
 from storage_kit import PG_DSN, Backend
 from test_tardis_cli import cli
 
-from thalex_modular.deployment.data_backfill import chunk_ranges, parse_time_s, source_of
+from thalex_modular.deployment.data_backfill import SETTLE_S, chunk_ranges, parse_time_s, source_of
 from thalex_modular.emulator.config import EmulatorConfig, RateLimitConfig
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
@@ -115,6 +115,44 @@ async def test_backfill_is_chunked_exact_and_resumable(
     assert np.all(candles["low"] > 0)
     assert "skipped 1, fetched 1" in out_resume and "added 1440" in out_resume
     assert "skipped 2, fetched 0" in out_rerun and "rows fetched 0, added 0" in out_rerun
+
+
+@LOOP
+async def test_backfill_does_not_ask_again_for_what_the_venue_never_had(
+    emulator: EmulatorServer, backend: Backend, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: 2-day chunks from 11 days before the emulator's start (its history covers only the last 7) into the
+    # venue's present: [-11, -9) and [-9, -7) days lie before the history, [-1, 1) is still running
+    lo = START_S - 11 * DAY_S
+    argv = ["data", "backfill", *net_args(emulator), "--instrument", "BTC-PERPETUAL", "--from", str(lo),
+            "--to", str(START_S + DAY_S), "--chunk-s", str(2 * DAY_S), *backend.cli_args()]
+
+    # Act: a run, then a rerun
+    assert await cli(argv) == 0
+    first = capsys.readouterr().out
+    assert await cli(argv) == 0
+    rerun = capsys.readouterr().out
+
+    # Assert: the rerun asks only for the chunk reaching into the venue's present; the others are marked fetched
+    assert "chunks 6 (skipped 0, fetched 6)" in first
+    assert "chunks 6 (skipped 5, fetched 1)" in rerun
+    store = backend.make()
+    await store.open()
+    try:
+        fetched = await store.read_candle_fetches("mark", "BTC-PERPETUAL", 0, 2**62)
+        starts = fetched["ts_ns"].tolist()
+        assert {lo * NS, (lo + 2 * DAY_S) * NS} <= set(starts)  # before the venue's history
+        assert (START_S - DAY_S) * NS not in starts  # the running one
+        assert np.all(fetched["end_ns"] - fetched["ts_ns"] == 2 * DAY_S * NS)
+        assert np.all(fetched["fetched_ns"] >= START_S * NS)  # venue time, not this machine's clock
+        assert len(await store.read_candles_1m("mark", "BTC-PERPETUAL", lo * NS, (lo + 2 * DAY_S) * NS)) == 0
+        # of the running chunk, only candles final when fetched: their minute ended SETTLE_S before the venue's time
+        running = await store.read_candles_1m("mark", "BTC-PERPETUAL", (START_S - DAY_S) * NS, 2**62)
+        assert len(running) >= 1440 - (60 + SETTLE_S) // 60  # the day of history before the start, final
+        venue_now_ns = emulator.venue.time.now_ns()
+        assert np.all(running["ts_ns"] + (60 + SETTLE_S) * NS <= venue_now_ns)
+    finally:
+        await store.close()
 
 
 @LOOP

@@ -7,8 +7,11 @@ The range ``[from, to)`` (Unix seconds, minute-aligned outward) is split into ch
 a chunk that already holds all of its minutes is skipped, so a rerun or an interrupted run picks up where it
 stopped. Writes are idempotent (key (source, name, ts_ns)), so refetching a partly stored chunk is harmless.
 
-Known limit: a chunk the venue has no data for (before its history starts, or in the future) is never complete
-and is requested again on each run.
+A chunk the venue has no or partial data for (before its history starts, gaps) is never complete. When it was
+fetched with all its minutes past (venue time, read from its index, plus ``SETTLE_S``), a ``candle_fetches`` row is
+written after its candles, and later runs skip it too; a chunk reaching into the venue's present is fetched again
+next time, and only its candles final by then (minute end + ``SETTLE_S`` in the venue's past) are stored: writes
+never overwrite, so a still-moving candle would stay as it was.
 """
 
 from __future__ import annotations
@@ -25,18 +28,20 @@ from typing import Any, Final, TextIO
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from thalex_modular.platform.adapters.exchanges.thalex import ThalexError, ThalexSession
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.storage.factory import make_storage
 from thalex_modular.platform.domain.errors import InvalidValue
-from thalex_modular.platform.domain.storage import CandleRecord, Storage, StorageError
+from thalex_modular.platform.domain.storage import CandleFetchRecord, CandleRecord, Storage, StorageError
 
 from .data_record import thalex_config
 
 SECONDS_PER_MINUTE: Final = 60
 NANOS_PER_SECOND: Final = 1_000_000_000
 DEFAULT_CHUNK_S: Final = 86_400  # one day of 1m rows (1440) per request
+SETTLE_S: Final = 300  # a minute's candle is final this long after the minute (venue time)
 
 #: Fetches the candles with minute start in [from_s, to_s) (Unix seconds) of one (source, name).
 CandleFetch = Callable[[int, int], Awaitable[list[CandleRecord]]]
@@ -102,19 +107,24 @@ class BackfillReport:
 async def missing_chunks(
     storage: Storage, source: str, name: str, chunks: list[tuple[int, int]]
 ) -> list[tuple[int, int]]:
-    """The chunks not yet complete in the store (one range read for all of them)."""
+    """The chunks neither complete in the store nor fetched once past (one range read of each for all of them)."""
     if not chunks:
         return []
-    stored = await storage.read_candles_1m(
-        source, name, chunks[0][0] * NANOS_PER_SECOND, chunks[-1][1] * NANOS_PER_SECOND
-    )
-    ts = stored["ts_ns"]
+    start_ns, end_ns = chunks[0][0] * NANOS_PER_SECOND, chunks[-1][1] * NANOS_PER_SECOND
+    ts = (await storage.read_candles_1m(source, name, start_ns, end_ns))["ts_ns"]
+    fetched = await storage.read_candle_fetches(source, name, start_ns, end_ns)
     out = []
     for lo, hi in chunks:
         have = int(np.searchsorted(ts, hi * NANOS_PER_SECOND) - np.searchsorted(ts, lo * NANOS_PER_SECOND))
-        if have < (hi - lo) // SECONDS_PER_MINUTE:
+        if have < (hi - lo) // SECONDS_PER_MINUTE and not _covered(fetched, lo, hi):
             out.append((lo, hi))
     return out
+
+
+def _covered(fetched: npt.NDArray[np.void], lo_s: int, hi_s: int) -> bool:
+    """Does one fetched-once-past chunk cover [lo_s, hi_s)?"""
+    starts, ends = fetched["ts_ns"], fetched["end_ns"]
+    return bool(np.any((starts <= lo_s * NANOS_PER_SECOND) & (ends >= hi_s * NANOS_PER_SECOND)))
 
 
 async def backfill(
@@ -128,12 +138,16 @@ async def backfill(
     chunk_s: int = DEFAULT_CHUNK_S,
     max_chunks: int | None = None,
     on_chunk: Callable[[int, int, BackfillReport], None] | None = None,
+    venue_now_s: float | None = None,
 ) -> BackfillReport:
     """Fetch and store the missing chunks of [from_s, to_s) (Unix seconds), oldest first.
 
     Args:
         max_chunks: fetch at most this many chunks in this run (the rest is left for the next run).
         on_chunk: called after each fetched chunk with (chunks done, chunks to do, report so far).
+        venue_now_s: the venue's time before the first fetch (Unix s): chunks ending ``SETTLE_S`` before it are
+            recorded as fetched once past, and candles of minutes ending later are not stored (None: nothing
+            recorded, every incomplete chunk is fetched next time, every candle stored).
     """
     chunks = chunk_ranges(from_s, to_s, chunk_s)
     todo = await missing_chunks(storage, source, name, chunks)
@@ -143,8 +157,14 @@ async def backfill(
     for i, (lo, hi) in enumerate(todo):
         rows = await fetch(lo, hi)
         report.rows_fetched += len(rows)
+        if venue_now_s is not None and hi + SETTLE_S > venue_now_s:  # writes never overwrite: final candles only
+            final_before_ns = round((venue_now_s - SETTLE_S - SECONDS_PER_MINUTE) * NANOS_PER_SECOND)
+            rows = [row for row in rows if row.ts_ns <= final_before_ns]
         if rows:
             report.rows_added += await storage.write(rows)
+        if venue_now_s is not None and hi + SETTLE_S <= venue_now_s:  # after its candles: a crash refetches
+            await storage.write([CandleFetchRecord(source, name, lo * NANOS_PER_SECOND, hi * NANOS_PER_SECOND,
+                                                   round(venue_now_s * NANOS_PER_SECOND))])
         report.chunks_fetched += 1
         if on_chunk is not None:
             on_chunk(i + 1, len(todo), report)
@@ -193,6 +213,21 @@ def thalex_fetch(session: ThalexSession, source: str, name: str) -> CandleFetch:
     return fetch
 
 
+async def thalex_venue_now_s(session: ThalexSession, source: str, name: str) -> float | None:
+    """The venue's time (Unix s) from the index the candles belong to (``public/index``: an instrument's name
+    starts with its currency); None when the venue does not say."""
+    underlying = name if source == "index" else name.split("-", 1)[0] + "USD"
+    try:
+        index = msgspec.json.decode(await session.call("public/index", {"underlying": underlying}), type=_Index)
+    except (ThalexError, msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return index.timestamp
+
+
+class _Index(msgspec.Struct):
+    timestamp: float  # Unix s
+
+
 class ChunkBar:
     """A progress bar on stderr: ``backfill mark BTC-PERPETUAL [#####-----] 3/6 chunks, 4,320 rows``."""
 
@@ -233,6 +268,7 @@ async def _backfill(args: argparse.Namespace, config: Any, from_s: int, to_s: in
         report = await backfill(
             storage, thalex_fetch(session, source, name), source, name, from_s, to_s,
             chunk_s=args.chunk_s, max_chunks=args.max_chunks, on_chunk=ChunkBar(f"backfill {source} {name}"),
+            venue_now_s=await thalex_venue_now_s(session, source, name),
         )
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
         print(f"\ndata backfill: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -61,6 +61,8 @@ OHLCV_DTYPE: Final = np.dtype(
 CANDLE_DTYPE: Final = np.dtype(
     [("ts_ns", "i8"), ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8")]
 )
+#: Backfill chunks fetched (``candle_fetches``): chunk start and end (ns) and when the venue was asked (Unix ns).
+CANDLE_FETCH_DTYPE: Final = np.dtype([("ts_ns", "i8"), ("end_ns", "i8"), ("fetched_ns", "i8")])
 #: ``source`` of a candle: the venue's mark price history or its index price history.
 CANDLE_SOURCES: Final = ("mark", "index")
 
@@ -188,7 +190,25 @@ class CandleRecord(msgspec.Struct, frozen=True, gc=False, tag="candle"):
     close: float
 
 
-Record = TradeRecord | QuoteRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | CandleRecord
+class CandleFetchRecord(msgspec.Struct, frozen=True, gc=False, tag="candle_fetch"):
+    """A backfill chunk of venue candles asked for once its minutes were all past. Key: (source, name, ts_ns).
+
+    ``ts_ns``/``end_ns``: the chunk [start, end) (ns); ``fetched_ns``: when the venue answered (Unix ns). The venue
+    had the whole chunk's history then, so whatever it lacked (minutes before its history starts, gaps) it will not
+    have later: the chunk is not asked again.
+    """
+
+    source: str
+    name: str
+    ts_ns: int
+    end_ns: int
+    fetched_ns: int
+
+
+Record = (
+    TradeRecord | QuoteRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | CandleRecord
+    | CandleFetchRecord
+)
 RECORD_TYPES: Final[tuple[type[Record], ...]] = (
     TradeRecord,
     QuoteRecord,
@@ -197,6 +217,7 @@ RECORD_TYPES: Final[tuple[type[Record], ...]] = (
     PositionRecord,
     EquityRecord,
     CandleRecord,
+    CandleFetchRecord,
 )
 #: Table name per record type (the same on every adapter).
 TABLE_OF: Final[dict[type[Record], str]] = {
@@ -207,6 +228,7 @@ TABLE_OF: Final[dict[type[Record], str]] = {
     PositionRecord: "positions",
     EquityRecord: "equity",
     CandleRecord: "candles_1m",
+    CandleFetchRecord: "candle_fetches",
 }
 #: Natural key columns per table: the ON CONFLICT target.
 KEY_OF: Final[dict[str, tuple[str, ...]]] = {
@@ -217,6 +239,7 @@ KEY_OF: Final[dict[str, tuple[str, ...]]] = {
     "positions": ("source", "instrument_name", "ts_ns"),
     "equity": ("source", "ts_ns"),
     "candles_1m": ("source", "name", "ts_ns"),
+    "candle_fetches": ("source", "name", "ts_ns"),
 }
 
 
@@ -408,6 +431,7 @@ class Storage(Protocol):
     ``read_trades/quotes``        [start_ns, end_ns) of one instrument, ordered by (ts_ns, seq)
     ``read_ohlcv_1m``             bars whose minute start is in [start_ns, end_ns)
     ``read_candles_1m``           venue candles of (source, name) with minute start in [start_ns, end_ns)
+    ``read_candle_fetches``       backfill chunks of (source, name) fetched once past, starting in [start_ns, end_ns)
     ``count(table)``              rows in a table
     ``instruments(table)``        instrument names present in trades / quotes / ohlcv_1m
     ``span(table, instrument)``   (min ts_ns, max ts_ns) of an instrument in trades / quotes / ohlcv_1m, or None
@@ -433,6 +457,10 @@ class Storage(Protocol):
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 
     async def read_candles_1m(self, source: str, name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
+
+    async def read_candle_fetches(
+        self, source: str, name: str, start_ns: int, end_ns: int
+    ) -> npt.NDArray[np.void]: ...
 
     async def count(self, table: str) -> int: ...
 

@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from thalex_modular.platform.domain.storage import (
     CANDLE_DTYPE,
+    CANDLE_FETCH_DTYPE,
     OHLCV_DTYPE,
     QUOTE_DTYPE,
     TRADE_DTYPE,
@@ -54,3 +55,16 @@ class RangeReads(ABC):
         check_candle_source("read_candles_1m", source)
         check_range("read_candles_1m", start_ns, end_ns)
         return await self._read(schema.read_candles_sql(source), CANDLE_DTYPE, name, start_ns, end_ns)
+
+    async def read_candle_fetches(
+        self, source: str, name: str, start_ns: int, end_ns: int
+    ) -> npt.NDArray[np.void]:
+        """Backfill chunks of ``source`` and ``name`` fetched once all their minutes were past, with chunk start in
+        [start_ns, end_ns), as ``CANDLE_FETCH_DTYPE`` (ts_ns, end_ns, fetched_ns), ordered by ts_ns.
+
+        Raises:
+            InvalidValue: ``source`` is not ``mark`` or ``index``, or the range is inverted.
+        """
+        check_candle_source("read_candle_fetches", source)
+        check_range("read_candle_fetches", start_ns, end_ns)
+        return await self._read(schema.read_candle_fetches_sql(source), CANDLE_FETCH_DTYPE, name, start_ns, end_ns)

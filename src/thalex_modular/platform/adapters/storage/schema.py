@@ -51,6 +51,7 @@ COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
     "candles_1m": [
         ("source", _T), ("name", _T), ("ts_ns", _B), ("open", _D), ("high", _D), ("low", _D), ("close", _D),
     ],
+    "candle_fetches": [("source", _T), ("name", _T), ("ts_ns", _B), ("end_ns", _B), ("fetched_ns", _B)],
     "backtest_runs": [
         ("run_id", _T), ("created_ns", _B), ("strategy", _T), ("config_json", _T), ("data_start_ns", _B),
         ("data_end_ns", _B), ("study_name", "TEXT"), ("finished_ns", "BIGINT"), ("metrics_json", "TEXT"),
@@ -209,6 +210,15 @@ def read_candles_sql(source: str) -> str:
     :func:`~thalex_modular.platform.domain.storage.check_candle_source` runs first)."""
     return (
         "SELECT ts_ns, open, high, low, close FROM candles_1m "
+        f"WHERE source = '{source}' AND name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns"
+    )
+
+
+def read_candle_fetches_sql(source: str) -> str:
+    """``$1`` name, ``$2``/``$3`` [start_ns, end_ns) of chunk starts in ``candle_fetches`` of one source (a checked
+    literal, as in :func:`read_candles_sql`)."""
+    return (
+        "SELECT ts_ns, end_ns, fetched_ns FROM candle_fetches "
         f"WHERE source = '{source}' AND name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns"
     )
 

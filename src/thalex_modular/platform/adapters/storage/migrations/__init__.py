@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import v0001_initial, v0002_candles, v0003_key_served_market_data
+from . import v0001_initial, v0002_candles, v0003_key_served_market_data, v0004_candle_fetches
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         3, "key_served_market_data", v0003_key_served_market_data.postgres, v0003_key_served_market_data.embedded
     ),
+    Migration(4, "candle_fetches", v0004_candle_fetches.postgres, v0004_candle_fetches.embedded),
 )
 
 
