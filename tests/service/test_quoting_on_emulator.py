@@ -345,6 +345,40 @@ async def test_a_fill_racing_the_resync_snapshot_is_counted_once(start_emulator:
         await runtime.stop()
 
 
+async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(start_emulator: EmulatorFactory,
+                                                                           accounts: Accounts) -> None:
+    # Arrange: no flow agents (our quotes are the only asks); the exchange's portfolio lags its order feeds by
+    # 120 ms (less than the 200 ms resync settle): right after a fill, a resync's portfolio does not hold it yet
+    server = await start_emulator(speed=1.0, flow_agents=False, faults={"portfolio_lag_ms": 120})
+    ours, other = accounts[1]
+    runtime = await build_runtime(run_config(server, "live", ours, **{"toxic_flow.enabled": False}))
+    trader = await Raw.open(server.url, other)
+    observer = await Raw.open(server.url, ours)
+    try:
+        await eventually(lambda: len(own(runtime, Side.SELL)) == 3, timeout_s=15.0)
+        tracker = runtime.service.core.tracker
+        # Act: our asks are filled; as soon as we hold the fills, a resync runs
+        await trader.call("private/buy", instrument_name=NAME, amount=1.0, order_type="market")
+        await eventually(lambda: tracker.position_amount(NAME) < 0.0, timeout_s=2.0)
+        lagging = {e["instrument_name"]: e["position"] for e in await observer.call("private/portfolio")}
+        started = time.monotonic()
+        await runtime.service.resync("test: portfolio lagging the fills")
+        waited_s = time.monotonic() - started
+
+        # Assert: the portfolio did lag (the fault works), the resync waited it out instead of adopting it, and
+        # our position is the exchange's
+        assert lagging.get(NAME, 0.0) == 0.0
+        assert waited_s >= 0.2
+        await asyncio.sleep(0.2)  # past the lag
+        exchange = {e["instrument_name"]: e["position"] for e in await observer.call("private/portfolio")}
+        assert exchange[NAME] < 0.0
+        assert abs(exchange[NAME] - tracker.position_amount(NAME)) < 1e-9
+    finally:
+        await trader.close()
+        await observer.close()
+        await runtime.stop()
+
+
 async def test_live_fees_are_charged_once_per_trade_from_the_trade_history(start_emulator: EmulatorFactory,
                                                                           accounts: Accounts) -> None:
     # Arrange: live quoting until the market has filled us a few times

@@ -32,7 +32,9 @@ class FaultConfig(BaseModel):
     back (dropped while paused: a feed that pauses misses updates, as a stalled gateway would);
     ``delayed_feeds`` lists private channel-name prefixes whose notifications reach the client ``feed_delay_ms``
     late, in order, while RPC replies do not wait (Thalex's feeds race its replies, DIGEST 13);
-    ``drop_after_messages`` closes a connection (code 1011) after that many client messages.
+    ``drop_after_messages`` closes a connection (code 1011) after that many client messages;
+    ``portfolio_lag_ms`` makes ``private/portfolio`` answer with the positions of that long ago (trades since are not
+    in it yet, while the order feeds already carried their fills).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +49,7 @@ class FaultConfig(BaseModel):
     delayed_feeds: tuple[str, ...] = ()
     feed_delay_ms: float = Field(default=0.0, ge=0)
     drop_after_messages: int | None = Field(default=None, gt=0)
+    portfolio_lag_ms: float = Field(default=0.0, ge=0)
 
 
 class EmulatorConfig(BaseModel):

@@ -73,6 +73,7 @@ class Venue:
     def __init__(self, config: EmulatorConfig) -> None:
         start_ns = int(config.start_time_s * _NS) if config.start_time_s is not None else time.time_ns()
         self.time = SimTime(start_ns, config.speed)
+        self._speed = config.speed
         self.environment = config.environment
         market_config = MarketConfig(seed=config.seed, start_ns=start_ns)
         self.model = MarketModel(market_config)
@@ -297,8 +298,10 @@ class Venue:
         """Open orders of an account with change_reason ``existing`` (account.orders snapshot)."""
         return self.core.account_orders_snapshot(account, persistent_only)
 
-    def portfolio(self, account: str) -> list[dict[str, object]]:
-        """PortfolioEntry[] of an account."""
+    def portfolio(self, account: str, lag_s: float = 0.0) -> list[dict[str, object]]:
+        """PortfolioEntry[] of an account; with ``lag_s`` (wall seconds) its positions as they were that long ago."""
+        if lag_s > 0.0:
+            return self.core.portfolio_as_of(account, self.now_s() - lag_s * self._speed)
         return self.core.portfolio_snapshot(account)
 
     def account_summary(self, account: str) -> dict[str, object]:

@@ -102,6 +102,7 @@ class EmulatorServer:
             "private/subscribe": self._private_subscribe,
             "unsubscribe": self._unsubscribe,
             "private/set_cancel_on_disconnect": self._set_cod,
+            "private/portfolio": self._portfolio,
         }
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -312,6 +313,10 @@ class EmulatorServer:
 
     def _add(self, session: Session, channel: Channel) -> None:
         self.hub.subscribe(session, channel)
+
+    def _portfolio(self, session: Session, params: dict[str, Any]) -> list[dict[str, object]]:
+        assert session.account is not None  # private: logged in
+        return self.venue.portfolio(session.account, self.faults.config.portfolio_lag_ms / 1000.0)
 
     def _public_subscribe(self, session: Session, params: dict[str, Any]) -> list[str]:
         return self._subscribe(session, params["channels"], allow_private=False)
