@@ -60,17 +60,19 @@ async def wait_for(cond: Callable[[], bool], timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_outage_buffers_spills_and_replays(backend: Backend, tmp_path: Path) -> None:
-    # Arrange
-    proxy: TcpProxy | None = None
-    store: PostgresStorage | EmbeddedStorage
+async def store_of(backend: Backend) -> tuple[PostgresStorage | EmbeddedStorage, TcpProxy | None]:
+    """The backend's store, unopened; PostgreSQL through an open proxy (returned too, None for embedded)."""
     if backend.kind == "postgres":
         proxy = TcpProxy(int(PG_DSN.rsplit(":", 1)[1].split("/")[0]))
         await proxy.open()
-        store = PostgresStorage(f"postgresql://postgres@127.0.0.1:{proxy.port}/test", schema_name=backend.schema,
-                                timeout_s=2.0)
-    else:
-        store = EmbeddedStorage(backend.path)
+        dsn = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
+        return PostgresStorage(dsn, schema_name=backend.schema, timeout_s=2.0), proxy
+    return EmbeddedStorage(backend.path), None
+
+
+async def test_outage_buffers_spills_and_replays(backend: Backend, tmp_path: Path) -> None:
+    # Arrange
+    store, proxy = await store_of(backend)
     await store.open()
     buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
                          retry_interval_s=0.1)
@@ -127,18 +129,12 @@ def test_spill_file_round_trip_and_torn_frame(tmp_path: Path) -> None:
 async def test_a_store_down_at_start_is_opened_once_it_answers(backend: Backend, tmp_path: Path) -> None:
     # Arrange: the store cannot be opened yet (PostgreSQL: a port that refuses; embedded: its directory's path is
     # taken by a file), and the buffer gets it unopened
-    proxy: TcpProxy | None = None
-    store: PostgresStorage | EmbeddedStorage
-    if backend.kind == "postgres":
-        proxy = TcpProxy(int(PG_DSN.rsplit(":", 1)[1].split("/")[0]))
-        await proxy.open()
+    store, proxy = await store_of(backend)
+    if proxy is not None:
         await proxy.close()
-        store = PostgresStorage(f"postgresql://postgres@127.0.0.1:{proxy.port}/test", schema_name=backend.schema,
-                                timeout_s=2.0)
     else:
         backend.path.parent.parent.mkdir(parents=True, exist_ok=True)
         backend.path.parent.write_text("in the way")
-        store = EmbeddedStorage(backend.path)
     buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
                          retry_interval_s=0.1)
     buffer.start()
