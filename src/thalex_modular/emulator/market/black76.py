@@ -142,7 +142,6 @@ def price_array(
     return np.asarray(np.maximum(out, 0.0), dtype=np.float64)
 
 
-
 def delta_array(
     forward: FloatArray,
     strike: float | FloatArray,
