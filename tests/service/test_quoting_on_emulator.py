@@ -348,10 +348,11 @@ async def test_a_fill_racing_the_resync_snapshot_is_counted_once(start_emulator:
 async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(start_emulator: EmulatorFactory,
                                                                            accounts: Accounts) -> None:
     # Arrange: no flow agents (our quotes are the only asks); the exchange's portfolio lags its order feeds by
-    # 120 ms (less than the 200 ms resync settle): right after a fill, a resync's portfolio does not hold it yet
-    server = await start_emulator(speed=1.0, flow_agents=False, faults={"portfolio_lag_ms": 120})
+    # 500 ms (less than the 1 s resync settle): right after a fill, a resync's portfolio does not hold it yet
+    server = await start_emulator(speed=1.0, flow_agents=False, faults={"portfolio_lag_ms": 500})
     ours, other = accounts[1]
-    runtime = await build_runtime(run_config(server, "live", ours, **{"toxic_flow.enabled": False}))
+    runtime = await build_runtime(run_config(server, "live", ours, **{"toxic_flow.enabled": False,
+                                                                      "guard.resync_settle_ms": 1000}))
     trader = await Raw.open(server.url, other)
     observer = await Raw.open(server.url, ours)
     try:
@@ -368,8 +369,8 @@ async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(sta
         # Assert: the portfolio did lag (the fault works), the resync waited it out instead of adopting it, and
         # our position is the exchange's
         assert lagging.get(NAME, 0.0) == 0.0
-        assert waited_s >= 0.2
-        await asyncio.sleep(0.2)  # past the lag
+        assert waited_s >= 1.0
+        await asyncio.sleep(0.5)  # past the lag
         exchange = {e["instrument_name"]: e["position"] for e in await observer.call("private/portfolio")}
         assert exchange[NAME] < 0.0
         assert abs(exchange[NAME] - tracker.position_amount(NAME)) < 1e-9
