@@ -63,6 +63,11 @@ class Raw:
         await self.ws.close()
 
 
+async def raw_positions(client: Raw) -> dict[str, float]:
+    """The account's positions per ``private/portfolio``, read by a bare client."""
+    return {e["instrument_name"]: e["position"] for e in await client.call("private/portfolio")}
+
+
 async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -361,7 +366,7 @@ async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(sta
         # Act: our asks are filled; as soon as we hold the fills, a resync runs
         await trader.call("private/buy", instrument_name=NAME, amount=1.0, order_type="market")
         await eventually(lambda: tracker.position_amount(NAME) < 0.0, timeout_s=2.0)
-        lagging = {e["instrument_name"]: e["position"] for e in await observer.call("private/portfolio")}
+        lagging = await raw_positions(observer)
         started = time.monotonic()
         await runtime.service.resync("test: portfolio lagging the fills")
         waited_s = time.monotonic() - started
@@ -371,7 +376,7 @@ async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(sta
         assert lagging.get(NAME, 0.0) == 0.0
         assert waited_s >= 1.0
         await asyncio.sleep(0.5)  # past the lag
-        exchange = {e["instrument_name"]: e["position"] for e in await observer.call("private/portfolio")}
+        exchange = await raw_positions(observer)
         assert exchange[NAME] < 0.0
         assert abs(exchange[NAME] - tracker.position_amount(NAME)) < 1e-9
     finally:

@@ -70,13 +70,19 @@ async def store_of(backend: Backend) -> tuple[PostgresStorage | EmbeddedStorage,
     return EmbeddedStorage(backend.path), None
 
 
+def started_buffer(store: PostgresStorage | EmbeddedStorage, tmp_path: Path) -> WriteBuffer:
+    """A running WriteBuffer on ``store`` with short flush and retry intervals (the tests wait on its counters)."""
+    buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
+                         retry_interval_s=0.1)
+    buffer.start()
+    return buffer
+
+
 async def test_outage_buffers_spills_and_replays(backend: Backend, tmp_path: Path) -> None:
     # Arrange
     store, proxy = await store_of(backend)
     await store.open()
-    buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
-                         retry_interval_s=0.1)
-    buffer.start()
+    buffer = started_buffer(store, tmp_path)
     trades = random_trades(4_000, seed=11)
 
     # Act 1: store up
@@ -135,9 +141,7 @@ async def test_a_store_down_at_start_is_opened_once_it_answers(backend: Backend,
     else:
         backend.path.parent.parent.mkdir(parents=True, exist_ok=True)
         backend.path.parent.write_text("in the way")
-    buffer = WriteBuffer(store, tmp_path / "spill.msgpack", batch_size=400, flush_interval_s=0.05,
-                         retry_interval_s=0.1)
-    buffer.start()
+    buffer = started_buffer(store, tmp_path)
     trades = random_trades(2_000, seed=15)
 
     # Act 1: records arrive while the store is down: they are spilled, none lost

@@ -43,7 +43,6 @@ _PRIVATE_SESSION_METHODS: Final = {
     "private/mass_quote": "mass_quote",
     "private/cancel_mass_quote": "cancel_mass_quote",
     "private/set_mm_protection": "set_mm_protection",
-    "private/portfolio": "portfolio",
     "private/open_orders": "open_orders",
     "private/order_history": "order_history",
     "private/trade_history": "trade_history",

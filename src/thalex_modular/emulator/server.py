@@ -315,6 +315,7 @@ class EmulatorServer:
         self.hub.subscribe(session, channel)
 
     def _portfolio(self, session: Session, params: dict[str, Any]) -> list[dict[str, object]]:
+        """``private/portfolio``, here rather than in the venue: the ``portfolio_lag_ms`` fault is the server's."""
         assert session.account is not None  # private: logged in
         return self.venue.portfolio(session.account, self.faults.config.portfolio_lag_ms / 1000.0)
 
