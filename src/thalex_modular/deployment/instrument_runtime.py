@@ -23,6 +23,7 @@ from thalex_modular.platform.adapters.exchanges.thalex.config import (
     ReconnectConfig,
     ThalexConfig,
 )
+from thalex_modular.platform.adapters.exchanges.thalex.errors import ThalexError
 from thalex_modular.platform.adapters.exchanges.thalex.gateway import MassQuote, ResyncSnapshot, ThalexGateway
 from thalex_modular.platform.adapters.exchanges.thalex.market_feed import ThalexMarketFeed
 from thalex_modular.platform.adapters.exchanges.thalex.session import ThalexSession
@@ -132,8 +133,13 @@ class InstrumentRuntime:
         )
 
     async def stop(self) -> None:
-        """Clean stop: quoting off, every order pulled (cancel_session live, cancel_all shadow), connection closed."""
-        await self.service.stop(cancel_orders=self.mode is RunMode.SHADOW)
+        """Clean stop: quoting off, every order of ours pulled (live: each by order_id, our orders adopted from an
+        earlier session included, then ``cancel_session`` for anything still in flight; shadow: the simulated
+        exchange's), connection closed. Orders of the account that are not ours are left alone."""
+        try:
+            await self.service.stop(cancel_orders=True)
+        except ThalexError as exc:  # not connected: cancel-on-disconnect pulls this session's orders
+            log.warning("%s: cancelling our orders on stop failed (%s)", self.instrument.instrument_name, exc)
         if isinstance(self.gateway, SimGateway):
             await self.gateway.flush()
             await self.gateway.close()

@@ -5,8 +5,9 @@ decorated object runs compiled; :func:`python_twin` returns the same source unco
 two equal on the same inputs (STYLE: numba only for an isolated kernel a benchmark demands, with a pure-Python
 twin). ``THALEX_NO_JIT=1`` runs every kernel uncompiled (debugging, or a platform without numba wheels).
 
-Compiled kernels are cached on disk next to their module (``cache=True``), so only the first process after an
-install pays the compile time.
+Compiled kernels are cached on disk (``cache=True``) in a directory named by a hash of every kernel module's source
+(:mod:`thalex_modular.kernel_cache`, set when the package is imported: numba's own cache would keep a callee's old
+code after its module changed), so only the first process after a change pays the compile time.
 
 :func:`entry` gives the order path the compiled code of one exact signature, called without numba's per-call type
 dispatch. Numba does not check the arguments then, so the signature is written out where the entry is taken, and
@@ -28,6 +29,10 @@ try:
     if os.environ.get("THALEX_NO_JIT", "") not in ("", "0"):
         raise ImportError("THALEX_NO_JIT is set")
     from numba import njit as _njit
+    from numba.core import config as _numba_config
+
+    # numba read NUMBA_CACHE_DIR when it was first imported: if that was before this package set it, set it now
+    _numba_config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", _numba_config.CACHE_DIR)
 except ImportError:
     _njit = None
 

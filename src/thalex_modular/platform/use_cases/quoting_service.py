@@ -374,10 +374,11 @@ class QuotingService:
         self._schedule()
 
     async def resync(self, reason: str, connection_lost: bool = False) -> None:
-        """Resync now and wait for it (tests, the adapter's reconnect callback)."""
-        self._resyncing = True
-        await self._resync_once(reason, connection_lost)
-        self._schedule()
+        """Request a resync (:meth:`request_resync`) and wait until it is done (a request while one runs joins it)."""
+        self.request_resync(reason, connection_lost)
+        task = self._resync_task
+        if task is not None:
+            await asyncio.shield(task)
 
     async def _resync_loop(self, reason: str, connection_lost: bool) -> None:
         while not self._stopping:
