@@ -32,7 +32,8 @@ try:
     from numba.core import config as _numba_config
 
     # numba read NUMBA_CACHE_DIR when it was first imported: if that was before this package set it, set it now
-    _numba_config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", _numba_config.CACHE_DIR)
+    _config: Any = _numba_config  # untyped
+    _config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", _config.CACHE_DIR)
 except ImportError:
     _njit = None
 
