@@ -1,6 +1,7 @@
 """Fixtures: every storage test runs against both adapters (embedded DuckDB and real PostgreSQL).
 
-PostgreSQL tests use a fresh schema per test (``t_<session>_<n>``), dropped afterwards, so runs never collide.
+PostgreSQL tests use a fresh schema per test (``t_<session>_<n>``), dropped afterwards, so runs never collide; what
+is database-wide (extensions) gets a fresh database of the same name, and a role without privileges a fresh role.
 They are skipped, with the reason, only when the server at 127.0.0.1:5432 is unreachable.
 """
 
@@ -58,6 +59,28 @@ def pg_schema() -> Iterator[str]:
     pg_execute(f"CREATE SCHEMA {name}")
     yield name
     pg_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the test server (for what is database-wide, e.g. extensions); its DSN. Dropped after."""
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL at {PG_DSN} is unreachable")
+    name = f"t_{_SESSION}_{next(_counter)}"
+    pg_execute(f"CREATE DATABASE {name}")
+    yield f"{PG_DSN.rsplit('/', 1)[0]}/{name}"
+    pg_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_role() -> Iterator[str]:
+    """A fresh login role without any privilege beyond PUBLIC's (no superuser); dropped after."""
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL at {PG_DSN} is unreachable")
+    name = f"r_{_SESSION}_{next(_counter)}"
+    pg_execute(f"CREATE ROLE {name} LOGIN")
+    yield name
+    pg_execute(f"DROP OWNED BY {name} CASCADE; DROP ROLE IF EXISTS {name}")
 
 
 @pytest.fixture(params=["embedded", "postgres"])
