@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import duckdb
+import duckdb.func as duckdb_func
 import numpy as np
 import numpy.typing as npt
 
@@ -34,8 +35,9 @@ from thalex_modular.platform.domain.storage import (
 
 from . import schema
 from .migrations import pending
+from .migrations.v0005_quote_identity import EMBEDDED_ID_FUNCTION
 from .range_reads import RangeReads
-from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+from .rows import quote_snapshot_id, run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
 T = TypeVar("T")
 STORE_FILE_NAME: Final = "store.duckdb"
@@ -45,6 +47,9 @@ _ROW_TABLES: Final = frozenset({"orders", "fills"})
 
 
 def _numpy_type(sql_type: str) -> type[Any]:
+    """A nullable integer column travels as objects (None = NULL); a nullable float as NaN, read back as NULL."""
+    if "NOT NULL" not in sql_type and sql_type.split()[0] in ("BIGINT", "INTEGER", "SMALLINT"):
+        return object
     return _NUMPY_OF_SQL.get(sql_type.split()[0], object)
 
 
@@ -119,7 +124,14 @@ class EmbeddedStorage(RangeReads):
         def connect() -> duckdb.DuckDBPyConnection:
             if isinstance(self.path, Path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(self.path))
+            con = duckdb.connect(str(self.path))
+            # migration 5 keys stored quotes with it; another connection of this process to the file may have it
+            with contextlib.suppress(duckdb.CatalogException):
+                con.create_function(
+                    EMBEDDED_ID_FUNCTION, quote_snapshot_id, ["DOUBLE"] * 5, "BIGINT",
+                    null_handling=duckdb_func.SPECIAL,
+                )
+            return con
 
         try:
             self._con = await asyncio.to_thread(connect)
