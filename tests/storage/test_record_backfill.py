@@ -181,7 +181,7 @@ async def test_record_stores_trades_and_quotes(
     # Arrange
     names = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
     argv = ["data", "record", *net_args(emulator), "--instruments", *names, "--duration-s", "3",
-            "--spill", str(tmp_path / "spill.msgpack"), *backend.cli_args()]
+            "--spill-dir", str(tmp_path / "spill"), *backend.cli_args()]
 
     # Act
     code = await cli(argv)
@@ -190,7 +190,7 @@ async def test_record_stores_trades_and_quotes(
     assert code == 0
     captured = capsys.readouterr()
     assert "rec/s" in captured.err and "spilled 0" in captured.err
-    assert not (tmp_path / "spill.msgpack").exists()
+    assert not list((tmp_path / "spill").glob("*.spill"))
     store = backend.make()
     await store.open()
     try:
@@ -230,9 +230,9 @@ async def test_record_starts_with_the_store_down_and_stores_everything_once_it_i
     # Arrange: the embedded store cannot be opened (a file stands where its directory goes) until 1 s into the run
     data_dir = tmp_path / "store"
     data_dir.write_text("in the way")
-    spill = tmp_path / "spill.msgpack"
+    spill = tmp_path / "spill"
     argv = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "3",
-            "--spill", str(spill), "--data-dir", str(data_dir)]
+            "--spill-dir", str(spill), "--data-dir", str(data_dir)]
 
     async def store_comes_up() -> None:
         await asyncio.sleep(1.0)
@@ -245,7 +245,7 @@ async def test_record_starts_with_the_store_down_and_stores_everything_once_it_i
     assert code == 0
     captured = capsys.readouterr()
     assert "the store is unreachable, recording to" in captured.err
-    assert not spill.exists()
+    assert not list(spill.glob("*.spill"))
     recorded = re.search(r"recorded (\d+) quotes, (\d+) trades", captured.out)
     assert recorded is not None
     store = Backend("embedded", data_dir / "store.duckdb").make()
@@ -263,6 +263,6 @@ async def test_record_refuses_a_store_that_refuses_it(emulator: EmulatorServer, 
     # pg_schema: skipped, with the reason, when no PostgreSQL server answers
     dsn = PG_DSN.rsplit("/", 1)[0] + "/no_such_database"
     code = await cli(["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1",
-                      "--spill", str(tmp_path / "spill.msgpack"), "--db", dsn])
+                      "--spill-dir", str(tmp_path / "spill"), "--db", dsn])
     assert code == 2
     assert 'database "no_such_database" does not exist' in capsys.readouterr().err
