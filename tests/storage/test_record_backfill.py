@@ -18,6 +18,7 @@ from thalex_modular.deployment.data_backfill import SETTLE_S, chunk_ranges, pars
 from thalex_modular.emulator.config import EmulatorConfig, RateLimitConfig
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
+from thalex_modular.platform.domain.clock import seconds_to_ns
 from thalex_modular.platform.domain.errors import InvalidValue
 
 LOOP = pytest.mark.asyncio(loop_scope="module")
@@ -266,3 +267,65 @@ async def test_record_refuses_a_store_that_refuses_it(emulator: EmulatorServer, 
                       "--spill-dir", str(tmp_path / "spill"), "--db", dsn])
     assert code == 2
     assert 'database "no_such_database" does not exist' in capsys.readouterr().err
+
+
+@LOOP
+async def test_a_restart_stores_the_trades_made_while_nobody_recorded(
+    emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a first recording, then the venue trades unrecorded for two seconds
+    argv = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1.5",
+            "--data-dir", str(tmp_path)]
+    assert await cli(argv) == 0
+    backend = Backend("embedded", tmp_path / "store.duckdb")
+    first = await read_trades(backend)
+    assert len(first) > 0
+    await asyncio.sleep(2.0)
+    venue = emulator.venue.recent_trades("BTC-PERPETUAL", "single")
+    made_in_gap = {(seconds_to_ns(float(r[3])), float(r[0]), float(r[1])) for r in venue  # type: ignore[arg-type]
+                   if seconds_to_ns(float(r[3])) > int(first["ts_ns"][-1])}  # type: ignore[arg-type]
+    assert made_in_gap
+    capsys.readouterr()
+
+    # Act: record again (before, the subscribe snapshot was dropped: the gap's trades were never stored)
+    assert await cli(argv) == 0
+
+    # Assert: every trade of the gap is stored once; the summary says how long the gap was and that it is covered
+    stored = await read_trades(backend)
+    keys = [(int(t["ts_ns"]), float(t["price"]), float(t["amount"])) for t in stored]
+    assert made_in_gap <= set(keys) and len(keys) == len(set(keys))
+    out = capsys.readouterr().out
+    gap = re.search(r"BTC-PERPETUAL: gap of ([\d.]+) s since the newest trade recorded before, covered", out)
+    assert gap is not None, out
+    assert float(gap[1]) >= 1.0
+
+
+async def read_trades(backend: Backend) -> np.ndarray:
+    store = backend.make()
+    await store.open()
+    try:
+        return await store.read_trades("BTC-PERPETUAL", 0, 2**62)
+    finally:
+        await store.close()
+
+
+@LOOP
+async def test_record_shows_no_secret_of_its_dsn(
+    emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange: a DSN with secrets in the userinfo and the query, first unreachable (recording goes on into the spill
+    # directory), then refused (no such database)
+    secrets = ("pw-user", "pw-query")
+    unreachable = f"postgresql://postgres:{secrets[0]}@127.0.0.1:1/test?password={secrets[1]}"
+    refused = PG_DSN.replace("postgres@", f"postgres:{secrets[0]}@") + f"_no_such_db?password={secrets[1]}"
+    base = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1",
+            "--spill-dir", str(tmp_path / "spill")]
+
+    # Act: before, the unreachable store's message and the buffer's warning printed ?password=…
+    codes = [await cli([*base, "--db", unreachable]), await cli([*base, "--db", refused])]
+
+    # Assert
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert codes == [0, 2] and "the store is unreachable" in shown and "127.0.0.1:1" in shown
+    assert not any(secret in shown for secret in secrets), shown

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -32,8 +33,8 @@ from thalex_modular.platform.adapters.exchanges.thalex import (
 )
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.storage.buffer import WriteBuffer
-from thalex_modular.platform.adapters.storage.dsn import redact_dsn, scrub
-from thalex_modular.platform.adapters.storage.factory import default_data_dir, is_dsn, make_storage
+from thalex_modular.platform.adapters.storage.dsn import scrub
+from thalex_modular.platform.adapters.storage.factory import DSN_ENV, default_data_dir, is_dsn, make_storage
 from thalex_modular.platform.domain.entities import Ticker, Trade
 from thalex_modular.platform.domain.storage import (
     Storage,
@@ -201,7 +202,7 @@ async def _record(args: argparse.Namespace, config: ThalexConfig) -> int:
     data_dir: Path = args.data_dir or default_data_dir()
     spill_dir: Path = args.spill_dir or data_dir / SPILL_DIR_NAME
     storage = make_storage(args.db, data_dir=args.data_dir)
-    dsn = args.db if isinstance(args.db, str) and is_dsn(args.db) else ""
+    dsn = args.db if isinstance(args.db, str) and is_dsn(args.db) else os.environ.get(DSN_ENV, "")
     session = ThalexSession(config, LiveClock())
     buffer = WriteBuffer(storage, spill_dir)
     legacy = data_dir / LEGACY_SPILL_FILE_NAME
@@ -224,8 +225,8 @@ async def _record(args: argparse.Namespace, config: ThalexConfig) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-    where = redact_dsn(dsn) if dsn else "the embedded store"
-    print(f"recorded {counts.quotes} quotes, {counts.trades} trades of {', '.join(args.instrument)} into {where}"
+    print(f"recorded {counts.quotes} quotes, {counts.trades} trades of {', '.join(args.instrument)} into "
+          f"{storage.location}"
           f"{f' ({counts.feed_downs} feed interruptions)' if counts.feed_downs else ''}")
     for recorder in recorders:
         print(recorder.summary())

@@ -76,9 +76,10 @@ class TradeRecorder:
         self.channel = f"recent_trades.{instrument_name}.single"
         self._on_trade = on_trade
         self.gaps = TradeGaps(last_stored_ns)
-        session.add_channels([self.channel], self._handle)
+        session.add_channels([self.channel], self.on_message)
 
-    def _handle(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+    def on_message(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        """The session's handler of the channel: a snapshot (on subscribe) or new trades."""
         trades = decode_trades(payload, ts_local_ns)
         if snapshot:
             trades = self._new_of_snapshot(in_time_order(trades))

@@ -84,6 +84,11 @@ class EmbeddedStorage(RangeReads):
         self._lock = threading.Lock()
         self.layout = "embedded"
 
+    @property
+    def location(self) -> str:
+        """Where the store is: its file."""
+        return str(self.path)
+
     # -- plumbing: every DuckDB call runs on a worker thread, one at a time --------------------------
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:

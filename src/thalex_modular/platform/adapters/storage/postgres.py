@@ -124,8 +124,13 @@ class PostgresStorage(RangeReads):
         self._parts: PartitionMaker | None = None
         self.layout = ""
 
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to show: the DSN without its secrets (and the schema)."""
+        return redact_dsn(self._dsn) + (f" (schema {self._schema})" if self._schema else "")
+
     def __repr__(self) -> str:
-        return f"PostgresStorage({redact_dsn(self._dsn)!r}, schema_name={self._schema!r})"
+        return f"PostgresStorage({self.location!r})"
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
