@@ -137,6 +137,7 @@ async def test_dropped_connection_leaves_no_orphans_and_state_matches(start_emul
     account = accounts[1][0]
     runtime = await build_runtime(run_config(server, "live", account))
     control = await Raw.open(server.url)
+    await control.call("emulator/authenticate", token=server.control_token)
     try:
         await eventually(lambda: len(own(runtime)) == 6)
         old_ids = {o.order_id for o in runtime.service.core.tracker.open_orders(NAME)}
