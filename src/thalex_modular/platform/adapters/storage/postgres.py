@@ -243,7 +243,10 @@ class PostgresStorage(RangeReads):
             rows = groups.get(table)
             if not rows:
                 continue
-            days = {r.ts_ns // schema.NANOS_PER_DAY for r in rows}
+            first = min(r.ts_ns for r in rows) // schema.NANOS_PER_DAY
+            last = max(r.ts_ns for r in rows) // schema.NANOS_PER_DAY
+            # the first and last day hold the oldest and newest row; only a longer span needs every row's day
+            days = {first, last} if last - first <= 1 else {r.ts_ns // schema.NANOS_PER_DAY for r in rows}
             try:
                 await parts.ensure(table, days)
             except StorageError:
@@ -253,7 +256,7 @@ class PostgresStorage(RangeReads):
                 if error is None:
                     raise
                 raise error from exc
-            parts.ahead(table, {max(days) + 1})
+            parts.ahead(table, {last + 1})
 
     @staticmethod
     def _span_if_appending(table: str, records: Sequence[Record]) -> tuple[int, int]:
