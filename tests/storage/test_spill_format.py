@@ -15,7 +15,13 @@ from storage_kit import Backend, random_trades
 from test_outage import spill_files, started_buffer, wait_for
 
 from thalex_modular.platform.adapters.storage import EmbeddedStorage
-from thalex_modular.platform.adapters.storage.spill import HEADER, SpillWriter, encode_frame, read_frames
+from thalex_modular.platform.adapters.storage.spill import (
+    HEADER,
+    QuoteRecordV1,
+    SpillWriter,
+    encode_frame,
+    read_frames,
+)
 from thalex_modular.platform.adapters.storage.spill_dir import DAMAGED, SpillDirectory
 from thalex_modular.platform.domain.storage import QuoteRecord, Record, TradeRecord
 
@@ -163,24 +169,12 @@ async def test_a_file_that_cannot_be_read_is_moved_aside(tmp_path: Path) -> None
     await store.close()
 
 
-class _QuoteV1(msgspec.Struct, frozen=True, tag="quote"):
-    instrument_name: str
-    ts_ns: int
-    seq: int
-    bid_price: float
-    bid_amount: float
-    ask_price: float
-    ask_amount: float
-    mark_price: float
-    ts_local_ns: int
-
-
 async def test_an_earlier_versions_spill_file_is_adopted_and_replayed(tmp_path: Path) -> None:
     # Arrange: the first format (4-byte length + msgpack, no checksum), with trades and quotes of that time (one
     # without exchange time: ts_ns == ts_local_ns), and a torn last frame
     legacy = tmp_path / "record-spill.msgpack"
-    old_quotes = [_QuoteV1("BTC-PERPETUAL", 5, 0, 1.0, 1.0, 2.0, 1.0, 1.5, 9),
-                  _QuoteV1("BTC-PERPETUAL", 7, 0, 1.0, 1.0, 2.0, 1.0, 1.5, 7)]
+    old_quotes = [QuoteRecordV1("BTC-PERPETUAL", 5, 0, 1.0, 1.0, 2.0, 1.0, 1.5, 9),
+                  QuoteRecordV1("BTC-PERPETUAL", 7, 0, 1.0, 1.0, 2.0, 1.0, 1.5, 7)]
     with legacy.open("wb") as f:
         for payload in (msgspec.msgpack.encode(TRADES[:30]), msgspec.msgpack.encode(old_quotes),
                         msgspec.msgpack.encode(TRADES[30:40])):

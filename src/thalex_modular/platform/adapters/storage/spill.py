@@ -45,7 +45,7 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[Record])
 
 
-class _QuoteRecordV1(msgspec.Struct, frozen=True, gc=False, tag="quote"):
+class QuoteRecordV1(msgspec.Struct, frozen=True, gc=False, tag="quote"):
     """A quote as the first spill format stored it (before migration 5's exchange-time column)."""
 
     instrument_name: str
@@ -68,7 +68,7 @@ class _QuoteRecordV1(msgspec.Struct, frozen=True, gc=False, tag="quote"):
 
 
 _V1Record = (
-    TradeRecord | _QuoteRecordV1 | OrderRecord | FillRecord | PositionRecord | EquityRecord | CandleRecord
+    TradeRecord | QuoteRecordV1 | OrderRecord | FillRecord | PositionRecord | EquityRecord | CandleRecord
     | CandleFetchRecord
 )
 _v1_decoder = msgspec.msgpack.Decoder(list[_V1Record])
@@ -171,7 +171,7 @@ def read_frames_v1(data: mmap.mmap | bytes, start: int, max_records: int) -> Chu
             chunk.bad_frames += 1  # without a checksum nothing after it can be trusted to start a frame
             pos = size
             break
-        chunk.records += [r.upgrade() if isinstance(r, _QuoteRecordV1) else r for r in records]
+        chunk.records += [r.upgrade() if isinstance(r, QuoteRecordV1) else r for r in records]
         chunk.frames += 1
         pos = end
     chunk.end, chunk.at_end = pos, pos >= size
