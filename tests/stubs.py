@@ -32,12 +32,14 @@ def ticker(
     name: str = "BTC-PERPETUAL",
     bid_amount: float = 1.0,
     ask_amount: float = 1.0,
+    collar_low: float | None = None,
+    collar_high: float | None = None,
 ) -> Ticker:
     return Ticker(
         name, mark, ts_ns, ts_ns,
         best_bid_price=bid, best_bid_amount=bid_amount if bid is not None else None,
         best_ask_price=ask, best_ask_amount=ask_amount if ask is not None else None,
-        index=mark,
+        index=mark, collar_low=collar_low, collar_high=collar_high,
     )
 
 

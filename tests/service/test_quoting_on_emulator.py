@@ -4,85 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
-import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from service_kit import START_S, Account, EmulatorFactory
-from websockets.asyncio.client import ClientConnection, connect
+from service_kit import (
+    NAME,
+    START_S,
+    Accounts,
+    EmulatorFactory,
+    Raw,
+    eventually,
+    own,
+    raw_positions,
+    run_config,
+)
 
-from thalex_modular.deployment.config import RunConfig, load_run_config
-from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime
-from thalex_modular.emulator.auth import make_token
+from thalex_modular.deployment.config import load_run_config
+from thalex_modular.deployment.instrument_runtime import build_runtime
 from thalex_modular.emulator.process import emulator_process
-from thalex_modular.emulator.server import EmulatorServer
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
-
-NAME = "BTC-PERPETUAL"
-Accounts = tuple[Path, list[Account]]
-
-
-def run_config(server: EmulatorServer, mode: str, account: Account | None = None, **flags: Any) -> RunConfig:
-    env = {}
-    if account is not None:
-        env = {"THALEX_KEY_ID": account.kid, "THALEX_PRIVATE_KEY_PATH": str(account.key_path)}
-    base: dict[str, Any] = {"mode": mode, "network": "local", "connection.emulator_url": server.url}
-    base.update(flags)
-    return load_run_config(None, env, base)
-
-
-class Raw:
-    """A bare JSON-RPC websocket client (control API, a second trader, the exchange's view of our account)."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self._ids = itertools.count(1)
-
-    @classmethod
-    async def open(cls, url: str, account: Account | None = None) -> Raw:
-        raw = cls(await connect(url, compression=None))
-        if account is not None:
-            await raw.call("public/login", token=make_token(account.kid, account.private_key_pem, time.time()))
-        return raw
-
-    async def call(self, method: str, **params: Any) -> Any:
-        request_id = next(self._ids)
-        await self.ws.send(json.dumps({"method": method, "params": params, "id": request_id}))
-        while True:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), 5.0))
-            if message.get("id") == request_id:
-                assert "result" in message, f"{method}: {message}"
-                return message["result"]
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-async def raw_positions(client: Raw) -> dict[str, float]:
-    """The account's positions per ``private/portfolio``, read by a bare client."""
-    return {e["instrument_name"]: e["position"] for e in await client.call("private/portfolio")}
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
-def own(runtime: InstrumentRuntime, side: Side | None = None) -> list[float]:
-    orders = runtime.service.core.tracker.open_orders(NAME)
-    return sorted(o.price for o in orders if side is None or o.side is side)
 
 
 async def test_shadow_quotes_follow_the_market_and_never_log_in(start_emulator: EmulatorFactory,
@@ -136,8 +79,7 @@ async def test_dropped_connection_leaves_no_orphans_and_state_matches(start_emul
     server = await start_emulator(speed=2.0)
     account = accounts[1][0]
     runtime = await build_runtime(run_config(server, "live", account))
-    control = await Raw.open(server.url)
-    await control.call("emulator/authenticate", token=server.control_token)
+    control = await Raw.control(server)
     try:
         await eventually(lambda: len(own(runtime)) == 6)
         old_ids = {o.order_id for o in runtime.service.core.tracker.open_orders(NAME)}

@@ -22,11 +22,14 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from thalex_modular.platform.adapters.exchanges.thalex.config import TickerDelay
+
 __all__ = [
     "ConfigError",
     "ConnectionSettings",
     "CredentialSettings",
     "GuardSettings",
+    "KillSwitchSettings",
     "MassQuoteSettings",
     "Network",
     "RiskSettings",
@@ -73,14 +76,15 @@ class _Model(BaseModel):
 
 
 class ConnectionSettings(_Model):
-    """Websocket connection. ``emulator_url`` is used for ``--network local``."""
+    """Websocket connection. ``emulator_url`` is used for ``--network local``. ``ticker_delay``: the ticker channel's
+    delay, ``raw`` (every change) or a throttled rate such as ``100ms`` (fewer requotes, fewer amends)."""
 
     emulator_url: str = "ws://127.0.0.1:8490/ws/api/v2"
     cancel_on_disconnect_timeout_s: int = Field(default=6, ge=1, le=60)
     reconnect_initial_backoff_ms: float = Field(default=100.0, gt=0)
     reconnect_max_backoff_ms: float = Field(default=10_000.0, gt=0)
     rate_limit_share: float = Field(default=0.9, gt=0, le=1.0)
-    ticker_delay: str = "raw"
+    ticker_delay: TickerDelay = "raw"
 
 
 class CredentialSettings(_Model):
@@ -96,14 +100,22 @@ class CredentialSettings(_Model):
 
 
 class StrategySettings(_Model):
-    """Avellaneda-Stoikov quoting of one instrument."""
+    """Avellaneda-Stoikov quoting of one instrument.
+
+    An order is kept (no amend: its queue place is kept) while it is at most as aggressive as its quote and at most
+    ``amend_tolerance_ticks`` or ``amend_tolerance_bps`` of the price behind it (whichever is more), and its remaining
+    amount is at most the quote's and short of it by at most ``amount_tolerance`` (a share: a partially filled order
+    is not amended back up). ``label`` marks our orders on the account: orders without it (or persistent ones) are
+    never amended or cancelled; two deployments on one account and instrument need two labels."""
 
     gamma: float = Field(default=0.002, gt=0)
     horizon_s: float = Field(default=60.0, gt=0)
     level_amounts_underlying: tuple[float, ...] = Field(default=(0.01, 0.02, 0.03), min_length=1, max_length=10)
     min_spread_ticks: int = Field(default=4, ge=1)
     amend_tolerance_ticks: int = Field(default=3, ge=0)
-    label: str = "thalex-modular"
+    amend_tolerance_bps: float = Field(default=1.0, ge=0, lt=10_000)
+    amount_tolerance: float = Field(default=0.5, ge=0, lt=1.0)
+    label: str = Field(default="thalex-modular", min_length=1)
 
     @model_validator(mode="after")
     def _positive_levels(self) -> StrategySettings:
@@ -114,13 +126,35 @@ class StrategySettings(_Model):
 
 
 class RiskSettings(_Model):
-    """Pre-trade limits (RiskCheck)."""
+    """Pre-trade limits (RiskCheck). ``max_notional_usd`` bounds one order; ``max_instrument_notional_usd`` the
+    instrument's worst-case position (our orders, the account's other orders, fills not yet received) at the mark;
+    ``max_account_notional_usd`` that plus the account's other instruments. ``max_mark_age_ms``: orders are refused
+    when the latest mark was received longer ago."""
 
     max_position_underlying: float = Field(default=0.5, gt=0)
     max_order_amount_underlying: float = Field(default=0.1, gt=0)
     max_notional_usd: float = Field(default=50_000.0, gt=0)
+    max_instrument_notional_usd: float = Field(default=100_000.0, gt=0)
+    max_account_notional_usd: float = Field(default=250_000.0, gt=0)
     max_open_orders: int = Field(default=10, gt=0)
     price_band_bps: float = Field(default=200.0, gt=0)
+    max_mark_age_ms: int = Field(default=3_000, gt=0)
+
+
+class KillSwitchSettings(_Model):
+    """When the kill switch fires by itself: every quote is pulled and the instrument stays paused until an operator
+    resumes it. Losses are equity (realised net of fees + unrealised at the mark) in USD; ``max_daily_loss_usd`` from
+    the start of the UTC day (or the last resume), ``max_drawdown_usd`` from the session's peak. ``None`` (or
+    ``enabled = false``) turns a trigger off."""
+
+    enabled: bool = True
+    max_daily_loss_usd: float | None = Field(default=1_000.0, gt=0)
+    max_drawdown_usd: float | None = Field(default=1_000.0, gt=0)
+    trip_on_position_breach: bool = True
+    max_rejects: int | None = Field(default=50, gt=0)
+    reject_window_ms: int = Field(default=10_000, gt=0)
+    max_resyncs: int | None = Field(default=10, gt=0)
+    resync_window_ms: int = Field(default=60_000, gt=0)
 
 
 class ToxicFlowSettings(_Model):
@@ -138,7 +172,8 @@ class GuardSettings(_Model):
     """Stale-data guard: quotes come down when no ticker arrived for ``max_feed_silence_ms`` or the newest
     ticker's exchange timestamp has not advanced for ``max_data_age_ms`` (both wall time).
     ``fill_report_grace_ms``: how long an order's reported filled amount may run ahead of the fills received
-    (a reply overtaking its fill notification) before it counts as missed fills and triggers a resync.
+    (a reply overtaking its fill notification) before it counts as missed fills and triggers a resync; also how long
+    the exchange's portfolio feed may contradict our position before a resync.
     ``resync_settle_ms``: when a resync finds our position and the exchange's apart, the wait before looking
     again (a fill racing the snapshot is then neither counted twice nor dropped; only a lasting difference is
     adopted)."""
@@ -195,6 +230,7 @@ class RunConfig(_Model):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     toxic_flow: ToxicFlowSettings = Field(default_factory=ToxicFlowSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    kill_switch: KillSwitchSettings = Field(default_factory=KillSwitchSettings)
     mass_quote: MassQuoteSettings = Field(default_factory=MassQuoteSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
 

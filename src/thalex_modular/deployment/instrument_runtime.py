@@ -30,11 +30,11 @@ from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.enums import InstrumentKind
+from thalex_modular.platform.domain.kill_switch import KillSwitchConfig
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
-from thalex_modular.platform.domain.requests import ClientOrderIds
-from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
+from thalex_modular.platform.domain.tracking.account_exposure import OrderOwnership
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
@@ -89,13 +89,15 @@ class RuntimeStatus:
     fills: int
     requests_sent: int
     fees_usd: float
+    held: str | None = None  # why quoting is held (an operator's pause, the kill switch), None when it is not
 
     def line(self) -> str:
+        held = "" if self.held is None else f" held=({self.held})"
         return (
             f"[{self.mode}] {self.instrument} position={self.position:+.4f} "
             f"pnl_usd={self.realised_pnl_usd + self.unrealised_pnl_usd:+.2f} open_quotes={self.open_quotes} "
             f"regime={self.regime} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
-            f"requests={self.requests_sent} fees_usd={self.fees_usd:.2f}"
+            f"requests={self.requests_sent} fees_usd={self.fees_usd:.2f}{held}"
         )
 
 
@@ -126,6 +128,7 @@ class InstrumentRuntime:
             position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
             len(core.tracker.open_orders(name)), str(core.regime().label), self.service.quoting,
             self.service.stats.fills, self.service.stats.requests_sent, core.tracker.fees_usd(name),
+            self.service.paused_reason,
         )
 
     async def stop(self) -> None:
@@ -149,7 +152,7 @@ def thalex_config(config: RunConfig) -> ThalexConfig:
         local_url=conn.emulator_url if config.network is Network.LOCAL else None,
         cod_timeout_s=conn.cancel_on_disconnect_timeout_s,
         ping_interval_s=min(2.0, conn.cancel_on_disconnect_timeout_s / 2),
-        ticker_delay=conn.ticker_delay,  # type: ignore[arg-type]  # validated by ThalexConfig
+        ticker_delay=conn.ticker_delay,
         rate_limits=RateLimitConfig(safety_factor=conn.rate_limit_share),
         reconnect=ReconnectConfig(
             initial_s=conn.reconnect_initial_backoff_ms / 1e3, max_s=conn.reconnect_max_backoff_ms / 1e3
@@ -174,30 +177,38 @@ def load_credentials(settings: CredentialSettings) -> ThalexCredentials:
                                            settings.account)
 
 
-def _service_parts(config: RunConfig, instrument: Instrument, ids: ClientOrderIds | None = None) -> tuple[
-    CoreParameters, QuotingServiceConfig, ToxicFlowDetector | None, RiskCheck
+def service_parts(config: RunConfig) -> tuple[
+    CoreParameters, QuotingServiceConfig, ToxicFlowDetector | None, KillSwitchConfig | None
 ]:
-    s, r, g, t = config.strategy, config.risk, config.guard, config.toxic_flow
+    s, r, g, t, k = config.strategy, config.risk, config.guard, config.toxic_flow, config.kill_switch
     params = CoreParameters(
         gamma=s.gamma, max_position_underlying=r.max_position_underlying, level_amounts=s.level_amounts_underlying,
         horizon_s=s.horizon_s, min_spread_ticks=s.min_spread_ticks, amend_tolerance_ticks=s.amend_tolerance_ticks,
+        amend_tolerance_bps=s.amend_tolerance_bps, amount_tolerance=s.amount_tolerance,
         max_order_amount=r.max_order_amount_underlying, max_notional_usd=r.max_notional_usd,
-        max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps,
-        fill_report_grace_ns=g.fill_report_grace_ms * _MS,
+        max_instrument_notional_usd=r.max_instrument_notional_usd, max_account_notional_usd=r.max_account_notional_usd,
+        max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps, max_mark_age_ns=r.max_mark_age_ms * _MS,
+        fill_report_grace_ns=g.fill_report_grace_ms * _MS, label=s.label,
     )
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,
         check_interval_ns=g.check_interval_ms * _MS, throttle_backoff_ns=g.throttle_backoff_ms * _MS,
         resync_settle_ns=g.resync_settle_ms * _MS,
+        position_hold_ns=max(g.fill_report_grace_ms, g.resync_settle_ms) * _MS,
     )
     toxic = (
         ToxicFlowDetector(ToxicFlowConfig(t.window_ms * _MS, t.threshold_underlying, t.cooldown_ms * _MS,
                                           t.min_one_sided_share, t.pull_both_sides))
         if t.enabled else None
     )
-    risk = RiskCheck(RiskConfig(r.max_position_underlying, r.max_order_amount_underlying, r.max_notional_usd,
-                                r.max_open_orders, r.price_band_bps))
-    return params, service_config, toxic, risk
+    kill_switch = (
+        KillSwitchConfig(
+            k.max_daily_loss_usd, k.max_drawdown_usd, k.trip_on_position_breach, k.max_rejects,
+            k.reject_window_ms * _MS, k.max_resyncs, k.resync_window_ms * _MS,
+        )
+        if k.enabled else None
+    )
+    return params, service_config, toxic, kill_switch
 
 
 def _compile_tick_path(clock: LiveClock) -> None:
@@ -229,7 +240,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     clock = clock or LiveClock()
     _compile_tick_path(clock)
     session = ThalexSession(thalex_config(config), clock, None)
-    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
@@ -240,9 +251,9 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
             maker_fee_bps=sh.maker_fee_bps, taker_fee_bps=sh.taker_fee_bps,
         )
         gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
-        params, service_config, toxic, _ = _service_parts(config, instrument)
+        params, service_config, toxic, kill_switch = service_parts(config)
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
-                                 record_prices=record_prices)
+                                 kill_switch=kill_switch, record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
         await service.start()
     except BaseException:
@@ -278,28 +289,32 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
             holder[0].on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
 
     gateway = ThalexGateway(
-        session, clock, instrument_names=[config.instrument], on_resync=on_resync, trade_history=True,
-        mm_protection=config.mass_quote.enabled,
+        session, clock, ownership=OrderOwnership(config.strategy.label), instrument_names=[config.instrument],
+        on_resync=on_resync, trade_history=True, mm_protection=config.mass_quote.enabled,
     )
-    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)  # type: ignore[arg-type]
+    feed = ThalexMarketFeed(session, config.instrument, None, delay=config.connection.ticker_delay)
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
-        params, service_config, toxic, risk = _service_parts(config, instrument)
+        params, service_config, toxic, kill_switch = service_parts(config)
         mq = config.mass_quote
         service = QuotingService(
-            build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
+            build_core(instrument, params, exposure=gateway.exposure), gateway, clock, service_config, toxic=toxic,
             mass_quoter=_ThalexMassQuoter(gateway, config.strategy.label) if mq.enabled else None,
             mass_quote=MassQuoteSettings(
                 mq.trade_amount_underlying, mq.quote_amount_underlying,
                 trip_cooldown_ns=round(mq.trip_cooldown_ms * 1_000_000),
             ) if mq.enabled else None,
-            risk=risk if mq.enabled else None, record_prices=record_prices,
+            kill_switch=kill_switch, record_prices=record_prices,
         )
         gateway.set_protection_sink(service.on_mm_protection)
         gateway.set_fill_sink(service.on_own_trade)
+        gateway.set_portfolio_sink(service.on_portfolio)
+        gateway.set_down_sink(service.on_connection_lost)
+        gateway.set_desync_sink(service.request_resync)
         holder.append(service)
-        await service.start()
+        snapshot = gateway.last_snapshot  # taken at connect: the start needs no second one (one resync, paced)
+        await service.start(None if snapshot is None else (snapshot.open_orders, snapshot.portfolio))
     except BaseException:
         await session.stop(cancel_session=True)
         raise

@@ -3,10 +3,14 @@
     platform run --mode shadow|live --network local|test|prod --instrument BTC-PERPETUAL [--config FILE]
                  [--emulator-url URL] [--duration-s N]
 
-Prints a status line (position, PnL, open quotes, regime) to stderr every ``status_interval_s``. SIGINT/SIGTERM
-stop cleanly: quotes pulled (cancel_session live, cancel_all shadow), connection closed, exit code 0. On a crash
-cancel-on-disconnect pulls the live quotes. Live mode without credentials exits 2 with a message naming
-``THALEX_KEY_ID`` and ``THALEX_PRIVATE_KEY_PATH``; credentials are never printed.
+Prints a status line (position, PnL, open quotes, regime, why quoting is held) to stderr every
+``status_interval_s``. SIGINT/SIGTERM stop cleanly: quotes pulled (cancel_session live, cancel_all shadow),
+connection closed, exit code 0. On a crash cancel-on-disconnect pulls the live quotes. Live mode without credentials
+exits 2 with a message naming ``THALEX_KEY_ID`` and ``THALEX_PRIVATE_KEY_PATH``; credentials are never printed.
+A live session that ends for good (a later login refused: a revoked key) stops the run with exit code 1.
+
+When the kill switch fires (loss, drawdown, position past its limit, repeated rejects or resyncs) every quote is
+pulled and the instrument stays paused; ``kill -USR1 <pid>`` is the operator's resume.
 """
 
 from __future__ import annotations
@@ -83,21 +87,33 @@ async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event |
             return 1
         print(f"platform run: {config.mode.value} {config.instrument} on {config.network.value} ({config.url})",
               file=out)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
+            loop.add_signal_handler(signal.SIGUSR1, runtime.service.resume)
+            installed.append(signal.SIGUSR1)
+        failed = loop.create_task(runtime.session.wait_failed(), name="session-failure")
+        stopping = loop.create_task(stop.wait(), name="stop")
+        code = 0
         try:
             deadline = None if config.duration_s is None else loop.time() + config.duration_s
             while not stop.is_set():
                 timeout = config.status_interval_s
                 if deadline is not None:
                     timeout = min(timeout, max(0.0, deadline - loop.time()))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout)
+                await asyncio.wait({failed, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if failed.done():
+                    print(f"platform run: the {config.mode.value} session ended for good: {failed.result()}",
+                          file=out, flush=True)
+                    code = 1
+                    break
                 print(runtime.status().line(), file=out, flush=True)
                 if deadline is not None and loop.time() >= deadline:
                     break
         finally:
+            for task in (failed, stopping):
+                task.cancel()
             await runtime.stop()
             print(f"platform run: stopped; {runtime.status().line()}", file=out, flush=True)
-        return 0
+        return code
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -36,6 +36,11 @@ class Authenticator:
             self._public[kid] = public
         self._tolerance_s = iat_tolerance_s
 
+    def revoke(self, kid: str) -> bool:
+        """Refuse ``kid`` from now on (a key revoked by its owner); True when it was registered."""
+        self._public.pop(kid, None)
+        return self._keys.pop(kid, None) is not None
+
     def verify(self, token: str, now_s: float) -> ApiKey:
         """Return the key that signed ``token``.
 

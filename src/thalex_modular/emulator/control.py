@@ -15,7 +15,9 @@ Methods:
 - ``emulator/system_reconnect`` -> ``{"recipients": n}``: sends ``{"event": "reconnect"}`` on ``system``.
 - ``emulator/drop_connections`` params ``account?`` -> ``{"dropped": n}``: closes matching connections (code 1012)
   after this reply (cancel-on-disconnect applies).
-- ``emulator/status`` -> sessions, sim time, instrument count.
+- ``emulator/revoke_key`` params ``kid`` -> ``{"revoked": bool}``: later logins with that key fail (code 19);
+  sessions already logged in stay up.
+- ``emulator/status`` -> sessions, sim time, instrument count, requests served per method.
 - ``emulator/probe_ticker`` params ``instrument_name, best_bid_price, best_ask_price, mark_price,
   best_bid_amount?, best_ask_amount?, expect_requests? (1), timeout_ms? (1000)`` -> ``{sent_ns, recipients,
   requests: [{method, arrival_ns, latency_ns}]}``: pins the instrument's ticker to these values, writes it to every
@@ -137,6 +139,11 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
         for session in victims:
             server.spawn(_close_soon(session.ws), "emulator-drop")
         return {"dropped": len(victims)}
+    if method == "emulator/revoke_key":
+        kid = params.get("kid")
+        if not isinstance(kid, str):
+            raise RpcError(INVALID_REQUEST, f"invalid `kid`: must be a string, was {kid!r:.60}")
+        return {"revoked": server.auth.revoke(kid)}
     if method == "emulator/probe_ticker":
         return await _probe_ticker(server, params)
     if method == "emulator/probe_release":
@@ -150,6 +157,7 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
             "logged_in": sum(1 for s in server.sessions if s.session_id is not None),
             "sim_time": server.venue.now_s(),
             "instruments": len(server.venue.instruments_json()),
+            "requests": dict(server.request_counts),
         }
     raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -93,6 +94,7 @@ class EmulatorServer:
         self.probe = LatencyProbe()  # armed only by the control API's emulator/probe_ticker
         self.sessions: set[Session] = set()
         self.control_token = control.control_token(config)  # None when the control API is off
+        self.request_counts: Counter[str] = Counter()  # requests served per method (the control API's status)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[None]] = set()
@@ -238,6 +240,7 @@ class EmulatorServer:
     def _dispatch(self, session: Session, request: Request) -> tuple[str | Awaitable[str], list[Notification]]:
         """Run one request: the reply (text, or an awaitable for control methods) and the events to route."""
         method, params, request_id = request.method, request.params, request.id
+        self.request_counts[method] += 1
         events: list[Notification] = []
         try:
             if method.startswith("emulator/"):

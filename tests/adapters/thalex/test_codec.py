@@ -26,7 +26,7 @@ from thalex_modular.platform.adapters.exchanges.thalex.codec import (
     encode_request,
     insert_params,
 )
-from thalex_modular.platform.adapters.exchanges.thalex.schemas import SetCodResult
+from thalex_modular.platform.adapters.exchanges.thalex.schemas import MassQuoteResult, SetCodResult
 from thalex_modular.platform.domain.clock import seconds_to_ns
 from thalex_modular.platform.domain.entities import (
     Fill,
@@ -226,6 +226,32 @@ def test_unknown_enum_values_and_bad_numbers_are_typed_errors() -> None:
         decode_order(msgspec.json.encode({**base, "price": "cheap"}), LOCAL)
     with pytest.raises(DecodeError, match="mark_price"):
         decode_ticker(b'{"mark_price": 0, "mark_timestamp": 1}', "BTC-PERPETUAL", LOCAL)
+
+
+def test_what_api_yaml_allows_is_accepted_and_what_we_cannot_use_is_skipped_not_fatal() -> None:
+    # Trade requires no field in api.yaml: a trade without `time` is our receive time; one without what a fill needs
+    # is left out (and named) instead of failing the whole trade_history payload
+    trade = {"trade_id": "T1", "order_id": "O1", "instrument_name": "BTC-PERPETUAL", "direction": "buy",
+             "price": 100_000.0, "amount": 0.01, "fee": 0.1, "trade_type": "normal"}
+    no_price = {k: v for k, v in trade.items() if k != "price"} | {"trade_id": "T2"}
+    skipped: list[str] = []
+    [fill] = decode_own_trades(msgspec.json.encode([trade, no_price]), LOCAL, skipped)
+    assert fill.trade_id == "T1" and fill.ts_exchange_ns == LOCAL and fill.fee == 0.1
+    assert len(skipped) == 1 and "T2" in skipped[0] and "price" in skipped[0]
+    with pytest.raises(DecodeError, match="missing price"):
+        decode_own_trades(msgspec.json.encode([no_price]), LOCAL)
+    # mass-quote counts are numbers in api.yaml: 2.0 is as valid as 2
+    result = decode_result(b'{"n_success": 2.0, "n_fail": 1.0, "errors": [{"code": 5.0, "message": "x"}]}',
+                           MassQuoteResult)
+    assert result.n_success == 2 and result.n_fail == 1 and result.errors[0].code == 5
+    # an order list with an item outside api.yaml keeps the others and says which one it left out
+    base = json.loads(bytes(decode_envelope(find("api_examples.jsonl", id=77)).result))
+    payload = msgspec.json.encode([{**base, "order_id": "bad", "status": "sleeping"}, base])
+    skipped = []
+    [kept] = decode_orders(payload, LOCAL, skipped)
+    assert kept.order_id == base["order_id"] and len(skipped) == 1 and "sleeping" in skipped[0]
+    with pytest.raises(DecodeError, match="sleeping"):
+        decode_orders(payload, LOCAL)
 
 
 def test_request_encoding() -> None:

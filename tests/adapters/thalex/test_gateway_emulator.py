@@ -22,10 +22,12 @@ from thalex_modular.platform.adapters.exchanges.thalex import (
 from thalex_modular.platform.domain.entities import OrderUpdate
 from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, OrderStatus, Side
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder
+from thalex_modular.platform.domain.tracking.account_exposure import OrderOwnership
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PERP = "BTC-PERPETUAL"
+LABEL = "t1"
 
 
 def live_stack(
@@ -35,7 +37,9 @@ def live_stack(
     session = ThalexSession(ThalexConfig.local(url, **config), clock, credentials)
     recorder = Recorder()
     resyncs: list[ResyncSnapshot] = []
-    gateway = ThalexGateway(session, clock, instrument_names=[PERP], on_resync=resyncs.append)
+    gateway = ThalexGateway(
+        session, clock, ownership=OrderOwnership(LABEL), instrument_names=[PERP], on_resync=resyncs.append
+    )
     gateway.set_answer_sink(recorder)
     feed = ThalexMarketFeed(session, PERP, recorder)
     return session, gateway, feed, recorder, resyncs
@@ -52,7 +56,7 @@ async def test_login_cod_subscribe_and_order_round_trip(
     bid = float(int(mark * 0.95))
 
     # Act: insert, amend, cancel
-    await gateway.submit(InsertOrder(101, PERP, Side.BUY, bid, 0.01, label="t1"))
+    await gateway.submit(InsertOrder(101, PERP, Side.BUY, bid, 0.01, label=LABEL))
     await rec.wait_for(lambda: any(u.change_reason is ChangeReason.INSERT for u in rec.updates(101)), what="insert")
     inserted = rec.updates(101)[0]
     await gateway.submit(AmendOrder(101, inserted.order_id, PERP, bid - 5.0, 0.02))
@@ -65,7 +69,7 @@ async def test_login_cod_subscribe_and_order_round_trip(
     assert len(resyncs) == 1 and resyncs[0].open_orders == () and resyncs[0].connects == 1
     assert inserted.status is OrderStatus.OPEN and inserted.price == bid and inserted.amount == 0.01
     assert inserted.persistent is False  # inserted after set_cancel_on_disconnect
-    assert inserted.label == "t1" and inserted.instrument_name == PERP and inserted.side is Side.BUY
+    assert inserted.label == LABEL and inserted.instrument_name == PERP and inserted.side is Side.BUY
     amended = next(u for u in rec.updates(101) if u.change_reason is ChangeReason.AMEND)
     assert amended.price == bid - 5.0 and amended.amount == 0.02
     final = next(u for u in rec.updates(101) if u.status.is_terminal)
@@ -107,20 +111,31 @@ async def test_rpc_errors_become_request_rejected(emulator: EmulatorServer, cred
     await session.stop()
 
 
-async def test_undecodable_order_notification_forces_a_reconnect_and_resync(
+async def test_an_undecodable_order_notification_is_skipped_and_asks_for_a_resync_without_dropping_the_session(
     emulator: EmulatorServer, credentials: ThalexCredentials
 ) -> None:
     # Arrange
     session, gateway, _feed, rec, resyncs = live_stack(emulator.url, credentials)
+    desyncs: list[str] = []
+    gateway.set_desync_sink(desyncs.append)
     await session.start(timeout_s=10)
     await rec.wait_for(lambda: len(resyncs) == 1, what="first resync")
-    # Act: a session.orders item we cannot read reaches the gateway's handler (an unknown status value)
+    bid = float(int(rec.tickers[-1].mark_price * 0.95)) if rec.tickers else 50_000.0
+    # Act: a session.orders payload with an item we cannot read (a status value api.yaml does not have) before one
+    # we can
     handler = gateway._on_orders
-    handler(msgspec.Raw(b'[{"order_id": "X1", "direction": "buy", "status": "exploded"}]'), False, 0)
-    # Assert: our order state is unknown, so the session reconnects and the gateway resyncs from the exchange
-    await rec.wait_for(lambda: len(resyncs) == 2 and session.ready, what="reconnect + resync")
-    assert resyncs[1].connects == 2
-    assert not any(isinstance(a, OrderUpdate) and a.order_id == "X1" for a in rec.answers)
+    good = (b'{"order_id": "X2", "instrument_name": "BTC-PERPETUAL", "direction": "buy", "amount": 0.01, '
+            b'"filled_amount": 0, "remaining_amount": 0.01, "status": "open", "change_reason": "insert", '
+            b'"price": ' + str(bid).encode() + b', "persistent": false, "label": "t1", "fills": []}')
+    bad = good.replace(b'"X2"', b'"X1"').replace(b'"open"', b'"exploded"')
+    handler(msgspec.Raw(b"[" + bad + b", " + good + b"]"), False, 0)
+    # Assert: the bad item is skipped and reported (a resync rebuilds our state), the good one is delivered, and the
+    # session stays up: no reconnect, no order pulled by cancel-on-disconnect
+    await asyncio.sleep(0.2)
+    assert len(desyncs) == 1 and "exploded" in desyncs[0]
+    assert gateway.undecodable == 1
+    assert [a.order_id for a in rec.answers if isinstance(a, OrderUpdate)] == ["X2"]
+    assert session.connects == 1 and session.ready and len(resyncs) == 1
     await session.stop()
 
 
@@ -157,7 +172,7 @@ async def test_shadow_feed_without_login(emulator: EmulatorServer) -> None:
     assert ticker.collar_low < ticker.mark_price < ticker.collar_high
     assert ticker.ts_exchange_ns >= int(START_S * 1e9)  # mark_timestamp (sim time) converted to int ns
     with pytest.raises(ValueError, match="credentials"):
-        ThalexGateway(session, WallClock())
+        ThalexGateway(session, WallClock(), ownership=OrderOwnership(LABEL))
     await session.stop()
 
 
@@ -174,7 +189,7 @@ async def test_mass_quote_with_mm_protection(emulator: EmulatorServer, credentia
     unprotected = await gateway.mass_quote([quote])
     assert unprotected.n_success == 0 and {e.code for e in unprotected.errors} == {23}
     await gateway.set_mm_protection("FBTCUSD", trade_amount=0.05, quote_amount=0.05)
-    result = await gateway.mass_quote([quote], label="mq")
+    result = await gateway.mass_quote([quote], label=LABEL)
     assert (result.n_success, result.n_fail) == (2, 0)
     await rec.wait_for(
         lambda: (

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import pytest_asyncio
 from thalex_kit import KeyFiles, Recorder, WallClock, emulator_config
@@ -28,13 +29,16 @@ from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_order
 from thalex_modular.platform.domain.entities import OrderUpdate
 from thalex_modular.platform.domain.enums import OrderStatus, Side
 from thalex_modular.platform.domain.events import RequestRejected
-from thalex_modular.platform.domain.requests import CancelOrder, InsertOrder
+from thalex_modular.platform.domain.requests import InsertOrder
 from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.domain.tracking.account_exposure import OrderOwnership
 from thalex_modular.platform.use_cases.ports import GatewayAnswer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 PERP = "BTC-PERPETUAL"
+LABEL = "test-bot"
+OURS = OrderOwnership(LABEL)
 
 
 async def raw_connection(url: str, credentials: ThalexCredentials) -> RpcConnection:
@@ -85,36 +89,39 @@ async def test_dropped_connection_leaves_no_orphans_and_resync_matches_exchange(
     clock = WallClock()
     live = TrackedLive()
     session = ThalexSession(ThalexConfig.local(emulator.url), clock, credentials)
-    gateway = ThalexGateway(session, clock, instrument_names=[PERP], on_resync=live.resync)
+    gateway = ThalexGateway(session, clock, ownership=OURS, instrument_names=[PERP], on_resync=live.resync)
     gateway.set_answer_sink(live.answer)
     ThalexMarketFeed(session, PERP, live.rec)
     await session.start(timeout_s=10)
     await live.rec.wait_for(lambda: bool(live.rec.tickers), what="ticker")
     bid = float(int(live.rec.tickers[-1].mark_price * 0.985))
     for cid, price in ((11, bid), (12, bid - 10.0)):
-        request = InsertOrder(cid, PERP, Side.BUY, price, 0.01)
+        request = InsertOrder(cid, PERP, Side.BUY, price, 0.01, label=LABEL)
         live.tracker.register_pending(request, clock.now_ns())
         await gateway.submit(request)
     counterparty = await raw_connection(emulator.url, other_credentials)
     await counterparty.call("private/sell", {"instrument_name": PERP, "amount": 0.01, "price": bid})
     await counterparty.close()
     await live.rec.wait_for(lambda: live.tracker.position_amount(PERP) > 0, what="fill of cid 11")
-    # a persistent order of an older session of our account: only addressable by order_id
-    older = await raw_connection(emulator.url, credentials)
+    # a persistent order another session of the account placed (a manual trader): never ours
+    other_trader = await raw_connection(emulator.url, credentials)
     persistent = decode_order(
-        await older.call("private/buy", {"instrument_name": PERP, "amount": 0.02, "price": bid - 50.0}), 0
+        await other_trader.call(
+            "private/buy", {"instrument_name": PERP, "amount": 0.02, "price": bid - 50.0, "label": LABEL}
+        ), 0
     )
-    await older.close()
+    await other_trader.close()
 
     # Act: the emulator drops our connection mid-quoting
     await session.call("emulator/authenticate", {"token": emulator.control_token})
     await session.call("emulator/drop_connections", {"account": "A000000001"})
     await live.rec.wait_for(lambda: len(live.resyncs) == 2 and session.ready, timeout_s=10, what="resync")
 
-    # Assert: COD pulled our quotes; the tracker equals the exchange after the resync
-    exchange_open = await gateway.open_orders()
-    assert [o.order_id for o in exchange_open] == [persistent.order_id]
-    assert [o.order_id for o in live.tracker.open_orders(PERP)] == [persistent.order_id]
+    # Assert: COD pulled our quotes; the tracker equals the exchange's view of OUR orders after the resync; the
+    # other session's order (persistent, even with our label) is left alone and counted as exposure only
+    assert await gateway.open_orders() == []
+    assert live.tracker.open_orders(PERP) == []
+    assert gateway.exposure.open_amount(PERP, Side.BUY) == pytest.approx(0.02)
     exchange_position = {p.instrument_name: p.position for p in await gateway.portfolio()}
     assert exchange_position[PERP] == pytest.approx(0.01)  # the fill moved the position
     assert live.tracker.position_amount(PERP) == pytest.approx(exchange_position[PERP])
@@ -122,17 +129,16 @@ async def test_dropped_connection_leaves_no_orphans_and_resync_matches_exchange(
     assert live.tracker.order_by_client_id(12) is not None
     assert live.tracker.order_by_client_id(12).status is OrderStatus.CANCELLED  # type: ignore[union-attr]
 
-    # Act: the old order is cancelled by order_id (its client_order_id belongs to a dead session)
-    await gateway.submit(CancelOrder(10_000, persistent.order_id, PERP))
-    await live.rec.wait_for(
-        lambda: any(
-            isinstance(a, OrderUpdate) and a.order_id == persistent.order_id and a.status.is_terminal
-            for a in live.rec.answers
-        ),
-        what="cancel by order_id",
-    )
-    assert await gateway.open_orders() == []
+    # Act: our cancel_all on the instrument
+    assert await gateway.cancel_all() == 0
     await session.stop()
+
+    # Assert: the other trader's order survived both our cancel_all and our clean stop
+    other_trader = await raw_connection(emulator.url, credentials)
+    still_open = [o["order_id"] for o in msgspec.json.decode(await other_trader.call("private/open_orders"))]
+    assert still_open == [persistent.order_id]
+    await other_trader.call("private/cancel", {"order_id": persistent.order_id})
+    await other_trader.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -169,7 +175,7 @@ async def test_our_buckets_keep_us_under_the_limit_and_throttle_errors_back_off(
     # Arrange: our limits configured as the exchange's (5/s persistent, 10/s after COD)
     limits = RateLimitConfig(persistent_per_s=5.0, cod_per_s=10.0)
     session = ThalexSession(ThalexConfig.local(throttled_emulator.url, rate_limits=limits), clock, credentials)
-    gateway = ThalexGateway(session, clock, instrument_names=[PERP])
+    gateway = ThalexGateway(session, clock, ownership=OURS, instrument_names=[PERP])
     rec = Recorder()
     gateway.set_answer_sink(rec)
 
@@ -192,7 +198,7 @@ async def test_our_buckets_keep_us_under_the_limit_and_throttle_errors_back_off(
     tokens = LooseBuckets(loose, time.monotonic_ns())
     config = ThalexConfig.local(throttled_emulator.url, rate_limits=loose)
     session2 = ThalexSession(config, clock, credentials, tokens=tokens)
-    gateway2 = ThalexGateway(session2, clock, instrument_names=[PERP])
+    gateway2 = ThalexGateway(session2, clock, ownership=OURS, instrument_names=[PERP])
     rec2 = Recorder()
     gateway2.set_answer_sink(rec2)
 

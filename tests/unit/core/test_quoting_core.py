@@ -51,9 +51,9 @@ def test_mark_reference_ignores_a_book_moved_by_our_own_quotes() -> None:
     tight = ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + 2 * S)
     # Act
     core.observe(wide)
-    quotes_wide, _ = core.desired_quotes(ts + S) or ((), None)
+    quotes_wide, _, _ = core.desired_quotes(ts + S) or ((), None, None)
     core.observe(tight)
-    quotes_tight, _ = core.desired_quotes(ts + 2 * S) or ((), None)
+    quotes_tight, _, _ = core.desired_quotes(ts + 2 * S) or ((), None, None)
     # Assert: centred on the mark, the quotes do not chase the touch
     assert quotes_wide and list(quotes_wide) == list(quotes_tight)
 
@@ -65,9 +65,9 @@ def test_book_mid_reference_follows_the_touch() -> None:
     ts = _warm(core)
     # Act
     core.observe(ticker(99_950.0, 99_960.0, mark=100_000.0, ts_ns=ts + S))
-    low, _ = core.desired_quotes(ts + S) or ((), None)
+    low, _, _ = core.desired_quotes(ts + S) or ((), None, None)
     core.observe(ticker(100_040.0, 100_050.0, mark=100_000.0, ts_ns=ts + 2 * S))
-    high, _ = core.desired_quotes(ts + 2 * S) or ((), None)
+    high, _, _ = core.desired_quotes(ts + 2 * S) or ((), None, None)
     # Assert
     best_bid = max(q.price_ticks for q in low if q.side is Side.BUY)
     assert max(q.price_ticks for q in high if q.side is Side.BUY) > best_bid
@@ -194,9 +194,9 @@ def test_a_ticker_is_quoted_at_once_with_the_volatility_of_the_tickers_before_it
     sigma_before = core.analyzer.quoting_inputs()[0]
     jump = ticker(102_999.0, 103_001.0, mark=103_000.0, ts_ns=ts + S)
     # Act
-    quotes, _ = core.desired_quotes(ts) or ((), None)
+    quotes, _, _ = core.desired_quotes(ts) or ((), None, None)
     core.observe(jump)
-    moved, _ = core.desired_quotes(ts + S) or ((), None)
+    moved, _, _ = core.desired_quotes(ts + S) or ((), None, None)
     # Assert: the quotes moved with the new mark at once (about +3000 USD) while the analyzer has not seen it yet
     assert moved and quotes and min(q.price_ticks for q in moved) > max(q.price_ticks for q in quotes) + 2_000
     assert core.analyzer.quoting_inputs()[0] == sigma_before

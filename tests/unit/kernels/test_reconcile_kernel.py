@@ -13,11 +13,11 @@ from thalex_modular.platform.domain import risk_kernel
 from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.enums import InstrumentKind
 from thalex_modular.platform.domain.jit import COMPILED
-from thalex_modular.platform.domain.risk_kernel import risk_code, risk_limits
+from thalex_modular.platform.domain.risk_kernel import new_context, risk_code, risk_limits, write_context
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.use_cases import reconcile_kernel
 from thalex_modular.platform.use_cases.order_rows import OrderRows
-from thalex_modular.platform.use_cases.reconcile_kernel import plan_requests
+from thalex_modular.platform.use_cases.reconcile_kernel import plan_requests, split_counts
 from thalex_modular.platform.use_cases.sim_session import build_sim_session
 from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
 from twins import pure
@@ -33,10 +33,23 @@ _limits = st.tuples(
     st.floats(0.001, 0.01),  # max order amount
     st.integers(1, 12),  # max open orders
     st.floats(1.0, 200.0),  # band bps
+    st.sampled_from([None, 5.0, 20.0]),  # max instrument notional USD
+    st.sampled_from([None, 8.0, 40.0]),  # max account notional USD
 )
+_market = st.tuples(
+    st.floats(-0.02, 0.02),  # position
+    st.floats(995.0, 1005.0),  # reference = mark
+    st.sampled_from([math.nan, 995.0, 1000.0]),  # collar low
+    st.sampled_from([math.nan, 1000.0, 1005.0]),  # collar high
+    st.floats(0.0, 0.005),  # extra bids
+    st.floats(0.0, 0.005),  # extra asks
+    st.floats(0.0, 10.0),  # other instruments' notional
+)
+_grid = st.tuples(st.integers(0, 3), st.integers(0, 200_000), st.integers(0, 999))
+_budget = st.sampled_from([0, 1, 2, 3, 1 << 40])
 
 
-def _run(kernel, desired, orders, limits, position, reference, tolerance):  # type: ignore[no-untyped-def]
+def _run(kernel, desired, orders, limits, market, grid_values, budget):  # type: ignore[no-untyped-def]
     d = np.zeros((max(1, len(desired)), 4), dtype=np.int64)
     for i, row in enumerate(desired):
         d[i] = row
@@ -45,33 +58,29 @@ def _run(kernel, desired, orders, limits, position, reference, tolerance):  # ty
     for i, (is_buy, ticks, lots, filled_lots, in_flight) in enumerate(orders):
         o[i] = (is_buy, ticks, lots, filled_lots, in_flight, 100 + i)
         f[i] = (lots / 1000, filled_lots / 1000)
-    max_position, max_order, max_open, band = limits
-    lim, ilim = risk_limits(1.0, 0.001, 0.001, max_order, 1e9, band, max_position, max_open, None)
-    grid = np.array([tolerance, 1, 1000], dtype=np.int64)
+    max_position, max_order, max_open, band, instrument_notional, account_notional = limits
+    lim, ilim = risk_limits(
+        1.0, 0.001, 0.001, max_order, 1e9, band, max_position, max_open, None, instrument_notional, account_notional
+    )
+    position, reference, collar_low, collar_high, extra_bids, extra_asks, other = market
+    ctx, ictx = new_context()
+    write_context(ctx, ictx, position, reference, reference, collar_low, collar_high, other, 10, 0, False, budget,
+                  extra_bids, extra_asks)
+    tolerance, bps_milli, permille = grid_values
+    grid = np.array([tolerance, 1, 1000, bps_milli, permille], dtype=np.int64)
     out = np.full((32, 4), -1, dtype=np.int64)
     den = np.full((32, 6), -1, dtype=np.int64)
     den_book = np.full((32, 2), -1.0)
-    counts = kernel(
-        d, len(desired), o, f, len(orders), lim, ilim, grid, position, reference, 10, 0, False, out, den, den_book
-    )
-    n_out, n_den = counts & 0xFFFFFFFF, counts >> 32
-    return counts, out[:n_out].tolist(), den[:n_den].tolist(), den_book[:n_den].tolist()
+    counts = kernel(d, len(desired), o, f, len(orders), lim, ilim, grid, ctx, ictx, out, den, den_book)
+    n_out, n_den, n_deferred = split_counts(counts)
+    return counts, out[:n_out].tolist(), den[:n_den].tolist(), den_book[:n_den].tolist(), n_deferred
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    st.lists(_quote, max_size=8),
-    st.lists(_order, max_size=8),
-    _limits,
-    st.floats(-0.02, 0.02),
-    st.floats(995.0, 1005.0),
-    st.integers(0, 3),
-)
-def test_compiled_reconcile_equals_its_python_twin(desired, orders, limits, position, reference, tolerance) -> None:  # type: ignore[no-untyped-def]
-    compiled = _run(plan_requests, desired, orders, limits, position, reference, tolerance)
-    twin = _run(
-        pure(plan_requests, risk_kernel, reconcile_kernel), desired, orders, limits, position, reference, tolerance
-    )
+@given(st.lists(_quote, max_size=8), st.lists(_order, max_size=8), _limits, _market, _grid, _budget)
+def test_compiled_reconcile_equals_its_python_twin(desired, orders, limits, market, grid, budget) -> None:  # type: ignore[no-untyped-def]
+    compiled = _run(plan_requests, desired, orders, limits, market, grid, budget)
+    twin = _run(pure(plan_requests, risk_kernel, reconcile_kernel), desired, orders, limits, market, grid, budget)
     assert compiled == twin
 
 
@@ -96,15 +105,19 @@ _amount = st.one_of(st.floats(1e-4, 10.0), st.sampled_from([0.0, math.nan, math.
     st.floats(0.0, 5.0),
     st.integers(0, 30),
     st.sampled_from([None, 1_000_000_000]),
+    st.tuples(st.sampled_from([math.nan, 9e4, 1e5]), st.sampled_from([math.nan, 1e5, 1.1e5])),
+    st.tuples(st.sampled_from([None, 2e5]), st.sampled_from([None, 5e5]), st.floats(0.0, 6e5)),
 )
 def test_compiled_risk_decision_equals_its_python_twin(  # type: ignore[no-untyped-def]
-    is_buy, price, amount, old, added, position, reference, mark_age, known, bids, asks, count, max_age
+    is_buy, price, amount, old, added, position, reference, mark_age, known, bids, asks, count, max_age, collars,
+    notionals,
 ) -> None:
-    lim, ilim = risk_limits(0.5, 0.001, 0.001, 5.0, 1e6, 100.0, 5.0, 20, max_age)
-    args = (
-        lim, ilim, is_buy, price, amount, amount, old, added, position, reference, 3_000_000_000,
-        3_000_000_000 - mark_age, known, bids, asks, count,
-    )
+    instrument_notional, account_notional, other = notionals
+    lim, ilim = risk_limits(0.5, 0.001, 0.001, 5.0, 1e6, 100.0, 5.0, 20, max_age, instrument_notional, account_notional)
+    ctx, ictx = new_context()
+    write_context(ctx, ictx, position, reference, reference, collars[0], collars[1], other, 3_000_000_000,
+                  3_000_000_000 - mark_age, known)
+    args = (lim, ilim, ctx, ictx, is_buy, price, amount, amount, old, added, bids, asks, count)
     assert risk_code(*args) == pure(risk_code, risk_kernel)(*args)
 
 

@@ -283,6 +283,13 @@ class _HeldGateway:
         self.release = asyncio.Event()
         self.sent: list[OrderRequest] = []
 
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def request_budget(self) -> int:
+        return self.inner.request_budget()
+
     def set_answer_sink(self, sink: AnswerSink) -> None:
         self.inner.set_answer_sink(sink)
 

@@ -71,3 +71,25 @@ def test_bad_file_is_a_config_error(tmp_path: Path) -> None:
         load_run_config(path)
     with pytest.raises(ConfigError, match=r"missing\.toml"):
         load_run_config(tmp_path / "missing.toml")
+
+
+def test_the_run_config_sets_every_safety_limit_of_a_deployment() -> None:
+    from stubs import perpetual
+    from thalex_modular.deployment.instrument_runtime import service_parts
+    from thalex_modular.platform.use_cases.sim_session import build_core
+
+    config = load_run_config(None, {}, {"risk.max_mark_age_ms": 2_500, "kill_switch.max_daily_loss_usd": 300.0})
+    params, service_config, _, kill_switch = service_parts(config)
+    risk = build_core(perpetual(), params).reconciler.risk.config
+    # a deployment never quotes on a mark older than its limit, and its notional is bounded per instrument and account
+    assert risk.max_mark_age_ns == 2_500_000_000
+    assert risk.max_instrument_notional_usd == 100_000.0 and risk.max_account_notional_usd == 250_000.0
+    assert kill_switch is not None and kill_switch.max_daily_loss_usd == 300.0 and kill_switch.trip_on_position_breach
+    assert params.label == "thalex-modular" and params.amend_tolerance_bps == 1.0 and params.amount_tolerance == 0.5
+    assert service_config.position_hold_ns == 1_000_000_000
+    off = load_run_config(None, {}, {"kill_switch.enabled": False})
+    assert service_parts(off)[3] is None
+    with pytest.raises(ConfigError, match=r"strategy\.label"):
+        load_run_config(None, {}, {"strategy.label": ""})
+    with pytest.raises(ConfigError, match=r"connection\.ticker_delay"):
+        load_run_config(None, {}, {"connection.ticker_delay": "7ms"})

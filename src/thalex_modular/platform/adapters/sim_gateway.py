@@ -21,6 +21,7 @@ from thalex_modular.platform.domain.entities import Fill, OrderUpdate, Portfolio
 from thalex_modular.platform.domain.enums import ChangeReason
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import CancelOrder, OrderRequest
+from thalex_modular.platform.domain.risk_kernel import UNLIMITED_BUDGET
 from thalex_modular.platform.domain.sim.results import SimEvent
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.use_cases.ports import AnswerSink, GatewayAnswer, MarketDataSink
@@ -84,6 +85,15 @@ class SimGateway:
         self._submitted = 0
 
     # -- OrderGateway --------------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Always: the simulated exchange has no connection to lose."""
+        return True
+
+    def request_budget(self) -> int:
+        """Unlimited: the simulated exchange has no rate limit."""
+        return UNLIMITED_BUDGET
 
     def set_answer_sink(self, sink: AnswerSink) -> None:
         self._sink = sink

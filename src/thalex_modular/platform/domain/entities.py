@@ -426,7 +426,10 @@ class Order:
 
     ``client_order_id`` is ours (session-local u64); ``order_id`` the exchange's opaque string, known once
     the exchange has acknowledged the order. ``request_in_flight`` marks the one request (insert, amend or
-    cancel) that may be outstanding for this order; the reconciler leaves such orders alone.
+    cancel) that may be outstanding for this order; the reconciler leaves such orders alone. ``amend_amount`` is
+    the new total amount of an amend in flight (None otherwise): until the exchange answers, the order may rest at
+    either amount, so risk counts the larger (:attr:`exposure_amount`). ``mass_quote`` marks a level of our mass
+    quotes (learned from the exchange: it carries no client_order_id), which the next mass quote replaces.
     """
 
     client_order_id: int
@@ -442,10 +445,21 @@ class Order:
     request_in_flight: str | None = None
     delete_reason: DeleteReason | None = None
     label: str | None = None
+    amend_amount: float | None = None
+    mass_quote: bool = False
 
     @property
     def remaining_amount(self) -> float:
         return max(0.0, self.amount - self.filled_amount)
+
+    @property
+    def exposure_amount(self) -> float:
+        """What may rest (underlying): the remaining amount, or with an amend in flight the larger of the old and
+        the requested remaining amount (LESSONS 10: the book as it will be)."""
+        remaining = self.amount - self.filled_amount
+        if self.amend_amount is not None and self.amend_amount > self.amount:
+            remaining = self.amend_amount - self.filled_amount
+        return remaining if remaining > 0.0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

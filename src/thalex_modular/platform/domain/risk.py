@@ -9,7 +9,15 @@ Position limits are checked per side against the book as it will be (LESSONS 10)
     position + open bids (remaining) + this bid <= max_position
     position - open asks (remaining) - this ask >= -max_position
 
-The price band is measured from the mark price (LESSONS 23) or, when configured, from the index.
+"Open bids" is every exposure on that side besides the position: our resting orders (an amend in flight counts at
+the larger of its old and new amount), the account's orders that are not ours, fills reported but not received yet,
+and the exchange's position where it is worse than ours (the caller sums them into the :class:`OpenBook`). The same
+worst case, valued at the mark, is held under ``max_instrument_notional_usd``, and with the account's other
+instruments (``RiskContext.other_notional_usd``) under ``max_account_notional_usd``.
+
+The price band is measured from the mark price (LESSONS 23) or, when configured, from the index. Thalex's price
+collar (``collar_high`` for bids, ``collar_low`` for asks, from the ticker) is checked before sending: the exchange
+would refuse the order anyway (error 43).
 
 Units: prices in USD, amounts in the underlying (e.g. BTC), notional in USD, band in basis points,
 times in int nanoseconds. No I/O, no wall clock: the caller hands in ``now_ns``.
@@ -30,29 +38,37 @@ from .entities import Instrument, Order
 from .enums import Side
 from .errors import InvalidValue
 from .risk_kernel import (
+    ABOVE_ACCOUNT_NOTIONAL,
+    ABOVE_INSTRUMENT_NOTIONAL,
     ABOVE_MAX_NOTIONAL,
     ABOVE_MAX_OPEN_ORDERS,
     ABOVE_MAX_ORDER_AMOUNT,
     AMEND_NOT_ABOVE_FILLED,
     AMOUNT_NOT_POSITIVE,
     AMOUNT_OFF_GRID,
+    ASK_BELOW_COLLAR,
     ASKS_PAST_MAX_POSITION,
     BAND_REFERENCE_UNUSABLE,
     BELOW_MIN_ORDER_AMOUNT,
+    BID_ABOVE_COLLAR,
     BIDS_PAST_MAX_POSITION,
     L_LOT,
     L_MIN_ORDER,
     L_TICK,
     MARK_AGE_UNKNOWN,
     MARK_TOO_OLD,
+    MARK_UNUSABLE,
     OK,
     OUTSIDE_PRICE_BAND,
     POSITION_NOT_FINITE,
     PRICE_NOT_POSITIVE,
     PRICE_OFF_GRID,
+    UNLIMITED_BUDGET,
     amend_risk_code,
+    new_context,
     risk_code,
     risk_limits,
+    write_context,
 )
 
 __all__ = [
@@ -83,7 +99,10 @@ class RiskLimit(StrEnum):
     MAX_OPEN_ORDERS = "max_open_orders"
     MARK_AGE = "max_mark_age_ns"
     PRICE_BAND = "price_band_bps"
+    COLLAR = "collar"
     MAX_POSITION = "max_position"
+    MAX_INSTRUMENT_NOTIONAL_USD = "max_instrument_notional_usd"
+    MAX_ACCOUNT_NOTIONAL_USD = "max_account_notional_usd"
 
 
 class BandReference(StrEnum):
@@ -113,7 +132,10 @@ class RiskConfig:
         max_open_orders: most resting orders on the instrument, both sides together (pending ones count).
         price_band_bps: largest distance of an order price from the reference price, basis points.
         band_reference: mark price (default) or index price.
-        max_mark_age_ns: when set, a mark (or index) older than this, or of unknown age, refuses orders.
+        max_mark_age_ns: when set, a mark received longer ago than this, or at an unknown time, refuses orders.
+        max_instrument_notional_usd: when set, the largest worst-case position of the instrument (per side, as for
+            ``max_position``) valued at the mark, USD.
+        max_account_notional_usd: when set, that worst case plus the account's other instruments' notional, USD.
 
     Raises:
         InvalidValue: a limit is not finite or not > 0.
@@ -126,9 +148,14 @@ class RiskConfig:
     price_band_bps: float
     band_reference: BandReference = BandReference.MARK
     max_mark_age_ns: int | None = None
+    max_instrument_notional_usd: float | None = None
+    max_account_notional_usd: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_position", "max_order_amount", "max_notional_usd", "price_band_bps"):
+        names = ["max_position", "max_order_amount", "max_notional_usd", "price_band_bps"]
+        optional = ("max_instrument_notional_usd", "max_account_notional_usd")
+        names += [name for name in optional if getattr(self, name) is not None]
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InvalidValue(f"RiskConfig.{name} must be a finite number, was {value!r}")
@@ -149,8 +176,12 @@ class RiskContext(NamedTuple):
         position: signed position in the instrument, underlying (negative = short).
         mark_price: the instrument's mark price, USD.
         now_ns: current time, ns (from the caller's Clock).
-        mark_ts_ns: when the mark (Thalex ``mark_timestamp``) was taken, ns; needed when ``max_mark_age_ns`` is set.
+        mark_ts_ns: when the mark was received, ns on the same clock as ``now_ns``; needed when ``max_mark_age_ns``
+            is set.
         index_price: the underlying index, USD; needed when the band is measured from the index.
+        collar_low: Thalex ``collar_low`` (asks below it are refused), USD; None when unknown.
+        collar_high: Thalex ``collar_high`` (bids above it are refused), USD; None when unknown.
+        other_notional_usd: the account's other instruments' worst-case notional, USD.
     """
 
     position: float
@@ -158,6 +189,9 @@ class RiskContext(NamedTuple):
     now_ns: int
     mark_ts_ns: int | None = None
     index_price: float | None = None
+    collar_low: float | None = None
+    collar_high: float | None = None
+    other_notional_usd: float = 0.0
 
 
 class OpenBook(NamedTuple):
@@ -174,7 +208,8 @@ class OpenBook(NamedTuple):
 def open_book(orders: Iterable[Order], instrument_name: str) -> OpenBook:
     """Sum the open orders of ``instrument_name`` (pending, open, partially filled; in-flight ones included).
 
-    Orders of other instruments and closed orders are skipped; an order being cancelled still counts.
+    Orders of other instruments and closed orders are skipped; an order being cancelled still counts, one being
+    amended at the larger of its old and requested amount.
     """
     bids = 0.0
     asks = 0.0
@@ -184,9 +219,9 @@ def open_book(orders: Iterable[Order], instrument_name: str) -> OpenBook:
             continue
         count += 1
         if order.side is Side.BUY:
-            bids += order.remaining_amount
+            bids += order.exposure_amount
         else:
-            asks += order.remaining_amount
+            asks += order.exposure_amount
     return OpenBook(bids, asks, count)
 
 
@@ -195,12 +230,12 @@ class RiskCheck:
 
     Checks run in this order, the first failure wins: kill switch, price (finite, > 0, on tick), amount
     (finite, on the volume grid, >= min_order_amount), max_order_amount, max_notional_usd, max_open_orders
-    (inserts only), mark age, price band, max_position per side. The decision itself is
-    :func:`~.risk_kernel.risk_code` (compiled, shared with the compiled reconcile); this class adds the kill
-    switch and the words of a refusal.
+    (inserts only), mark age, price band, collar, max_position per side, the instrument's and the account's notional.
+    The decision itself is :func:`~.risk_kernel.risk_code` (compiled, shared with the compiled reconcile and the
+    mass-quote planner); this class adds the kill switch and the words of a refusal.
     """
 
-    __slots__ = ("_band_from_mark", "_config", "_grid_of", "_ilim", "_kill_reason", "_lim")
+    __slots__ = ("_band_from_mark", "_config", "_ctx", "_grid_of", "_ictx", "_ilim", "_kill_reason", "_lim")
 
     def __init__(self, config: RiskConfig) -> None:
         self._config = config
@@ -210,13 +245,20 @@ class RiskCheck:
         self._lim, self._ilim = risk_limits(
             1.0, 1.0, 0.0, config.max_order_amount, config.max_notional_usd, config.price_band_bps,
             config.max_position, config.max_open_orders, config.max_mark_age_ns,
+            config.max_instrument_notional_usd, config.max_account_notional_usd,
         )
+        self._ctx, self._ictx = new_context()
         self._grid_of: Instrument | None = None
 
     @property
     def config(self) -> RiskConfig:
         """The limits (fixed for the check's life: the values derived from them are cached)."""
         return self._config
+
+    @property
+    def band_from_mark(self) -> bool:
+        """The price band is measured from the mark (else from the index)."""
+        return self._band_from_mark
 
     # -- kill switch -------------------------------------------------------------------------------------
 
@@ -240,15 +282,16 @@ class RiskCheck:
     def check_insert(
         self, instrument: Instrument, side: Side, price: float, amount: float, ctx: RiskContext, book: OpenBook
     ) -> Denial | None:
-        """Check a new order of ``amount`` (underlying) at ``price`` (USD) against ``book``, our resting orders
-        on the instrument (which must not include this one). Returns None when it may be sent."""
+        """Check a new order of ``amount`` (underlying) at ``price`` (USD) against ``book``, every exposure of the
+        instrument per side besides the position (which must not include this order). Returns None when it may be
+        sent."""
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self.reference(ctx.mark_price, ctx.index_price, ctx.mark_ts_ns)
+        self.write_context(ctx)
         code = risk_code(
-            self._lim, self._ilim, side is _BUY, price, amount, amount, 0.0, 1, ctx.position, reference, ctx.now_ns,
-            mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
+            self._lim, self._ilim, self._ctx, self._ictx, side is _BUY, price, amount, amount, 0.0, 1,
+            book.bid_amount, book.ask_amount, book.order_count,
         )
         if code == OK:
             return None
@@ -263,11 +306,11 @@ class RiskCheck:
         if self._kill_reason is not None:
             return Denial(RiskLimit.KILL_SWITCH, f"kill switch engaged: {self._kill_reason}")
         self._require_grid(instrument)
-        reference, mark_ts_ns, mark_ts_known = self.reference(ctx.mark_price, ctx.index_price, ctx.mark_ts_ns)
+        self.write_context(ctx)
         old_amount = max(0.0, order.amount - order.filled_amount)
         code = amend_risk_code(
-            self._lim, self._ilim, order.side is _BUY, price, amount, order.filled_amount, old_amount, ctx.position,
-            reference, ctx.now_ns, mark_ts_ns, mark_ts_known, book.bid_amount, book.ask_amount, book.order_count,
+            self._lim, self._ilim, self._ctx, self._ictx, order.side is _BUY, price, amount, order.filled_amount,
+            old_amount, book.bid_amount, book.ask_amount, book.order_count,
         )
         if code == OK:
             return None
@@ -293,16 +336,21 @@ class RiskCheck:
         """Set the instrument whose grid the limit arrays carry (each RiskCheck serves one instrument)."""
         self._require_grid(instrument)
 
-    def reference(
-        self, mark_price: float, index_price: float | None, mark_ts_ns: int | None
-    ) -> tuple[float, int, bool]:
-        """What :func:`~.risk_kernel.risk_code` takes for the band and the mark age: (band reference price, NaN when
-        unknown; mark timestamp, 0 when unknown; whether it is known)."""
-        ref = mark_price if self._band_from_mark else index_price
-        return (
-            _NAN if ref is None else float(ref),
-            0 if mark_ts_ns is None else int(mark_ts_ns),
-            mark_ts_ns is not None,
+    def write_context(
+        self,
+        ctx: RiskContext,
+        into: tuple[NDArray[np.float64], NDArray[np.int64]] | None = None,
+        budget: int = UNLIMITED_BUDGET,
+    ) -> None:
+        """Write ``ctx`` as :func:`~.risk_kernel.risk_code` reads it into ``into`` (default: this check's own
+        arrays): the band reference is the mark or the index per the config; unknown prices are NaN."""
+        fctx, ictx = into if into is not None else (self._ctx, self._ictx)
+        ref = ctx.mark_price if self._band_from_mark else ctx.index_price
+        write_context(
+            fctx, ictx, float(ctx.position), _NAN if ref is None else float(ref), float(ctx.mark_price),
+            _NAN if ctx.collar_low is None else float(ctx.collar_low),
+            _NAN if ctx.collar_high is None else float(ctx.collar_high), float(ctx.other_notional_usd),
+            int(ctx.now_ns), 0 if ctx.mark_ts_ns is None else int(ctx.mark_ts_ns), ctx.mark_ts_ns is not None, budget,
         )
 
     def _require_grid(self, instrument: Instrument) -> None:
@@ -367,6 +415,10 @@ class RiskCheck:
             age = ctx.now_ns - (ctx.mark_ts_ns or 0)
             return Denial(RiskLimit.MARK_AGE, f"mark age {age} ns > max_mark_age_ns {cfg.max_mark_age_ns}")
         ref = ctx.mark_price if self._band_from_mark else ctx.index_price
+        if code == BID_ABOVE_COLLAR:
+            return Denial(RiskLimit.COLLAR, f"bid price {price!r} > collar_high {ctx.collar_high!r} of {name}")
+        if code == ASK_BELOW_COLLAR:
+            return Denial(RiskLimit.COLLAR, f"ask price {price!r} < collar_low {ctx.collar_low!r} of {name}")
         if code == BAND_REFERENCE_UNUSABLE:
             return Denial(
                 RiskLimit.PRICE_BAND, f"{cfg.band_reference}_price must be finite and > 0 for the band, was {ref!r}"
@@ -395,5 +447,25 @@ class RiskCheck:
                 RiskLimit.MAX_POSITION,
                 f"position {position!r} - open asks {book.ask_amount - old_amount:.10g} - ask {open_amount!r} "
                 f"= {worst:.10g} < -max_position {-limit}",
+            )
+        if code == MARK_UNUSABLE:
+            return Denial(RiskLimit.MAX_INSTRUMENT_NOTIONAL_USD,
+                          f"mark_price must be finite and > 0 to value the position, was {ctx.mark_price!r}")
+        if code in (ABOVE_INSTRUMENT_NOTIONAL, ABOVE_ACCOUNT_NOTIONAL):
+            if side is _BUY:
+                worst = position + book.bid_amount - old_amount + open_amount
+            else:
+                worst = -(position - book.ask_amount + old_amount - open_amount)
+            notional = max(0.0, worst) * ctx.mark_price
+            if code == ABOVE_INSTRUMENT_NOTIONAL:
+                return Denial(
+                    RiskLimit.MAX_INSTRUMENT_NOTIONAL_USD,
+                    f"worst-case {side.value} position {worst:.10g} x mark {ctx.mark_price!r} = {notional:.2f} USD "
+                    f"> max_instrument_notional_usd {cfg.max_instrument_notional_usd}",
+                )
+            return Denial(
+                RiskLimit.MAX_ACCOUNT_NOTIONAL_USD,
+                f"account notional {ctx.other_notional_usd:.2f} USD + {name} worst case {notional:.2f} USD "
+                f"> max_account_notional_usd {cfg.max_account_notional_usd}",
             )
         raise ValueError(f"unknown risk code {code} for {side} {price!r} x {amount!r} on {name}")

@@ -1,9 +1,10 @@
 """Mass quoting (Thalex's market-maker path): the strategy's quotes sent as one ``private/mass_quote`` per change,
 guarded by ``set_mm_protection``.
 
-A mass quote replaces each side atomically, so the risk check sees the book as it will be: the new levels alone
-(position + all new bids <= limit, position - all new asks >= -limit, LESSONS 10). Identical levels re-sent keep
-their queue priority on Thalex; the planner still sends nothing when the levels did not change.
+A mass quote replaces each side atomically, so the risk check sees the book as it will be: the new levels plus
+whatever stays (position + every other bid + all new bids <= limit, and the same for asks, LESSONS 10), through the
+instrument's one RiskCheck. Identical levels re-sent keep their queue priority on Thalex; the sender sends nothing
+when the levels did not change.
 
 Units: prices in USD, amounts in the underlying; ``Level`` = ``(price_usd, amount_underlying)``.
 """
@@ -68,41 +69,45 @@ def plan_mass_quote(
     desired: Sequence[Quote],
     risk: RiskCheck,
     ctx: RiskContext,
+    book: OpenBook,
     quote_amount: float,
 ) -> MassQuotePlan:
-    """Levels for ``desired`` quotes, each risk-checked against the levels before it (best first per side).
+    """Levels for ``desired`` quotes, each risk-checked (by the instrument's one RiskCheck) against ``book`` (every
+    exposure that stays when the mass quote replaces our levels: the account's other orders, fills not received yet,
+    our resting orders that are not mass quotes) plus the levels before it, best first per side.
 
-    Quotes above ``quote_amount`` (the protection group's maximum) are cut to it. While the kill switch is engaged
-    every quote is denied, so both sides are sent empty (cleared).
+    Quotes above ``quote_amount`` (the protection group's maximum) are cut to it; one level per price tick and side
+    (Thalex refuses duplicates). While the kill switch is engaged every quote is denied, so both sides are sent
+    empty (cleared).
     """
     name = instrument.instrument_name
     bids: list[Level] = []
     asks: list[Level] = []
     denials: list[OrderDenied] = []
-    bid_total = 0.0
-    ask_total = 0.0
+    bid_total = book.bid_amount
+    ask_total = book.ask_amount
+    count = book.order_count
+    seen: set[tuple[bool, int]] = set()
     max_lots = instrument.lots_floor(quote_amount)
     ordered = sorted(desired, key=lambda q: (q.side is Side.SELL, q.level, -q.price_ticks if q.side is Side.BUY
                                              else q.price_ticks))
     for quote in ordered:
         lots = min(quote.amount_lots, max_lots)
-        if lots < instrument.min_order_lots:
+        is_buy = quote.side is Side.BUY
+        if lots < instrument.min_order_lots or (is_buy, quote.price_ticks) in seen:
             continue
         price = instrument.price(quote.price_ticks)
         amount = instrument.amount(lots)
-        book = OpenBook(bid_total, ask_total, len(bids) + len(asks))
-        denial = risk.check_insert(instrument, quote.side, price, amount, ctx, book)
+        denial = risk.check_insert(instrument, quote.side, price, amount, ctx, OpenBook(bid_total, ask_total, count))
         if denial is not None:
             denials.append(OrderDenied(name, denial.limit, denial.reason, ctx.now_ns))
             continue
-        if quote.side is Side.BUY:
-            if any(p == price for p, _ in bids):
-                continue  # distinct prices per side (Thalex refuses duplicates)
+        seen.add((is_buy, quote.price_ticks))
+        count += 1
+        if is_buy:
             bids.append((price, amount))
             bid_total += amount
         else:
-            if any(p == price for p, _ in asks):
-                continue
             asks.append((price, amount))
             ask_total += amount
     return MassQuotePlan(bids, asks, denials)

@@ -4,10 +4,12 @@ Pure: no I/O, no clock (time comes in the :class:`RiskContext`). Per side, desir
 resting orders (STYLE 14, LESSONS 15):
 
 1. Orders with a request in flight are left alone (one request per order). Each one claims the nearest desired
-   quote of its side, so a pending insert is not duplicated; it still counts, at its tracked remaining amount,
-   for every risk check.
-2. A resting order within ``amend_tolerance_ticks`` of a desired price and with the desired remaining amount is
-   kept untouched (queue priority). Pairs are taken nearest first.
+   quote of its side, so a pending insert is not duplicated; it still counts, at its tracked remaining amount
+   (an amend in flight at the larger of the old and the requested one), for every risk check.
+2. A resting order at most as aggressive as a desired price and at most the tolerance behind it
+   (``amend_tolerance_ticks``, or ``amend_tolerance_bps`` of the price when that is more), whose remaining amount is
+   at most the desired one and short of it by at most ``amount_tolerance``, is kept untouched (queue priority).
+   Pairs are taken nearest first.
 3. The rest are paired best price first: each pair becomes one amend to the desired price and the new *total*
    amount (Thalex amend: filled + desired remaining). Extra orders are cancelled, missing quotes inserted with
    fresh client_order_ids.
@@ -19,7 +21,13 @@ reconcile, when the cancels have landed. A refused amend cancels its order inste
 at a price the strategy no longer wants. While the kill switch is engaged every resting order that has no
 request in flight is cancelled and every desired quote is recorded as denied.
 
-Request order: cancels first, then amends (those shrinking exposure first), then inserts (by level).
+Request order: cancels first, then amends (those shrinking exposure first), then inserts (by level). When the
+amends and inserts outnumber the request budget (the rate limiter's tokens now) the least useful are deferred to a
+later run (:mod:`.reconcile_kernel`).
+
+Besides our resting orders every check counts the exposure the caller names (orders of the account that are not
+ours, fills reported but not received, the exchange's position where it is worse than ours) and the account's other
+instruments' notional.
 Units: prices in ticks inside, USD in requests; amounts in lots inside, underlying in requests; time in ns.
 
 The decision is one compiled kernel over integer rows (:mod:`.reconcile_kernel`, risk included); this class
@@ -29,13 +37,14 @@ holds its buffers, turns its rows into requests and its refusals into :class:`Or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from thalex_modular.platform.domain.entities import Instrument, Order, Quote
+from thalex_modular.platform.domain.entities import Instrument, Order, Quote, Ticker
 from thalex_modular.platform.domain.enums import OrderType, Side, TimeInForce
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import OrderDenied
@@ -49,18 +58,45 @@ from thalex_modular.platform.domain.requests import (
     OrderRequest,
 )
 from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskContext, RiskLimit
+from thalex_modular.platform.domain.risk_kernel import (
+    C_COLLAR_HIGH,
+    C_COLLAR_LOW,
+    C_EXTRA_ASKS,
+    C_EXTRA_BIDS,
+    C_MARK,
+    C_OTHER_NOTIONAL,
+    C_POSITION,
+    C_REFERENCE,
+    IC_BUDGET,
+    IC_MARK_TS,
+    IC_MARK_TS_KNOWN,
+    IC_NOW,
+    UNLIMITED_BUDGET,
+    new_context,
+)
 
 from .order_rows import OrderRows
-from .reconcile_kernel import KIND_AMEND, KIND_CANCEL, PLAN_REQUESTS_SIGNATURE, plan_requests
+from .reconcile_kernel import (
+    G_AMOUNT_DIVISOR,
+    G_PRICE_DIVISOR,
+    KIND_AMEND,
+    KIND_CANCEL,
+    PLAN_REQUESTS_SIGNATURE,
+    new_grid,
+    plan_requests,
+    split_counts,
+)
 
 __all__ = ["OrderReconciler", "ReconcilePlan"]
 
 
 class ReconcilePlan(NamedTuple):
-    """What to send, in order, and what risk refused (not sent)."""
+    """What to send, in order, what risk refused (not sent), and how many amends and inserts the request budget
+    held back for a later run."""
 
     requests: list[OrderRequest]
     denials: list[OrderDenied]
+    deferred: int = 0
 
     @property
     def is_empty(self) -> bool:
@@ -73,6 +109,7 @@ _SELL = Side.SELL
 _LOW_32 = 0xFFFFFFFF
 _LIMIT = OrderType.LIMIT
 _GTC = TimeInForce.GTC
+_NAN = math.nan
 # tuple.__new__ builds the request NamedTuples without their Python-level constructors (same values, a third of
 # the cost); InsertOrder's fields are then all given, its defaults included
 _new = tuple.__new__
@@ -84,17 +121,20 @@ class OrderReconciler:
     Args:
         risk: the pre-trade checks every insert and amend passes.
         ids: the session's client_order_id source (one per session, shared by everything that inserts).
-        amend_tolerance_ticks: an order this many ticks or fewer from its desired price (same amount) is kept.
+        amend_tolerance_ticks: an order this many ticks or fewer behind its desired price is kept.
         post_only: inserts are post-only (a maker never takes by accident).
-        label: Thalex ``label`` put on inserts.
+        label: Thalex ``label`` put on inserts (how our orders are told from the account's others).
+        amend_tolerance_bps: ... or this many basis points of the desired price, when that is more ticks.
+        amount_tolerance: share (0 to 1) by which an order's remaining amount may fall short of the desired amount
+            and still be kept (a partially filled order keeps its queue place).
 
     Raises:
-        InvalidValue: ``amend_tolerance_ticks`` < 0.
+        InvalidValue: a tolerance out of range.
     """
 
     __slots__ = (
-        "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ids", "_label", "_limits",
-        "_out", "_out_cells", "_plan_requests", "_post_only", "_risk",
+        "_ctx", "_ctx_cells", "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ictx", "_ictx_cells",
+        "_ids", "_label", "_limits", "_out", "_out_cells", "_plan_requests", "_post_only", "_risk",
     )
 
     def __init__(
@@ -105,24 +145,45 @@ class OrderReconciler:
         *,
         post_only: bool = True,
         label: str | None = None,
+        amend_tolerance_bps: float = 0.0,
+        amount_tolerance: float = 0.0,
     ) -> None:
         if amend_tolerance_ticks < 0:
             raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
+        if not 0.0 <= amend_tolerance_bps < 10_000.0:
+            raise InvalidValue(f"invalid amend_tolerance_bps: must be in [0, 10000), was {amend_tolerance_bps!r}")
+        if not 0.0 <= amount_tolerance < 1.0:
+            raise InvalidValue(f"invalid amount_tolerance: must be in [0, 1), was {amount_tolerance!r}")
         self._risk = risk
         self._plan_requests = entry(plan_requests, PLAN_REQUESTS_SIGNATURE)
         self._ids = ids
         self._post_only = post_only
         self._label = label
-        # [amend tolerance ticks, price divisor, amount divisor] of the instrument last planned for
-        self._grid: NDArray[np.int64] = np.array([amend_tolerance_ticks, 0, 0], dtype=np.int64)
+        # [tolerance ticks, price divisor, amount divisor, tolerance bps * 1000, amount tolerance per mille]; the
+        # divisors of the instrument last planned for
+        self._grid: NDArray[np.int64] = new_grid(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)
         self._grid_of: Instrument | None = None
         self._limits = risk.limits  # the same arrays for the RiskCheck's life (bind rewrites them in place)
+        self._ctx, self._ictx = new_context()
+        # flat views of the context: an item store is cheaper than a numpy one
+        self._ctx_cells = memoryview(self._ctx)
+        self._ictx_cells = memoryview(self._ictx)
         self._desired: QuoteArray = new_quote_array(16)
         self._out: NDArray[np.int64] = np.zeros((32, 4), dtype=np.int64)
         # a flat view of the same memory: reading a few cells is cheaper than a numpy slice and tolist()
         self._out_cells = memoryview(self._out.reshape(-1))
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
         self._denied_book: NDArray[np.float64] = np.zeros((32, 2), dtype=np.float64)
+
+    @property
+    def risk(self) -> RiskCheck:
+        """The one RiskCheck of the instrument (the mass-quote planner checks with it too)."""
+        return self._risk
+
+    @property
+    def label(self) -> str | None:
+        """The ``label`` our inserts carry."""
+        return self._label
 
     @property
     def halted(self) -> bool:
@@ -153,13 +214,24 @@ class OrderReconciler:
         return self.plan(instrument, self._desired, nq, rows, ctx)
 
     def plan(
-        self, instrument: Instrument, desired: QuoteArray, nq: int, rows: OrderRows, ctx: RiskContext
+        self,
+        instrument: Instrument,
+        desired: QuoteArray,
+        nq: int,
+        rows: OrderRows,
+        ctx: RiskContext,
+        extra_bids: float = 0.0,
+        extra_asks: float = 0.0,
+        budget: int = UNLIMITED_BUDGET,
     ) -> ReconcilePlan:
-        """:meth:`reconcile` from quote rows (:mod:`~..domain.quote_array`) and order rows already built: the
-        tick path, with no Quote objects. The kill switch is the caller's to check (:attr:`halted`)."""
-        return self.plan_at(
-            instrument, desired, nq, rows, ctx.position, ctx.mark_price, ctx.now_ns, ctx.mark_ts_ns, ctx.index_price
-        )
+        """:meth:`reconcile` from quote rows (:mod:`~..domain.quote_array`) and order rows already built, with
+        ``extra_bids``/``extra_asks`` (underlying) of exposure besides our orders and the request ``budget``. The
+        kill switch is the caller's to check (:attr:`halted`)."""
+        self._risk.write_context(ctx, (self._ctx, self._ictx), budget)
+        cells = self._ctx_cells
+        cells[C_EXTRA_BIDS] = extra_bids
+        cells[C_EXTRA_ASKS] = extra_asks
+        return self._plan(instrument, desired, nq, rows)
 
     def plan_at(
         self,
@@ -168,17 +240,41 @@ class OrderReconciler:
         nq: int,
         rows: OrderRows,
         position: float,
-        mark_price: float,
+        ticker: Ticker,
         now_ns: int,
-        mark_ts_ns: int | None = None,
-        index_price: float | None = None,
+        extra_bids: float = 0.0,
+        extra_asks: float = 0.0,
+        other_notional_usd: float = 0.0,
+        budget: int = UNLIMITED_BUDGET,
     ) -> ReconcilePlan:
-        """:meth:`plan` with the risk context as its fields (a :class:`RiskContext` is built only for a refusal)."""
-        risk = self._risk
-        risk.bind(instrument)
+        """:meth:`plan` against ``ticker`` (mark, index, collars; the mark's age from its receive time), without a
+        :class:`RiskContext` (one is built only for a refusal): the tick path."""
+        mark = ticker.mark_price
+        reference = mark if self._risk.band_from_mark else ticker.index
+        collar_low = ticker.collar_low
+        collar_high = ticker.collar_high
+        cells = self._ctx_cells
+        cells[C_POSITION] = position
+        cells[C_REFERENCE] = _NAN if reference is None else reference
+        cells[C_MARK] = mark
+        cells[C_COLLAR_LOW] = _NAN if collar_low is None else collar_low
+        cells[C_COLLAR_HIGH] = _NAN if collar_high is None else collar_high
+        cells[C_OTHER_NOTIONAL] = other_notional_usd
+        cells[C_EXTRA_BIDS] = extra_bids
+        cells[C_EXTRA_ASKS] = extra_asks
+        icells = self._ictx_cells
+        icells[IC_NOW] = now_ns
+        icells[IC_MARK_TS] = ticker.ts_local_ns
+        icells[IC_MARK_TS_KNOWN] = 1
+        icells[IC_BUDGET] = budget
+        return self._plan(instrument, desired, nq, rows)
+
+    def _plan(self, instrument: Instrument, desired: QuoteArray, nq: int, rows: OrderRows) -> ReconcilePlan:
+        """Run the compiled plan on the context written in ``_ctx``/``_ictx``."""
+        self._risk.bind(instrument)
         if instrument is not self._grid_of:
-            self._grid[1] = instrument.price_divisor
-            self._grid[2] = instrument.amount_divisor
+            self._grid[G_PRICE_DIVISOR] = instrument.price_divisor
+            self._grid[G_AMOUNT_DIVISOR] = instrument.amount_divisor
             self._grid_of = instrument
         capacity = rows.count + nq
         if capacity > len(self._out):
@@ -186,15 +282,14 @@ class OrderReconciler:
             self._out_cells = memoryview(self._out.reshape(-1))
             self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
-        reference, mark_ts, mark_ts_known = risk.reference(mark_price, index_price, mark_ts_ns)
         lim, ilim = self._limits
-        # exact scalar types: the kernel's entry takes exactly PLAN_REQUESTS_SIGNATURE (numba does not check them)
         counts = self._plan_requests(
-            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, float(position), reference,
-            int(now_ns), mark_ts, mark_ts_known, self._out, self._denied, self._denied_book,
+            desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, self._ctx, self._ictx, self._out,
+            self._denied, self._denied_book,
         )
         if counts == 0:
-            return _new(ReconcilePlan, ([], []))
+            return _new(ReconcilePlan, ([], [], 0))
+        n_out, n_denied, n_deferred = split_counts(counts)
         name = instrument.instrument_name
         orders = rows.orders
         # Instrument.price/amount inlined for the usual exact divisors (the same division), else called
@@ -204,7 +299,7 @@ class OrderReconciler:
         amount = instrument.amount
         requests: list[OrderRequest] = []
         cells = self._out_cells
-        for at in range(0, 4 * (counts & _LOW_32), 4):
+        for at in range(0, 4 * n_out, 4):
             kind = cells[at]
             row = cells[at + 1]
             ticks = cells[at + 2]
@@ -224,11 +319,22 @@ class OrderReconciler:
                         self._ids.next(), name, side, usd, size, self._post_only, False, _LIMIT, _GTC, self._label,
                     ))
                 )
-        n_denied = counts >> 32
         if not n_denied:
-            return _new(ReconcilePlan, (requests, []))
-        ctx = RiskContext(position, mark_price, now_ns, mark_ts_ns, index_price)
-        return ReconcilePlan(requests, [self._denial(instrument, desired, rows, ctx, k) for k in range(n_denied)])
+            return _new(ReconcilePlan, (requests, [], n_deferred))
+        ctx = self._context()
+        denials = [self._denial(instrument, desired, rows, ctx, k) for k in range(n_denied)]
+        return ReconcilePlan(requests, denials, n_deferred)
+
+    def _context(self) -> RiskContext:
+        """The :class:`RiskContext` of the context arrays (to word a refusal)."""
+        c = self._ctx
+        i = self._ictx
+        reference = _none_if_nan(float(c[C_REFERENCE]))
+        return RiskContext(
+            float(c[C_POSITION]), float(c[C_MARK]), int(i[IC_NOW]), int(i[IC_MARK_TS]) if i[IC_MARK_TS_KNOWN] else None,
+            None if self._risk.band_from_mark else reference, _none_if_nan(float(c[C_COLLAR_LOW])),
+            _none_if_nan(float(c[C_COLLAR_HIGH])), float(c[C_OTHER_NOTIONAL]),
+        )
 
     def _denial(
         self, instrument: Instrument, desired: QuoteArray, rows: OrderRows, ctx: RiskContext, k: int
@@ -265,3 +371,7 @@ class OrderReconciler:
         ]
         denials = [OrderDenied(name, RiskLimit.KILL_SWITCH, reason, ctx.now_ns) for _ in desired]
         return ReconcilePlan(requests, denials)
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else value

@@ -23,7 +23,8 @@ _BUY = Side.BUY
 class OrderRows:
     """The pending, open and partially filled orders of one instrument, in the tracker's order, as
     ``ints`` rows ``[is_buy, price_ticks, remaining_lots, filled_lots, in_flight, client_order_id]`` and ``floats``
-    rows ``[remaining (>= 0), filled]`` (underlying); ``orders[i]`` is the Order of row ``i``.
+    rows ``[exposure (>= 0), filled]`` (underlying; the exposure is the remaining amount, or with an amend in flight
+    the larger of it and the requested one: :attr:`Order.exposure_amount`); ``orders[i]`` is the Order of row ``i``.
 
     :meth:`load` rebuilds every row; :meth:`sync` updates the row of one order that changed, keeping the tracker's
     order (a new order is appended, a closed one removed), so the tick path never rebuilds them.
@@ -108,7 +109,8 @@ class OrderRows:
         cells[at + 4] = 0 if order.request_in_flight is None else 1
         cells[at + 5] = order.client_order_id
         cells = self._float_cells
-        cells[2 * row] = remaining
+        # risk counts an amend in flight at the larger of the old and the requested remaining amount
+        cells[2 * row] = remaining if order.amend_amount is None else order.exposure_amount
         cells[2 * row + 1] = filled
 
     def _grow(self, needed: int) -> None:

@@ -29,12 +29,19 @@ class OrderGateway(Protocol):
                                   by the rate limiter: then a RequestRejected with code 4 reaches the sink)
     ``submit_now(request)``       ``submit`` without waiting: True when done, False when it would have to wait
                                   (nothing done; the caller awaits ``submit``). The order path's usual call.
-    ``cancel_all()``              cancel every order of ours this gateway placed (shutdown, kill switch);
+    ``cancel_all()``              cancel every order of ours (shutdown, kill switch), never another's;
                                   returns the number cancelled
-    ``open_orders()``             the exchange's view of our open orders (resync)
+    ``open_orders()``             the exchange's view of our open orders, only ours (resync)
     ``portfolio()``               the exchange's positions (resync)
+    ``ready``                     order-bearing requests may leave now (connected, logged in, resynced)
+    ``request_budget()``          how many inserts and amends the rate limiter allows now (cancels have their own)
     ============================  ===========================================================================
     """
+
+    @property
+    def ready(self) -> bool: ...
+
+    def request_budget(self) -> int: ...
 
     def set_answer_sink(self, sink: AnswerSink) -> None: ...
 

@@ -11,15 +11,17 @@ import copy
 from collections.abc import Sequence
 
 from thalex_modular.platform.domain.entities import Fill, Instrument, Order, OrderUpdate, Quote, Ticker, Trade
-from thalex_modular.platform.domain.enums import PriceReference
+from thalex_modular.platform.domain.enums import PriceReference, Side
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import ResyncRequest
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
 from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_array, quotes_into_array
 from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
-from thalex_modular.platform.domain.risk import RiskContext
+from thalex_modular.platform.domain.risk import OpenBook, RiskContext
+from thalex_modular.platform.domain.risk_kernel import UNLIMITED_BUDGET
 from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.domain.tracking.account_exposure import AccountExposure
 from thalex_modular.platform.use_cases import reconcile_kernel
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
 from thalex_modular.platform.use_cases.order_rows import OrderRows
@@ -45,12 +47,18 @@ class QuotingCore:
         reconciler: diff + risk; it owns the RiskCheck.
         price_reference: the ticker price quotes are centred on and volatility is measured from (the mark by
             default: our own resting orders move the book mid, never the mark).
+        exposure: the account's orders that are not ours and its positions per the exchange (live); None when the
+            account holds nothing else (shadow, backtest).
+
+    Every risk check counts, besides our resting orders, the exposure the tracker and the account know of
+    (:meth:`extra_exposure`): fills reported but not received, orders of the account that are not ours, and the
+    exchange's position where it is worse than ours on a side.
     """
 
     __slots__ = (
         "_array_strategy", "_desired", "_desired_from", "_gamma_multiplier", "_last_reference_price", "_last_ticker",
         "_n_desired", "_observed_ts_ns", "_pending_price", "_rows", "_rows_version", "_sigma_per_sqrt_s", "_strategy",
-        "_unsynced", "analyzer", "instrument", "price_reference", "reconciler", "tracker",
+        "_unsynced", "analyzer", "exposure", "instrument", "price_reference", "reconciler", "tracker",
     )
 
     def __init__(
@@ -61,9 +69,11 @@ class QuotingCore:
         strategy: Strategy,
         reconciler: OrderReconciler,
         price_reference: PriceReference = PriceReference.MARK,
+        exposure: AccountExposure | None = None,
     ) -> None:
         self.instrument = instrument
         self.price_reference = price_reference
+        self.exposure = exposure
         self.tracker = tracker
         self.analyzer = analyzer
         self.reconciler = reconciler
@@ -133,10 +143,11 @@ class QuotingCore:
     def regime(self) -> Regime:
         return self.analyzer.regime()
 
-    def on_ticker(self, ticker: Ticker, now_ns: int) -> ReconcilePlan:
-        """Absorb a ticker and plan the requests that bring our orders to the strategy's quotes."""
+    def on_ticker(self, ticker: Ticker, now_ns: int, budget: int = UNLIMITED_BUDGET) -> ReconcilePlan:
+        """Absorb a ticker and plan the requests that bring our orders to the strategy's quotes (at most ``budget``
+        amends and inserts)."""
         self.observe(ticker)
-        return self.requote(now_ns)
+        return self.requote(now_ns, budget)
 
     def observe(self, ticker: Ticker) -> None:
         """Absorb a ticker: it becomes the latest ticker, quoted around from now on; its reference price goes to the
@@ -169,26 +180,59 @@ class QuotingCore:
             self._pending_price = None
             self.analyzer.update(price, self._observed_ts_ns)
 
-    def desired_quotes(self, now_ns: int) -> tuple[Sequence[Quote], RiskContext] | None:
-        """The strategy's quotes against the latest ticker and the risk context to check them in; None before
-        the first ticker."""
+    def desired_quotes(self, now_ns: int) -> tuple[Sequence[Quote], RiskContext, OpenBook] | None:
+        """The strategy's quotes against the latest ticker, the risk context to check them in, and the exposure per
+        side besides our orders (:meth:`extra_exposure`); None before the first ticker."""
         ticker = self._last_ticker
         if ticker is None:
             return None
-        position = self.tracker.position_amount(self.instrument.instrument_name)
+        name = self.instrument.instrument_name
+        position = self.tracker.position_amount(name)
         ctx = QuoteContext(
             self.instrument, ticker, self._last_reference_price, position, self._sigma_per_sqrt_s,
             self._gamma_multiplier, now_ns,
         )
-        risk_ctx = RiskContext(position, ticker.mark_price, now_ns, ticker.ts_exchange_ns, ticker.index)
-        return self.strategy.compute_quotes(ctx), risk_ctx
+        extra_bids, extra_asks, other_notional = self.extra_exposure(position)
+        risk_ctx = RiskContext(
+            position, ticker.mark_price, now_ns, ticker.ts_local_ns, ticker.index, ticker.collar_low,
+            ticker.collar_high, other_notional,
+        )
+        return self.strategy.compute_quotes(ctx), risk_ctx, OpenBook(extra_bids, extra_asks, 0)
 
-    def requote(self, now_ns: int) -> ReconcilePlan:
-        """Plan against the latest ticker (after a fill, a cool-down, a resync). Empty before the first ticker."""
+    def extra_exposure(self, position: float) -> tuple[float, float, float]:
+        """What risk counts besides ``position`` and our resting orders: (bids, asks) in the underlying, fills
+        reported but not received, the account's orders that are not ours, and the exchange's position where it is
+        worse than ours on that side; and the account's other instruments' notional (USD)."""
+        name = self.instrument.instrument_name
+        tracker = self.tracker
+        bids = tracker.provisional_amount(name, Side.BUY)
+        asks = tracker.provisional_amount(name, Side.SELL)
+        exposure = self.exposure
+        if exposure is None:
+            return bids, asks, 0.0
+        bids += exposure.open_amount(name, Side.BUY)
+        asks += exposure.open_amount(name, Side.SELL)
+        exchange = exposure.exchange_position(name)
+        if exchange is not None:
+            if exchange > position:
+                bids += exchange - position
+            else:
+                asks += position - exchange
+        return bids, asks, exposure.other_notional_usd(name)
+
+    def equity_usd(self) -> float:
+        """Realised PnL (net of fees) plus unrealised PnL at the latest mark, USD."""
+        position = self.tracker.position(self.instrument.instrument_name)
+        ticker = self._last_ticker
+        return position.realised_pnl + (position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0)
+
+    def requote(self, now_ns: int, budget: int = UNLIMITED_BUDGET) -> ReconcilePlan:
+        """Plan against the latest ticker (after a fill, a cool-down, a resync), at most ``budget`` amends and
+        inserts. Empty before the first ticker."""
         ticker = self._last_ticker
         array_strategy = self._array_strategy
         if ticker is None or array_strategy is None or self.reconciler.halted:
-            return self._requote_from_quotes(now_ns)
+            return self._requote_from_quotes(now_ns, budget)
         instrument = self.instrument
         tracker = self.tracker
         position = tracker.position_amount(instrument.instrument_name)
@@ -201,17 +245,18 @@ class QuotingCore:
             self._sync_registered()
         if tracker.version != self._rows_version:
             self._reload_rows()
+        extra_bids, extra_asks, other_notional = self.extra_exposure(position)
         return self.reconciler.plan_at(
-            instrument, self._desired, n_desired, self._rows, position, ticker.mark_price, now_ns,
-            ticker.ts_exchange_ns, ticker.index,
+            instrument, self._desired, n_desired, self._rows, position, ticker, now_ns, extra_bids, extra_asks,
+            other_notional, budget,
         )
 
-    def _requote_from_quotes(self, now_ns: int) -> ReconcilePlan:
+    def _requote_from_quotes(self, now_ns: int, budget: int) -> ReconcilePlan:
         """:meth:`requote` through ``compute_quotes`` (a strategy without arrays, or the kill switch engaged)."""
         wanted = self.desired_quotes(now_ns)
         if wanted is None:
             return ReconcilePlan([], [])
-        desired, risk_ctx = wanted
+        desired, risk_ctx, extra = wanted
         reconciler = self.reconciler
         if reconciler.halted:
             return reconciler.reconcile(
@@ -225,7 +270,10 @@ class QuotingCore:
         self._sync_registered()
         if self.tracker.version != self._rows_version:
             self._reload_rows()
-        return reconciler.plan(self.instrument, self._desired, self._n_desired, self._rows, risk_ctx)
+        return reconciler.plan(
+            self.instrument, self._desired, self._n_desired, self._rows, risk_ctx, extra.bid_amount,
+            extra.ask_amount, budget,
+        )
 
     def _reload_rows(self) -> None:
         self._unsynced.clear()  # the load covers them

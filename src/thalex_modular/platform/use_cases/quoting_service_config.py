@@ -23,6 +23,8 @@ class QuotingServiceConfig:
             counted twice nor dropped; only a difference that holds is adopted.
         resync_settle_rounds: how many such waits at most (fills keep arriving) before the latest portfolio is
             adopted anyway.
+        position_hold_ns: how long the exchange's portfolio feed may contradict our position, with no fill of ours
+            arriving, before a resync (a fill notification racing the feed stays within it).
     """
 
     max_feed_silence_ns: int = 3_000_000_000
@@ -32,10 +34,11 @@ class QuotingServiceConfig:
     resync_retry_ns: int = 1_000_000_000
     resync_settle_ns: int = 200_000_000
     resync_settle_rounds: int = 3
+    position_hold_ns: int = 1_000_000_000
 
     def __post_init__(self) -> None:
         for name in ("max_feed_silence_ns", "max_data_age_ns", "check_interval_ns", "throttle_backoff_ns",
-                     "resync_retry_ns", "resync_settle_ns", "resync_settle_rounds"):
+                     "resync_retry_ns", "resync_settle_ns", "resync_settle_rounds", "position_hold_ns"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0, was {value!r}")
@@ -49,6 +52,8 @@ class ServiceStats:
     trades: int = 0
     runs: int = 0
     requests_sent: int = 0
+    amends_sent: int = 0
+    cancels_sent: int = 0
     mass_quotes_sent: int = 0
     mass_quote_failed_sides: int = 0
     mm_protection_trips: int = 0
@@ -56,12 +61,16 @@ class ServiceStats:
     fees_usd: float = 0.0
     denials: int = 0
     rejections: int = 0
+    rejections_by_code: dict[int, int] = field(default_factory=dict)  # Thalex error code -> count
     throttled: int = 0
     resyncs: int = 0
     stale_pulls: int = 0
     toxic_pulls: int = 0
     send_failures: int = 0
+    deferred: int = 0  # amends and inserts the request budget held back for a later run
+    position_mismatches: int = 0  # resyncs asked because the exchange's portfolio feed contradicted our position
     last_pull_reason: str | None = None
+    kill_reason: str | None = None  # why the kill switch is engaged (None: it is not)
     sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
 
 

@@ -7,32 +7,61 @@ Inputs, all held by the caller and reused between calls:
 * ``orders`` int64 rows ``[is_buy, price_ticks, remaining_lots, filled_lots, in_flight, client_order_id]`` and
   ``amounts`` float64 rows ``[remaining (>= 0), filled]`` (underlying) of our resting orders on the instrument
   (pending, open, partially filled), ``no`` rows, in the tracker's order (the open book is summed in that order).
-* ``lim``/``ilim`` the risk limits (:mod:`~..domain.risk_kernel`), ``grid`` int64
-  ``[amend_tolerance_ticks, price_divisor, amount_divisor]``, and the risk context as scalars.
+* ``lim``/``ilim`` the risk limits and ``ctx``/``ictx`` the risk context (:mod:`~..domain.risk_kernel`; ``ictx``
+  carries the request budget), ``grid`` int64 ``[amend_tolerance_ticks, price_divisor, amount_divisor,
+  amend_tolerance_bps * 1000, amount_tolerance_permille]``.
 
 Outputs: ``out`` int64 rows ``[kind, row, price_ticks, lots]`` in send order (cancels, amends, inserts); ``row`` is
 an order row for a cancel or amend, a desired row for an insert; ``lots`` is an amend's new *total* (filled +
 remaining) or an insert's amount. ``denied`` int64 rows ``[kind, row, code, order_count, price_ticks, lots]`` and
 ``denied_book`` float64 rows ``[bid_amount, ask_amount]``: each refusal with the open book it was checked
-against. Returns ``n_out + n_denied * 2**32``.
+against. Returns ``n_out + n_denied * 2**32 + n_deferred * 2**48`` (see :func:`split_counts`), ``n_deferred`` the
+amends and inserts held back because the budget did not allow them.
+
+Keeping an order (no request): its price is at most as aggressive as the desired one and at most the tolerance
+behind it (``max(amend_tolerance_ticks, amend_tolerance_bps of the price)``; a bid above the desired price or an
+ask below it is always moved, so the inventory skew is never undercut), and its remaining amount is at most the
+desired one and at least ``1 - amount_tolerance_permille / 1000`` of it (a partially filled order keeps its queue
+place instead of being amended back up).
+
+Budget: when the amends and inserts that passed risk outnumber ``ictx[IC_BUDGET]`` (the tokens the rate limiter
+has now; cancels have their own budget), the least useful are deferred: deeper levels first, and within a level an
+amend that only moves an order before one that fills a missing quote, before one that shrinks an order; among
+amends, the smaller moves first. Dropping after the risk decisions is safe: every request kept was checked against
+a book that counted the dropped ones as sent.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
-from thalex_modular.platform.domain.risk_kernel import L_LOT, L_TICK, OK, amend_risk_code, risk_code, risk_limits
+from thalex_modular.platform.domain.risk_kernel import (
+    C_EXTRA_ASKS,
+    C_EXTRA_BIDS,
+    IC_BUDGET,
+    L_LOT,
+    L_TICK,
+    OK,
+    amend_risk_code,
+    new_context,
+    risk_code,
+    risk_limits,
+    write_context,
+)
 
 __all__ = [
+    "GRID_COLUMNS",
     "KIND_AMEND",
     "KIND_CANCEL",
     "KIND_INSERT",
     "ORDER_COLUMNS",
     "plan_requests",
+    "split_counts",
 ]
 
 KIND_CANCEL = 0
@@ -45,7 +74,34 @@ ORDER_COLUMNS = 6
 A_REMAINING, A_FILLED = 0, 1
 # desired row columns (quote_array)
 _Q_IS_BUY, _Q_TICKS, _Q_LOTS, _Q_LEVEL = 0, 1, 2, 3
-G_TOLERANCE, G_PRICE_DIVISOR, G_AMOUNT_DIVISOR = 0, 1, 2
+G_TOLERANCE, G_PRICE_DIVISOR, G_AMOUNT_DIVISOR, G_TOLERANCE_BPS_MILLI, G_AMOUNT_TOLERANCE_PERMILLE = range(5)
+GRID_COLUMNS = 5
+_DENIED_SHIFT = 32
+_DEFERRED_SHIFT = 48
+
+
+def split_counts(counts: int) -> tuple[int, int, int]:
+    """``(n_out, n_denied, n_deferred)`` of a :func:`plan_requests` result."""
+    return counts & 0xFFFFFFFF, (counts >> _DENIED_SHIFT) & 0xFFFF, counts >> _DEFERRED_SHIFT
+
+
+@kernel
+def _keeps(
+    is_buy: int, want_ticks: int, want_lots: int, have_ticks: int, have_lots: int, grid: NDArray[np.int64]
+) -> int:
+    """How many ticks an order at ``have_ticks`` with ``have_lots`` remaining sits behind the desired quote, when it
+    may be kept for it (see the module docstring); -1 when it may not."""
+    behind = want_ticks - have_ticks if is_buy else have_ticks - want_ticks
+    if behind < 0:
+        return -1
+    tolerance = want_ticks * grid[G_TOLERANCE_BPS_MILLI] // 10_000_000
+    if tolerance < grid[G_TOLERANCE]:
+        tolerance = grid[G_TOLERANCE]
+    if behind > tolerance or have_lots > want_lots:
+        return -1
+    if have_lots * 1000 < want_lots * (1000 - grid[G_AMOUNT_TOLERANCE_PERMILLE]):
+        return -1
+    return behind
 
 
 @kernel
@@ -104,7 +160,7 @@ def _diff_side(
     nq: int,
     orders: NDArray[np.int64],
     no: int,
-    tolerance: int,
+    grid: NDArray[np.int64],
     cancels: NDArray[np.int64],
     n_cancels: int,
     amends: NDArray[np.int64],
@@ -145,13 +201,14 @@ def _diff_side(
     _sort_rows(quotes, n_quotes, 2)
     _sort_rows(free, n_free, 2)
 
-    # fast path, the usual tick: nothing in flight, every order within tolerance of its rank's quote, same size
+    # fast path, the usual tick: nothing in flight, every order kept for its rank's quote
     if n_flight == 0 and n_quotes == n_free:
         settled = True
         for k in range(n_quotes):
             q = quotes[k, 2]
             o = free[k, 2]
-            if orders[o, O_LOTS] != desired[q, _Q_LOTS] or abs(desired[q, _Q_TICKS] - orders[o, O_TICKS]) > tolerance:
+            if _keeps(is_buy, desired[q, _Q_TICKS], desired[q, _Q_LOTS], orders[o, O_TICKS], orders[o, O_LOTS],
+                      grid) < 0:
                 settled = False
                 break
         if settled:
@@ -173,7 +230,7 @@ def _diff_side(
         n_quotes = _drop_used(quotes, n_quotes, q_used)
         q_used[:] = False
 
-    # 2. keep orders within tolerance with the desired amount, nearest first
+    # 2. keep orders within tolerance (behind the quote, never ahead) and with an amount in the band, nearest first
     o_used = np.zeros(n_free, dtype=np.bool_)
     cand = np.empty((n_quotes * n_free, 3), dtype=np.int64)
     m = 0
@@ -181,8 +238,9 @@ def _diff_side(
         q = quotes[qi, 2]
         for oi in range(n_free):
             o = free[oi, 2]
-            distance = abs(desired[q, _Q_TICKS] - orders[o, O_TICKS])
-            if orders[o, O_LOTS] == desired[q, _Q_LOTS] and distance <= tolerance:
+            distance = _keeps(is_buy, desired[q, _Q_TICKS], desired[q, _Q_LOTS], orders[o, O_TICKS],
+                              orders[o, O_LOTS], grid)
+            if distance >= 0:
                 cand[m, 0] = distance
                 cand[m, 1] = qi
                 cand[m, 2] = oi
@@ -252,9 +310,14 @@ def _deny(
 
 
 @kernel
-def _emit(out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64], n: int) -> int:
-    """Append ``[kind, row, ticks, lots]`` for each ``[row, ticks, lots]`` of ``rows[:n]``; returns the new count."""
+def _emit(
+    out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64], n: int, keep: NDArray[np.bool_]
+) -> int:
+    """Append ``[kind, row, ticks, lots]`` for each ``[row, ticks, lots, ...]`` of ``rows[:n]`` marked in ``keep``;
+    returns the new count."""
     for k in range(n):
+        if not keep[k]:
+            continue
         out[n_out, 0] = kind
         out[n_out, 1] = rows[k, 0]
         out[n_out, 2] = rows[k, 1]
@@ -265,9 +328,49 @@ def _emit(out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64]
 
 #: the types the order path passes to :func:`plan_requests` (its :func:`~thalex_modular.platform.domain.jit.entry`)
 PLAN_REQUESTS_SIGNATURE: Final = (
-    "int64(int64[:, ::1], int64, int64[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], int64[::1], float64,"
-    " float64, int64, int64, boolean, int64[:, ::1], int64[:, ::1], float64[:, ::1])"
+    "int64(int64[:, ::1], int64, int64[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], int64[::1],"
+    " float64[::1], int64[::1], int64[:, ::1], int64[:, ::1], float64[:, ::1])"
 )
+
+
+@kernel
+def _within_budget(
+    amend_rows: NDArray[np.int64],
+    n_amends: int,
+    insert_rows: NDArray[np.int64],
+    n_inserts: int,
+    budget: int,
+    keep_amend: NDArray[np.bool_],
+    keep_insert: NDArray[np.bool_],
+) -> int:
+    """Mark the ``budget`` most useful amends and inserts (module docstring); returns how many are deferred."""
+    n = n_amends + n_inserts
+    if n <= budget:
+        keep_amend[:n_amends] = True
+        keep_insert[:n_inserts] = True
+        return 0
+    # [level, rank, -moved ticks, kind (0 amend, 1 insert), index]
+    cand = np.empty((n, 5), dtype=np.int64)
+    for k in range(n_amends):
+        cand[k, 0] = amend_rows[k, 3]
+        cand[k, 1] = 0 if amend_rows[k, 5] != 0 else 2
+        cand[k, 2] = -amend_rows[k, 4]
+        cand[k, 3] = 0
+        cand[k, 4] = k
+    for k in range(n_inserts):
+        cand[n_amends + k, 0] = insert_rows[k, 3]
+        cand[n_amends + k, 1] = 1
+        cand[n_amends + k, 2] = 0
+        cand[n_amends + k, 3] = 1
+        cand[n_amends + k, 4] = k
+    _sort_rows(cand, n, 3)
+    keep = budget if budget > 0 else 0
+    for k in range(keep):
+        if cand[k, 3] == 0:
+            keep_amend[cand[k, 4]] = True
+        else:
+            keep_insert[cand[k, 4]] = True
+    return n - keep
 
 
 @kernel
@@ -280,11 +383,8 @@ def plan_requests(
     lim: NDArray[np.float64],
     ilim: NDArray[np.int64],
     grid: NDArray[np.int64],
-    position: float,
-    reference_price: float,
-    now_ns: int,
-    mark_ts_ns: int,
-    mark_ts_known: bool,
+    ctx: NDArray[np.float64],
+    ictx: NDArray[np.int64],
     out: NDArray[np.int64],
     denied: NDArray[np.int64],
     denied_book: NDArray[np.float64],
@@ -294,8 +394,8 @@ def plan_requests(
     lot = lim[L_LOT]
     price_divisor = grid[G_PRICE_DIVISOR]
     amount_divisor = grid[G_AMOUNT_DIVISOR]
-    bids = 0.0
-    asks = 0.0
+    bids = ctx[C_EXTRA_BIDS]
+    asks = ctx[C_EXTRA_ASKS]
     for r in range(no):
         if orders[r, O_IS_BUY] != 0:
             bids += amounts[r, A_REMAINING]
@@ -306,12 +406,9 @@ def plan_requests(
     cancels = np.empty(no, dtype=np.int64)
     amends = np.empty((no, 5), dtype=np.int64)
     inserts = np.empty((nq, 3), dtype=np.int64)
-    tolerance = grid[G_TOLERANCE]
+    n_cancels, n_amends, n_inserts = _diff_side(1, desired, nq, orders, no, grid, cancels, 0, amends, 0, inserts, 0)
     n_cancels, n_amends, n_inserts = _diff_side(
-        1, desired, nq, orders, no, tolerance, cancels, 0, amends, 0, inserts, 0
-    )
-    n_cancels, n_amends, n_inserts = _diff_side(
-        0, desired, nq, orders, no, tolerance, cancels, n_cancels, amends, n_amends, inserts, n_inserts
+        0, desired, nq, orders, no, grid, cancels, n_cancels, amends, n_amends, inserts, n_inserts
     )
     if n_cancels == 0 and n_amends == 0 and n_inserts == 0:
         return 0
@@ -319,7 +416,8 @@ def plan_requests(
 
     # amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book
     _sort_rows(amends, n_amends, 3)
-    amend_rows = np.empty((n_amends, 3), dtype=np.int64)  # [order row, ticks, total lots]
+    # [order row, ticks, total lots, level, ticks moved, shrinks (0/1)]
+    amend_rows = np.empty((n_amends, 6), dtype=np.int64)
     n_amend_rows = 0
     for k in range(n_amends):
         q = amends[k, 3]
@@ -332,8 +430,7 @@ def plan_requests(
         filled = amounts[o, A_FILLED]
         remaining = amounts[o, A_REMAINING]
         code = amend_risk_code(
-            lim, ilim, is_buy, price, total, filled, remaining, position, reference_price, now_ns, mark_ts_ns,
-            mark_ts_known, bids, asks, count,
+            lim, ilim, ctx, ictx, is_buy, price, total, filled, remaining, bids, asks, count,
         )
         if code != OK:
             n_denied = _deny(denied, denied_book, n_denied, KIND_AMEND, o, code, count, ticks, total_lots, bids, asks)
@@ -350,12 +447,15 @@ def plan_requests(
         amend_rows[n_amend_rows, 0] = o
         amend_rows[n_amend_rows, 1] = ticks
         amend_rows[n_amend_rows, 2] = total_lots
+        amend_rows[n_amend_rows, 3] = amends[k, 1]
+        amend_rows[n_amend_rows, 4] = abs(ticks - orders[o, O_TICKS])
+        amend_rows[n_amend_rows, 5] = 1 if amends[k, 0] < 0 else 0
         n_amend_rows += 1
 
     # inserts by level, best price first within a level (stable: bids before asks on equal keys)
     if n_inserts > 1:
         _sort_rows(inserts, n_inserts, 2)
-    insert_rows = np.empty((n_inserts, 3), dtype=np.int64)  # [desired row, ticks, lots]
+    insert_rows = np.empty((n_inserts, 4), dtype=np.int64)  # [desired row, ticks, lots, level]
     n_insert_rows = 0
     for k in range(n_inserts):
         q = inserts[k, 2]
@@ -364,10 +464,7 @@ def plan_requests(
         lots = desired[q, _Q_LOTS]
         price = _on_grid(ticks, tick, price_divisor)
         amount = _on_grid(lots, lot, amount_divisor)
-        code = risk_code(
-            lim, ilim, is_buy, price, amount, amount, 0.0, 1, position, reference_price, now_ns, mark_ts_ns,
-            mark_ts_known, bids, asks, count,
-        )
+        code = risk_code(lim, ilim, ctx, ictx, is_buy, price, amount, amount, 0.0, 1, bids, asks, count)
         if code != OK:
             n_denied = _deny(denied, denied_book, n_denied, KIND_INSERT, q, code, count, ticks, lots, bids, asks)
             continue
@@ -379,16 +476,38 @@ def plan_requests(
         insert_rows[n_insert_rows, 0] = q
         insert_rows[n_insert_rows, 1] = ticks
         insert_rows[n_insert_rows, 2] = lots
+        insert_rows[n_insert_rows, 3] = inserts[k, 0]
         n_insert_rows += 1
 
+    keep_amend = np.zeros(n_amend_rows, dtype=np.bool_)
+    keep_insert = np.zeros(n_insert_rows, dtype=np.bool_)
+    n_deferred = _within_budget(
+        amend_rows, n_amend_rows, insert_rows, n_insert_rows, ictx[IC_BUDGET], keep_amend, keep_insert
+    )
     for k in range(n_cancels):
         out[k, 0] = KIND_CANCEL
         out[k, 1] = cancels[k]
         out[k, 2] = 0
         out[k, 3] = 0
-    n_out = _emit(out, n_cancels, KIND_AMEND, amend_rows, n_amend_rows)
-    n_out = _emit(out, n_out, KIND_INSERT, insert_rows, n_insert_rows)
-    return n_out + n_denied * 4294967296
+    n_out = _emit(out, n_cancels, KIND_AMEND, amend_rows, n_amend_rows, keep_amend)
+    n_out = _emit(out, n_out, KIND_INSERT, insert_rows, n_insert_rows, keep_insert)
+    return n_out + (n_denied << _DENIED_SHIFT) + (n_deferred << _DEFERRED_SHIFT)
+
+
+def new_grid(amend_tolerance_ticks: int, amend_tolerance_bps: float = 0.0, amount_tolerance: float = 0.0
+             ) -> NDArray[np.int64]:
+    """The ``grid`` array of :func:`plan_requests` (price and amount divisors are set per instrument).
+
+    Args:
+        amend_tolerance_ticks: an order up to this many ticks behind its quote is kept.
+        amend_tolerance_bps: ... or up to this many basis points of the quote's price, whichever is more.
+        amount_tolerance: share (0..1) by which an order's remaining amount may fall short of the quote's and still
+            be kept (0: the amounts must be equal).
+    """
+    return np.array(
+        [amend_tolerance_ticks, 0, 0, round(amend_tolerance_bps * 1000), round(amount_tolerance * 1000)],
+        dtype=np.int64,
+    )
 
 
 def warm_up() -> None:
@@ -398,8 +517,11 @@ def warm_up() -> None:
     orders = np.array([[1, 98, 1, 0, 0, 1]], dtype=np.int64)
     amounts = np.array([[1.0, 0.0]], dtype=np.float64)
     lim, ilim = risk_limits(1.0, 1.0, 1.0, 10.0, 1e9, 100.0, 10.0, 10, None)
-    grid = np.array([0, 1, 1], dtype=np.int64)
+    ctx, ictx = new_context()
+    write_context(ctx, ictx, 0.0, 100.0, 100.0, math.nan, math.nan, 0.0, 0, 0, False)
+    grid = new_grid(0)
+    grid[G_PRICE_DIVISOR] = grid[G_AMOUNT_DIVISOR] = 1
     plan_requests(
-        desired, 2, orders, amounts, 1, lim, ilim, grid, 0.0, 100.0, 0, 0, False,
-        np.zeros((4, 4), dtype=np.int64), np.zeros((4, 6), dtype=np.int64), np.zeros((4, 2), dtype=np.float64),
+        desired, 2, orders, amounts, 1, lim, ilim, grid, ctx, ictx, np.zeros((4, 4), dtype=np.int64),
+        np.zeros((4, 6), dtype=np.int64), np.zeros((4, 2), dtype=np.float64),
     )

@@ -20,6 +20,7 @@ from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim.results import SimEvent
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.domain.tracking import StateTracker
+from thalex_modular.platform.domain.tracking.account_exposure import AccountExposure
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.strategies.avellaneda_stoikov import AvellanedaStoikovConfig, AvellanedaStoikovStrategy
@@ -158,7 +159,7 @@ class SimSession:
 
 @dataclass(frozen=True, slots=True)
 class CoreParameters:
-    """Demo/benchmark defaults for one perpetual; units in names."""
+    """One instrument's quoting core; defaults are ``platform run``'s. Units in names (``_ns`` int ns)."""
 
     gamma: float = 0.002
     max_position_underlying: float = 0.5
@@ -166,17 +167,27 @@ class CoreParameters:
     horizon_s: float = 60.0
     min_spread_ticks: int = 4
     amend_tolerance_ticks: int = 3
+    amend_tolerance_bps: float = 1.0
+    amount_tolerance: float = 0.5
     max_order_amount: float = 0.1
     max_notional_usd: float = 50_000.0
+    max_instrument_notional_usd: float | None = None
+    max_account_notional_usd: float | None = None
     max_open_orders: int = 10
     price_band_bps: float = 200.0
+    max_mark_age_ns: int | None = None
     fill_report_grace_ns: int = 0
+    label: str = "thalex-modular"
 
 
 def build_core(
-    instrument: Instrument, params: CoreParameters | None = None, ids: ClientOrderIds | None = None
+    instrument: Instrument,
+    params: CoreParameters | None = None,
+    ids: ClientOrderIds | None = None,
+    exposure: AccountExposure | None = None,
 ) -> QuotingCore:
-    """Wire tracker, analyzer, A-S strategy, risk and reconciler for one instrument."""
+    """Wire tracker, analyzer, A-S strategy, risk and reconciler for one instrument (``exposure``: the account's
+    other orders and positions, live)."""
     p = params or CoreParameters()
     strategy = AvellanedaStoikovStrategy(
         AvellanedaStoikovConfig(
@@ -194,11 +205,17 @@ def build_core(
             max_notional_usd=p.max_notional_usd,
             max_open_orders=p.max_open_orders,
             price_band_bps=p.price_band_bps,
+            max_mark_age_ns=p.max_mark_age_ns,
+            max_instrument_notional_usd=p.max_instrument_notional_usd,
+            max_account_notional_usd=p.max_account_notional_usd,
         )
     )
-    reconciler = OrderReconciler(risk, ids or ClientOrderIds(), p.amend_tolerance_ticks, label="thalex-modular")
+    reconciler = OrderReconciler(
+        risk, ids or ClientOrderIds(), p.amend_tolerance_ticks, label=p.label,
+        amend_tolerance_bps=p.amend_tolerance_bps, amount_tolerance=p.amount_tolerance,
+    )
     tracker = StateTracker((instrument,), fill_report_grace_ns=p.fill_report_grace_ns)
-    return QuotingCore(instrument, tracker, MultiWindowRegimeAnalyzer(), strategy, reconciler)
+    return QuotingCore(instrument, tracker, MultiWindowRegimeAnalyzer(), strategy, reconciler, exposure=exposure)
 
 
 def build_sim_session(

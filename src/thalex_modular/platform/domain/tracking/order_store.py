@@ -16,14 +16,12 @@ from ..errors import InvalidValue
 class OrderEntry:
     """An order plus the tracker's bookkeeping about it.
 
-    ``fills_amount`` is the sum of the fills seen for it (underlying); ``amend_amount`` the total amount
-    an amend in flight asks for; ``adopted`` is True for orders learned from the exchange rather than
-    registered by this session (their ``order.client_order_id`` is a negative local key).
+    ``fills_amount`` is the sum of the fills seen for it (underlying); ``adopted`` is True for orders learned from
+    the exchange rather than registered by this session (their ``order.client_order_id`` is a negative local key).
     """
 
     order: Order
     fills_amount: float = 0.0
-    amend_amount: float | None = None
     adopted: bool = False
     reject_reason: str | None = None
 

@@ -138,7 +138,7 @@ class StateTracker:
         entry = self._entry_for_request(amend.client_order_id, amend.order_id, "amend")
         entry.order.request_in_flight = "amend"
         entry.order.updated_ns = ts_ns
-        entry.amend_amount = amend.amount
+        entry.order.amend_amount = amend.amount
         return entry.order
 
     def register_cancel(self, cancel: CancelOrder, ts_ns: int) -> Order:
@@ -172,7 +172,7 @@ class StateTracker:
             entry.reject_reason = reason
             self._store.status_changed(entry, was_terminal)
         order.request_in_flight = None
-        entry.amend_amount = None
+        order.amend_amount = None
         order.updated_ns = ts_ns
         return order
 
@@ -197,8 +197,11 @@ class StateTracker:
         """Book the fee of one of our trades as the exchange reports it later (Thalex ``account.trade_history``:
         order notifications carry fills without fees). The position is not touched (the fill itself comes with
         the order update); realised PnL drops by ``trade.fee`` (USD), once per ``trade_id``. Returns False for a
-        trade whose fee is already booked, or that has no fee."""
-        if not trade.fee or not _remember(self._fee_trade_ids, trade.trade_id, self._max_trade_ids):
+        trade whose fee is already booked, that has no fee, or whose order is not one of ours (the account's trade
+        history also holds the trades of other sessions' orders)."""
+        if not trade.fee or trade.order_id is None or self._store.by_oid(trade.order_id) is None:
+            return False
+        if not _remember(self._fee_trade_ids, trade.trade_id, self._max_trade_ids):
             return False
         self._positions.book(trade.instrument_name).charge_fee(trade.fee)
         self._fees_usd[trade.instrument_name] = self._fees_usd.get(trade.instrument_name, 0.0) + trade.fee
@@ -207,6 +210,19 @@ class StateTracker:
     def fees_usd(self, instrument_name: str) -> float:
         """Fees booked for the instrument's trades (USD, positive = paid)."""
         return self._fees_usd.get(instrument_name, 0.0)
+
+    def provisional_amount(self, instrument_name: str, side: Side) -> float:
+        """Fills the exchange already counts in an order's ``filled_amount`` whose notifications have not arrived
+        (underlying, one side): not in the position yet, no longer in the open book. Risk counts them as exposure
+        until they arrive, or until the grace ends and a resync rebuilds the position."""
+        if not self._unexplained:
+            return 0.0
+        total = 0.0
+        for key in self._unexplained:
+            entry = self._store.by_cid(key)
+            if entry is not None and entry.order.instrument_name == instrument_name and entry.order.side is side:
+                total += max(0.0, entry.order.filled_amount - entry.fills_amount)
+        return total
 
     def overdue_resyncs(self, now_ns: int) -> list[ResyncRequest]:
         """ResyncRequests for reported fill amounts still unexplained ``fill_report_grace_ns`` after they were
@@ -242,8 +258,8 @@ class StateTracker:
             was_terminal = order.status.is_terminal
             order.status = next_status(order.status, OrderStatus.CANCELLED)
             order.request_in_flight = None
+            order.amend_amount = None
             order.updated_ns = ts_ns
-            entry.amend_amount = None
             self._store.status_changed(entry, was_terminal)
             out.append(
                 ResyncRequest(
@@ -302,12 +318,8 @@ class StateTracker:
         total = 0.0
         for entry in self._store.open_entries(instrument_name):
             order = entry.order
-            if order.side is not side:
-                continue
-            remaining = order.remaining_amount
-            if entry.amend_amount is not None:
-                remaining = max(remaining, entry.amend_amount - order.filled_amount)
-            total += remaining
+            if order.side is side:
+                total += order.exposure_amount
         return total
 
     @property
@@ -430,6 +442,7 @@ class StateTracker:
             updated_ns=update.ts_local_ns,
             delete_reason=update.delete_reason,
             label=update.label,
+            mass_quote=update.client_order_id is None,  # ours without one: a mass quote level
         )
         entry = OrderEntry(order, adopted=True)
         for order_fill in update.fills:
@@ -460,7 +473,7 @@ class StateTracker:
             or (kind == "cancel" and reason is ChangeReason.CANCEL)
         ):
             order.request_in_flight = None
-            entry.amend_amount = None
+            order.amend_amount = None
 
     def _entry_for_request(self, client_order_id: int, order_id: str | None, kind: RequestKind) -> OrderEntry:
         entry = self._store.by_cid(client_order_id)

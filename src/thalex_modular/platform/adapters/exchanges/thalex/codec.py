@@ -8,7 +8,7 @@ Request encoding (:func:`encode_request` and the ``*_params`` helpers) produces 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 
@@ -46,6 +46,7 @@ from .schemas import (
     InstrumentWire,
     MmProtectionUpdate as MmProtectionWire,
     OrderIdWire,
+    OrderOwnerWire,
     OrderStatusWire,
     PortfolioEntryWire,
     TickerWire,
@@ -73,6 +74,7 @@ __all__ = [
     "instrument_to_domain",
     "mass_quote_side",
     "order_id_of",
+    "order_owner_of",
     "order_to_domain",
     "portfolio_to_domain",
     "split_orders",
@@ -83,12 +85,20 @@ __all__ = [
 T = TypeVar("T")
 Payload = bytes | str | msgspec.Raw
 
+
+class OrderOwner(NamedTuple):
+    """Whose an order is: its instrument (None for a combination), label and persistence (OrderOwnership)."""
+
+    instrument_name: str | None
+    label: str | None
+    persistent: bool
+
 _ENVELOPE: Final = msgspec.json.Decoder(Envelope)
 # strict=False: an OrderStatus may echo client_order_id as a JSON float (DIGEST 8.1)
-_ORDERS: Final = msgspec.json.Decoder(list[OrderStatusWire], strict=False)
 _ORDER: Final = msgspec.json.Decoder(OrderStatusWire, strict=False)
 _ORDER_RAWS: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _ORDER_ID: Final = msgspec.json.Decoder(OrderIdWire)
+_ORDER_OWNER: Final = msgspec.json.Decoder(OrderOwnerWire)
 _TICKER: Final = msgspec.json.Decoder(TickerWire)
 _TRADES: Final = msgspec.json.Decoder(list[TradeRow])
 _OWN_TRADES: Final = msgspec.json.Decoder(list[TradeWire], strict=False)
@@ -141,9 +151,23 @@ def _typed(decoder: msgspec.json.Decoder[T], raw: Payload, what: str) -> T:
         raise DecodeError(f"malformed {what}: {exc}") from None
 
 
-def decode_orders(raw: Payload, ts_local_ns: int) -> list[OrderUpdate]:
-    """``session.orders`` / ``account.orders`` payloads and ``private/open_orders`` results."""
-    return [order_to_domain(w, ts_local_ns) for w in _typed(_ORDERS, raw, "OrderStatus[]")]
+def decode_orders(raw: Payload, ts_local_ns: int, skipped: list[str] | None = None) -> list[OrderUpdate]:
+    """``session.orders`` / ``account.orders`` payloads and ``private/open_orders`` results. An item we cannot use
+    (an enum value outside api.yaml, a combination order) is left out and described in ``skipped`` when given, else
+    it raises.
+
+    Raises:
+        DecodeError: the payload is not an array of OrderStatus, or (without ``skipped``) an item is unusable.
+    """
+    out = []
+    for item in split_orders(raw):
+        try:
+            out.append(decode_order(item, ts_local_ns))
+        except DecodeError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+    return out
 
 
 def split_orders(raw: Payload) -> list[msgspec.Raw]:
@@ -154,6 +178,12 @@ def split_orders(raw: Payload) -> list[msgspec.Raw]:
 def order_id_of(raw: Payload) -> str:
     """The ``order_id`` of one raw OrderStatus, without decoding the rest."""
     return _typed(_ORDER_ID, raw, "OrderStatus").order_id
+
+
+def order_owner_of(raw: Payload) -> OrderOwner:
+    """Instrument, label and persistence of one raw OrderStatus, without decoding the rest."""
+    w = _typed(_ORDER_OWNER, raw, "OrderStatus")
+    return OrderOwner(w.instrument_name, None if w.label is None else str(w.label), w.persistent)
 
 
 def decode_order(raw: Payload, ts_local_ns: int) -> OrderUpdate:
@@ -171,9 +201,20 @@ def decode_trades(raw: Payload, ts_local_ns: int) -> list[Trade]:
     return [trade_to_domain(row, ts_local_ns) for row in _typed(_TRADES, raw, "recent_trades rows")]
 
 
-def decode_own_trades(raw: Payload, ts_local_ns: int) -> list[Fill]:
-    """An ``account.trade_history`` payload: our trades as fills (with the fee). Only ``normal`` trades count."""
-    return [fill_to_domain(w, ts_local_ns) for w in _typed(_OWN_TRADES, raw, "Trade[]") if w.trade_type == "normal"]
+def decode_own_trades(raw: Payload, ts_local_ns: int, skipped: list[str] | None = None) -> list[Fill]:
+    """An ``account.trade_history`` payload: our trades as fills (with the fee). Only ``normal`` trades count; one
+    lacking what a fill needs is left out and described in ``skipped`` when given, else it raises."""
+    out = []
+    for w in _typed(_OWN_TRADES, raw, "Trade[]"):
+        if w.trade_type != "normal":
+            continue
+        try:
+            out.append(fill_to_domain(w, ts_local_ns))
+        except DecodeError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+    return out
 
 
 def decode_mm_protection(raw: Payload, ts_local_ns: int) -> list[MmProtectionUpdate]:
@@ -304,7 +345,16 @@ def trade_to_domain(row: TradeRow, ts_local_ns: int) -> Trade:
 
 
 def fill_to_domain(w: TradeWire, ts_local_ns: int) -> Fill:
-    """Trade → :class:`Fill` (``price`` this trade's price, ``fee`` USD)."""
+    """Trade → :class:`Fill` (``price`` this trade's price, ``fee`` USD; ``ts_exchange_ns`` our receive time when
+    the trade has no ``time``).
+
+    Raises:
+        DecodeError: the trade lacks ``trade_id``, ``instrument_name``, ``direction``, ``price`` or ``amount``.
+    """
+    if w.trade_id is None or w.instrument_name is None or w.direction is None or w.price is None or w.amount is None:
+        missing = [name for name in ("trade_id", "instrument_name", "direction", "price", "amount")
+                   if getattr(w, name) is None]
+        raise DecodeError(f"Trade {w.trade_id}: missing {', '.join(missing)}; a fill needs them")
     try:
         return Fill(
             trade_id=w.trade_id,
@@ -315,7 +365,7 @@ def fill_to_domain(w: TradeWire, ts_local_ns: int) -> Fill:
             price=w.price,
             amount=w.amount,
             maker_taker=_lookup(MAKER_TAKER, w.maker_taker, "maker_taker"),
-            ts_exchange_ns=seconds_to_ns(w.time),
+            ts_exchange_ns=seconds_to_ns(w.time) if w.time is not None else ts_local_ns,
             ts_local_ns=ts_local_ns,
             fee=w.fee,
         )

@@ -8,9 +8,17 @@ request (Thalex error, local throttle = code 4, connection lost or timeout = cod
 identical, byte for byte, to the last status delivered for that open order (the notification repeating an
 insert/amend result) is skipped: it carries nothing new.
 
-On every (re)connect the session subscribes ``session.orders`` and ``account.portfolio`` (and optionally
-``account.trade_history``), then this gateway fetches ``private/open_orders`` and ``private/portfolio`` and hands
-them to ``on_resync`` before the session counts as ready: the owner rebuilds its state, then quotes again.
+The account may be shared (a manual session, another bot): only orders that are ours by :class:`OrderOwnership`
+(our label on a non-persistent order) are delivered, fetched as open orders, or cancelled; every other order of the
+account, and the account's positions and marks, go to the gateway's :class:`AccountExposure`, which risk reads.
+
+On every (re)connect the session subscribes ``session.orders``, ``account.orders`` and ``account.portfolio`` (and
+optionally ``account.trade_history``), then this gateway fetches ``private/open_orders`` and ``private/portfolio``,
+keeps them as :attr:`ThalexGateway.last_snapshot` and hands them to ``on_resync`` before the session counts as
+ready: the owner rebuilds its state, then quotes again. A lost connection is reported to the down sink at once.
+
+An order notification or reply we cannot use (a value outside api.yaml) is logged and skipped, and the desync sink
+asks the owner for a resync; the session is never dropped for it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry
 from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
 from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.domain.tracking.account_exposure import AccountExposure, OrderOwnership
 from thalex_modular.platform.use_cases.ports import AnswerSink, GatewayAnswer
 
 from .codec import (
@@ -40,6 +49,7 @@ from .codec import (
     insert_params,
     mass_quote_side,
     order_id_of,
+    order_owner_of,
     split_orders,
 )
 from .errors import (
@@ -88,13 +98,18 @@ def _ignore_answer(answer: GatewayAnswer) -> None:
     return None
 
 
+def _ignore_reason(reason: str) -> None:
+    return None
+
+
 class ThalexGateway:
     """Order gateway over a logged-in :class:`ThalexSession`.
 
     Args:
         session: a session with credentials, not started yet (the gateway registers its channels and resync hook).
         clock: wall clock (int ns) for local timestamps.
-        instrument_names: the instruments this gateway trades (open orders are filtered to them); None = account.
+        ownership: which orders of the account are ours (our label, non-persistent).
+        instrument_names: the instruments this gateway trades (our open orders are filtered to them); None = all.
         on_resync: called with the exchange's state on every (re)connect, before the session is ready.
         trade_history: also subscribe ``account.trade_history`` (fills with fees, lagging) for :meth:`set_fill_sink`.
         mm_protection: also subscribe ``session.mm_protection`` (protection trips and refills, mass-quote mode) for
@@ -106,6 +121,7 @@ class ThalexGateway:
         session: ThalexSession,
         clock: Clock,
         *,
+        ownership: OrderOwnership,
         instrument_names: Collection[str] | None = None,
         on_resync: Callable[[ResyncSnapshot], None] | None = None,
         trade_history: bool = False,
@@ -115,12 +131,17 @@ class ThalexGateway:
             raise ValueError("invalid `session`: ThalexGateway needs a session with credentials (live mode)")
         self._session = session
         self._clock = clock
+        self._ownership = ownership
         self._names = frozenset(instrument_names) if instrument_names is not None else None
         self._on_resync = on_resync
+        self.exposure = AccountExposure()
+        self.last_snapshot: ResyncSnapshot | None = None
         self._sink: AnswerSink = _ignore_answer
         self._portfolio_sink: Callable[[list[PortfolioEntry], bool], None] | None = None
         self._fill_sink: Callable[[Fill], None] | None = None
         self._protection_sink: Callable[[MmProtectionUpdate], None] | None = None
+        self._down_sink: Callable[[str], None] = _ignore_reason
+        self._desync_sink: Callable[[str], None] = _ignore_reason
         # client_order_ids of this websocket session's open orders: amend/cancel by client_order_id only for these
         self._session_cids: set[int] = set()
         # order_id -> raw OrderStatus last delivered for an open order: a session.orders item equal to it (the
@@ -129,7 +150,9 @@ class ThalexGateway:
         self.repeats_skipped = 0
         self.rejections = 0
         self.local_throttles = 0
+        self.undecodable = 0
         session.add_channels(["session.orders"], self._on_orders, private=True)
+        session.add_channels(["account.orders"], self._on_account_orders, private=True)
         session.add_channels(["account.portfolio"], self._on_portfolio, private=True)
         if trade_history:
             session.add_channels(["account.trade_history"], self._on_trade_history, private=True)
@@ -144,7 +167,8 @@ class ThalexGateway:
         self._sink = sink
 
     def set_portfolio_sink(self, sink: Callable[[list[PortfolioEntry], bool], None]) -> None:
-        """``sink(entries, snapshot)`` for ``account.portfolio`` (a full snapshot first, then changed lines)."""
+        """``sink(entries, snapshot)`` for ``account.portfolio`` (a full snapshot first, then changed lines), called
+        after :attr:`exposure` took them."""
         self._portfolio_sink = sink
 
     def set_protection_sink(self, sink: Callable[[MmProtectionUpdate], None]) -> None:
@@ -154,6 +178,23 @@ class ThalexGateway:
     def set_fill_sink(self, sink: Callable[[Fill], None]) -> None:
         """``sink(fill)`` for ``account.trade_history`` (needs ``trade_history=True``)."""
         self._fill_sink = sink
+
+    def set_down_sink(self, sink: Callable[[str], None]) -> None:
+        """``sink(reason)`` as soon as the connection is lost (nothing may be sent until the next resync)."""
+        self._down_sink = sink
+
+    def set_desync_sink(self, sink: Callable[[str], None]) -> None:
+        """``sink(reason)`` when an order notification or reply could not be used: our state may be off."""
+        self._desync_sink = sink
+
+    @property
+    def ready(self) -> bool:
+        """The session is connected, logged in, subscribed and resynced."""
+        return self._session.ready
+
+    def request_budget(self) -> int:
+        """Inserts and amends the rate limiter allows now (cancels have their own budget)."""
+        return self._session.request_budget(RequestKind.MESSAGE)
 
     # -- OrderGateway ---------------------------------------------------------------------------------------------
 
@@ -236,15 +277,12 @@ class ThalexGateway:
         self._not_sent(request, THROTTLE_EXCEEDED, f"throttled locally ({kind.value} budget at 90 % of the limit)")
 
     async def cancel_all(self) -> int:
-        """Cancel our open orders; returns how many. Account-wide gateways use ``private/cancel_all``; an
-        instrument gateway cancels each open order of its instruments by ``order_id`` (other instruments' orders
-        of the account are left alone).
+        """Cancel our open orders (of the gateway's instruments), each by ``order_id``; another's order on the
+        account is never touched. Returns how many were cancelled.
 
         Raises:
             ThalexError: not connected or a request failed.
         """
-        if self._names is None:
-            return decode_result(await self._session.call("private/cancel_all"), int)
         cancelled = 0
         for order in await self.open_orders():
             try:
@@ -260,13 +298,15 @@ class ThalexGateway:
         return cancelled
 
     async def open_orders(self) -> Sequence[OrderUpdate]:
-        """The exchange's open orders (of the gateway's instruments)."""
-        raw = await self._session.call("private/open_orders")
-        return self._filter(decode_orders(raw, self._clock.now_ns()))
+        """Our open orders per the exchange (``private/open_orders`` is account-wide: the others update
+        :attr:`exposure`)."""
+        return self._split(await self._session.call("private/open_orders"), self._clock.now_ns())
 
     async def portfolio(self) -> Sequence[PortfolioEntry]:
-        """The exchange's positions (``private/portfolio``)."""
-        return decode_portfolio(await self._session.call("private/portfolio"))
+        """The exchange's positions (``private/portfolio``); :attr:`exposure` takes them too."""
+        entries = decode_portfolio(await self._session.call("private/portfolio"))
+        self.exposure.on_portfolio(entries, complete=True)
+        return entries
 
     # -- session and market-maker protection ------------------------------------------------------------------
 
@@ -322,9 +362,25 @@ class ThalexGateway:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _filter(self, updates: list[OrderUpdate]) -> list[OrderUpdate]:
+    def _ours(self, instrument_name: str, label: str | None, persistent: bool) -> bool:
+        """An order we trade: on one of our instruments, and ours by label and persistence."""
         names = self._names
-        return updates if names is None else [u for u in updates if u.instrument_name in names]
+        return (names is None or instrument_name in names) and self._ownership.owns(label, persistent)
+
+    def _split(self, raw: msgspec.Raw, ts_ns: int) -> list[OrderUpdate]:
+        """An account-wide list of open orders: the others replace :attr:`exposure`'s orders; ours are returned."""
+        skipped: list[str] = []
+        orders = decode_orders(raw, ts_ns, skipped)
+        self._skipped("private/open_orders", skipped)
+        ours = [o for o in orders if self._ours(o.instrument_name, o.label, o.persistent)]
+        self.exposure.replace_orders(o for o in orders if not self._ours(o.instrument_name, o.label, o.persistent))
+        return ours
+
+    def _skipped(self, where: str, problems: list[str]) -> None:
+        if problems:
+            self.undecodable += len(problems)
+            for problem in problems:
+                _log.error("thalex: %s: skipped an order we cannot use: %s", where, problem)
 
     def _reject(self, request: OrderRequest, code: int, message: str, ts_local_ns: int | None = None) -> None:
         now = self._clock.now_ns() if ts_local_ns is None else ts_local_ns
@@ -349,7 +405,9 @@ class ThalexGateway:
                 update = decode_order(data, ts_local_ns)
             except ThalexError as exc:
                 # the exchange did something we cannot read: our state is unknown, rebuild it from a resync
-                self._session.force_reconnect(f"undecodable {type(request).__name__} result: {exc}")
+                self.undecodable += 1
+                _log.error("thalex: undecodable %s result: %s", type(request).__name__, exc)
+                self._desync_sink(f"undecodable {type(request).__name__} result: {exc}")
                 return
             self._deliver(update, data)
             return
@@ -362,29 +420,53 @@ class ThalexGateway:
 
     def _on_orders(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         last = self._last_status
-        try:
-            for raw in split_orders(payload):
-                data = bytes(raw)
-                if last and last.get(order_id_of(data)) == data:
-                    self.repeats_skipped += 1
-                    continue
+        for raw in split_orders(payload):
+            data = bytes(raw)
+            if last and last.get(order_id_of(data)) == data:
+                self.repeats_skipped += 1
+                continue
+            try:
                 update = decode_order(data, ts_local_ns)
-                if self._names is None or update.instrument_name in self._names:
-                    self._deliver(update, data)
-        except ThalexError as exc:
-            # an order update we cannot read: our state is unknown, rebuild it from a resync (as for a reply)
-            self._session.force_reconnect(f"undecodable session.orders notification: {exc}")
+            except ThalexError as exc:
+                # an order update we cannot read: log it, and rebuild our state from a resync (the session stays)
+                self.undecodable += 1
+                _log.error("thalex: skipped an undecodable session.orders item: %s", exc)
+                self._desync_sink(f"undecodable session.orders item: {exc}")
+                continue
+            if self._names is None or update.instrument_name in self._names:
+                self._deliver(update, data)
+
+    def _on_account_orders(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        """Every order of the account: ours come through ``session.orders`` and the replies, the others update
+        :attr:`exposure` (a snapshot replaces what it holds)."""
+        if snapshot:
+            self._split(payload, ts_local_ns)
+            return
+        exposure = self.exposure
+        for raw in split_orders(payload):
+            owner = order_owner_of(raw)
+            if owner.instrument_name is None or self._ours(owner.instrument_name, owner.label, owner.persistent):
+                continue
+            try:
+                exposure.on_order(decode_order(raw, ts_local_ns))
+            except ThalexError as exc:
+                self._skipped("account.orders", [str(exc)])
 
     def _on_portfolio(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
+        entries = decode_portfolio(payload)
+        self.exposure.on_portfolio(entries, complete=snapshot)
         if self._portfolio_sink is not None:
-            self._portfolio_sink(decode_portfolio(payload), snapshot)
+            self._portfolio_sink(entries, snapshot)
 
     def _on_trade_history(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         sink = self._fill_sink
         if sink is not None:
-            for fill in decode_own_trades(payload, ts_local_ns):
+            skipped: list[str] = []
+            for fill in decode_own_trades(payload, ts_local_ns, skipped):
                 if self._names is None or fill.instrument_name in self._names:
                     sink(fill)
+            for problem in skipped:
+                _log.warning("thalex: skipped a trade_history item: %s", problem)
 
     def _on_mm_protection(self, payload: msgspec.Raw, snapshot: bool, ts_local_ns: int) -> None:
         sink = self._protection_sink
@@ -396,10 +478,14 @@ class ThalexGateway:
         # a new websocket session starts: old client_order_ids can no longer be addressed
         self._session_cids.clear()
         self._last_status.clear()
+        self._down_sink(reason)
 
     async def _resync(self, conn: RpcConnection) -> None:
         ts = self._clock.now_ns()
-        orders = self._filter(decode_orders(await conn.call("private/open_orders"), ts))
+        orders = self._split(await conn.call("private/open_orders"), ts)
         portfolio = decode_portfolio(await conn.call("private/portfolio"))
+        self.exposure.on_portfolio(portfolio, complete=True)
+        snapshot = ResyncSnapshot(tuple(orders), tuple(portfolio), ts, self._session.connects + 1)
+        self.last_snapshot = snapshot
         if self._on_resync is not None:
-            self._on_resync(ResyncSnapshot(tuple(orders), tuple(portfolio), ts, self._session.connects + 1))
+            self._on_resync(snapshot)

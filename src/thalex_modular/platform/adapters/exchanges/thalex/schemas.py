@@ -17,6 +17,7 @@ __all__ = [
     "MmProtectionUpdate",
     "OrderFillWire",
     "OrderIdWire",
+    "OrderOwnerWire",
     "OrderStatusWire",
     "PortfolioEntryWire",
     "RpcErrorBody",
@@ -61,6 +62,14 @@ class OrderIdWire(msgspec.Struct, frozen=True, gc=False):
     """Only the ``order_id`` of an OrderStatus (the rest is skipped unparsed)."""
 
     order_id: str  # OrderStatus.order_id
+
+
+class OrderOwnerWire(msgspec.Struct, frozen=True, gc=False):
+    """What tells whose an OrderStatus is (the rest is skipped unparsed)."""
+
+    instrument_name: str | None = None  # OrderStatus.instrument_name (absent for combinations)
+    label: str | int | float | None = None  # OrderStatus.label
+    persistent: bool = True  # OrderStatus.persistent
 
 
 class OrderStatusWire(msgspec.Struct, frozen=True, gc=False):
@@ -116,14 +125,15 @@ class TradeRow(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
 
 class TradeWire(msgspec.Struct, frozen=True, gc=False):
-    """One of our trades (``account.trade_history``, ``private/trade_history``)."""
+    """One of our trades (``account.trade_history``, ``private/trade_history``). api.yaml requires no field of
+    Trade: every one is optional here, and :func:`~.codec.fill_to_domain` refuses a trade lacking what a fill needs."""
 
-    trade_id: str  # Trade.trade_id
-    instrument_name: str  # Trade.instrument_name
-    direction: str  # Trade.direction
-    price: float  # Trade.price
-    amount: float  # Trade.amount
-    time: float  # Trade.time (Unix s)
+    trade_id: str | None = None  # Trade.trade_id
+    instrument_name: str | None = None  # Trade.instrument_name
+    direction: str | None = None  # Trade.direction
+    price: float | None = None  # Trade.price
+    amount: float | None = None  # Trade.amount
+    time: float | None = None  # Trade.time (Unix s)
     maker_taker: str = "maker"  # Trade.maker_taker
     order_id: str | None = None  # Trade.order_id
     client_order_id: int | None = None  # Trade.client_order_id
@@ -169,15 +179,17 @@ class SetCodResult(msgspec.Struct, frozen=True):
 
 
 class MassQuoteError(msgspec.Struct, frozen=True):
-    code: int  # mass_quote result.errors[].code
+    code: float | None = None  # mass_quote result.errors[].code (api.yaml: number)
     message: str = ""  # .message
     side: str | None = None  # .side ("bid" / "ask")
     price: float | None = None  # .price
 
 
 class MassQuoteResult(msgspec.Struct, frozen=True):
-    n_success: int  # private/mass_quote result.n_success
-    n_fail: int  # result.n_fail
+    """api.yaml types the counts as numbers (a JSON ``2.0`` is as valid as ``2``)."""
+
+    n_success: float  # private/mass_quote result.n_success
+    n_fail: float  # result.n_fail
     errors: list[MassQuoteError] = []  # result.errors
 
 

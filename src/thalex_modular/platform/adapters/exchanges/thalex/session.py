@@ -4,8 +4,10 @@ all again after a drop, with exponential back-off and jitter (DIGEST 8.16).
 Components attach before :meth:`ThalexSession.start`: channel handlers (:meth:`add_channels`), sync hooks run on
 every (re)connect after the subscriptions and before the session counts as ready (the gateway's open-orders +
 portfolio resync), and down hooks told when a connection is lost (the feed pulls quotes). Quoting should only
-happen while :attr:`ThalexSession.ready` is true. A login refused for a non-retryable reason (bad key) stops the
-session: retrying cannot help.
+happen while :attr:`ThalexSession.ready` is true. A login refused for a non-retryable reason (bad key, revoked key)
+stops the session for good, at the first connect or at any later reconnect: retrying cannot help. The owner learns
+it from :attr:`ThalexSession.failure` / :meth:`ThalexSession.wait_failed` and must end (quotes were pulled by
+cancel-on-disconnect when the connection dropped).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class ThalexSession:
         self._drain_hooks: list[DrainHook] = []
         self._conn: RpcConnection | None = None
         self._ready = asyncio.Event()
+        self._failed = asyncio.Event()
+        self.failure: BaseException | None = None  # why the session ended for good (it does not reconnect)
         self._first: asyncio.Future[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -137,6 +141,12 @@ class ThalexSession:
         """The current connection once ready, else None."""
         return self._conn if self._ready.is_set() else None
 
+    async def wait_failed(self) -> BaseException:
+        """Wait until the session ended for good (a login refused for a non-retryable reason); returns why."""
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
+
     async def wait_ready(self, timeout_s: float | None = None) -> None:
         """Wait until the session is ready.
 
@@ -157,6 +167,12 @@ class ThalexSession:
         if conn is None or not conn.is_open:
             raise ExchangeConnectionError(f"{method}: not connected")
         return await conn.call(method, params)
+
+    def request_budget(self, kind: RequestKind = RequestKind.MESSAGE) -> int:
+        """Requests of ``kind`` the rate limiter allows now (0 while not ready)."""
+        if not self._ready.is_set():
+            return 0
+        return self.tokens.available(kind, self._mono())
 
     async def request(self, method: str, params: dict[str, Any], on_reply: ReplyCallback, kind: RequestKind) -> bool:
         """A callback request on the ready connection (the order path). False when throttled locally.
@@ -220,14 +236,14 @@ class ThalexSession:
                 reason = await self._run_once()
             except ThalexRpcError as exc:
                 if not exc.retryable and exc.method == "public/login":
-                    _log.error("thalex: login refused (%s); not retrying", exc)
-                    self._fail_first(exc)
+                    _log.error("thalex: login refused (%s); the session ends, not retrying", exc)
+                    self._fail(exc)
                     return
                 reason = str(exc)
             except SubscriptionError as exc:
                 if self._first is not None and not self._first.done():
                     _log.error("thalex: %s; not retrying", exc)
-                    self._fail_first(exc)
+                    self._fail(exc)
                     return
                 reason = str(exc)
             except ThalexError as exc:
@@ -306,7 +322,11 @@ class ThalexSession:
         if refused:
             raise SubscriptionError(refused)
 
-    def _fail_first(self, error: BaseException) -> None:
+    def _fail(self, error: BaseException) -> None:
+        """The session ends for good: the first start raises it, later ones are told through :meth:`wait_failed`."""
+        self.failure = error
+        self._ready.clear()
+        self._failed.set()
         if self._first is not None and not self._first.done():
             self._first.set_exception(error)
 

@@ -53,6 +53,7 @@ class TokenSource(Protocol):
 
     ===================================  =====================================================================
     ``try_acquire(kind, now_ns)``        take one token now or return False (hot path: never waits)
+    ``available(kind, now_ns)``          whole tokens ``try_acquire`` could take now (0 while backing off)
     ``wait_ns(kind, now_ns)``            ns until ``try_acquire`` can succeed (0: now); for awaited requests
     ``on_throttled(kind, now_ns)``       the exchange answered code 4: empty the budget, back off
     ``on_accepted(kind, now_ns)``        a request was answered without throttling: reset the back-off
@@ -62,6 +63,8 @@ class TokenSource(Protocol):
     """
 
     def try_acquire(self, kind: RequestKind, now_ns: int) -> bool: ...
+
+    def available(self, kind: RequestKind, now_ns: int) -> int: ...
 
     def wait_ns(self, kind: RequestKind, now_ns: int) -> int: ...
 
@@ -225,6 +228,11 @@ class LocalTokenBuckets:
         if self._backoff[kind].blocked_until_ns > now_ns:
             return False
         return self._buckets[kind].try_take(now_ns)
+
+    def available(self, kind: RequestKind, now_ns: int) -> int:
+        if self._backoff[kind].blocked_until_ns > now_ns:
+            return 0
+        return int(self._buckets[kind].tokens(now_ns))
 
     def wait_ns(self, kind: RequestKind, now_ns: int) -> int:
         return max(self._backoff[kind].remaining_ns(now_ns), self._buckets[kind].wait_ns(now_ns))
