@@ -312,7 +312,12 @@ class WriteBuffer:
         done = False
         try:
             while True:
-                chunk = await asyncio.to_thread(segment.read, self._batch_size)
+                try:
+                    chunk = await asyncio.to_thread(segment.read, self._batch_size)
+                except OSError as exc:  # the disk fails under it: keep the file, go on with the others
+                    aside = await asyncio.to_thread(self.spill.move_aside, segment.path)
+                    log.error("spill segment %s cannot be read (%s): moved to %s", segment.path, exc, aside)
+                    return True
                 if chunk.records and not await self._write(chunk.records):
                     return False
                 segment.advance(chunk)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from .range_reads import RangeReads
 from .rows import quote_snapshot_id, run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 STORE_FILE_NAME: Final = "store.duckdb"
 _NUMPY_OF_SQL: Final = {"BIGINT": np.int64, "INTEGER": np.int32, "SMALLINT": np.int16, "DOUBLE": np.float64}
 #: Tables with nullable columns go through executemany (low-rate tables); the rest as numpy columns.
@@ -166,6 +168,7 @@ class EmbeddedStorage(RangeReads):
                 applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
                 todo = pending(applied)
                 for migration in todo:
+                    log.info("applying migration %d (%s) to %s", migration.version, migration.name, self.path)
                     for statement in migration.embedded():
                         con.execute(statement)
                     con.execute(

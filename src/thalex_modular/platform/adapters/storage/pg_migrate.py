@@ -68,6 +68,7 @@ async def apply_pending(conn: asyncpg.Connection, extension: str) -> tuple[list[
         if layout is None and todo:
             layout = "timescale" if await try_extension(conn, extension) else "native"
         for migration in todo:
+            log.info("applying migration %d (%s), %s layout", migration.version, migration.name, layout)
             for statement in migration.postgres(layout == "timescale"):
                 await conn.execute(statement)
             await conn.execute(
