@@ -55,7 +55,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_live, thalex_config
 from thalex_modular.emulator.keys import keygen_to_dir
-from thalex_modular.emulator.process import emulator_process
+from thalex_modular.emulator.process import control_token_of, emulator_process
 from thalex_modular.platform.adapters.exchanges.thalex.config import RateLimitConfig
 
 INSTRUMENT: Final = "BTC-PERPETUAL"  # ours
@@ -304,6 +304,7 @@ async def main_async(args: argparse.Namespace) -> int:
         config = {"rate_limits": limits, "flow_agents": False, "market_step_ms": _MARKET_STEP_OFF_MS}
         async with emulator_process(tmp, tmp / "keys.json", config, control=True) as url:
             driver = Driver(await connect(url, compression=None, max_queue=None))
+            await driver.call("emulator/authenticate", {"token": control_token_of(tmp)})
             probed = []
             for label, instrument, tick in (
                 ("ours", INSTRUMENT, TICK), ("baseline", BASELINE_INSTRUMENT, BASELINE_TICK)

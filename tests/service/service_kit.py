@@ -61,6 +61,13 @@ class Raw:
             await raw.call("public/login", token=make_token(account.kid, account.private_key_pem, time.time()))
         return raw
 
+    @classmethod
+    async def control(cls, server: EmulatorServer) -> Raw:
+        """A client of ``server``'s control API (it presented the control token)."""
+        raw = await cls.open(server.url)
+        await raw.call("emulator/authenticate", token=server.control_token)
+        return raw
+
     async def request(self, method: str, **params: Any) -> dict[str, Any]:
         """The whole reply (``result`` or ``error``)."""
         request_id = next(self._ids)

@@ -167,7 +167,7 @@ async def test_mass_quotes_never_leave_before_the_resync_after_a_reconnect(
             return _original(*args, **kwargs)
 
         setattr(quoter, name, noting)
-    control = await Raw.open(server.url)
+    control = await Raw.control(server)
     try:
         await eventually(lambda: runtime.service.stats.mass_quotes_sent > 0)
         # Act: the exchange drops our connection while tickers keep coming
@@ -220,7 +220,7 @@ async def test_a_key_revoked_mid_run_ends_platform_run_with_a_clear_error(
     config = run_config(server, "live", ours, duration_s=20.0, status_interval_s=0.5)
     out = io.StringIO()
     task = asyncio.get_running_loop().create_task(run(config, out))
-    control = await Raw.open(server.url)
+    control = await Raw.control(server)
     try:
         await eventually(lambda: "quoting=yes" in out.getvalue(), timeout_s=15.0)
         # Act: the key is revoked and the connection drops: every later login is refused

@@ -79,7 +79,7 @@ async def test_dropped_connection_leaves_no_orphans_and_state_matches(start_emul
     server = await start_emulator(speed=2.0)
     account = accounts[1][0]
     runtime = await build_runtime(run_config(server, "live", account))
-    control = await Raw.open(server.url)
+    control = await Raw.control(server)
     try:
         await eventually(lambda: len(own(runtime)) == 6)
         old_ids = {o.order_id for o in runtime.service.core.tracker.open_orders(NAME)}

@@ -1,6 +1,7 @@
 """Fixtures: every storage test runs against both adapters (embedded DuckDB and real PostgreSQL).
 
-PostgreSQL tests use a fresh schema per test (``t_<session>_<n>``), dropped afterwards, so runs never collide.
+PostgreSQL tests use a fresh schema per test (``t_<session>_<n>``), dropped afterwards, so runs never collide; what
+is database-wide (extensions) gets a fresh database of the same name, and a role without privileges a fresh role.
 They are skipped, with the reason, only when the server at 127.0.0.1:5432 is unreachable.
 """
 
@@ -49,15 +50,33 @@ def pg_reachable() -> bool:
     return _pg_reachable[0]
 
 
+def _fresh(prefix: str, create: str, drop: str) -> Iterator[str]:
+    """Create a uniquely named server object (``{name}`` in ``create``/``drop``), yield its name, drop it after."""
+    if not pg_reachable():
+        pytest.skip(f"PostgreSQL at {PG_DSN} is unreachable")
+    name = f"{prefix}_{_SESSION}_{next(_counter)}"
+    pg_execute(create.format(name=name))
+    yield name
+    pg_execute(drop.format(name=name))
+
+
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh, existing schema on the test server; dropped at teardown."""
-    if not pg_reachable():
-        pytest.skip(f"PostgreSQL at {PG_DSN} is unreachable")
-    name = f"t_{_SESSION}_{next(_counter)}"
-    pg_execute(f"CREATE SCHEMA {name}")
-    yield name
-    pg_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    yield from _fresh("t", "CREATE SCHEMA {name}", "DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the test server (for what is database-wide, e.g. extensions); its DSN. Dropped after."""
+    for name in _fresh("t", "CREATE DATABASE {name}", "DROP DATABASE IF EXISTS {name} WITH (FORCE)"):
+        yield f"{PG_DSN.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture
+def pg_role() -> Iterator[str]:
+    """A fresh login role without any privilege beyond PUBLIC's (no superuser); dropped after."""
+    yield from _fresh("r", "CREATE ROLE {name} LOGIN", "DROP OWNED BY {name} CASCADE; DROP ROLE IF EXISTS {name}")
 
 
 @pytest.fixture(params=["embedded", "postgres"])

@@ -18,6 +18,7 @@ from thalex_modular.deployment.data_backfill import SETTLE_S, chunk_ranges, pars
 from thalex_modular.emulator.config import EmulatorConfig, RateLimitConfig
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
+from thalex_modular.platform.domain.clock import seconds_to_ns
 from thalex_modular.platform.domain.errors import InvalidValue
 
 LOOP = pytest.mark.asyncio(loop_scope="module")
@@ -181,7 +182,7 @@ async def test_record_stores_trades_and_quotes(
     # Arrange
     names = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
     argv = ["data", "record", *net_args(emulator), "--instruments", *names, "--duration-s", "3",
-            "--spill", str(tmp_path / "spill.msgpack"), *backend.cli_args()]
+            "--spill-dir", str(tmp_path / "spill"), *backend.cli_args()]
 
     # Act
     code = await cli(argv)
@@ -190,7 +191,7 @@ async def test_record_stores_trades_and_quotes(
     assert code == 0
     captured = capsys.readouterr()
     assert "rec/s" in captured.err and "spilled 0" in captured.err
-    assert not (tmp_path / "spill.msgpack").exists()
+    assert not list((tmp_path / "spill").glob("*.spill"))
     store = backend.make()
     await store.open()
     try:
@@ -230,9 +231,9 @@ async def test_record_starts_with_the_store_down_and_stores_everything_once_it_i
     # Arrange: the embedded store cannot be opened (a file stands where its directory goes) until 1 s into the run
     data_dir = tmp_path / "store"
     data_dir.write_text("in the way")
-    spill = tmp_path / "spill.msgpack"
+    spill = tmp_path / "spill"
     argv = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "3",
-            "--spill", str(spill), "--data-dir", str(data_dir)]
+            "--spill-dir", str(spill), "--data-dir", str(data_dir)]
 
     async def store_comes_up() -> None:
         await asyncio.sleep(1.0)
@@ -245,7 +246,7 @@ async def test_record_starts_with_the_store_down_and_stores_everything_once_it_i
     assert code == 0
     captured = capsys.readouterr()
     assert "the store is unreachable, recording to" in captured.err
-    assert not spill.exists()
+    assert not list(spill.glob("*.spill"))
     recorded = re.search(r"recorded (\d+) quotes, (\d+) trades", captured.out)
     assert recorded is not None
     store = Backend("embedded", data_dir / "store.duckdb").make()
@@ -263,6 +264,68 @@ async def test_record_refuses_a_store_that_refuses_it(emulator: EmulatorServer, 
     # pg_schema: skipped, with the reason, when no PostgreSQL server answers
     dsn = PG_DSN.rsplit("/", 1)[0] + "/no_such_database"
     code = await cli(["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1",
-                      "--spill", str(tmp_path / "spill.msgpack"), "--db", dsn])
+                      "--spill-dir", str(tmp_path / "spill"), "--db", dsn])
     assert code == 2
     assert 'database "no_such_database" does not exist' in capsys.readouterr().err
+
+
+@LOOP
+async def test_a_restart_stores_the_trades_made_while_nobody_recorded(
+    emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: a first recording, then the venue trades unrecorded for two seconds
+    argv = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1.5",
+            "--data-dir", str(tmp_path)]
+    assert await cli(argv) == 0
+    backend = Backend("embedded", tmp_path / "store.duckdb")
+    first = await read_trades(backend)
+    assert len(first) > 0
+    await asyncio.sleep(2.0)
+    venue = emulator.venue.recent_trades("BTC-PERPETUAL", "single")
+    made_in_gap = {(seconds_to_ns(float(r[3])), float(r[0]), float(r[1])) for r in venue  # type: ignore[arg-type]
+                   if seconds_to_ns(float(r[3])) > int(first["ts_ns"][-1])}  # type: ignore[arg-type]
+    assert made_in_gap
+    capsys.readouterr()
+
+    # Act: record again (before, the subscribe snapshot was dropped: the gap's trades were never stored)
+    assert await cli(argv) == 0
+
+    # Assert: every trade of the gap is stored once; the summary says how long the gap was and that it is covered
+    stored = await read_trades(backend)
+    keys = [(int(t["ts_ns"]), float(t["price"]), float(t["amount"])) for t in stored]
+    assert made_in_gap <= set(keys) and len(keys) == len(set(keys))
+    out = capsys.readouterr().out
+    gap = re.search(r"BTC-PERPETUAL: gap of ([\d.]+) s since the newest trade recorded before, covered", out)
+    assert gap is not None, out
+    assert float(gap[1]) >= 1.0
+
+
+async def read_trades(backend: Backend) -> np.ndarray:
+    store = backend.make()
+    await store.open()
+    try:
+        return await store.read_trades("BTC-PERPETUAL", 0, 2**62)
+    finally:
+        await store.close()
+
+
+@LOOP
+async def test_record_shows_no_secret_of_its_dsn(
+    emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Arrange: a DSN with secrets in the userinfo and the query, first unreachable (recording goes on into the spill
+    # directory), then refused (no such database)
+    secrets = ("pw-user", "pw-query")
+    unreachable = f"postgresql://postgres:{secrets[0]}@127.0.0.1:1/test?password={secrets[1]}"
+    refused = PG_DSN.replace("postgres@", f"postgres:{secrets[0]}@") + f"_no_such_db?password={secrets[1]}"
+    base = ["data", "record", *net_args(emulator), "--instruments", "BTC-PERPETUAL", "--duration-s", "1",
+            "--spill-dir", str(tmp_path / "spill")]
+
+    # Act: before, the unreachable store's message and the buffer's warning printed ?password=…
+    codes = [await cli([*base, "--db", unreachable]), await cli([*base, "--db", refused])]
+
+    # Assert
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert codes == [0, 2] and "the store is unreachable" in shown and "127.0.0.1:1" in shown
+    assert not any(secret in shown for secret in secrets), shown

@@ -71,7 +71,7 @@ async def test_replay_adds_nothing(store: Store) -> None:
 
 
 async def test_other_records_round_trip(store: Store) -> None:
-    quote = QuoteRecord(NAME, T0, 0, 99_999.5, 1.25, math.nan, math.nan, 100_000.0, T0 + 5)
+    quote = QuoteRecord(NAME, T0, 0, 99_999.5, 1.25, math.nan, math.nan, 100_000.0, T0 + 5, T0)
     order = OrderRecord("ord-1", T0, "insert", "open", 101, NAME, 1, 99_990.0, 0.5, 0.0, T0 + 1, "mm")
     order_no_cid = OrderRecord("ord-2", T0, "insert", "open", None, NAME, -1, math.nan, 0.2, 0.0, T0 + 1, "")
     fill = FillRecord("tr-1", T0 + 9, "ord-1", 101, NAME, 1, 99_990.0, 0.1, "maker", -0.25, T0 + 10)

@@ -74,8 +74,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rec.add_argument("--instruments", "--instrument", dest="instrument", nargs="+", required=True,
                      metavar="NAME", help="instrument names, e.g. BTC-PERPETUAL")
     rec.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds (default: SIGINT)")
-    rec.add_argument("--spill", type=Path, default=None,
-                     help="spill file used while the store is down (default: <data dir>/record-spill.msgpack)")
+    rec.add_argument("--spill-dir", type=Path, default=None,
+                     help="spill directory used while the store is down (default: <data dir>/record-spill)")
     _add_store_args(rec)
     rec.set_defaults(handler=run_record)
 

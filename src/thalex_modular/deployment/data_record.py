@@ -1,11 +1,14 @@
 """`platform data record`: public trades and ticker snapshots (book top + mark) of some instruments into storage.
 
-Per instrument a :class:`ThalexMarketFeed` (``ticker.<instrument>.<delay>`` and ``recent_trades.<instrument>.single``
-on one public session, no login) feeds a :class:`RecordingSink`, which turns each Ticker into a
+Per instrument a :class:`ThalexMarketFeed` (``ticker.<instrument>.<delay>`` on one public session, no login) and a
+:class:`~.record_trades.TradeRecorder` (``recent_trades.<instrument>.single``, its subscribe snapshot included, so a
+restart does not lose the trades made meanwhile) feed a :class:`RecordingSink`, which turns each Ticker into a
 :class:`QuoteRecord` and each Trade into a :class:`TradeRecord` (Thalex sends no trade id: a synthetic id from
 :class:`TradeSequencer`) and appends it to a :class:`WriteBuffer`. The buffer ships batches in the background; if
-the store is down it spills to a file and replays it later, so the websocket reader never waits on the store.
-Runs until SIGINT/SIGTERM or ``--duration-s``, then stops the feed and flushes the buffer.
+the store is down it spills to this recorder's own files in the spill directory and replays them later, so the
+websocket reader never waits on the store. Runs until SIGINT/SIGTERM or ``--duration-s``, then stops the feed and
+flushes the buffer; the summary says how long the gap since the last recorded trade was and whether the subscribe
+snapshot covered it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -29,7 +33,8 @@ from thalex_modular.platform.adapters.exchanges.thalex import (
 )
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.storage.buffer import WriteBuffer
-from thalex_modular.platform.adapters.storage.factory import default_data_dir, make_storage
+from thalex_modular.platform.adapters.storage.dsn import scrub
+from thalex_modular.platform.adapters.storage.factory import DSN_ENV, default_data_dir, is_dsn, make_storage
 from thalex_modular.platform.domain.entities import Ticker, Trade
 from thalex_modular.platform.domain.storage import (
     Storage,
@@ -39,8 +44,12 @@ from thalex_modular.platform.domain.storage import (
     quote_record,
 )
 
+from .record_trades import TradeRecorder
+
 DEFAULT_EMULATOR_URL = "ws://127.0.0.1:8490/ws/api/v2"
-SPILL_FILE_NAME = "record-spill.msgpack"
+SPILL_DIR_NAME = "record-spill"
+#: The single spill file of earlier versions (``<data dir>/record-spill.msgpack``): adopted into the directory.
+LEGACY_SPILL_FILE_NAME = "record-spill.msgpack"
 
 
 def thalex_config(network: str, emulator_url: str | None) -> ThalexConfig:
@@ -93,7 +102,7 @@ class RecordingSink:
 
 
 class RecordProgress:
-    """One status line on stderr: records, records/s, buffered (in memory), spilled (to the spill file)."""
+    """One status line on stderr: records, records/s, buffered (in memory), spilled, quarantined."""
 
     def __init__(self, counts: RecordCounts, buffer: WriteBuffer, stream: TextIO | None = None) -> None:
         self._counts = counts
@@ -105,34 +114,50 @@ class RecordProgress:
         total = self._counts.quotes + self._counts.trades
         rate = total / max(time.monotonic() - self._start, 1e-9)
         return (f"record: {self._counts.quotes:,} quotes, {self._counts.trades:,} trades, {rate:,.0f} rec/s, "
-                f"buffered {self._buffer.pending:,}, spilled {self._buffer.spilled:,}")
+                f"buffered {self._buffer.pending:,}, spilled {self._buffer.spilled:,}, "
+                f"quarantined {self._buffer.quarantined:,}")
 
     def draw(self) -> None:
         self._stream.write("\r" + self.line())
         self._stream.flush()
 
 
+async def last_trades(storage: Storage, instruments: list[str]) -> dict[str, int | None]:
+    """The newest stored trade (exchange ns) of each instrument; None for all when the store cannot be asked."""
+    try:
+        spans = {name: await storage.span("trades", name) for name in instruments}
+    except StorageError:  # not open (unreachable at start): gaps are then measured from this run's trades only
+        return dict.fromkeys(instruments)
+    return {name: None if span is None else span[1] for name, span in spans.items()}
+
+
 async def record(
     storage: Storage,
     session: ThalexSession,
     instruments: list[str],
-    spill_path: Path,
+    spill_dir: Path,
     stop: asyncio.Event,
     *,
     duration_s: float | None = None,
     progress_interval_s: float = 1.0,
     stream: TextIO | None = None,
-) -> RecordCounts:
-    """Record ``instruments`` until ``stop`` is set or ``duration_s`` (seconds) passed; flush and return the counts.
+    buffer: WriteBuffer | None = None,
+) -> tuple[RecordCounts, list[TradeRecorder]]:
+    """Record ``instruments`` until ``stop`` is set or ``duration_s`` (seconds) passed; flush and return the counts
+    and each instrument's trade recorder (its gap report).
 
     ``session`` must not be started (the feeds register their channels first). ``storage`` may be unopened or
-    unreachable: the write buffer opens it, and records go to the spill file until it answers.
+    unreachable: the write buffer opens it, and records go to the spill directory until it answers.
     """
     counts = RecordCounts()
-    buffer = WriteBuffer(storage, spill_path)
+    buffer = buffer or WriteBuffer(storage, spill_dir)
     trade_seq, quote_seq = TradeSequencer(), TradeSequencer()
+    known = await last_trades(storage, instruments)
+    recorders = []
     for name in instruments:
-        ThalexMarketFeed(session, name, RecordingSink(buffer, counts, trade_seq, quote_seq))
+        sink = RecordingSink(buffer, counts, trade_seq, quote_seq)
+        ThalexMarketFeed(session, name, sink, trades=False)
+        recorders.append(TradeRecorder(session, name, sink.on_trade, known[name]))
     progress = RecordProgress(counts, buffer, stream)
     buffer.start()
     try:
@@ -149,10 +174,10 @@ async def record(
         downs = counts.feed_downs
         await session.stop()
         counts.feed_downs = downs  # our own stop is not a feed interruption
-        await buffer.stop()  # the last flush: into the store, or the spill file if it is down
+        await buffer.stop()  # the last flush: into the store, or the spill directory if it is down
         progress.draw()
         (stream or sys.stderr).write("\n")
-    return counts
+    return counts, recorders
 
 
 def run_record(args: argparse.Namespace) -> int:
@@ -174,25 +199,36 @@ async def _record(args: argparse.Namespace, config: ThalexConfig) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no handler
             loop.add_signal_handler(sig, stop.set)
-    spill_path: Path = args.spill or (args.data_dir or default_data_dir()) / SPILL_FILE_NAME
-    spill_path.parent.mkdir(parents=True, exist_ok=True)
+    data_dir: Path = args.data_dir or default_data_dir()
+    spill_dir: Path = args.spill_dir or data_dir / SPILL_DIR_NAME
     storage = make_storage(args.db, data_dir=args.data_dir)
+    dsn = args.db if isinstance(args.db, str) and is_dsn(args.db) else os.environ.get(DSN_ENV, "")
     session = ThalexSession(config, LiveClock())
+    buffer = WriteBuffer(storage, spill_dir)
+    legacy = data_dir / LEGACY_SPILL_FILE_NAME
     try:
+        if legacy.is_file():
+            print(f"data record: an earlier version's spill file {legacy} is replayed from "
+                  f"{buffer.spill.adopt(legacy)}", file=sys.stderr)
         try:
             await storage.open()  # a wrong DSN or a broken store is refused here (StorageError)
-        except StorageUnavailable as exc:  # down for now: record into the spill file, replayed once it answers
-            print(f"data record: the store is unreachable, recording to {spill_path} until it answers: {exc}",
+        except StorageUnavailable as exc:  # down for now: record into the spill directory, replayed once it answers
+            print(f"data record: the store is unreachable, recording to {spill_dir} until it answers: {exc}",
                   file=sys.stderr)
-        counts = await record(storage, session, list(args.instrument), spill_path, stop, duration_s=args.duration_s)
+        counts, recorders = await record(storage, session, list(args.instrument), spill_dir, stop,
+                                         duration_s=args.duration_s, buffer=buffer)
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
-        print(f"data record: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"data record: {type(exc).__name__}: {scrub(str(exc), dsn)}", file=sys.stderr)
         return 2
     finally:
         await storage.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-    print(f"recorded {counts.quotes} quotes, {counts.trades} trades of {', '.join(args.instrument)}"
+    print(f"recorded {counts.quotes} quotes, {counts.trades} trades of {', '.join(args.instrument)} into "
+          f"{storage.location}"
           f"{f' ({counts.feed_downs} feed interruptions)' if counts.feed_downs else ''}")
-    return 0
+    for recorder in recorders:
+        print(recorder.summary())
+    print(f"write buffer: {buffer.summary()}")
+    return 0 if buffer.lost == 0 and buffer.dropped == 0 else 1

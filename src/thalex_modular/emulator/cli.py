@@ -8,12 +8,16 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+import platformdirs
 
 if TYPE_CHECKING:
     from thalex_modular.emulator.config import EmulatorConfig
 
-__all__ = ["register", "run_emulator"]
+__all__ = ["CONTROL_TOKEN_FILE_NAME", "register", "run_emulator"]
+
+CONTROL_TOKEN_FILE_NAME: Final = "emulator-control-token"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,19 +33,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--speed", type=float, default=None, help="sim time per wall second (default 1.0)")
     parser.add_argument("--keys", type=Path, default=None, help="keys.json with the accepted public keys")
     parser.add_argument("--config", type=Path, default=None, help="YAML/JSON emulator config file")
-    parser.add_argument("--control", action="store_true", default=None, help="accept emulator/* control methods")
+    parser.add_argument("--control", action="store_true", default=None,
+                        help="accept emulator/* control methods from clients presenting the control token")
+    parser.add_argument("--control-token-file", type=Path, default=None,
+                        help=f"the control token (created 0600 if missing; default with --control: "
+                             f"<user data dir>/{CONTROL_TOKEN_FILE_NAME})")
     parser.set_defaults(handler=_run_cmd)
     sub = parser.add_subparsers(dest="emulator_verb", metavar="SUBVERB")
     keygen = sub.add_parser("keygen", help="create an API key pair and add it to DIR/keys.json")
     keygen.add_argument("--out", type=Path, required=True, help="directory for the key files")
     keygen.add_argument("--account", default="A000000001", help="account the key logs in to")
+    keygen.add_argument("--force", action="store_true", help="replace a private key already in DIR")
     keygen.set_defaults(handler=_keygen_cmd)
 
 
 def _keygen_cmd(args: argparse.Namespace) -> int:
     from thalex_modular.emulator.keys import keygen_to_dir
 
-    key = keygen_to_dir(args.out, account_number=args.account)
+    try:
+        key = keygen_to_dir(args.out, account_number=args.account, force=args.force)
+    except OSError as exc:  # an existing key without --force, a directory others may read, a symlink
+        print(f"emulator keygen: {exc}", file=sys.stderr)
+        return 2
     print(f"key id {key.kid} written to {args.out} (private_key.pem, public_key.pem, key_id, keys.json)")
     return 0
 
@@ -59,12 +72,20 @@ def _run_cmd(args: argparse.Namespace) -> int:
                 "speed": args.speed,
                 "keys_file": args.keys,
                 "control_enabled": args.control,
+                "control_token_file": args.control_token_file,
             },
         )
     except (ValueError, OSError) as exc:
         print(f"emulator: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(run_emulator(config))
+    if config.control_enabled and config.control_token is None and config.control_token_file is None:
+        default = Path(platformdirs.user_data_dir("thalex-modular")) / CONTROL_TOKEN_FILE_NAME
+        config = config.model_copy(update={"control_token_file": default})
+    try:
+        asyncio.run(run_emulator(config))
+    except (ValueError, OSError) as exc:  # a control token file others may read, the port in use
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -74,6 +95,9 @@ async def run_emulator(config: EmulatorConfig, ready: asyncio.Event | None = Non
 
     server = build_server(config)
     await server.start()
+    if server.control_token is not None:  # say where the token is, never the token
+        source = config.control_token_file or "the configuration"
+        print(f"emulator control API on: authenticate with the token in {source}", flush=True)
     print(f"emulator ready {server.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

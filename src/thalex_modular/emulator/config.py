@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = ["EmulatorConfig", "FaultConfig", "RateLimitConfig", "load_config"]
 
@@ -58,7 +58,11 @@ class EmulatorConfig(BaseModel):
     ``speed`` scales simulated time against wall time (2.0 = sim runs twice as fast); ``start_time_s`` fixes the sim
     clock's origin (Unix seconds; default: wall time at start); ``iat_tolerance_s`` bounds the JWT ``iat`` skew;
     ``market_step_ms`` is the wall interval of the market loop; ``summary_period_ms`` the ``account.summary`` period;
-    ``control_enabled`` accepts ``emulator/*`` control methods on the websocket.
+    ``control_enabled`` accepts ``emulator/*`` control methods on the websocket, from a connection that presented
+    the control token (``emulator/authenticate``): ``control_token``, else the one in ``control_token_file`` (created
+    0600 with a fresh token if missing), else a fresh one per start (``EmulatorServer.control_token``, in-process
+    use). A connection whose handshake carries an ``Origin`` (a browser page) is refused unless the origin is in
+    ``control_origins``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -75,6 +79,9 @@ class EmulatorConfig(BaseModel):
     summary_period_ms: float = Field(default=1000.0, gt=0)
     flow_agents: bool = True
     control_enabled: bool = False
+    control_token: SecretStr | None = None
+    control_token_file: Path | None = None
+    control_origins: tuple[str, ...] = ()
     rate_limits: RateLimitConfig = Field(default_factory=RateLimitConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
 

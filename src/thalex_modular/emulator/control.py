@@ -1,6 +1,14 @@
 """The control API: ``emulator/*`` JSON-RPC methods on the same websocket, accepted only when the server runs with
 ``control_enabled`` (config ``control_enabled: true``; off by default, so a client cannot tell the emulator from
-testnet). Methods:
+testnet), and only on a connection that presented the control token first:
+
+- ``emulator/authenticate`` params ``token`` -> ``{"control": true}``; error 19 for a wrong token, or for a
+  connection opened by a browser page (its handshake carries an ``Origin`` not in ``control_origins``: a page on
+  this machine must not drive the exchange). Any other control method before it: error 7.
+
+The token is ``control_token``, or the one in ``control_token_file`` (a new file gets a fresh token, 0600), or a
+fresh one per start (in-process use: ``EmulatorServer.control_token``). It is never logged or printed.
+Methods:
 
 - ``emulator/set_faults`` params: any :class:`~thalex_modular.emulator.config.FaultConfig` fields -> the new config.
 - ``emulator/get_faults`` -> the current fault config.
@@ -22,26 +30,85 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import os
+import secrets
+import stat
 import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from thalex_modular.emulator.config import FaultConfig
+from thalex_modular.emulator.config import EmulatorConfig, FaultConfig
+from thalex_modular.emulator.keys import write_new_file
 from thalex_modular.emulator.latency_probe import LatencyProbe
 from thalex_modular.emulator.protocol import (
     INVALID_REQUEST,
+    NOT_LOGGED_IN,
     UNKNOWN_INSTRUMENT,
     UNKNOWN_METHOD,
     RpcError,
     encode_notification,
 )
+from thalex_modular.platform.domain.error_codes import AUTHENTICATION_FAILED
 
 if TYPE_CHECKING:
     from thalex_modular.emulator.feeds import Outbox
-    from thalex_modular.emulator.server import EmulatorServer
+    from thalex_modular.emulator.server import EmulatorServer, Session
 
-__all__ = ["handle"]
+__all__ = ["AUTHENTICATE", "authenticate", "check_authorized", "control_token", "handle"]
+
+AUTHENTICATE = "emulator/authenticate"
+
+
+def control_token(config: EmulatorConfig) -> str | None:
+    """The token the control API asks for (None when it is off); see the module doc for where it comes from.
+
+    Raises:
+        PermissionError: the token file may be read by group or others.
+        ValueError: the token file is empty.
+    """
+    if not config.control_enabled:
+        return None
+    if config.control_token is not None:
+        return config.control_token.get_secret_value()
+    path = config.control_token_file
+    if path is None:
+        return secrets.token_urlsafe(32)
+    if not os.path.lexists(path):
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another emulator wrote it first: use theirs
+            write_new_file(path, secrets.token_urlsafe(32) + "\n", 0o600, replace=False)
+    st = os.stat(path)
+    if st.st_mode & 0o077:
+        raise PermissionError(f"control token file {path} has mode {stat.S_IMODE(st.st_mode):04o}: "
+                              "group or others may read it (chmod 600)")
+    token = path.read_text().strip()
+    if not token:
+        raise ValueError(f"control token file {path} is empty")
+    return token
+
+
+def authenticate(server: EmulatorServer, session: Session, params: dict[str, Any]) -> dict[str, bool]:
+    """``emulator/authenticate``: let this connection use the control API if it presents the token.
+
+    Raises:
+        RpcError: 19 for a browser origin not allowed, or a wrong or missing token.
+    """
+    origin = session.origin
+    if origin is not None and origin not in server.config.control_origins:
+        raise RpcError(AUTHENTICATION_FAILED, f"emulator control refused to a browser page (origin {origin!r:.80})")
+    token, expected = params.get("token"), server.control_token
+    if not isinstance(token, str) or expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise RpcError(AUTHENTICATION_FAILED, "emulator control refused: wrong or missing `token`")
+    session.control = True
+    return {"control": True}
+
+
+def check_authorized(session: Session, method: str) -> None:
+    """Raises RpcError 7 unless the connection authenticated for the control API."""
+    if not session.control:
+        raise RpcError(NOT_LOGGED_IN, f"not authorized: {method} needs {AUTHENTICATE} with the control token first")
 
 
 async def _close_soon(ws: Any) -> None:

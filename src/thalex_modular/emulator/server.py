@@ -76,6 +76,9 @@ class Session(Subscriber):
         self.account: str | None = None
         self.cod_timeout_s: float | None = None
         self.messages_received = 0
+        # the handshake's Origin (set by browsers only) and whether the control API is open to this connection
+        self.origin: str | None = ws.request.headers.get("Origin") if ws.request is not None else None
+        self.control = False
         self.limiter = SessionRateLimiter(limits, time.monotonic_ns()) if limits is not None else None
 
 
@@ -90,6 +93,7 @@ class EmulatorServer:
         self.hub = FeedHub(venue, self.faults)
         self.probe = LatencyProbe()  # armed only by the control API's emulator/probe_ticker
         self.sessions: set[Session] = set()
+        self.control_token = control.control_token(config)  # None when the control API is off
         self.request_counts: Counter[str] = Counter()  # requests served per method (the control API's status)
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -242,6 +246,9 @@ class EmulatorServer:
             if method.startswith("emulator/"):
                 if not self.config.control_enabled:
                     raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")
+                if method == control.AUTHENTICATE:
+                    return encode_result(request_id, control.authenticate(self, session, params)), events
+                control.check_authorized(session, method)
                 return self._control(request), events
             if method not in METHOD_PARAMS:
                 raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")

@@ -113,6 +113,7 @@ async def test_dropped_connection_leaves_no_orphans_and_resync_matches_exchange(
     await other_trader.close()
 
     # Act: the emulator drops our connection mid-quoting
+    await session.call("emulator/authenticate", {"token": emulator.control_token})
     await session.call("emulator/drop_connections", {"account": "A000000001"})
     await live.rec.wait_for(lambda: len(live.resyncs) == 2 and session.ready, timeout_s=10, what="resync")
 

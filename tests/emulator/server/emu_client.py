@@ -106,10 +106,18 @@ class Credentials:
 
 
 async def logged_in(server: EmulatorServer, cred: Credentials) -> RpcClient:
-    """A connected client that has logged in with ``cred``."""
-    client = await RpcClient.open(server.url)
+    """A connected client that has logged in with ``cred`` (and may use the control API when it is on)."""
+    client = await control_client(server)
     reply = await client.call("public/login", token=cred.token())
     assert reply.get("result") == {"account_number": cred.account}, reply
+    return client
+
+
+async def control_client(server: EmulatorServer) -> RpcClient:
+    """A connected client that presented the control token (when the server has the control API on)."""
+    client = await RpcClient.open(server.url)
+    if server.control_token is not None:
+        assert await client.result("emulator/authenticate", token=server.control_token) == {"control": True}
     return client
 
 

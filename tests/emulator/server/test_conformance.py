@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from emu_client import Credentials, RpcClient, logged_in, make_config
+from emu_client import Credentials, RpcClient, control_client, logged_in, make_config
 from schemas import SPEC_DIR, notification_errors, response_errors, template_of
 
 from thalex_modular.emulator.runtime import build_server
@@ -24,7 +24,7 @@ START_S = 1_733_011_200
 async def _exercise(emulator: EmulatorServer, creds: list[Credentials]) -> list[RpcClient]:
     maker = await logged_in(emulator, creds[0])
     taker = await logged_in(emulator, creds[1])
-    watcher = await RpcClient.open(emulator.url)
+    watcher = await control_client(emulator)
     option = next(i["instrument_name"] for i in await watcher.result("public/instruments") if i["type"] == "option")
     future = next(i["instrument_name"] for i in await watcher.result("public/instruments") if i["type"] == "future")
     private = [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from emu_client import Credentials, RpcClient, logged_in, make_config
+from emu_client import Credentials, RpcClient, control_client, logged_in, make_config
 
 from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
@@ -35,7 +35,7 @@ async def test_probe_pins_the_ticker_and_times_the_next_order_request(
     trader = await logged_in(fast_market, creds[0])
     await trader.result("public/subscribe", channels=[CHANNEL])
     mark = float((await trader.wait_for(CHANNEL))["notification"]["mark_price"])
-    control = await RpcClient.open(fast_market.url)
+    control = await control_client(fast_market)
     bid, ask = float(int(mark) - 50), float(int(mark) + 50)
 
     # Act: probe, and answer the probed ticker with an order as a quoter would
@@ -83,7 +83,7 @@ async def test_probe_counts_only_the_requests_of_the_sessions_it_wrote_to(
     await subscriber.result("public/subscribe", channels=[CHANNEL])
     mark = float((await subscriber.wait_for(CHANNEL))["notification"]["mark_price"])
     other = await logged_in(fast_market, creds[1])
-    control = await RpcClient.open(fast_market.url)
+    control = await control_client(fast_market)
     bid, ask = float(int(mark) - 60), float(int(mark) + 60)
 
     # Act: the other trader sends an order first, then the subscriber answers the probe
@@ -108,7 +108,7 @@ async def test_probe_counts_only_the_requests_of_the_sessions_it_wrote_to(
 
 
 async def test_probe_rejects_bad_params(fast_market: EmulatorServer) -> None:
-    control = await RpcClient.open(fast_market.url)
+    control = await control_client(fast_market)
     crossed = await control.call(
         "emulator/probe_ticker", instrument_name=PERP, best_bid_price=101.0, best_ask_price=100.0, mark_price=100.0
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from emu_client import Credentials, RpcClient, logged_in
+from emu_client import Credentials, RpcClient, control_client, logged_in
 from websockets.asyncio.client import connect
 
 from thalex_modular.emulator.server import EmulatorServer
@@ -147,7 +147,7 @@ async def test_trading_round_trip_with_notifications(emulator: EmulatorServer, c
 
 
 async def test_ticker_lwt_and_index_feeds(emulator: EmulatorServer) -> None:
-    client = await RpcClient.open(emulator.url)
+    client = await control_client(emulator)
     channels = [f"ticker.{PERP}.raw", f"lwt.{PERP}.100ms", "price_index.BTCUSD", "instruments", "system"]
     assert await client.result("public/subscribe", channels=channels) == channels
     ticker = await client.wait_for(f"ticker.{PERP}.raw")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from emu_client import Credentials, RpcClient, logged_in, make_config
+from emu_client import Credentials, RpcClient, control_client, logged_in, make_config
 
 from thalex_modular.emulator.config import RateLimitConfig
 from thalex_modular.emulator.runtime import build_server
@@ -127,7 +127,7 @@ async def test_drop_connections_applies_cancel_on_disconnect(
     victim = await logged_in(emulator, creds[1])
     await victim.result("private/set_cancel_on_disconnect", timeout_secs=30)
     await victim.result("private/buy", instrument_name=PERP, amount=0.01, price=await _bid_price(victim))
-    admin = await RpcClient.open(emulator.url)
+    admin = await control_client(emulator)
     assert (await admin.result("emulator/drop_connections", account=creds[1].account))["dropped"] == 1
     await asyncio.sleep(0.3)
     assert victim.ws.close_code == 1012

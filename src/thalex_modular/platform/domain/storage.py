@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -56,6 +56,11 @@ OHLCV_DTYPE: Final = np.dtype(
     ]
 )
 
+
+#: Which clock a quote read filters and orders by: ``exchange`` (the venue's time; snapshots that came without one
+#: are left out) or ``local`` (our receive time; every snapshot).
+QuoteClock = Literal["exchange", "local"]
+QUOTE_CLOCKS: Final = ("exchange", "local")
 
 #: Venue 1m candles (``candles_1m``): minute start (ns) and open/high/low/close (USD).
 CANDLE_DTYPE: Final = np.dtype(
@@ -102,7 +107,14 @@ class TradeRecord(msgspec.Struct, frozen=True, gc=False, tag="trade"):
 
 
 class QuoteRecord(msgspec.Struct, frozen=True, gc=False, tag="quote"):
-    """A top-of-book / ticker snapshot. Key: (instrument_name, ts_ns, seq). NaN where unknown."""
+    """A top-of-book / ticker snapshot. NaN where unknown.
+
+    Each clock has its own column: ``ts_exchange_ns`` the venue's time (None when the venue sent none) and
+    ``ts_local_ns`` our receive time. ``ts_ns`` is where the row is filed (partition, key, order): the exchange time,
+    or the receive time for a snapshot without one; reads say which clock they use. Key: (instrument_name, ts_ns,
+    snapshot id), the id a hash of the book top and mark (what tells two snapshots of one instant apart, in any
+    process); ``seq`` is only the arrival order among snapshots filed at one ``ts_ns``.
+    """
 
     instrument_name: str
     ts_ns: int
@@ -113,6 +125,14 @@ class QuoteRecord(msgspec.Struct, frozen=True, gc=False, tag="quote"):
     ask_amount: float
     mark_price: float
     ts_local_ns: int
+    ts_exchange_ns: int | None
+
+    def __post_init__(self) -> None:
+        filed = self.ts_local_ns if self.ts_exchange_ns is None else self.ts_exchange_ns
+        if self.ts_ns != filed:
+            raise InvalidValue(
+                f"QuoteRecord.ts_ns must be ts_exchange_ns, or ts_local_ns without one ({filed}), was {self.ts_ns}"
+            )
 
 
 class OrderRecord(msgspec.Struct, frozen=True, gc=False, tag="order"):
@@ -233,7 +253,7 @@ TABLE_OF: Final[dict[type[Record], str]] = {
 #: Natural key columns per table: the ON CONFLICT target.
 KEY_OF: Final[dict[str, tuple[str, ...]]] = {
     "trades": ("instrument_name", "ts_ns", "trade_id"),
-    "quotes": ("instrument_name", "ts_ns", "seq"),
+    "quotes": ("instrument_name", "ts_ns", "snapshot_id"),
     "orders": ("order_id", "ts_ns", "change_reason", "status"),
     "fills": ("trade_id", "ts_ns"),
     "positions": ("source", "instrument_name", "ts_ns"),
@@ -331,10 +351,15 @@ class TradeSequencer:
 
 
 def quote_record(ticker: Ticker, seq: int = 0) -> QuoteRecord:
-    """A :class:`Ticker` → a quote snapshot record (NaN for an empty side)."""
+    """A :class:`Ticker` → a quote snapshot record (NaN for an empty side).
+
+    A ticker whose ``ts_exchange_ns`` equals its ``ts_local_ns`` came without ``mark_timestamp`` (the codec then
+    stamps it with the receive time): it is stored without an exchange time.
+    """
+    exchange_ns = None if ticker.ts_exchange_ns == ticker.ts_local_ns else ticker.ts_exchange_ns
     return QuoteRecord(
         ticker.instrument_name,
-        ticker.ts_exchange_ns,
+        ticker.ts_local_ns if exchange_ns is None else exchange_ns,
         seq,
         _nan_if_none(ticker.best_bid_price),
         _nan_if_none(ticker.best_bid_amount),
@@ -342,6 +367,7 @@ def quote_record(ticker: Ticker, seq: int = 0) -> QuoteRecord:
         _nan_if_none(ticker.best_ask_amount),
         ticker.mark_price,
         ticker.ts_local_ns,
+        exchange_ns,
     )
 
 
@@ -428,7 +454,8 @@ class Storage(Protocol):
     ``close()``                   release connections; later calls raise :class:`StorageUnavailable`
     ``migrate()``                 apply pending migrations, return the versions applied now
     ``write(records)``            insert any mix of records, ignoring rows already stored; returns rows added
-    ``read_trades/quotes``        [start_ns, end_ns) of one instrument, ordered by (ts_ns, seq)
+    ``read_trades/quotes``        [start_ns, end_ns) of one instrument, ordered by (ts_ns, seq); quotes by the
+                                  exchange clock unless ``clock="local"``
     ``read_ohlcv_1m``             bars whose minute start is in [start_ns, end_ns)
     ``read_candles_1m``           venue candles of (source, name) with minute start in [start_ns, end_ns)
     ``read_candle_fetches``       backfill chunks of (source, name) fetched once past, starting in [start_ns, end_ns)
@@ -452,7 +479,9 @@ class Storage(Protocol):
 
     async def read_trades(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 
-    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
+    async def read_quotes(
+        self, instrument_name: str, start_ns: int, end_ns: int, clock: QuoteClock = "exchange"
+    ) -> npt.NDArray[np.void]: ...
 
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 
@@ -510,6 +539,7 @@ __all__ = [
     "CANDLE_SOURCES",
     "NANOS_PER_MINUTE",
     "OHLCV_DTYPE",
+    "QUOTE_CLOCKS",
     "QUOTE_DTYPE",
     "READABLE_TABLES",
     "RECORD_TYPES",
@@ -521,6 +551,7 @@ __all__ = [
     "FillRecord",
     "OrderRecord",
     "PositionRecord",
+    "QuoteClock",
     "QuoteRecord",
     "Record",
     "Storage",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import duckdb
+import duckdb.func as duckdb_func
 import numpy as np
 import numpy.typing as npt
 
@@ -34,10 +36,12 @@ from thalex_modular.platform.domain.storage import (
 
 from . import schema
 from .migrations import pending
+from .migrations.v0005_quote_identity import EMBEDDED_ID_FUNCTION
 from .range_reads import RangeReads
-from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+from .rows import quote_snapshot_id, run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 STORE_FILE_NAME: Final = "store.duckdb"
 _NUMPY_OF_SQL: Final = {"BIGINT": np.int64, "INTEGER": np.int32, "SMALLINT": np.int16, "DOUBLE": np.float64}
 #: Tables with nullable columns go through executemany (low-rate tables); the rest as numpy columns.
@@ -45,6 +49,9 @@ _ROW_TABLES: Final = frozenset({"orders", "fills"})
 
 
 def _numpy_type(sql_type: str) -> type[Any]:
+    """A nullable integer column travels as objects (None = NULL); a nullable float as NaN, read back as NULL."""
+    if "NOT NULL" not in sql_type and sql_type.split()[0] in ("BIGINT", "INTEGER", "SMALLINT"):
+        return object
     return _NUMPY_OF_SQL.get(sql_type.split()[0], object)
 
 
@@ -78,6 +85,11 @@ class EmbeddedStorage(RangeReads):
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self.layout = "embedded"
+
+    @property
+    def location(self) -> str:
+        """Where the store is: its file."""
+        return str(self.path)
 
     # -- plumbing: every DuckDB call runs on a worker thread, one at a time --------------------------
 
@@ -119,7 +131,14 @@ class EmbeddedStorage(RangeReads):
         def connect() -> duckdb.DuckDBPyConnection:
             if isinstance(self.path, Path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            return duckdb.connect(str(self.path))
+            con = duckdb.connect(str(self.path))
+            # migration 5 keys stored quotes with it; another connection of this process to the file may have it
+            with contextlib.suppress(duckdb.CatalogException):
+                con.create_function(
+                    EMBEDDED_ID_FUNCTION, quote_snapshot_id, ["DOUBLE"] * 5, "BIGINT",
+                    null_handling=duckdb_func.SPECIAL,
+                )
+            return con
 
         try:
             self._con = await asyncio.to_thread(connect)
@@ -149,6 +168,7 @@ class EmbeddedStorage(RangeReads):
                 applied = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
                 todo = pending(applied)
                 for migration in todo:
+                    log.info("applying migration %d (%s) to %s", migration.version, migration.name, self.path)
                     for statement in migration.embedded():
                         con.execute(statement)
                     con.execute(

@@ -3,25 +3,24 @@
 Writes: per table, one transaction. When nothing is stored in the batch's time range (the common append), COPY
 (``copy_records_to_table``) straight into the table; otherwise (or when that COPY meets a stored key) COPY into a
 session temp staging table, then ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, so a replay adds nothing.
-On the native layout the writer first creates the day partitions the batch needs and afterwards upserts the 1m
-bars of the minutes the batch touched; on TimescaleDB the continuous aggregate does that. Writers of the same
+On the native layout the day partitions a batch needs are made before its transaction (:mod:`.partitions`: ahead of
+time, in short transactions of their own) and the writer afterwards upserts the 1m bars of the minutes the batch
+touched; on TimescaleDB the continuous aggregate does that. Writers of the same
 instrument's trades are serialised there (an advisory lock per instrument until commit), so the later one rolls up
 from the earlier one's committed trades too.
 
 Reads: ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` decoded straight into numpy (every read column is a
 fixed-width NOT NULL type), which keeps a 1M-row range read well under a second.
 
-Connection failures (refused, reset, pool closed, timeouts) raise :class:`StorageUnavailable`; other
-database errors :class:`StorageError`.
+Connection failures and transient server errors (refused, reset, pool closed, timeouts, disk full, deadlock,
+read-only after a failover: :mod:`.pg_errors`) raise :class:`StorageUnavailable`; other database errors
+:class:`StorageError`. A DSN is only ever shown redacted (:mod:`.dsn`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import asyncpg  # type: ignore[import-untyped]
@@ -41,19 +40,14 @@ from thalex_modular.platform.domain.storage import (
 
 from . import schema
 from .bars import batch_bars, batch_columns
-from .migrations import pending
+from .dsn import redact_dsn
+from .partitions import PartitionMaker, partition_name, partition_sql
+from .pg_errors import storage_error
+from .pg_migrate import TIMESCALE_EXTENSION, apply_pending, check_extension_name
 from .range_reads import RangeReads
 from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
 
-_UNAVAILABLE: Final = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-)
+__all__ = ["PostgresStorage", "decode_binary_copy", "partition_name", "partition_sql"]
 _PGCOPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
 #: Big-endian wire types of the columns we read (binary COPY sends network byte order).
 _WIRE: Final = {"i8": ">i8", "f8": ">f8", "i1": ">i2"}
@@ -95,29 +89,17 @@ def decode_binary_copy(data: bytes, native: np.dtype[Any]) -> npt.NDArray[np.voi
     return out
 
 
-def partition_name(table: str, day: int) -> str:
-    """Name of the day partition ``day`` (days since epoch) of ``table``, e.g. ``trades_p20240131``."""
-    return f"{table}_p{datetime.fromtimestamp(day * 86_400, UTC):%Y%m%d}"
-
-
-def partition_sql(table: str, day: int) -> str:
-    """DDL of one day partition covering ts_ns in [day start, next day start)."""
-    lo = day * schema.NANOS_PER_DAY
-    return (
-        f"CREATE TABLE IF NOT EXISTS {partition_name(table, day)} PARTITION OF {table} "
-        f"FOR VALUES FROM ({lo}) TO ({lo + schema.NANOS_PER_DAY})"
-    )
-
-
 class PostgresStorage(RangeReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` on PostgreSQL, with TimescaleDB when available.
 
     Args:
         dsn: ``postgresql://user@host:port/db``; extra query parameters become server settings
-            (e.g. ``?search_path=myschema``).
+            (e.g. ``?search_path=myschema``). Shown only redacted.
         schema_name: if given, the schema to use (created if missing) via ``search_path``.
         min_size, max_size: connection pool bounds.
         timeout_s: connect and command timeout in seconds.
+        partition_lock_timeout_ms: how long making a day partition may wait for its lock (milliseconds).
+        timescale_extension: the extension a new store tries for the TimescaleDB layout (tests point it elsewhere).
     """
 
     def __init__(
@@ -128,24 +110,37 @@ class PostgresStorage(RangeReads):
         min_size: int = 1,
         max_size: int = 4,
         timeout_s: float = 10.0,
+        partition_lock_timeout_ms: int = 500,
+        timescale_extension: str = TIMESCALE_EXTENSION,
     ) -> None:
         self._dsn = dsn
         self._schema = schema_name
         self._min_size = min_size
         self._max_size = max_size
         self._timeout_s = timeout_s
+        self._lock_timeout_ms = partition_lock_timeout_ms
+        self._extension = check_extension_name(timescale_extension)
         self._pool: asyncpg.Pool | None = None
-        self._partitions: set[tuple[str, int]] = set()
+        self._parts: PartitionMaker | None = None
         self.layout = ""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to show: the DSN without its secrets (and the schema)."""
+        return redact_dsn(self._dsn) + (f" (schema {self._schema})" if self._schema else "")
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.location!r})"
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the pool and apply pending migrations.
+        """Create the pool, apply pending migrations and, on the native layout, make today's and tomorrow's
+        partitions.
 
         Raises:
-            StorageUnavailable: the server is down or unreachable; StorageError: it refused us (no such database,
-                authentication failed) or a migration failed.
+            StorageUnavailable: the server is down, unreachable or transiently failing; StorageError: it refused us
+                (no such database, authentication failed, a bad DSN) or a migration failed.
         """
         if self._pool is not None:
             return
@@ -161,74 +156,73 @@ class PostgresStorage(RangeReads):
                 self._dsn, min_size=self._min_size, max_size=self._max_size, timeout=self._timeout_s,
                 command_timeout=self._timeout_s * 6, server_settings=settings,
             )
-        except _UNAVAILABLE as exc:
-            raise StorageUnavailable(f"PostgreSQL at {_redact(self._dsn)} unreachable: {exc!r}") from exc
-        except asyncpg.PostgresError as exc:  # no such database, authentication failed: a retry will not help
-            raise StorageError(f"PostgreSQL at {_redact(self._dsn)} refused the connection: {exc}") from exc
+        except Exception as exc:
+            error = storage_error(exc, self._dsn, "connect")
+            if error is None:
+                raise
+            raise error from exc
         try:
             await self.migrate()
-        except BaseException:
+            if self.layout == "native":
+                self._parts = PartitionMaker(self._pool, self._lock_timeout_ms)
+                await self._parts.load()
+                await self._parts.today_and_tomorrow()
+        except BaseException as exc:
             await self.close()  # not open: a retry of open() migrates again
-            raise
+            error = storage_error(exc, self._dsn, "open") if isinstance(exc, Exception) else None
+            if error is None:
+                raise
+            raise error from exc
 
     async def close(self) -> None:
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            await parts.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
     @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _conn(self, what: str = "query") -> AsyncIterator[asyncpg.Connection]:
         if self._pool is None:
             raise StorageUnavailable("PostgresStorage is not open (call open())")
         try:
             async with self._pool.acquire() as conn:
                 yield conn
-        except _UNAVAILABLE as exc:
-            raise StorageUnavailable(f"PostgreSQL at {_redact(self._dsn)}: {exc!r}") from exc
-        except asyncpg.PostgresError as exc:
-            raise StorageError(f"PostgreSQL error: {exc!r}") from exc
+        except StorageError:
+            raise
+        except Exception as exc:
+            error = storage_error(exc, self._dsn, what)
+            if error is None:
+                raise
+            raise error from exc
 
     # -- migrations ------------------------------------------------------------------------------------
 
-    async def _timescale_usable(self, conn: asyncpg.Connection) -> bool:
-        available = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
-        )
-        if not available:
-            return False
-        try:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        except asyncpg.PostgresError:
-            return False  # listed but not loadable (e.g. not in shared_preload_libraries): native layout
-        return True
-
     async def migrate(self) -> list[int]:
-        """Apply pending migrations under a per-schema advisory lock; return the versions applied now."""
-        async with self._conn() as conn:
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
-                await conn.execute(schema.MIGRATIONS_TABLE_SQL)
-                applied = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-                todo = pending(applied)
-                timescale = bool(todo) and await self._timescale_usable(conn)
-                for migration in todo:
-                    for statement in migration.postgres(timescale):
-                        await conn.execute(statement)
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_ns) VALUES ($1, $2, $3)",
-                        migration.version, migration.name, time.time_ns(),
-                    )
-            self.layout = await conn.fetchval("SELECT value FROM storage_meta WHERE key = 'time_layout'")
+        """Apply pending migrations under a per-schema advisory lock; return the versions applied now.
+
+        The time layout is decided once, on a new store, and read from ``storage_meta`` ever after
+        (:mod:`.pg_migrate`).
+        """
+        async with self._conn("migrate") as conn:
+            todo, self.layout = await apply_pending(conn, self._extension)
         return [m.version for m in todo]
 
     # -- writes ------------------------------------------------------------------------------------------
 
     async def write(self, records: Sequence[Record]) -> int:
-        """Insert records of any kinds in one transaction; rows already stored are skipped. Returns rows added."""
+        """Insert records of any kinds in one transaction; rows already stored are skipped. Returns rows added.
+
+        Raises:
+            StorageUnavailable: the server is down or failed transiently (the batch may be written again later);
+            StorageError: it refused the batch (a retry fails the same way).
+        """
         groups = group_by_table(records)
+        if self._parts is not None:
+            await self._make_partitions(self._parts, groups)
         added = 0
-        created: set[tuple[str, int]] = set()
-        async with self._conn() as conn, conn.transaction():
+        async with self._conn("write") as conn, conn.transaction():
             # JIT compiles a replay's rollup for ~0.18 s to run it in ~0.1 s (measured); writes never gain from it
             await conn.execute("SET LOCAL jit = off")
             if "trades" in groups and self.layout != "timescale":  # before any table lock: see LOCK_TRADE_WRITERS_SQL
@@ -236,29 +230,33 @@ class PostgresStorage(RangeReads):
                 await conn.execute(schema.LOCK_TRADE_WRITERS_SQL, schema.trade_writer_lock_keys(names))
             for table, rows in groups.items():
                 span = self._span_if_appending(table, rows)
-                if self.layout == "native" and table in schema.PARTITIONED:
-                    created |= await self._ensure_partitions(conn, table, rows, span)
                 inserted, appended = await self._copy_insert(conn, table, to_rows(rows), span)
                 added += inserted
                 if table == "trades" and self.layout != "timescale":
                     await self._rollup(conn, cast("list[TradeRecord]", rows), appended)
-        self._partitions |= created
         return added
 
-    async def _ensure_partitions(
-        self, conn: asyncpg.Connection, table: str, rows: Sequence[Record], span: tuple[int, int]
-    ) -> set[tuple[str, int]]:
-        first, last = span[0] // schema.NANOS_PER_DAY, span[1] // schema.NANOS_PER_DAY
-        # the first and last day hold the batch's oldest and newest row; only a longer span needs every row's day
-        days = {first, last} if last - first <= 1 else {r.ts_ns // schema.NANOS_PER_DAY for r in rows}
-        new = {(table, day) for day in days} - self._partitions
-        for _, day in sorted(new):
+    async def _make_partitions(self, parts: PartitionMaker, groups: dict[str, list[Record]]) -> None:
+        """The partitions the batch needs (before its transaction, so no DDL lock is held while writing), and the
+        day after its newest row in the background."""
+        for table in schema.PARTITIONED:
+            rows = groups.get(table)
+            if not rows:
+                continue
+            first = min(r.ts_ns for r in rows) // schema.NANOS_PER_DAY
+            last = max(r.ts_ns for r in rows) // schema.NANOS_PER_DAY
+            # the first and last day hold the oldest and newest row; only a longer span needs every row's day
+            days = {first, last} if last - first <= 1 else {r.ts_ns // schema.NANOS_PER_DAY for r in rows}
             try:
-                async with conn.transaction():  # savepoint: a concurrent creator must not abort our batch
-                    await conn.execute(partition_sql(table, day))
-            except (asyncpg.exceptions.DuplicateTableError, asyncpg.exceptions.UniqueViolationError):
-                pass
-        return new
+                await parts.ensure(table, days)
+            except StorageError:
+                raise
+            except Exception as exc:
+                error = storage_error(exc, self._dsn, f"make a {table} partition")
+                if error is None:
+                    raise
+                raise error from exc
+            parts.ahead(table, {last + 1})
 
     @staticmethod
     def _span_if_appending(table: str, records: Sequence[Record]) -> tuple[int, int]:
@@ -389,13 +387,3 @@ class PostgresStorage(RangeReads):
 def _check_table(table: str, allowed: Sequence[str] = tuple(schema.COLUMNS)) -> None:
     if table not in allowed:
         raise StorageError(f"table must be one of {list(allowed)}, was {table!r}")
-
-
-def _redact(dsn: str) -> str:
-    """The DSN without a password (never print secrets)."""
-    if "@" not in dsn or "://" not in dsn:
-        return dsn
-    scheme, rest = dsn.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
-

@@ -8,12 +8,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import (
     CANDLE_DTYPE,
     CANDLE_FETCH_DTYPE,
     OHLCV_DTYPE,
+    QUOTE_CLOCKS,
     QUOTE_DTYPE,
     TRADE_DTYPE,
+    QuoteClock,
     check_candle_source,
     check_range,
 )
@@ -35,10 +38,22 @@ class RangeReads(ABC):
         check_range("read_trades", start_ns, end_ns)
         return await self._read(schema.READ_TRADES_SQL, TRADE_DTYPE, instrument_name, start_ns, end_ns)
 
-    async def read_quotes(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
-        """Quote snapshots in [start_ns, end_ns) as ``QUOTE_DTYPE``."""
+    async def read_quotes(
+        self, instrument_name: str, start_ns: int, end_ns: int, clock: QuoteClock = "exchange"
+    ) -> npt.NDArray[np.void]:
+        """Quote snapshots in [start_ns, end_ns) of ``clock`` as ``QUOTE_DTYPE``, whose ``ts_ns`` is that clock.
+
+        ``exchange`` (default): the venue's time; snapshots that came without one are not returned. ``local``: our
+        receive time, every snapshot (not indexed: slower on a large table).
+
+        Raises:
+            InvalidValue: an unknown clock, or an inverted range.
+        """
         check_range("read_quotes", start_ns, end_ns)
-        return await self._read(schema.READ_QUOTES_SQL, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
+        if clock not in QUOTE_CLOCKS:
+            raise InvalidValue(f"read_quotes: clock must be one of {list(QUOTE_CLOCKS)}, was {clock!r}")
+        sql = schema.READ_QUOTES_SQL if clock == "exchange" else schema.READ_QUOTES_LOCAL_SQL
+        return await self._read(sql, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
 
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
         """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""

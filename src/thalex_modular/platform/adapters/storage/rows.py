@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
-from thalex_modular.platform.domain.storage import BacktestRun, Record, SweepStudy
+from thalex_modular.platform.domain.storage import BacktestRun, QuoteRecord, Record, SweepStudy
 
 _metrics_decoder = msgspec.json.Decoder(dict[str, float])
+_FIVE_DOUBLES: Final = struct.Struct(">5d")
+
+
+def quote_snapshot_id(
+    bid_price: float | None, bid_amount: float | None, ask_price: float | None, ask_amount: float | None,
+    mark_price: float | None,
+) -> int:
+    """The key of a quote snapshot among those filed at one time: a 64-bit hash of its book top and mark.
+
+    The first 8 bytes (big-endian, signed) of SHA-256 over the five values as big-endian IEEE-754 doubles, NaN and
+    None as the canonical NaN. Migration 5 computes the same in SQL (PostgreSQL) and as a function (embedded).
+    """
+    values = [math.nan if v is None or v != v else v for v in (bid_price, bid_amount, ask_price, ask_amount,
+                                                                  mark_price)]
+    return int.from_bytes(hashlib.sha256(_FIVE_DOUBLES.pack(*values)).digest()[:8], "big", signed=True)
+
+
+def _quote_row(q: QuoteRecord) -> tuple[Any, ...]:
+    return (*msgspec.structs.astuple(q), quote_snapshot_id(q.bid_price, q.bid_amount, q.ask_price, q.ask_amount,
+                                                           q.mark_price))
 
 
 def to_rows(records: Sequence[Record]) -> list[tuple[Any, ...]]:
-    """Records of one table → tuples in column order (the struct tag is not a column)."""
+    """Records of one table → tuples in column order (the struct tag is not a column; a quote's snapshot id is)."""
+    if records and isinstance(records[0], QuoteRecord):
+        return [_quote_row(q) for q in records if isinstance(q, QuoteRecord)]
     return list(map(msgspec.structs.astuple, records))
 
 

@@ -28,6 +28,7 @@ COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
     "quotes": [
         ("instrument_name", _T), ("ts_ns", _B), ("seq", "INTEGER NOT NULL"), ("bid_price", _N),
         ("bid_amount", _N), ("ask_price", _N), ("ask_amount", _N), ("mark_price", _N), ("ts_local_ns", _B),
+        ("ts_exchange_ns", "BIGINT"), ("snapshot_id", _B),
     ],
     "orders": [
         ("order_id", _T), ("ts_ns", _B), ("change_reason", _T), ("status", _T), ("client_order_id", "BIGINT"),
@@ -85,12 +86,34 @@ def column_names(table: str) -> list[str]:
     return [name for name, _ in COLUMNS[table]]
 
 
-def create_table_sql(table: str, partition_by_ts: bool = False) -> str:
-    """``CREATE TABLE IF NOT EXISTS`` with the natural primary key; optionally range-partitioned on ts_ns."""
-    cols = ", ".join(f"{name} {sql_type}" for name, sql_type in COLUMNS[table])
-    key = ", ".join(PRIMARY_KEYS[table])
+#: ``quotes`` as migration 1 made it (migration 5 added the clock and snapshot id columns and re-keyed it).
+QUOTES_V1_COLUMNS: Final = COLUMNS["quotes"][:9]
+QUOTES_V1_KEY: Final = ("instrument_name", "ts_ns", "seq")
+
+
+def create_table_sql(
+    table: str,
+    partition_by_ts: bool = False,
+    *,
+    name: str | None = None,
+    columns: list[tuple[str, str]] | None = None,
+    key: tuple[str, ...] | None = None,
+) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` with the natural primary key; optionally range-partitioned on ts_ns.
+
+    ``name``, ``columns``, ``key``: another name, or an earlier version's columns and key (migrations).
+    """
+    cols = ", ".join(f"{col} {sql_type}" for col, sql_type in (columns or COLUMNS[table]))
+    key_sql = ", ".join(key or PRIMARY_KEYS[table])
     tail = " PARTITION BY RANGE (ts_ns)" if partition_by_ts else ""
-    return f"CREATE TABLE IF NOT EXISTS {table} ({cols}, PRIMARY KEY ({key})){tail}"
+    return f"CREATE TABLE IF NOT EXISTS {name or table} ({cols}, PRIMARY KEY ({key_sql})){tail}"
+
+
+def create_v1_table_sql(table: str, partition_by_ts: bool = False) -> str:
+    """A table as migration 1 made it (``quotes`` has changed since; the others have not)."""
+    if table == "quotes":
+        return create_table_sql(table, partition_by_ts, columns=QUOTES_V1_COLUMNS, key=QUOTES_V1_KEY)
+    return create_table_sql(table, partition_by_ts)
 
 
 def insert_from_sql(table: str, source: str) -> str:
@@ -192,12 +215,19 @@ READ_TRADES_SQL: Final = (
     "SELECT ts_ns, price, amount, side FROM trades WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 "
     "ORDER BY ts_ns, seq"
 )
+_QUOTE_VALUES: Final = ", ".join(
+    f"coalesce({c}, {_NAN}) AS {c}" for c in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price")
+)
+#: Quotes by the exchange clock: ``ts_ns`` is the exchange time of every row that has one (the key index serves it).
 READ_QUOTES_SQL: Final = (
-    "SELECT ts_ns, "
-    + ", ".join(f"coalesce({c}, {_NAN}) AS {c}" for c in ("bid_price", "bid_amount", "ask_price", "ask_amount",
-                                                          "mark_price"))
-    + " FROM quotes "
-    "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns, seq"
+    f"SELECT ts_ns, {_QUOTE_VALUES} FROM quotes "
+    "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 AND ts_exchange_ns IS NOT NULL "
+    "ORDER BY ts_ns, seq, snapshot_id"
+)
+#: Quotes by our receive clock, every row (no index on it: the instrument's rows are scanned).
+READ_QUOTES_LOCAL_SQL: Final = (
+    f"SELECT ts_local_ns AS ts_ns, {_QUOTE_VALUES} FROM quotes "
+    "WHERE instrument_name = $1 AND ts_local_ns >= $2 AND ts_local_ns < $3 ORDER BY ts_local_ns, seq, snapshot_id"
 )
 READ_OHLCV_SQL: Final = (
     "SELECT ts_ns, open, high, low, close, volume, trades FROM ohlcv_1m "

@@ -130,7 +130,7 @@ def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
         raise _BadRow("bid_price and ask_price are both empty")
     return QuoteRecord(
         symbol, ts_ns, seq.next(symbol, ts_ns), bid, _number("bid_amount", bid_amount, optional=True),
-        ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns,
+        ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns, ts_ns,
     )
 
 

@@ -10,7 +10,8 @@ extension, ``trades`` and ``quotes`` become hypertables and ``ohlcv_1m`` a conti
 without it, they are declaratively range-partitioned by day on ``ts_ns`` (partitions created on
 demand by the writer), and ``ohlcv_1m`` is a table the writer upserts for the minutes a batch touched.
 The other time-series tables have BRIN indexes on ts_ns (``trades`` and ``quotes`` had them until migration 3:
-their key index serves every query). Reads are the same SQL either way.
+their key index serves every query). Reads are the same SQL either way. The layout is chosen once, when the store
+is created, and read from ``storage_meta`` by every later migration (:mod:`..pg_migrate`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import v0001_initial, v0002_candles, v0003_key_served_market_data, v0004_candle_fetches
+from . import (
+    v0001_initial,
+    v0002_candles,
+    v0003_key_served_market_data,
+    v0004_candle_fetches,
+    v0005_quote_identity,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +45,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         3, "key_served_market_data", v0003_key_served_market_data.postgres, v0003_key_served_market_data.embedded
     ),
     Migration(4, "candle_fetches", v0004_candle_fetches.postgres, v0004_candle_fetches.embedded),
+    Migration(5, "quote_identity", v0005_quote_identity.postgres, v0005_quote_identity.embedded),
 )
 
 

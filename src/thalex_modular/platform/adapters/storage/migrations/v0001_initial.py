@@ -4,7 +4,7 @@ sweep studies) and the store's time layout (``storage_meta.time_layout`` = ``tim
 
 from __future__ import annotations
 
-from ..schema import NANOS_PER_DAY, PARTITIONED, TIME_SERIES, create_table_sql
+from ..schema import NANOS_PER_DAY, PARTITIONED, TIME_SERIES, create_table_sql, create_v1_table_sql
 
 _META_SQL = "CREATE TABLE IF NOT EXISTS storage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _OTHER_TABLES = ("orders", "fills", "positions", "equity", "backtest_runs", "sweep_studies")
@@ -22,7 +22,7 @@ def timescale_sql() -> list[str]:
     in either order (the native layout breaks ties by seq).
     """
     minute = 60_000_000_000
-    statements = [create_table_sql(table) for table in PARTITIONED]
+    statements = [create_v1_table_sql(table) for table in PARTITIONED]
     statements.append(
         "CREATE OR REPLACE FUNCTION unix_now_ns() RETURNS BIGINT LANGUAGE SQL STABLE AS "
         "$$ SELECT (extract(epoch FROM now()) * 1000000000)::BIGINT $$"
@@ -51,7 +51,7 @@ def timescale_sql() -> list[str]:
 
 def native_sql() -> list[str]:
     """Plain PostgreSQL: day range partitions on ts_ns (created on demand), BRIN on ts_ns, a rollup table."""
-    statements = [create_table_sql(table, partition_by_ts=True) for table in PARTITIONED]
+    statements = [create_v1_table_sql(table, partition_by_ts=True) for table in PARTITIONED]
     statements.append(create_table_sql("ohlcv_1m"))
     statements.append(_layout("native"))
     return statements
@@ -67,4 +67,4 @@ def postgres(timescale: bool) -> list[str]:
 def embedded() -> list[str]:
     """DuckDB: plain tables (its zone maps serve time ranges), a rollup table maintained like native PG."""
     tables = (*PARTITIONED, "ohlcv_1m", *_OTHER_TABLES)
-    return [_META_SQL, *(create_table_sql(table) for table in tables), _layout("embedded")]
+    return [_META_SQL, *(create_v1_table_sql(table) for table in tables), _layout("embedded")]
