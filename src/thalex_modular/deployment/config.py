@@ -38,6 +38,7 @@ __all__ = [
     "ShadowSettings",
     "StrategySettings",
     "ToxicFlowSettings",
+    "credentials_from_environment",
     "load_run_config",
 ]
 
@@ -290,6 +291,20 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             node = child
         node[path[-1]] = _env_value(value)
     return out
+
+
+def credentials_from_environment(environ: Mapping[str, str]) -> CredentialSettings:
+    """The live credentials as this process's environment gives them (``THALEX_KEY_ID``, ``THALEX_PRIVATE_KEY_PATH``,
+    ``THALEX_ACCOUNT`` or ``THALEX_CREDENTIALS__*``): what a Ray actor reads on its own node, so that no secret
+    travels in its arguments.
+
+    Raises:
+        ConfigError: a value is invalid (the message masks the key id).
+    """
+    try:
+        return CredentialSettings.model_validate(env_overrides(environ).get("credentials", {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
 
 
 def _env_value(text: str) -> Any:

@@ -27,6 +27,7 @@ from thalex_modular.platform.adapters.exchanges.thalex.errors import ThalexError
 from thalex_modular.platform.adapters.exchanges.thalex.gateway import MassQuote, ResyncSnapshot, ThalexGateway
 from thalex_modular.platform.adapters.exchanges.thalex.market_feed import ThalexMarketFeed
 from thalex_modular.platform.adapters.exchanges.thalex.session import ThalexSession
+from thalex_modular.platform.adapters.exchanges.thalex.token_bucket import TokenSource
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.entities import Instrument
@@ -37,6 +38,7 @@ from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.domain.tracking.account_exposure import OrderOwnership
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
+from thalex_modular.platform.use_cases.ports import SessionJournal
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
@@ -238,9 +240,10 @@ async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
     return decode_instrument(await session.call("public/instrument", {"instrument_name": name}))
 
 
-async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False
-                       ) -> InstrumentRuntime:
-    """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway."""
+async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
+                       journal: SessionJournal | None = None) -> InstrumentRuntime:
+    """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway. ``journal``
+    records our orders and trades (persistence)."""
     if config.mode is not RunMode.SHADOW:
         raise ValueError(f"build_shadow needs mode 'shadow', was {config.mode.value!r}")
     clock = clock or LiveClock()
@@ -259,7 +262,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
         params, service_config, toxic, kill_switch = service_parts(config)
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
-                                 kill_switch=kill_switch, record_prices=record_prices)
+                                 kill_switch=kill_switch, journal=journal, record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
         await service.start()
     except BaseException:
@@ -273,11 +276,13 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
 
 
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
-                     credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None
-                     ) -> InstrumentRuntime:
+                     credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None,
+                     tokens: TokenSource | None = None, journal: SessionJournal | None = None) -> InstrumentRuntime:
     """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
 
-    ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits).
+    ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits);
+    ``tokens`` the session's own rate limiter (a Ray deployment leases from the account-wide one); ``journal`` records
+    our orders and trades (persistence).
 
     Raises:
         CredentialsMissing: no key configured; ThalexRpcError: login refused.
@@ -287,7 +292,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     creds = credentials or load_credentials(config.credentials)
     clock = clock or LiveClock()
     _compile_tick_path(clock)
-    session = ThalexSession(thalex or thalex_config(config), clock, creds)
+    session = ThalexSession(thalex or thalex_config(config), clock, creds, tokens=tokens)
     holder: list[QuotingService] = []
 
     def on_resync(snapshot: ResyncSnapshot) -> None:
@@ -311,7 +316,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
                 mq.trade_amount_underlying, mq.quote_amount_underlying,
                 trip_cooldown_ns=round(mq.trip_cooldown_ms * 1_000_000),
             ) if mq.enabled else None,
-            kill_switch=kill_switch, record_prices=record_prices,
+            kill_switch=kill_switch, journal=journal, record_prices=record_prices,
         )
         gateway.set_protection_sink(service.on_mm_protection)
         gateway.set_fill_sink(service.on_own_trade)
@@ -331,8 +336,11 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)
 
 
-async def build_runtime(config: RunConfig, *, record_prices: bool = False) -> InstrumentRuntime:
-    """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials)."""
+async def build_runtime(config: RunConfig, *, record_prices: bool = False, tokens: TokenSource | None = None,
+                        credentials: ThalexCredentials | None = None, journal: SessionJournal | None = None
+                        ) -> InstrumentRuntime:
+    """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials or order tokens)."""
     if config.mode is RunMode.LIVE:
-        return await build_live(config, record_prices=record_prices)
-    return await build_shadow(config, record_prices=record_prices)
+        return await build_live(config, record_prices=record_prices, tokens=tokens, credentials=credentials,
+                                journal=journal)
+    return await build_shadow(config, record_prices=record_prices, journal=journal)

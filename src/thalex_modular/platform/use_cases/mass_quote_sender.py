@@ -101,7 +101,10 @@ class MassQuoteSender:
                     self._settings.quote_amount,
                 )
                 self._stats.denials += len(plan.denials)
+                sent = self._stats.mass_quotes_sent
                 await self._send_levels(plan.bids, plan.asks)
+                if run.ticker is not None and self._stats.mass_quotes_sent > sent:
+                    self._stats.tick_to_quote.add(self._clock.now_ns() - run.ticker.ts_local_ns)
         core.after_sends()
 
     def on_mm_protection(self, update: MmProtectionUpdate) -> None:

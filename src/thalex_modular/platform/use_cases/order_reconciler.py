@@ -78,7 +78,10 @@ from thalex_modular.platform.domain.risk_kernel import (
 from .order_rows import OrderRows
 from .reconcile_kernel import (
     G_AMOUNT_DIVISOR,
+    G_AMOUNT_TOLERANCE_PERMILLE,
     G_PRICE_DIVISOR,
+    G_TOLERANCE,
+    G_TOLERANCE_BPS_MILLI,
     KIND_AMEND,
     KIND_CANCEL,
     PLAN_REQUESTS_SIGNATURE,
@@ -148,12 +151,6 @@ class OrderReconciler:
         amend_tolerance_bps: float = 0.0,
         amount_tolerance: float = 0.0,
     ) -> None:
-        if amend_tolerance_ticks < 0:
-            raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
-        if not 0.0 <= amend_tolerance_bps < 10_000.0:
-            raise InvalidValue(f"invalid amend_tolerance_bps: must be in [0, 10000), was {amend_tolerance_bps!r}")
-        if not 0.0 <= amount_tolerance < 1.0:
-            raise InvalidValue(f"invalid amount_tolerance: must be in [0, 1), was {amount_tolerance!r}")
         self._risk = risk
         self._plan_requests = entry(plan_requests, PLAN_REQUESTS_SIGNATURE)
         self._ids = ids
@@ -161,7 +158,7 @@ class OrderReconciler:
         self._label = label
         # [tolerance ticks, price divisor, amount divisor, tolerance bps * 1000, amount tolerance per mille]; the
         # divisors of the instrument last planned for
-        self._grid: NDArray[np.int64] = new_grid(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)
+        self._grid: NDArray[np.int64] = _tolerance_grid(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)
         self._grid_of: Instrument | None = None
         self._limits = risk.limits  # the same arrays for the RiskCheck's life (bind rewrites them in place)
         self._ctx, self._ictx = new_context()
@@ -174,6 +171,16 @@ class OrderReconciler:
         self._out_cells = memoryview(self._out.reshape(-1))
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
         self._denied_book: NDArray[np.float64] = np.zeros((32, 2), dtype=np.float64)
+
+    def set_tolerances(self, amend_tolerance_ticks: int, amend_tolerance_bps: float, amount_tolerance: float) -> None:
+        """New keep tolerances (see the constructor) from the next plan on.
+
+        Raises:
+            InvalidValue: a tolerance out of range.
+        """
+        fresh = _tolerance_grid(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)
+        for column in (G_TOLERANCE, G_TOLERANCE_BPS_MILLI, G_AMOUNT_TOLERANCE_PERMILLE):
+            self._grid[column] = fresh[column]
 
     @property
     def risk(self) -> RiskCheck:
@@ -375,3 +382,19 @@ class OrderReconciler:
 
 def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+def _tolerance_grid(amend_tolerance_ticks: int, amend_tolerance_bps: float, amount_tolerance: float
+                    ) -> NDArray[np.int64]:
+    """The kernel's grid for these tolerances (divisors set per instrument).
+
+    Raises:
+        InvalidValue: a tolerance out of range.
+    """
+    if amend_tolerance_ticks < 0:
+        raise InvalidValue(f"invalid amend_tolerance_ticks < 0, was {amend_tolerance_ticks}")
+    if not 0.0 <= amend_tolerance_bps < 10_000.0:
+        raise InvalidValue(f"invalid amend_tolerance_bps: must be in [0, 10000), was {amend_tolerance_bps!r}")
+    if not 0.0 <= amount_tolerance < 1.0:
+        raise InvalidValue(f"invalid amount_tolerance: must be in [0, 1), was {amount_tolerance!r}")
+    return new_grid(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)

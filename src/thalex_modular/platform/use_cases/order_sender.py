@@ -73,6 +73,8 @@ class OrderSender:
     def send_now(self, run: Run) -> asyncio.Task[None] | None:
         plan = self._plan(run)
         sent = self._send_now(plan, run.now_ns)
+        if sent and run.ticker is not None:
+            self._stats.tick_to_quote.add(self._clock.now_ns() - run.ticker.ts_local_ns)
         tail = None
         if sent < len(plan.requests):
             tail = run_inline(self._finish_send(plan, sent, run.now_ns), name=f"quote-tail-{self._name}")
@@ -82,6 +84,8 @@ class OrderSender:
     async def send(self, run: Run) -> None:
         plan = self._plan(run)
         await self._send_from(plan, self._send_now(plan, run.now_ns), run.now_ns)
+        if plan.requests and run.ticker is not None:
+            self._stats.tick_to_quote.add(self._clock.now_ns() - run.ticker.ts_local_ns)
         self._core.after_sends()
 
     # -- internals -------------------------------------------------------------------------------------------

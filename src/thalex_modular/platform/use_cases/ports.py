@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from thalex_modular.platform.domain.entities import OrderUpdate, PortfolioEntry, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import OrderRequest
 
@@ -66,3 +66,19 @@ class MarketDataSink(Protocol):
     def on_feed_down(self, reason: str) -> None:
         """The feed stopped (disconnect, unsubscribed, paused); quotes must come down until it is back."""
         ...
+
+
+class SessionJournal(Protocol):
+    """Where a live or shadow session's own activity is recorded (persistence). Required methods, each an append
+    that never blocks and never raises into the caller (the tick path calls them):
+
+    =====================  ===========================================================================
+    ``order(update)``      one of our orders changed (insert, amend, cancel, fill; as the tracker took it)
+    ``trade(fill)``        one of our trades as the exchange books it, with its fee (``account.trade_history``
+                           live, the simulated exchange's trade history in shadow)
+    =====================  ===========================================================================
+    """
+
+    def order(self, update: OrderUpdate) -> None: ...
+
+    def trade(self, fill: Fill) -> None: ...

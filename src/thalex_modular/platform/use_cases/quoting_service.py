@@ -50,11 +50,12 @@ from thalex_modular.platform.domain.tracking.position_watch import PositionWatch
 from thalex_modular.platform.use_cases.mass_quote_sender import MassQuoteSender
 from thalex_modular.platform.use_cases.mass_quoting import MassQuoter, MassQuoteSettings
 from thalex_modular.platform.use_cases.order_sender import OrderSender
-from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway
+from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway, SessionJournal
 from thalex_modular.platform.use_cases.quote_sender import QuoteSender, Run
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig, ServiceStats
 from thalex_modular.platform.use_cases.resync import ExchangeState, Resync
+from thalex_modular.strategies.protocol import Strategy
 from thalex_modular.strategies.side_filter import side_filter
 
 __all__ = ["QuotingService"]
@@ -76,6 +77,7 @@ class QuotingService:
         toxic: the toxic-flow detector, None to disable the defence.
         mass_quoter / mass_quote: both given → mass-quote mode (checked by the core's RiskCheck).
         kill_switch: the kill switch's triggers, None for none (the switch can still be engaged by :meth:`kill`).
+        journal: where our orders' updates and our trades are recorded (persistence), None for nowhere.
         record_prices: keep (side, price) of every insert/amend/level sent in ``stats.sent_prices`` (tests).
     """
 
@@ -90,6 +92,7 @@ class QuotingService:
         mass_quoter: MassQuoter | None = None,
         mass_quote: MassQuoteSettings | None = None,
         kill_switch: KillSwitchConfig | None = None,
+        journal: SessionJournal | None = None,
         record_prices: bool = False,
     ) -> None:
         if (mass_quoter is None) != (mass_quote is None):
@@ -99,6 +102,7 @@ class QuotingService:
         self.clock = clock
         self.config = config or QuotingServiceConfig()
         self.toxic = toxic
+        self.journal = journal
         self.stats = ServiceStats()
         self._filter = side_filter(core.strategy)
         core.strategy = self._filter
@@ -184,7 +188,7 @@ class QuotingService:
         """True while the service may place quotes (started, connected, not resyncing, data fresh, not paused)."""
         return (
             self._started and not self._resyncing and self.gateway.ready
-            and self._pull_reason(self.clock.now_ns()) is None
+            and self.pull_reason(self.clock.now_ns()) is None
         )
 
     # -- operator control and the kill switch ---------------------------------------------------------------
@@ -215,6 +219,26 @@ class QuotingService:
             self._kill_monitor.rebase(self.clock.now_ns(), self.core.equity_usd())
         log.warning("%s: resumed by an operator", self._name)
         self._schedule()
+
+    def replace_strategy(self, strategy: Strategy, amend_tolerance_ticks: int, amend_tolerance_bps: float,
+                         amount_tolerance: float) -> None:
+        """Quote with ``strategy`` and these keep tolerances from the next run on (an operator's new parameters);
+        the toxic-flow filter wraps the new strategy as it did the old one.
+
+        Raises:
+            InvalidValue: a tolerance out of range (nothing is changed then).
+        """
+        self.core.reconciler.set_tolerances(amend_tolerance_ticks, amend_tolerance_bps, amount_tolerance)
+        blocked = self._filter.blocked
+        self._filter = side_filter(strategy)
+        self._filter.blocked = blocked
+        self.core.strategy = self._filter
+        self._schedule()
+
+    @property
+    def resyncing(self) -> bool:
+        """A resync is due or running: nothing is quoted until it is done."""
+        return self._resyncing
 
     @property
     def paused_reason(self) -> str | None:
@@ -274,6 +298,8 @@ class QuotingService:
                 self.on_fill_event(event)
             elif not adopted_quote:  # our own mass quotes have no client_order_id: adopting them is expected
                 self.request_resync(event.reason)
+        if self.journal is not None:
+            self.journal.order(answer)
         if answer.status.is_terminal or self._paused is not None or self.core.reconciler.halted:
             self._schedule()  # a slot freed, or an order to pull arrived
 
@@ -307,8 +333,13 @@ class QuotingService:
     def on_own_trade(self, trade: Fill) -> None:
         """One of our trades as the exchange books it (``account.trade_history``, with its fee, lagging the order
         feed): its fee is charged to realised PnL once; the position already moved with the order update."""
-        if trade.instrument_name == self._name and self.core.tracker.on_trade_fee(trade):
+        if trade.instrument_name != self._name:
+            return
+        tracker = self.core.tracker
+        if tracker.on_trade_fee(trade):
             self.stats.fees_usd += trade.fee
+        if self.journal is not None and trade.order_id is not None and tracker.order_by_order_id(trade.order_id):
+            self.journal.trade(trade)
 
     def on_portfolio(self, entries: Sequence[PortfolioEntry], snapshot: bool) -> None:
         """The exchange's portfolio feed moved (the gateway updated the account's exposure first): a position that
@@ -478,7 +509,7 @@ class QuotingService:
                 self._schedule()
 
     def _state_signature(self, now: int) -> tuple[object, ...]:
-        return self._signature_of(now, self._pull_reason(now), self._threatened_sides(now))
+        return self._signature_of(now, self.pull_reason(now), self._threatened_sides(now))
 
     def _signature_of(self, now: int, pull_reason: str | None, toxic: frozenset[Side]) -> tuple[object, ...]:
         """What the guard compares to notice a change that needs a run without new data."""
@@ -487,7 +518,7 @@ class QuotingService:
     def _threatened_sides(self, now: int) -> frozenset[Side]:
         return self.toxic.threatened_sides(now) if self.toxic is not None else _NO_SIDES
 
-    def _pull_reason(self, now: int) -> str | None:
+    def pull_reason(self, now: int) -> str | None:
         paused = self.paused_reason
         if paused is not None:
             return paused
@@ -508,7 +539,7 @@ class QuotingService:
             return None
         now = self.clock.now_ns()
         self.stats.runs += 1
-        reason = self._pull_reason(now)
+        reason = self.pull_reason(now)
         toxic = self._threatened_sides(now)
         self._signature = self._signature_of(now, reason, toxic)
         ticker, self._pending_ticker = self._pending_ticker, None

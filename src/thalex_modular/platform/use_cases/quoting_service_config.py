@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from thalex_modular.platform.domain.enums import Side
 
 
@@ -44,6 +46,30 @@ class QuotingServiceConfig:
                 raise ValueError(f"invalid QuotingServiceConfig.{name} <= 0, was {value!r}")
 
 
+class LatencyRing:
+    """The last ``capacity`` latencies (int ns) in a ring: appended on the order path (one store), summarised off it."""
+
+    __slots__ = ("_cells", "_next", "_values", "count")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._values = np.zeros(capacity, dtype=np.int64)
+        self._cells = memoryview(self._values)
+        self._next = 0
+        self.count = 0
+
+    def add(self, ns: int) -> None:
+        self._cells[self._next] = ns
+        self._next = (self._next + 1) % len(self._values)
+        self.count += 1
+
+    def percentiles_ms(self, *quantiles: float) -> tuple[float, ...]:
+        """The given quantiles (0 to 1) of the latencies held, in ms; NaN before any."""
+        held = self._values[: min(self.count, len(self._values))]
+        if len(held) == 0:
+            return tuple(float("nan") for _ in quantiles)
+        return tuple(float(v) / 1e6 for v in np.quantile(held, quantiles))
+
+
 @dataclass(slots=True)
 class ServiceStats:
     """Running counters of one service."""
@@ -72,5 +98,7 @@ class ServiceStats:
     last_pull_reason: str | None = None
     kill_reason: str | None = None  # why the kill switch is engaged (None: it is not)
     sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
+    # a ticker's receive time to its run's requests written (insert/amend mode; mass quotes: to the reply)
+    tick_to_quote: LatencyRing = field(default_factory=LatencyRing)
 
 

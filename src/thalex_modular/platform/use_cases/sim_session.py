@@ -180,6 +180,19 @@ class CoreParameters:
     label: str = "thalex-modular"
 
 
+def build_strategy(params: CoreParameters) -> AvellanedaStoikovStrategy:
+    """The quoting model of ``params`` (a running service takes a new one with ``QuotingService.replace_strategy``)."""
+    return AvellanedaStoikovStrategy(
+        AvellanedaStoikovConfig(
+            gamma=params.gamma,
+            max_position_underlying=params.max_position_underlying,
+            level_amounts=params.level_amounts,
+            horizon_s=params.horizon_s,
+            min_spread_ticks=params.min_spread_ticks,
+        )
+    )
+
+
 def build_core(
     instrument: Instrument,
     params: CoreParameters | None = None,
@@ -189,15 +202,7 @@ def build_core(
     """Wire tracker, analyzer, A-S strategy, risk and reconciler for one instrument (``exposure``: the account's
     other orders and positions, live)."""
     p = params or CoreParameters()
-    strategy = AvellanedaStoikovStrategy(
-        AvellanedaStoikovConfig(
-            gamma=p.gamma,
-            max_position_underlying=p.max_position_underlying,
-            level_amounts=p.level_amounts,
-            horizon_s=p.horizon_s,
-            min_spread_ticks=p.min_spread_ticks,
-        )
-    )
+    strategy = build_strategy(p)
     risk = RiskCheck(
         RiskConfig(
             max_position=p.max_position_underlying,
