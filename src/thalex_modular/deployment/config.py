@@ -171,11 +171,13 @@ class MassQuoteSettings(_Model):
 
 
 class ShadowSettings(_Model):
-    """The simulated exchange of shadow mode (SimMatchEngine)."""
+    """The simulated exchange of shadow mode (SimMatchEngine). ``feed_latency_ms``: the public feed's delay assumed
+    until the trades' own stamps show a longer one (docs/simulator.md)."""
 
     order_entry_latency_ms: float = Field(default=5.0, ge=0)
     cancel_latency_ms: float = Field(default=5.0, ge=0)
     response_latency_ms: float = Field(default=5.0, ge=0)
+    feed_latency_ms: float = Field(default=5.0, ge=0)
     slippage_ticks: int = Field(default=1, ge=1)
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 5.0

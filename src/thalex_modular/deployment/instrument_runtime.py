@@ -238,6 +238,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
             order_entry_latency_ns=round(sh.order_entry_latency_ms * _MS), cancel_latency_ns=round(sh.cancel_latency_ms
             * _MS), response_latency_ns=round(sh.response_latency_ms * _MS), slippage_ticks=sh.slippage_ticks,
             maker_fee_bps=sh.maker_fee_bps, taker_fee_bps=sh.taker_fee_bps,
+            feed_latency_ns=round(sh.feed_latency_ms * _MS),
         )
         gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
         params, service_config, toxic, _ = _service_parts(config, instrument)
