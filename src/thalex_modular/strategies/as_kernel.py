@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # float64 parameters (fp)
-FP_GAMMA = 0  # config gamma, per USD per unit of underlying
+FP_GAMMA = 0  # config gamma, per USD
 FP_HORIZON_S = 1  # rolling horizon, seconds
 FP_TICK_USD = 2  # instrument tick size, USD
 FP_MAX_SKEW_USD = 3  # max_skew_ticks * tick, USD
@@ -54,7 +54,8 @@ FP_MIN_HALF_USD = 4  # 0.5 * min_spread_ticks * tick, USD
 FP_VOLUME_TICK = 5  # volume tick, underlying
 FP_MAX_POSITION = 6  # |position| limit, underlying
 FP_TWO = 7  # 2.0, read at run time so the compiler keeps pow(sigma, 2.0) (Python's sigma**2), not sigma*sigma
-FP_SIZE = 8
+FP_ORDER_SIZE = 8  # Delta of the spread terms: the nearest level's amount, underlying
+FP_SIZE = 9
 
 # int64 parameters (ip)
 IP_HAS_EXPIRY = 0  # 1 for a dated instrument
@@ -175,7 +176,9 @@ def quote_kernel(
     elif skew < -max_skew:
         skew = -max_skew
     center = fair_price - skew
-    half = 0.5 * (gamma * sigma_sq * time_left + (2.0 / gamma) * math.log1p(gamma / kappa_per_usd))
+    # optimal_spread for fills of the order size Delta (Guéant): the spread terms take gamma * Delta
+    risk = gamma * fp[FP_ORDER_SIZE]
+    half = 0.5 * (risk * sigma_sq * time_left + (2.0 / risk) * math.log1p(risk / kappa_per_usd))
     min_half = fp[FP_MIN_HALF_USD]
     if half < min_half:
         half = min_half
@@ -348,6 +351,7 @@ def pack_parameters(
     fp[FP_VOLUME_TICK] = instrument.volume_tick_size
     fp[FP_MAX_POSITION] = config.max_position_underlying
     fp[FP_TWO] = 2.0
+    fp[FP_ORDER_SIZE] = config.order_size_underlying
     ip = np.empty(IP_LEVEL_LOTS + config.levels, dtype=np.int64)
     ip[IP_HAS_EXPIRY] = instrument.expiry_ns is not None
     ip[IP_EXPIRY_S] = expiry_s

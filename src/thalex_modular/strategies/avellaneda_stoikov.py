@@ -1,8 +1,13 @@
-"""Avellaneda-Stoikov market making (2008) with a rolling horizon, bounded skew and inventory limits.
+"""Avellaneda-Stoikov market making (2008) with a rolling horizon, bounded skew and inventory limits, in Guéant's
+form for trades of a given size.
 
-Units: prices and sigma in USD (sigma per sqrt(second)), time in seconds, gamma per USD per unit of the
-underlying held, kappa per USD, amounts in the underlying. Inside the strategy prices become integer ticks
-with the :class:`Instrument`'s rounding (bids floor, asks ceil).
+Units (docs/quoting_model.md): prices in USD per unit of the underlying; sigma the price's vol in USD per
+sqrt(second); time in seconds; amounts in the underlying. ``gamma`` is the absolute risk aversion of the exponential
+utility of P&L, per USD. ``kappa`` is the decay of the fill intensity ``A exp(-kappa delta)`` with the quote's
+distance ``delta`` from the mid, per USD of price. ``order_size`` (Delta) is the amount each fill trades, in the
+underlying. With ``gamma Delta / kappa`` dimensionless, the spread terms are ``gamma Delta sigma**2 T`` and
+``(2 / (gamma Delta)) ln(1 + gamma Delta / kappa)``; the inventory skew ``q gamma sigma**2 T`` takes the position q.
+Inside the strategy prices become integer ticks with the :class:`Instrument`'s rounding (bids floor, asks ceil).
 
 The quoting math itself is one compiled kernel (:mod:`.as_kernel`); the formula functions below state the
 model and are what the kernel computes.
@@ -51,20 +56,26 @@ def reservation_price(mid: float, inventory: float, gamma: float, sigma: float, 
     """A-S reservation price ``mid - inventory * gamma * sigma**2 * time_left`` (USD).
 
     Args:
-        mid: USD. inventory: signed, underlying. gamma: per USD per unit of underlying.
+        mid: USD. inventory: signed, underlying. gamma: per USD (of P&L).
         sigma: USD per sqrt(second). time_left: seconds.
     """
     return mid - inventory * gamma * sigma**2 * time_left
 
 
-def optimal_spread(gamma: float, sigma: float, time_left: float, kappa: float) -> float:
-    """A-S optimal total spread ``gamma * sigma**2 * time_left + (2 / gamma) * ln(1 + gamma / kappa)`` (USD).
+def optimal_spread(gamma: float, sigma: float, time_left: float, kappa: float, order_size: float = 1.0) -> float:
+    """Optimal total spread (USD) for fills of ``order_size``:
+    ``gamma * Delta * sigma**2 * time_left + (2 / (gamma * Delta)) * ln(1 + gamma * Delta / kappa)``.
+
+    The default order size of one unit of the underlying is the paper's formula. A market maker quoting 0.01 BTC
+    at gamma 0.002 /USD bears the inventory risk of 0.01 BTC per fill, not of a whole BTC: its inventory term is a
+    hundredth of the unit-size one, and the intensity term tends to ``2 / kappa``.
 
     Args:
-        gamma: > 0, per USD per unit of underlying. sigma: USD per sqrt(second). time_left: seconds.
-        kappa: > 0, order-arrival decay per USD.
+        gamma: > 0, per USD. sigma: USD per sqrt(second). time_left: seconds.
+        kappa: > 0, order-arrival decay per USD. order_size: > 0, underlying.
     """
-    return gamma * sigma**2 * time_left + (2.0 / gamma) * math.log1p(gamma / kappa)
+    risk = gamma * order_size
+    return risk * sigma**2 * time_left + (2.0 / risk) * math.log1p(risk / kappa)
 
 
 # -- configuration -------------------------------------------------------------------------------------------
@@ -75,9 +86,10 @@ class AvellanedaStoikovConfig:
     """Parameters of :class:`AvellanedaStoikovStrategy`.
 
     Args:
-        gamma: risk aversion, per USD per unit of underlying (multiplied by the regime's gamma multiplier).
+        gamma: absolute risk aversion, per USD of P&L.
         max_position_underlying: |position| limit, underlying; quotes never take it beyond (own size included).
         level_amounts: amount per level, underlying, nearest level first; its length is the number of levels.
+            The nearest level's amount is the order size Delta of the spread terms (:func:`optimal_spread`).
         horizon_s: rolling horizon T - t, seconds (time to expiry instead when that is shorter).
         kappa_per_usd: fixed order-arrival decay per USD; None estimates it online from public trades.
         kappa_fallback_per_usd, kappa_min_per_usd, kappa_max_per_usd: online estimate's fallback and bounds.
@@ -130,6 +142,11 @@ class AvellanedaStoikovConfig:
         """Levels per side."""
         return len(self.level_amounts)
 
+    @property
+    def order_size_underlying(self) -> float:
+        """Delta of the spread terms: the nearest level's amount (what a fill at the touch quote trades)."""
+        return self.level_amounts[0]
+
 
 # -- the strategy --------------------------------------------------------------------------------------------
 
@@ -138,7 +155,8 @@ class AvellanedaStoikovStrategy:
     """Quotes both sides around the A-S reservation price; implements :class:`~.protocol.ArrayStrategy`.
 
     Per call: mid = the fair price (the owner's price reference: the mark by default); sigma converted to
-    USD once; gamma = ``config.gamma * gamma_multiplier``; the inventory shift ``q * gamma * sigma² * T`` is
+    USD once; gamma = ``config.gamma * gamma_multiplier``; the half spread is half :func:`optimal_spread` for the
+    nearest level's size; the inventory shift ``q * gamma * sigma² * T`` is
     capped to ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds
     inventory moves away from the mid, the other closer; it grows at most linearly and is bounded); the half
     spread is at least ``min_spread_ticks / 2``. Bids round down, asks up, then each is held behind the touch

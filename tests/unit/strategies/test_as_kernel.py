@@ -179,7 +179,7 @@ def test_quote_into_writes_what_compute_quotes_returns(scs: list[Scenario]) -> N
 
 
 def test_quote_into_matches_a_hand_computed_example() -> None:
-    # the example of test_avellaneda_stoikov: half spread 9.831 around 100 000
+    # the example of test_avellaneda_stoikov: half spread 9.980 around 100 000
     strat = AvellanedaStoikovStrategy(AvellanedaStoikovConfig(
         gamma=0.01, max_position_underlying=1.0, level_amounts=(0.1, 0.25), kappa_per_usd=0.1,
         level_spacing_ticks=3))
@@ -280,7 +280,7 @@ def test_instruments_alternate_with_their_own_parameters() -> None:
 def test_compute_quotes_returns_the_same_tuple_for_an_unchanged_ladder() -> None:
     strat = AvellanedaStoikovStrategy(_config())
     first = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.0, 0.0, 1e-5, 1.0, NOW))
-    again = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.1, 0.0, 1e-5, 1.0, NOW))
+    again = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.01, 0.0, 1e-5, 1.0, NOW))
     moved = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_003.0, 0.0, 1e-5, 1.0, NOW))
     assert again is first
     assert moved != first
