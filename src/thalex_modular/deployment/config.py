@@ -96,7 +96,9 @@ class CredentialSettings(_Model):
 
 
 class StrategySettings(_Model):
-    """Avellaneda-Stoikov quoting of one instrument."""
+    """Avellaneda-Stoikov quoting of one instrument (docs/quoting_model.md). The half spread is at least
+    ``maker_fee_bps + min_edge_bps`` of the price; ``maker_fee_bps`` None = the venue's (shadow: the simulator's
+    ``shadow.maker_fee_bps``; live: Thalex's schedule)."""
 
     gamma: float = Field(default=0.002, gt=0)
     horizon_s: float = Field(default=60.0, gt=0)
@@ -104,6 +106,8 @@ class StrategySettings(_Model):
     min_spread_ticks: int = Field(default=4, ge=1)
     amend_tolerance_ticks: int = Field(default=3, ge=0)
     label: str = "thalex-modular"
+    maker_fee_bps: float | None = None
+    min_edge_bps: float = Field(default=1.5, ge=0)
 
     @model_validator(mode="after")
     def _positive_levels(self) -> StrategySettings:

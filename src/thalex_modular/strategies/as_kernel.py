@@ -55,7 +55,8 @@ FP_VOLUME_TICK = 5  # volume tick, underlying
 FP_MAX_POSITION = 6  # |position| limit, underlying
 FP_TWO = 7  # 2.0, read at run time so the compiler keeps pow(sigma, 2.0) (Python's sigma**2), not sigma*sigma
 FP_ORDER_SIZE = 8  # Delta of the spread terms: the nearest level's amount, underlying
-FP_SIZE = 9
+FP_FEE_FLOOR = 9  # (maker fee + minimum edge) as a fraction of the price: the least half spread
+FP_SIZE = 10
 
 # int64 parameters (ip)
 IP_HAS_EXPIRY = 0  # 1 for a dated instrument
@@ -93,6 +94,7 @@ _SMALL_WHOLE_S = 9_007_198  # whole seconds below which whole * 10**9 + rem < 2*
 # largest sigma whose square (Python: pow) is finite; Python raises OverflowError past it, the kernel ERR_RANGE
 _MAX_SIGMA_USD = 1.3407807929942596e154
 _INF = math.inf
+_BPS = 1e-4  # one basis point as a fraction
 
 
 #: the types :meth:`AvellanedaStoikovStrategy.quote_into` passes to :func:`quote_kernel` (its
@@ -179,6 +181,9 @@ def quote_kernel(
     # optimal_spread for fills of the order size Delta (Guéant): the spread terms take gamma * Delta
     risk = gamma * fp[FP_ORDER_SIZE]
     half = 0.5 * (risk * sigma_sq * time_left + (2.0 / risk) * math.log1p(risk / kappa_per_usd))
+    fee_floor = fp[FP_FEE_FLOOR] * fair_price  # USD: a fill half a spread away pays the maker fee and earns the edge
+    if half < fee_floor:
+        half = fee_floor
     min_half = fp[FP_MIN_HALF_USD]
     if half < min_half:
         half = min_half
@@ -352,6 +357,7 @@ def pack_parameters(
     fp[FP_MAX_POSITION] = config.max_position_underlying
     fp[FP_TWO] = 2.0
     fp[FP_ORDER_SIZE] = config.order_size_underlying
+    fp[FP_FEE_FLOOR] = (config.maker_fee_bps + config.min_edge_bps) * _BPS
     ip = np.empty(IP_LEVEL_LOTS + config.levels, dtype=np.int64)
     ip[IP_HAS_EXPIRY] = instrument.expiry_ns is not None
     ip[IP_EXPIRY_S] = expiry_s

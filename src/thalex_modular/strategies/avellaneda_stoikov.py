@@ -99,6 +99,9 @@ class AvellanedaStoikovConfig:
             and ``ask >= best_bid + 1 - max_cross_ticks`` (0 = never take liquidity).
         level_spacing_ticks: distance between consecutive levels of one side, ticks (>= 1).
         max_skew_ticks: cap of the inventory shift ``|mid - reservation|``, ticks (>= 0).
+        maker_fee_bps: the venue's maker fee, bps of the quoted price (negative = a rebate); the half spread is
+            at least ``maker_fee_bps + min_edge_bps`` of the fair price.
+        min_edge_bps: the edge a fill must earn beyond the maker fee, bps of the price (>= 0).
     """
 
     gamma: float
@@ -115,6 +118,8 @@ class AvellanedaStoikovConfig:
     max_cross_ticks: int = 0
     level_spacing_ticks: int = 1
     max_skew_ticks: int = 20
+    maker_fee_bps: float = 0.0
+    min_edge_bps: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("gamma", "max_position_underlying", "horizon_s"):
@@ -124,6 +129,12 @@ class AvellanedaStoikovConfig:
         if self.kappa_per_usd is not None and not (math.isfinite(self.kappa_per_usd) and self.kappa_per_usd > 0):
             raise InvalidValue(
                 f"AvellanedaStoikovConfig.kappa_per_usd must be None or finite and > 0, was {self.kappa_per_usd!r}"
+            )
+        if not math.isfinite(self.maker_fee_bps):
+            raise InvalidValue(f"AvellanedaStoikovConfig.maker_fee_bps must be finite, was {self.maker_fee_bps!r}")
+        if not (math.isfinite(self.min_edge_bps) and self.min_edge_bps >= 0):
+            raise InvalidValue(
+                f"AvellanedaStoikovConfig.min_edge_bps must be finite and >= 0, was {self.min_edge_bps!r}"
             )
         if not self.level_amounts:
             raise InvalidValue("AvellanedaStoikovConfig.level_amounts must name at least one level, was ()")
@@ -156,7 +167,8 @@ class AvellanedaStoikovStrategy:
 
     Per call: mid = the fair price (the owner's price reference: the mark by default); sigma converted to
     USD once; gamma = ``config.gamma * gamma_multiplier``; the half spread is half :func:`optimal_spread` for the
-    nearest level's size; the inventory shift ``q * gamma * sigma² * T`` is
+    nearest level's size, at least the maker fee plus the minimum edge (bps of the fair price); the inventory
+    shift ``q * gamma * sigma² * T`` is
     capped to ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds
     inventory moves away from the mid, the other closer; it grows at most linearly and is bounded); the half
     spread is at least ``min_spread_ticks / 2``. Bids round down, asks up, then each is held behind the touch

@@ -71,3 +71,23 @@ def test_bad_file_is_a_config_error(tmp_path: Path) -> None:
         load_run_config(path)
     with pytest.raises(ConfigError, match=r"missing\.toml"):
         load_run_config(tmp_path / "missing.toml")
+
+
+def test_the_strategys_maker_fee_is_the_venues_unless_configured() -> None:
+    from stubs import perpetual
+    from thalex_modular.deployment.instrument_runtime import _service_parts
+    from thalex_modular.platform.domain.enums import InstrumentKind
+    from thalex_modular.platform.domain.fees import THALEX_MAKER_FEE_BPS
+    from thalex_modular.platform.use_cases.sim_session import build_core
+    from thalex_modular.strategies import AvellanedaStoikovStrategy
+
+    shadow = load_run_config(None, {}, {"mode": "shadow", "shadow.maker_fee_bps": 2.0})
+    live = load_run_config(None, {}, {"mode": "live"})
+    chosen = load_run_config(None, {}, {"mode": "shadow", "strategy.maker_fee_bps": -0.25, "strategy.min_edge_bps": 1})
+    assert _service_parts(shadow, perpetual())[0].maker_fee_bps == 2.0  # the simulator's
+    assert _service_parts(live, perpetual())[0].maker_fee_bps is None  # Thalex's schedule, chosen by build_core
+    core = build_core(perpetual(), _service_parts(live, perpetual())[0])
+    assert isinstance(core.strategy, AvellanedaStoikovStrategy)
+    assert core.strategy.config.maker_fee_bps == THALEX_MAKER_FEE_BPS[InstrumentKind.PERPETUAL] == 1.0
+    params = _service_parts(chosen, perpetual())[0]
+    assert (params.maker_fee_bps, params.min_edge_bps) == (-0.25, 1.0)

@@ -76,6 +76,8 @@ def scenarios(draw: st.DrawFn, extreme: bool = False) -> Scenario:
         max_cross_ticks=draw(st.sampled_from([0, 1, 3, 2**31]) if extreme else st.integers(0, 3)),
         level_spacing_ticks=draw(st.integers(1, 5)),
         max_skew_ticks=draw(st.sampled_from([0, 1, 20, 200, 10**19, 10**22]) if extreme else st.integers(0, 200)),
+        maker_fee_bps=draw(st.sampled_from([0.0, 0.0, 1.0, -0.5, 2.5])),
+        min_edge_bps=draw(st.sampled_from([0.0, 0.0, 0.5, 10.0])),
     )
     position = draw(st.one_of(
         st.sampled_from([1.0, -1.0, 1 - 1e-12, -1 + 1e-12, 1 + 1e-12, -1 - 1e-12, 0.0, 0.5, -0.999]).map(
@@ -151,7 +153,7 @@ def _strategy(sc: Scenario) -> AvellanedaStoikovStrategy:
         gamma=cfg.gamma, max_position_underlying=cfg.max_position_underlying, level_amounts=cfg.level_amounts,
         horizon_s=cfg.horizon_s, kappa_per_usd=sc.kappa, min_spread_ticks=cfg.min_spread_ticks,
         max_cross_ticks=cfg.max_cross_ticks, level_spacing_ticks=cfg.level_spacing_ticks,
-        max_skew_ticks=cfg.max_skew_ticks,
+        max_skew_ticks=cfg.max_skew_ticks, maker_fee_bps=cfg.maker_fee_bps, min_edge_bps=cfg.min_edge_bps,
     ))
 
 

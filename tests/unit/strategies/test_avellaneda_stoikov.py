@@ -322,3 +322,39 @@ def test_quotes_use_the_order_size_of_the_nearest_level() -> None:
     # Assert: half spread 10.047 USD (was 14.66 with unit-size terms); the skew at 0.5 BTC is 4.76 USD
     assert (bids[0].price_ticks, asks[0].price_ticks) == (99_989, 100_011)
     assert (long_b[0].price_ticks, long_a[0].price_ticks) == (99_985, 100_006)
+
+
+# -- fees: the half spread clears the maker fee plus a minimum edge --------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(kappa=st.floats(0.01, 100.0), sigma=st.floats(0.0, 1e-4), mult=st.floats(0.2, 5.0),
+       fee_bps=st.floats(-0.5, 3.0), edge_bps=st.floats(0.0, 2.0), fair=st.floats(1_000.0, 200_000.0))
+def test_the_half_spread_covers_the_maker_fee_plus_the_minimum_edge(
+    kappa: float, sigma: float, mult: float, fee_bps: float, edge_bps: float, fair: float
+) -> None:
+    # Arrange: flat (no skew), an empty book (nothing holds the quotes back)
+    strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=kappa, maker_fee_bps=fee_bps, min_edge_bps=edge_bps,
+                                              min_spread_ticks=1))
+    tk = ticker(None, None, mark=fair)
+    # Act
+    bids, asks = _sides(strat.compute_quotes(QuoteContext(perpetual(), tk, fair, 0.0, sigma, mult, NOW)))
+    # Assert: both quotes at least (fee + edge) of the price away from the fair price, rebates included
+    floor_usd = (fee_bps + edge_bps) * 1e-4 * fair
+    assert fair - bids[0].price_ticks >= floor_usd - 1e-6 * fair
+    assert asks[0].price_ticks - fair >= floor_usd - 1e-6 * fair
+
+
+def test_a_wide_a_s_spread_is_kept_and_a_rebate_lowers_the_floor() -> None:
+    # kappa 0.1 /USD: the A-S half spread (9.98 USD) is below a 1 bp fee + 0.2 bp edge at 100 000 (12 USD)
+    strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.1, maker_fee_bps=1.0, min_edge_bps=0.2))
+    bids, asks = _sides(strat.compute_quotes(_ctx(bid=None, ask=None)))
+    assert (bids[0].price_ticks, asks[0].price_ticks) == (99_988, 100_012)
+    # kappa 0.02 /USD: half spread ~50 USD, far above the floor: A-S decides
+    wide = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.02, maker_fee_bps=1.0, min_edge_bps=0.2))
+    plain = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.02))
+    assert wide.compute_quotes(_ctx(bid=None, ask=None)) == plain.compute_quotes(_ctx(bid=None, ask=None))
+    # a 0.5 bp rebate with no edge asks for nothing: A-S alone
+    rebate = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.1, maker_fee_bps=-0.5))
+    assert rebate.compute_quotes(_ctx(bid=None, ask=None)) == AvellanedaStoikovStrategy(_config()).compute_quotes(
+        _ctx(bid=None, ask=None))

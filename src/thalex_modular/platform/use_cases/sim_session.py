@@ -7,12 +7,14 @@ and by the benchmark; the backtest runner builds on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thalex_modular.platform.domain.clock import SimClock
 from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
 from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
+from thalex_modular.platform.domain.fees import thalex_maker_fee_bps
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
 from thalex_modular.platform.domain.requests import ClientOrderIds
 from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
@@ -34,6 +36,7 @@ class SimStats:
     requests_sent: int = 0
     fills: int = 0
     volume: float = 0.0
+    notional_usd: float = 0.0
     fees_usd: float = 0.0
     max_abs_position: float = 0.0
     denials: int = 0
@@ -58,6 +61,35 @@ class SimSummary:
     def total_pnl_usd(self) -> float:
         """Realised (net of fees, as the tracker books them) + unrealised at the mark."""
         return self.realised_pnl_usd + self.unrealised_pnl_usd
+
+    @property
+    def gross_capture_usd(self) -> float:
+        """What the quotes captured before fees: total PnL plus the fees paid (USD)."""
+        return self.total_pnl_usd + self.stats.fees_usd
+
+    @property
+    def gross_capture_bps(self) -> float:
+        """Gross capture per unit of volume, bps of the traded notional (0 before any fill)."""
+        return _bps_of(self.gross_capture_usd, self.stats.notional_usd)
+
+    @property
+    def fees_bps(self) -> float:
+        """Fees per unit of volume, bps of the traded notional."""
+        return _bps_of(self.stats.fees_usd, self.stats.notional_usd)
+
+    @property
+    def net_bps(self) -> float:
+        """Net PnL per unit of volume, bps of the traded notional: gross capture less fees."""
+        return _bps_of(self.total_pnl_usd, self.stats.notional_usd)
+
+    @property
+    def net_usd_per_unit(self) -> float:
+        """Net PnL per unit of the underlying traded (USD)."""
+        return self.total_pnl_usd / self.stats.volume if self.stats.volume else 0.0
+
+
+def _bps_of(usd: float, notional_usd: float) -> float:
+    return usd / notional_usd * 1e4 if notional_usd else 0.0
 
 
 class SimSession:
@@ -128,6 +160,7 @@ class SimSession:
                     filled = True
                     stats.fills += 1
                     stats.volume += event.amount
+                    stats.notional_usd += event.price * event.amount
                     if self._on_fill is not None:
                         self._on_fill(event)
                 elif isinstance(event, ResyncRequest):
@@ -158,7 +191,8 @@ class SimSession:
 
 @dataclass(frozen=True, slots=True)
 class CoreParameters:
-    """Demo/benchmark defaults for one perpetual; units in names."""
+    """Demo/benchmark defaults for one perpetual; units in names. ``maker_fee_bps`` None: the venue's (Thalex's
+    schedule; in a simulated session, the simulator's)."""
 
     gamma: float = 0.002
     max_position_underlying: float = 0.5
@@ -171,6 +205,8 @@ class CoreParameters:
     max_open_orders: int = 10
     price_band_bps: float = 200.0
     fill_report_grace_ns: int = 0
+    maker_fee_bps: float | None = None
+    min_edge_bps: float = 1.5
 
 
 def build_core(
@@ -185,6 +221,8 @@ def build_core(
             level_amounts=p.level_amounts,
             horizon_s=p.horizon_s,
             min_spread_ticks=p.min_spread_ticks,
+            maker_fee_bps=thalex_maker_fee_bps(instrument) if p.maker_fee_bps is None else p.maker_fee_bps,
+            min_edge_bps=p.min_edge_bps,
         )
     )
     risk = RiskCheck(
@@ -208,5 +246,11 @@ def build_sim_session(
     sim_config: SimMatchConfig | None = None,
     on_fill: Callable[[Fill], None] | None = None,
 ) -> SimSession:
+    """A core against the simulator on simulated time; the strategy's maker fee is the simulator's unless
+    ``params`` names one."""
     clock = SimClock(start_ns)
-    return SimSession(build_core(instrument, params), SimMatchEngine(instrument, clock, sim_config), clock, on_fill)
+    engine = SimMatchEngine(instrument, clock, sim_config)
+    p = params or CoreParameters()
+    if p.maker_fee_bps is None:
+        p = dataclasses.replace(p, maker_fee_bps=engine.config.maker_fee_bps)
+    return SimSession(build_core(instrument, p), engine, clock, on_fill)
