@@ -31,8 +31,8 @@ from thalex_modular.platform.domain.quote_array import QuoteArray, new_quote_arr
 from .as_kernel import (
     ERR_CAPACITY,
     ERR_FAIR_PRICE,
-    ERR_GAMMA_MULTIPLIER,
     ERR_POSITION,
+    ERR_RISK_MULTIPLIER,
     ERR_SIGMA,
     QUOTE_KERNEL_SIGNATURE,
     pack_parameters,
@@ -166,9 +166,9 @@ class AvellanedaStoikovStrategy:
     """Quotes both sides around the A-S reservation price; implements :class:`~.protocol.ArrayStrategy`.
 
     Per call: mid = the fair price (the owner's price reference: the mark by default); sigma converted to
-    USD once; gamma = ``config.gamma * gamma_multiplier``; the half spread is half :func:`optimal_spread` for the
-    nearest level's size, at least the maker fee plus the minimum edge (bps of the fair price); the inventory
-    shift ``q * gamma * sigma² * T`` is
+    USD once; the half spread is half :func:`optimal_spread` for the nearest level's size, at least the maker fee
+    plus the minimum edge (bps of the fair price), times the regime's ``risk_multiplier`` (never below that fee
+    floor: a multiplier above 1 always widens); the inventory shift ``q * risk_multiplier * gamma * sigma² * T`` is
     capped to ``max_skew_ticks`` (so it moves both quotes toward reducing inventory: the side that adds
     inventory moves away from the mid, the other closer; it grows at most linearly and is bounded); the half
     spread is at least ``min_spread_ticks / 2``. Bids round down, asks up, then each is held behind the touch
@@ -240,7 +240,7 @@ class AvellanedaStoikovStrategy:
         fair_price: float,
         position: float,
         sigma_per_s: float,
-        gamma_multiplier: float,
+        risk_multiplier: float,
         now_ns: int,
     ) -> int:
         """Write the desired bids (nearest first) then asks (nearest first) into ``out[:n]``; return n.
@@ -251,7 +251,7 @@ class AvellanedaStoikovStrategy:
             instrument: what we quote.
             best_bid_price, best_ask_price: the touch, USD; None when that side of the book is empty.
             fair_price: the price to centre on, USD. position: signed, underlying.
-            sigma_per_s: relative (log-return) vol per sqrt(second). gamma_multiplier: the regime's (> 0).
+            sigma_per_s: relative (log-return) vol per sqrt(second). risk_multiplier: the regime's (> 0).
             now_ns: decision time, int ns.
 
         Raises:
@@ -274,12 +274,12 @@ class AvellanedaStoikovStrategy:
             float(fair_price),
             float(position),
             float(sigma_per_s),
-            float(gamma_multiplier),
+            float(risk_multiplier),
             int(now_ns),
             kappa,
         )
         if n < 0:
-            self._refuse(n, out, instrument, fair_price, position, sigma_per_s, gamma_multiplier)
+            self._refuse(n, out, instrument, fair_price, position, sigma_per_s, risk_multiplier)
         self._last_mid = fair_price
         self._quoted_name = instrument.instrument_name
         return n
@@ -290,7 +290,7 @@ class AvellanedaStoikovStrategy:
         rows = self._rows
         n = self.quote_into(
             rows, ctx.instrument, tk.best_bid_price, tk.best_ask_price, ctx.fair_price, ctx.position,
-            ctx.sigma_per_s, ctx.gamma_multiplier, ctx.now_ns,
+            ctx.sigma_per_s, ctx.risk_multiplier, ctx.now_ns,
         )
         # rows past n hold older quotes: equal (n, all rows) means an equal ladder; unequal may rebuild needlessly
         key = rows.tobytes()
@@ -311,7 +311,7 @@ class AvellanedaStoikovStrategy:
 
     def _refuse(
         self, code: int, out: QuoteArray, instrument: Instrument, fair_price: float, position: float,
-        sigma_per_s: float, gamma_multiplier: float,
+        sigma_per_s: float, risk_multiplier: float,
     ) -> None:
         if code == ERR_FAIR_PRICE:
             raise InvalidValue(f"QuoteContext.fair_price must be finite and > 0, was {fair_price!r}")
@@ -319,8 +319,8 @@ class AvellanedaStoikovStrategy:
             raise InvalidValue(f"QuoteContext.position must be finite, was {position!r}")
         if code == ERR_SIGMA:
             raise InvalidValue(f"QuoteContext.sigma_per_s must be finite and >= 0, was {sigma_per_s!r}")
-        if code == ERR_GAMMA_MULTIPLIER:
-            raise InvalidValue(f"QuoteContext.gamma_multiplier must be finite and > 0, was {gamma_multiplier!r}")
+        if code == ERR_RISK_MULTIPLIER:
+            raise InvalidValue(f"QuoteContext.risk_multiplier must be finite and > 0, was {risk_multiplier!r}")
         if code == ERR_CAPACITY:
             raise InvalidValue(
                 f"AvellanedaStoikovStrategy.quote_into: out must be an int64 array of at least {self.max_quotes} "
@@ -333,7 +333,7 @@ class AvellanedaStoikovStrategy:
             f"AvellanedaStoikovStrategy: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
             f"ticks or at NaN/inf "
             f"(fair_price {fair_price!r}, position {position!r}, sigma_per_s {sigma_per_s!r}, "
-            f"gamma_multiplier {gamma_multiplier!r})"
+            f"risk_multiplier {risk_multiplier!r})"
         )
 
 

@@ -53,11 +53,11 @@ class ArraySideFilter(SideFilter):
         fair_price: float,
         position: float,
         sigma_per_s: float,
-        gamma_multiplier: float,
+        risk_multiplier: float,
         now_ns: int,
     ) -> int:
         n = self._array_inner.quote_into(
-            out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s, gamma_multiplier,
+            out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s, risk_multiplier,
             now_ns,
         )
         blocked = self.blocked

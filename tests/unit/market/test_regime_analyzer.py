@@ -1,4 +1,4 @@
-"""MultiWindowRegimeAnalyzer: exactness against numpy, input rules, classification, IV/RV, gamma multiplier."""
+"""MultiWindowRegimeAnalyzer: exactness against numpy, input rules, classification, IV/RV, risk multiplier."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _walk(seed: int, n: int, sigma_per_step: float) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, sigma_per_step, n)
 
 
-def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_gamma_multipliers() -> None:
+def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_risk_multipliers() -> None:
     cfg = RegimeConfig()
     base = _walk(1, 600, 1e-4)
     volatile = MultiWindowRegimeAnalyzer(cfg)
@@ -144,10 +144,10 @@ def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_gamma_multipliers
     rv, rc = volatile.regime(), calm.regime()
     assert rv.label is RegimeLabel.VOLATILE
     assert rv.vol_ratio >= cfg.volatile_vol_ratio
-    assert rv.gamma_multiplier == cfg.volatile_gamma_multiplier
+    assert rv.risk_multiplier == cfg.volatile_risk_multiplier
     assert rc.label is RegimeLabel.CALM
-    assert rc.gamma_multiplier == cfg.calm_gamma_multiplier
-    assert rv.gamma_multiplier > rc.gamma_multiplier  # a regime change changes the multiplier (LESSONS 7)
+    assert rc.risk_multiplier == cfg.calm_risk_multiplier
+    assert rv.risk_multiplier > rc.risk_multiplier  # a regime change changes the multiplier (LESSONS 7)
 
 
 def test_steady_drift_is_trending() -> None:
@@ -157,7 +157,7 @@ def test_steady_drift_is_trending() -> None:
     regime = analyzer.regime()
     assert regime.trend_strength > 3.0
     assert regime.label is RegimeLabel.TRENDING
-    assert regime.gamma_multiplier == RegimeConfig().trending_gamma_multiplier
+    assert regime.risk_multiplier == RegimeConfig().trending_risk_multiplier
 
 
 def test_iv_above_rv_raises_gamma_bounded_and_is_reported_in_the_same_unit() -> None:
@@ -172,13 +172,13 @@ def test_iv_above_rv_raises_gamma_bounded_and_is_reported_in_the_same_unit() -> 
     high = analyzer.regime()
     assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12)
     assert high.atm_iv_annual == pytest.approx(1.2 * rv_annual)
-    assert high.gamma_multiplier == pytest.approx(base.gamma_multiplier * 1.2, rel=1e-12)
+    assert high.risk_multiplier == pytest.approx(base.risk_multiplier * 1.2, rel=1e-12)
 
     analyzer.set_implied_vol(50 * rv_annual, last_ts)  # absurd IV: factor clamped
-    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_max)
+    assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_max)
 
     analyzer.set_implied_vol(0.5 * rv_annual, last_ts)
-    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_min)
+    assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_min)
 
     analyzer.set_implied_vol(None, last_ts)
     assert analyzer.regime().iv_rv_ratio is None
@@ -205,13 +205,13 @@ def test_implied_vol_input_is_validated() -> None:
         analyzer.set_implied_vol(0.5, 5)
 
 
-def test_gamma_multiplier_is_clamped_to_config_bounds() -> None:
-    cfg = RegimeConfig(trending_gamma_multiplier=10.0, gamma_multiplier_max=2.5)
+def test_risk_multiplier_is_clamped_to_config_bounds() -> None:
+    cfg = RegimeConfig(trending_risk_multiplier=10.0, risk_multiplier_max=2.5)
     analyzer = MultiWindowRegimeAnalyzer(cfg)
     _feed(analyzer, np.full(50, 1e-4), 1.0)  # one-way moves: trending
     regime = analyzer.regime()
     assert regime.label is RegimeLabel.TRENDING
-    assert regime.gamma_multiplier == 2.5
+    assert regime.risk_multiplier == 2.5
 
 
 @pytest.mark.parametrize(
@@ -220,8 +220,8 @@ def test_gamma_multiplier_is_clamped_to_config_bounds() -> None:
         ({"fast_window_samples": 100}, "fast < mid < slow"),
         ({"calm_vol_ratio": 2.0}, "calm_vol_ratio must be < volatile_vol_ratio 1.5, was 2.0"),
         ({"trend_threshold": -1.0}, "trend_threshold must be finite and > 0, was -1.0"),
-        ({"gamma_multiplier_min": 4.0}, "gamma_multiplier_min must be <= gamma_multiplier_max 3.0, was 4.0"),
-        ({"iv_rv_factor_min": 2.0}, "iv_rv_factor_min must be <= iv_rv_factor_max 1.5, was 2.0"),
+        ({"risk_multiplier_min": 4.0}, "risk_multiplier_min must be <= risk_multiplier_max 3.0, was 4.0"),
+        ({"iv_rv_factor_min": 2.0}, "iv_rv_factor_min must be <= 1, was 2.0"),
         ({"iv_max_age_ns": 0}, "iv_max_age_ns must be an int > 0, was 0"),
     ],
 )

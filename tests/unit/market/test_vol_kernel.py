@@ -207,7 +207,7 @@ def test_quoting_inputs_equal_the_regime_fields_after_every_change(steps: list[t
 
     def check() -> None:
         regime = analyzer.regime()
-        assert analyzer.quoting_inputs() == (regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier)
+        assert analyzer.quoting_inputs() == (regime.quoting_sigma_per_sqrt_s, regime.risk_multiplier)
 
     check()
     for r, dt_ns, iv_code in steps:
@@ -247,7 +247,7 @@ def test_timestamps_outside_int64_ns_are_refused_and_leave_state_unchanged(
     with pytest.raises(InvalidValue, match=re.escape(f"ts_ns must be in [0, 2**63), was {second_ts}")):
         analyzer.update(101.0, second_ts)
     assert analyzer.regime() == before
-    assert analyzer.quoting_inputs() == (before.quoting_sigma_per_sqrt_s, before.gamma_multiplier)
+    assert analyzer.quoting_inputs() == (before.quoting_sigma_per_sqrt_s, before.risk_multiplier)
 
 
 @pytest.mark.parametrize(("previous", "price"), [(1e-300, 1e10), (1.0, 1e-300), (5e-324, 1.7e308)])
@@ -275,4 +275,4 @@ def test_stale_iv_deadline_follows_the_last_sample_time() -> None:
 
 def test_quoting_inputs_before_any_price_are_zero_vol_and_the_normal_multiplier() -> None:
     analyzer = MultiWindowRegimeAnalyzer()
-    assert analyzer.quoting_inputs() == (0.0, RegimeConfig().normal_gamma_multiplier)
+    assert analyzer.quoting_inputs() == (0.0, RegimeConfig().normal_risk_multiplier)

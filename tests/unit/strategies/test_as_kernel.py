@@ -222,8 +222,8 @@ def test_strategy_is_an_array_strategy_with_room_for_both_sides() -> None:
     ("position", math.nan, "QuoteContext.position must be finite, was nan"),
     ("sigma", -1.0, "QuoteContext.sigma_per_s must be finite and >= 0, was -1.0"),
     ("sigma", math.inf, "QuoteContext.sigma_per_s must be finite and >= 0, was inf"),
-    ("mult", 0.0, "QuoteContext.gamma_multiplier must be finite and > 0, was 0.0"),
-    ("mult", math.nan, "QuoteContext.gamma_multiplier must be finite and > 0, was nan"),
+    ("mult", 0.0, "QuoteContext.risk_multiplier must be finite and > 0, was 0.0"),
+    ("mult", math.nan, "QuoteContext.risk_multiplier must be finite and > 0, was nan"),
 ])
 def test_quote_into_refuses_what_the_context_refuses_with_its_message(field: str, value: float, message: str) -> None:
     # Arrange

@@ -232,7 +232,7 @@ def test_regime_change_changes_the_quotes() -> None:
     assert vol_b[0].price_ticks < calm_b[0].price_ticks
 
 
-def test_gamma_multiplier_alone_changes_the_quotes() -> None:
+def test_risk_multiplier_alone_changes_the_quotes() -> None:
     strat = AvellanedaStoikovStrategy(_config())
     assert strat.compute_quotes(_ctx(0.5, 1e-4, mult=1.0)) != strat.compute_quotes(_ctx(0.5, 1e-4, mult=3.0))
 
@@ -279,7 +279,7 @@ def test_online_kappa_is_used_after_enough_trades() -> None:
 def test_context_and_config_errors_name_field_and_value() -> None:
     with pytest.raises(InvalidValue, match=re.escape("QuoteContext.sigma_per_s must be finite and >= 0, was -1.0")):
         _ctx(sigma=-1.0)
-    with pytest.raises(InvalidValue, match=re.escape("QuoteContext.gamma_multiplier must be finite and > 0, was 0.0")):
+    with pytest.raises(InvalidValue, match=re.escape("QuoteContext.risk_multiplier must be finite and > 0, was 0.0")):
         _ctx(mult=0.0)
     with pytest.raises(InvalidValue, match=re.escape("QuoteContext.position must be finite, was nan")):
         _ctx(position=math.nan)

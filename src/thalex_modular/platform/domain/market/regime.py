@@ -21,7 +21,7 @@ class RegimeLabel(StrEnum):
 
 
 class Regime(NamedTuple):
-    """A snapshot of realized vol, trend and implied/realized vol, with the label and gamma multiplier.
+    """A snapshot of realized vol, trend and implied/realized vol, with the label and risk multiplier.
 
     Vols are relative (log-return) vols per sqrt(second); the ``*_annual`` properties convert them once via
     :func:`~.rolling_volatility.annualise`.
@@ -31,7 +31,8 @@ class Regime(NamedTuple):
         sigma_fast_per_sqrt_s, sigma_mid_per_sqrt_s, sigma_slow_per_sqrt_s: realized vol per window.
         vol_ratio: fast over slow realized vol (dimensionless; 1.0 while the slow vol is 0).
         trend_strength: ``|log move| / realized std of that move`` over the mid window (dimensionless).
-        gamma_multiplier: what the strategy multiplies its risk aversion by, within the config bounds.
+        risk_multiplier: how much wider (> 1) or narrower (< 1) than the model's the strategy quotes: it scales the
+            half spread (never below the fee floor) and the inventory skew; within the config bounds.
         atm_iv_annual: the last fresh ATM implied vol (annualised fraction, 0.5 = 50 %/yr), None if unknown.
         iv_rv_ratio: ``atm_iv_annual / slow realized vol annualised``, None when either is unknown or zero.
         samples: returns seen so far.
@@ -45,7 +46,7 @@ class Regime(NamedTuple):
     sigma_slow_per_sqrt_s: float
     vol_ratio: float
     trend_strength: float
-    gamma_multiplier: float
+    risk_multiplier: float
     atm_iv_annual: float | None
     iv_rv_ratio: float | None
     samples: int
@@ -85,11 +86,12 @@ class RegimeConfig:
         calm_vol_ratio: fast/slow realized vol at or below which the regime is CALM (dimensionless).
         volatile_vol_ratio: fast/slow realized vol at or above which it is VOLATILE (dimensionless).
         trend_threshold: mid-window trend strength (a z-score, dimensionless) at or above which it is TRENDING.
-        calm_gamma_multiplier, normal_gamma_multiplier, volatile_gamma_multiplier, trending_gamma_multiplier:
-            gamma multiplier per label, before the IV/RV factor.
-        iv_rv_factor_min, iv_rv_factor_max: the IV/RV ratio multiplies gamma, clamped to these bounds
-            (IV above RV: the market prices more risk than we measured, so quote wider).
-        gamma_multiplier_min, gamma_multiplier_max: final bounds of the multiplier.
+        calm_risk_multiplier, normal_risk_multiplier, volatile_risk_multiplier, trending_risk_multiplier:
+            risk multiplier per label, before the IV/RV factor. Defensive labels (VOLATILE, TRENDING) must not be
+            below NORMAL's and CALM not above it: the regime acts in the direction it claims.
+        iv_rv_factor_min, iv_rv_factor_max: the IV/RV ratio multiplies the risk multiplier, clamped to these
+            bounds (IV above RV: the market prices more risk than we measured, so quote wider); min <= 1 <= max.
+        risk_multiplier_min, risk_multiplier_max: final bounds of the multiplier.
         iv_max_age_ns: an implied vol older than this (ns, relative to the last price sample) counts as unknown.
     """
 
@@ -99,25 +101,25 @@ class RegimeConfig:
     calm_vol_ratio: float = 0.7
     volatile_vol_ratio: float = 1.5
     trend_threshold: float = 3.0
-    calm_gamma_multiplier: float = 0.8
-    normal_gamma_multiplier: float = 1.0
-    volatile_gamma_multiplier: float = 1.5
-    trending_gamma_multiplier: float = 2.0
+    calm_risk_multiplier: float = 0.8
+    normal_risk_multiplier: float = 1.0
+    volatile_risk_multiplier: float = 1.5
+    trending_risk_multiplier: float = 2.0
     iv_rv_factor_min: float = 0.8
     iv_rv_factor_max: float = 1.5
-    gamma_multiplier_min: float = 0.5
-    gamma_multiplier_max: float = 3.0
+    risk_multiplier_min: float = 0.5
+    risk_multiplier_max: float = 3.0
     iv_max_age_ns: int = 300 * 1_000_000_000
 
-    def label_gamma_multiplier(self, label: RegimeLabel) -> float:
-        """The configured gamma multiplier of ``label`` (before the IV/RV factor and the final clamp)."""
+    def label_risk_multiplier(self, label: RegimeLabel) -> float:
+        """The configured risk multiplier of ``label`` (before the IV/RV factor and the final clamp)."""
         if label is RegimeLabel.CALM:
-            return self.calm_gamma_multiplier
+            return self.calm_risk_multiplier
         if label is RegimeLabel.VOLATILE:
-            return self.volatile_gamma_multiplier
+            return self.volatile_risk_multiplier
         if label is RegimeLabel.TRENDING:
-            return self.trending_gamma_multiplier
-        return self.normal_gamma_multiplier
+            return self.trending_risk_multiplier
+        return self.normal_risk_multiplier
 
     def __post_init__(self) -> None:
         windows = (self.fast_window_samples, self.mid_window_samples, self.slow_window_samples)
@@ -126,9 +128,9 @@ class RegimeConfig:
         if not windows[0] < windows[1] < windows[2]:
             raise InvalidValue(f"RegimeConfig windows must satisfy fast < mid < slow, were {windows}")
         for name in (
-            "calm_vol_ratio", "volatile_vol_ratio", "trend_threshold", "calm_gamma_multiplier",
-            "normal_gamma_multiplier", "volatile_gamma_multiplier", "trending_gamma_multiplier",
-            "iv_rv_factor_min", "iv_rv_factor_max", "gamma_multiplier_min", "gamma_multiplier_max",
+            "calm_vol_ratio", "volatile_vol_ratio", "trend_threshold", "calm_risk_multiplier",
+            "normal_risk_multiplier", "volatile_risk_multiplier", "trending_risk_multiplier",
+            "iv_rv_factor_min", "iv_rv_factor_max", "risk_multiplier_min", "risk_multiplier_max",
         ):
             _check_positive(name, getattr(self, name))
         if self.calm_vol_ratio >= self.volatile_vol_ratio:
@@ -136,15 +138,25 @@ class RegimeConfig:
                 f"RegimeConfig.calm_vol_ratio must be < volatile_vol_ratio {self.volatile_vol_ratio}, "
                 f"was {self.calm_vol_ratio}"
             )
-        if self.iv_rv_factor_min > self.iv_rv_factor_max:
+        normal = self.normal_risk_multiplier
+        for name in ("volatile_risk_multiplier", "trending_risk_multiplier"):
+            if getattr(self, name) < normal:
+                raise InvalidValue(
+                    f"RegimeConfig.{name} must be >= normal_risk_multiplier {normal}, was {getattr(self, name)}"
+                )
+        if self.calm_risk_multiplier > normal:
             raise InvalidValue(
-                f"RegimeConfig.iv_rv_factor_min must be <= iv_rv_factor_max {self.iv_rv_factor_max}, "
-                f"was {self.iv_rv_factor_min}"
+                f"RegimeConfig.calm_risk_multiplier must be <= normal_risk_multiplier {normal}, "
+                f"was {self.calm_risk_multiplier}"
             )
-        if self.gamma_multiplier_min > self.gamma_multiplier_max:
+        if self.iv_rv_factor_min > 1.0:
+            raise InvalidValue(f"RegimeConfig.iv_rv_factor_min must be <= 1, was {self.iv_rv_factor_min}")
+        if self.iv_rv_factor_max < 1.0:
+            raise InvalidValue(f"RegimeConfig.iv_rv_factor_max must be >= 1, was {self.iv_rv_factor_max}")
+        if self.risk_multiplier_min > self.risk_multiplier_max:
             raise InvalidValue(
-                f"RegimeConfig.gamma_multiplier_min must be <= gamma_multiplier_max {self.gamma_multiplier_max}, "
-                f"was {self.gamma_multiplier_min}"
+                f"RegimeConfig.risk_multiplier_min must be <= risk_multiplier_max {self.risk_multiplier_max}, "
+                f"was {self.risk_multiplier_min}"
             )
         if isinstance(self.iv_max_age_ns, bool) or not isinstance(self.iv_max_age_ns, int) or self.iv_max_age_ns <= 0:
             raise InvalidValue(f"RegimeConfig.iv_max_age_ns must be an int > 0, was {self.iv_max_age_ns!r}")

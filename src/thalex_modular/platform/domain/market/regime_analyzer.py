@@ -38,9 +38,9 @@ class MultiWindowRegimeAnalyzer:
 
     Classification (once the fast window is full; before that the label is NORMAL and ``ready`` is False):
     TRENDING if the mid-window trend strength >= ``trend_threshold``; else VOLATILE if fast/slow vol >=
-    ``volatile_vol_ratio``; else CALM if <= ``calm_vol_ratio``; else NORMAL. The gamma multiplier is the
+    ``volatile_vol_ratio``; else CALM if <= ``calm_vol_ratio``; else NORMAL. The risk multiplier is the
     label's multiplier times the IV/RV ratio clamped to ``[iv_rv_factor_min, iv_rv_factor_max]`` (when a fresh
-    IV is known), clamped to ``[gamma_multiplier_min, gamma_multiplier_max]``.
+    IV is known), clamped to ``[risk_multiplier_min, risk_multiplier_max]``.
     """
 
     __slots__ = (
@@ -54,11 +54,11 @@ class MultiWindowRegimeAnalyzer:
         f[vk.F_VOLATILE_VOL_RATIO] = cfg.volatile_vol_ratio
         f[vk.F_TREND_THRESHOLD] = cfg.trend_threshold
         for code, label in enumerate(_LABELS):
-            f[vk.F_LABEL_MULTIPLIERS + code] = cfg.label_gamma_multiplier(label)
+            f[vk.F_LABEL_MULTIPLIERS + code] = cfg.label_risk_multiplier(label)
         f[vk.F_IV_RV_FACTOR_MIN] = cfg.iv_rv_factor_min
         f[vk.F_IV_RV_FACTOR_MAX] = cfg.iv_rv_factor_max
-        f[vk.F_GAMMA_MULTIPLIER_MIN] = cfg.gamma_multiplier_min
-        f[vk.F_GAMMA_MULTIPLIER_MAX] = cfg.gamma_multiplier_max
+        f[vk.F_RISK_MULTIPLIER_MIN] = cfg.risk_multiplier_min
+        f[vk.F_RISK_MULTIPLIER_MAX] = cfg.risk_multiplier_max
         self._f = f
         self._i = i
         self._last_price: float | None = None
@@ -146,8 +146,8 @@ class MultiWindowRegimeAnalyzer:
         return int(self._i[vk.I_TOTAL])
 
     def quoting_inputs(self) -> tuple[float, float]:
-        """``(quoting sigma per sqrt(second), gamma multiplier)``: the same floats as
-        ``regime().quoting_sigma_per_sqrt_s`` and ``regime().gamma_multiplier``, without building the
+        """``(quoting sigma per sqrt(second), risk multiplier)``: the same floats as
+        ``regime().quoting_sigma_per_sqrt_s`` and ``regime().risk_multiplier``, without building the
         :class:`Regime` (O(1), computed by the last update)."""
         return self._quoting
 
@@ -170,7 +170,7 @@ class MultiWindowRegimeAnalyzer:
             out[w + 2 * vk.F_PER_WINDOW + 2],
             out[vk.F_OUT_VOL_RATIO - _OUT_START],
             out[vk.F_OUT_TREND - _OUT_START],
-            out[vk.F_OUT_GAMMA_MULTIPLIER - _OUT_START],
+            out[vk.F_OUT_RISK_MULTIPLIER - _OUT_START],
             None if math.isnan(iv) else iv,
             None if math.isnan(iv_rv) else iv_rv,
             int(self._i[vk.I_TOTAL]),

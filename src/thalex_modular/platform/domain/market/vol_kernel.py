@@ -80,14 +80,14 @@ F_TREND_THRESHOLD: Final[int] = 2
 F_LABEL_MULTIPLIERS: Final[int] = 3  # 4 values, indexed by LABEL_* code
 F_IV_RV_FACTOR_MIN: Final[int] = 7
 F_IV_RV_FACTOR_MAX: Final[int] = 8
-F_GAMMA_MULTIPLIER_MIN: Final[int] = 9
-F_GAMMA_MULTIPLIER_MAX: Final[int] = 10
+F_RISK_MULTIPLIER_MIN: Final[int] = 9
+F_RISK_MULTIPLIER_MAX: Final[int] = 10
 F_IV_ANNUAL: Final[int] = 11  # NaN = unknown
 # float64 array: classification outputs (written by regime_step), contiguous so one slice reads them all
 F_OUT_VOL_RATIO: Final[int] = 12
 F_OUT_TREND: Final[int] = 13
 F_OUT_LABEL: Final[int] = 14  # a LABEL_* code
-F_OUT_GAMMA_MULTIPLIER: Final[int] = 15
+F_OUT_RISK_MULTIPLIER: Final[int] = 15
 F_OUT_IV_ANNUAL: Final[int] = 16  # NaN when unknown or stale
 F_OUT_IV_RV: Final[int] = 17  # NaN when unknown
 F_OUT_READY: Final[int] = 18  # 1.0 once the first window is full
@@ -284,7 +284,7 @@ def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) ->
     classify as of the last sample time ``ts_ns``; write the classification outputs.
 
     Returns:
-        (quoting sigma = max(fast, mid) per sqrt(second), gamma multiplier).
+        (quoting sigma = max(fast, mid) per sqrt(second), risk multiplier).
     """
     if dt_ns > 0:
         push_return(r, dt_ns, f, i)
@@ -317,12 +317,12 @@ def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) ->
     multiplier = f[F_LABEL_MULTIPLIERS + label]
     if not math.isnan(iv_rv):
         multiplier *= min(max(iv_rv, f[F_IV_RV_FACTOR_MIN]), f[F_IV_RV_FACTOR_MAX])
-    multiplier = min(max(multiplier, f[F_GAMMA_MULTIPLIER_MIN]), f[F_GAMMA_MULTIPLIER_MAX])
+    multiplier = min(max(multiplier, f[F_RISK_MULTIPLIER_MIN]), f[F_RISK_MULTIPLIER_MAX])
 
     f[F_OUT_VOL_RATIO] = vol_ratio
     f[F_OUT_TREND] = trend
     f[F_OUT_LABEL] = label
-    f[F_OUT_GAMMA_MULTIPLIER] = multiplier
+    f[F_OUT_RISK_MULTIPLIER] = multiplier
     f[F_OUT_IV_ANNUAL] = iv
     f[F_OUT_IV_RV] = iv_rv
     f[F_OUT_READY] = 1.0 if ready else 0.0
