@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from thalex_modular.platform.domain.entities import Instrument, Quote, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Quote, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.jit import entry
@@ -39,6 +39,7 @@ from .as_kernel import (
     quote_kernel,
 )
 from .kappa_estimator import KappaEstimator
+from .kappa_sampler import KappaSampler
 from .protocol import QuoteContext
 
 # -- the model, in price units -------------------------------------------------------------------------------
@@ -94,6 +95,9 @@ class AvellanedaStoikovConfig:
         kappa_per_usd: fixed order-arrival decay per USD; None estimates it online from public trades.
         kappa_fallback_per_usd, kappa_min_per_usd, kappa_max_per_usd: online estimate's fallback and bounds.
         kappa_window_trades, kappa_min_trades: online estimate's window and the trades it needs before use.
+        kappa_own_fill_wait_s: how long a public print waits for our own fill to claim it (ours are not market
+            arrivals), seconds (:class:`~.kappa_sampler.KappaSampler`).
+        kappa_book_max_age_s: the oldest book a print's distance is measured from, seconds.
         min_spread_ticks: minimum bid-ask distance of our own quotes, ticks (>= 1).
         max_cross_ticks: how far a quote may cross the touch, ticks: ``bid <= best_ask - 1 + max_cross_ticks``
             and ``ask >= best_bid + 1 - max_cross_ticks`` (0 = never take liquidity).
@@ -114,6 +118,8 @@ class AvellanedaStoikovConfig:
     kappa_max_per_usd: float = 100.0
     kappa_window_trades: int = 500
     kappa_min_trades: int = 30
+    kappa_own_fill_wait_s: float = 1.0
+    kappa_book_max_age_s: float = 1.0
     min_spread_ticks: int = 2
     max_cross_ticks: int = 0
     level_spacing_ticks: int = 1
@@ -122,6 +128,10 @@ class AvellanedaStoikovConfig:
     min_edge_bps: float = 0.0
 
     def __post_init__(self) -> None:
+        for name in ("kappa_own_fill_wait_s", "kappa_book_max_age_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InvalidValue(f"AvellanedaStoikovConfig.{name} must be finite and >= 0, was {value!r}")
         for name in ("gamma", "max_position_underlying", "horizon_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -180,14 +190,15 @@ class AvellanedaStoikovStrategy:
     """
 
     __slots__ = (
-        "_estimator", "_fp", "_inst", "_ip", "_kappa", "_last_count", "_last_ladder", "_last_mid", "_last_rows",
-        "_params", "_quote_kernel", "_quoted_name", "_rows", "config",
+        "_estimator", "_fp", "_inst", "_ip", "_kappa", "_last_count", "_last_ladder", "_last_rows", "_params",
+        "_quote_kernel", "_quoted_name", "_rows", "_sampler", "config",
     )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
         self.config = config
         self._quote_kernel = entry(quote_kernel, QUOTE_KERNEL_SIGNATURE)
         self._estimator: KappaEstimator | None = None
+        self._sampler: KappaSampler | None = None
         if config.kappa_per_usd is None:
             self._estimator = KappaEstimator(
                 config.kappa_window_trades,
@@ -196,9 +207,10 @@ class AvellanedaStoikovStrategy:
                 config.kappa_max_per_usd,
                 config.kappa_fallback_per_usd,
             )
-        # the kappa in use; NaN = ask the estimator again (only on_trade changes its answer)
+            self._sampler = KappaSampler(self._estimator, round(config.kappa_own_fill_wait_s * 1e9),
+                                         round(config.kappa_book_max_age_s * 1e9))
+        # the kappa in use; NaN = ask the estimator again (only a counted sample changes its answer)
         self._kappa = math.nan if config.kappa_per_usd is None else float(config.kappa_per_usd)
-        self._last_mid: float | None = None
         self._quoted_name: str | None = None
         # kernel parameters per instrument, and those of the instrument quoted last
         self._params: dict[Instrument, tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
@@ -224,12 +236,23 @@ class AvellanedaStoikovStrategy:
         return self._estimator.kappa_per_usd()
 
     def on_trade(self, trade: Trade) -> None:
-        """Feed a public trade to the kappa estimate: its distance (USD) from the last mid quoted around.
+        """A public print: a kappa sample unless our own fill claims it (:class:`~.kappa_sampler.KappaSampler`).
         Ignored before the first quote, for other instruments, or when kappa is configured."""
-        if self._estimator is None or self._last_mid is None or trade.instrument_name != self._quoted_name:
+        sampler = self._sampler
+        if sampler is None or trade.instrument_name != self._quoted_name:
             return
-        self._estimator.observe(abs(trade.price - self._last_mid))
-        self._kappa = _NAN
+        assert self._inst is not None
+        if sampler.on_print(trade, self._inst):
+            self._kappa = _NAN
+
+    def on_own_fill(self, fill: Fill) -> None:
+        """One of our fills: its print on the public tape is not a market arrival."""
+        sampler = self._sampler
+        if sampler is None or fill.instrument_name != self._quoted_name:
+            return
+        assert self._inst is not None
+        if sampler.on_own_fill(fill, self._inst):
+            self._kappa = _NAN
 
     def quote_into(
         self,
@@ -260,6 +283,9 @@ class AvellanedaStoikovStrategy:
         """
         if instrument is not self._inst:
             self._use(instrument)
+        sampler = self._sampler
+        if sampler is not None and sampler.waiting and sampler.flush(now_ns):
+            self._kappa = _NAN
         kappa = self._kappa
         if kappa != kappa:  # NaN: the estimate may have moved
             assert self._estimator is not None
@@ -279,10 +305,17 @@ class AvellanedaStoikovStrategy:
             kappa,
         )
         if n < 0:
-            self._refuse(n, out, instrument, fair_price, position, sigma_per_s, risk_multiplier)
-        self._last_mid = fair_price
-        self._quoted_name = instrument.instrument_name
+            self._refuse(n, out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s,
+                         risk_multiplier, now_ns)
+        self._quoted(instrument, best_bid_price, best_ask_price, now_ns)
         return n
+
+    def _quoted(self, instrument: Instrument, best_bid_price: float | None, best_ask_price: float | None,
+                now_ns: int) -> None:
+        """The quoting state moves on: the instrument quoted last, and the book kappa samples are measured from."""
+        self._quoted_name = instrument.instrument_name
+        if self._sampler is not None:
+            self._sampler.on_book(best_bid_price, best_ask_price, now_ns)
 
     def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
         """The desired bids (nearest first) then asks (nearest first); empty when nothing may be quoted."""
@@ -310,8 +343,9 @@ class AvellanedaStoikovStrategy:
         self._inst = instrument
 
     def _refuse(
-        self, code: int, out: QuoteArray, instrument: Instrument, fair_price: float, position: float,
-        sigma_per_s: float, risk_multiplier: float,
+        self, code: int, out: QuoteArray, instrument: Instrument, best_bid_price: float | None,
+        best_ask_price: float | None, fair_price: float, position: float, sigma_per_s: float, risk_multiplier: float,
+        now_ns: int,
     ) -> None:
         if code == ERR_FAIR_PRICE:
             raise InvalidValue(f"QuoteContext.fair_price must be finite and > 0, was {fair_price!r}")
@@ -327,8 +361,7 @@ class AvellanedaStoikovStrategy:
                 f"rows of 4, was of shape {out.shape}"
             )
         # ERR_RANGE: the inputs were valid, so the quoting state moves on as compute_quotes' always did
-        self._last_mid = fair_price
-        self._quoted_name = instrument.instrument_name
+        self._quoted(instrument, best_bid_price, best_ask_price, now_ns)
         raise InvalidValue(
             f"AvellanedaStoikovStrategy: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
             f"ticks or at NaN/inf "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from thalex_modular.platform.domain.entities import Instrument, Quote, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Quote, Ticker, Trade
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.quote_array import QuoteArray
@@ -75,6 +75,10 @@ class Strategy(Protocol):
 
     def on_trade(self, trade: Trade) -> None:
         """A public trade of the quoted instrument (for online parameter estimation, e.g. kappa)."""
+        ...
+
+    def on_own_fill(self, fill: Fill) -> None:
+        """One of our own fills (live, its print is also on the public tape: not a market arrival)."""
         ...
 
 

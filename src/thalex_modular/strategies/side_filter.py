@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thalex_modular.platform.domain.entities import Instrument, Quote, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Quote, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.quote_array import Q_IS_BUY, QuoteArray
 from thalex_modular.strategies.protocol import ArrayStrategy, QuoteContext, Strategy
@@ -29,6 +29,9 @@ class SideFilter:
 
     def on_trade(self, trade: Trade) -> None:
         self.inner.on_trade(trade)
+
+    def on_own_fill(self, fill: Fill) -> None:
+        self.inner.on_own_fill(fill)
 
 
 class ArraySideFilter(SideFilter):

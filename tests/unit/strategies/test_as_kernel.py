@@ -244,11 +244,12 @@ def test_quote_into_refuses_what_the_context_refuses_with_its_message(field: str
 def test_quote_into_keeps_the_kappa_bookkeeping() -> None:
     strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=None, kappa_min_trades=2, kappa_window_trades=10))
     out = new_quote_array(strat.max_quotes)
-    strat.quote_into(out, perpetual(), None, None, 100_000.0, 0.0, 1e-5, 1.0, NOW)
+    strat.quote_into(out, perpetual(), 99_999.0, 100_001.0, 100_000.0, 0.0, 1e-5, 1.0, NOW)
     strat.on_trade(trade(100_004.0, 0.1, Side.BUY, NOW))
     strat.on_trade(trade(99_996.0, 0.1, Side.SELL, NOW))
     strat.on_trade(trade(100_004.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # not the quoted instrument
-    assert strat.kappa_per_usd() == pytest.approx(0.25)  # 2 trades, 4 USD each from the mid
+    strat.quote_into(out, perpetual(), 99_999.0, 100_001.0, 100_000.0, 0.0, 1e-5, 1.0, NOW + 10**9)  # 1 s later
+    assert strat.kappa_per_usd() == pytest.approx(1 / 3)  # 2 trades, 4 USD from the mid, 1 of it inside the book
 
 
 def test_quote_into_refuses_a_too_small_array() -> None:

@@ -266,10 +266,10 @@ def test_online_kappa_is_used_after_enough_trades() -> None:
     before = strat.compute_quotes(_ctx())
     assert strat.kappa_per_usd() == 0.1
     for _ in range(5):
-        strat.on_trade(trade(100_002.0, 0.1, Side.BUY, NOW))  # 2 USD from the mid
-        strat.on_trade(trade(100_002.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # other instrument: ignored
+        strat.on_trade(trade(100_003.0, 0.1, Side.BUY, NOW))  # 3 USD from the mid, 1 inside the book
+        strat.on_trade(trade(100_003.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # other instrument: ignored
+    after = strat.compute_quotes(_ctx(now_ns=NOW + S))  # they count once no fill of ours claimed them (1 s)
     assert strat.kappa_per_usd() == pytest.approx(0.5)
-    after = strat.compute_quotes(_ctx())
     assert after != before  # higher kappa: tighter quotes
     bids_b, _ = _sides(before)
     bids_a, _ = _sides(after)
