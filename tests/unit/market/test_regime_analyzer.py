@@ -18,14 +18,19 @@ from thalex_modular.platform.domain.market import (
 )
 
 S = 1_000_000_000
-SMALL = RegimeConfig(fast_window_samples=3, mid_window_samples=7, slow_window_samples=15)
+MS = 1_000_000
+SMALL = RegimeConfig(fast_window_ns=3 * S, mid_window_ns=7 * S, slow_window_ns=15 * S, sample_interval_ns=MS)
 
 
-def _direct_sigma(prices: np.ndarray, ts_ns: np.ndarray, window: int) -> float:
-    """Realized vol per sqrt(second) computed directly over the last ``window`` returns."""
-    r = np.log1p(np.diff(prices) / prices[:-1])[-window:]
-    dt_s = (np.diff(ts_ns) / 1e9)[-window:]
-    return float(np.sqrt(np.sum(r * r) / np.sum(dt_s)))
+def _direct_sigma(prices: np.ndarray, ts_ns: np.ndarray, window_ns: int) -> float:
+    """Realized vol per sqrt(second) computed directly over the returns that began within ``window_ns`` of the last
+    sample (the newest always counts)."""
+    r = np.log1p(np.diff(prices) / prices[:-1])
+    starts = ts_ns[:-1]
+    inside = ts_ns[-1] - starts <= window_ns
+    inside[-1] = True
+    dt_s = np.diff(ts_ns) / 1e9
+    return float(np.sqrt(np.sum(r[inside] ** 2) / np.sum(dt_s[inside])))
 
 
 def _feed(analyzer: MultiWindowRegimeAnalyzer, returns: np.ndarray, dt_s: float, start: float = 100_000.0,
@@ -51,7 +56,7 @@ def _assert_close(actual: float, expected: float) -> None:
     st.lists(
         st.tuples(
             st.floats(-8.0, 8.0, allow_nan=False).map(lambda x: math.exp(x)),  # relative price level e^-8..e^8
-            st.integers(1, 10**10),  # irregular spacing: 1 ns .. 10 s
+            st.integers(MS, 10**10),  # irregular spacing: 1 ms (the sample interval) .. 10 s
         ),
         min_size=2,
         max_size=45,
@@ -68,9 +73,9 @@ def test_rv_equals_direct_numpy_computation_on_irregular_series(samples: list[tu
         analyzer.update(float(p), int(t))
     regime = analyzer.regime()
     # Assert
-    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(prices, ts, 3))
-    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(prices, ts, 7))
-    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(prices, ts, 15))
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(prices, ts, 3 * S))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(prices, ts, 7 * S))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(prices, ts, 15 * S))
 
 
 def test_default_windows_stay_exact_after_a_crash_leaves_them() -> None:
@@ -79,15 +84,16 @@ def test_default_windows_stay_exact_after_a_crash_leaves_them() -> None:
     prices = [100_000.0, 70_000.0]
     for r in rng.normal(0.0, 1e-7, 1500):
         prices.append(prices[-1] * math.exp(float(r)))
-    ts = np.cumsum(rng.integers(1, 5 * S, len(prices)))
-    analyzer = MultiWindowRegimeAnalyzer()
+    cfg = RegimeConfig()
+    ts = np.cumsum(rng.integers(cfg.sample_interval_ns, 5 * S, len(prices)))
+    analyzer = MultiWindowRegimeAnalyzer(cfg)
     for p, t in zip(prices, ts, strict=True):
         analyzer.update(p, int(t))
     regime = analyzer.regime()
     arr = np.array(prices)
-    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(arr, ts, 20))
-    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(arr, ts, 100))
-    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(arr, ts, 500))
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(arr, ts, cfg.fast_window_ns))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(arr, ts, cfg.mid_window_ns))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(arr, ts, cfg.slow_window_ns))
     assert regime.sigma_slow_annual == pytest.approx(annualise(regime.sigma_slow_per_sqrt_s), rel=1e-15)
 
 
@@ -104,7 +110,7 @@ def test_bad_price_is_refused_and_leaves_state_unchanged(bad: float) -> None:
     assert analyzer.samples == 2
 
 
-def test_earlier_timestamp_is_refused_and_equal_timestamp_ignored() -> None:
+def test_earlier_timestamp_is_refused_and_one_within_the_sample_interval_skipped() -> None:
     analyzer = MultiWindowRegimeAnalyzer(SMALL)
     analyzer.update(100.0, 10 * S)
     analyzer.update(101.0, 11 * S)
@@ -112,21 +118,28 @@ def test_earlier_timestamp_is_refused_and_equal_timestamp_ignored() -> None:
     with pytest.raises(InvalidValue, match=re.escape(f"ts_ns must be >= last ts_ns {11 * S}, was {10 * S}")):
         analyzer.update(99.0, 10 * S)
     assert analyzer.regime() == before
-    analyzer.update(150.0, 11 * S)  # same nanosecond: ignored
+    analyzer.update(150.0, 11 * S)  # same nanosecond: skipped
+    analyzer.update(150.0, 11 * S + MS - 1)  # within the sample interval: skipped
     assert analyzer.regime() == before
+    analyzer.update(150.0, 11 * S + MS)  # a sample: its return is measured from 101 at 11 s
+    expected = math.sqrt((math.log(101 / 100) ** 2 + math.log(150 / 101) ** 2) / 1.001)
+    assert (analyzer.samples, analyzer.regime().sigma_fast_per_sqrt_s) == (2, pytest.approx(expected, rel=1e-12))
     with pytest.raises(InvalidValue, match=re.escape("ts_ns must be int nanoseconds")):
         analyzer.update(100.0, 12.5)  # type: ignore[arg-type]
 
 
-def test_warm_up_is_normal_and_not_ready() -> None:
+def test_warm_up_is_normal_and_not_ready_until_the_data_spans_the_mid_window() -> None:
     analyzer = MultiWindowRegimeAnalyzer(SMALL)
     regime = analyzer.regime()
     assert (regime.label, regime.ready, regime.samples, regime.sigma_fast_per_sqrt_s) == (
         RegimeLabel.NORMAL, False, 0, 0.0,
     )
-    _feed(analyzer, np.array([0.01, 0.01]), 1.0)
+    # quiet for 6 s, then a spike: the data spans 7 s (the mid window) only with the spike
+    ts = _feed(analyzer, np.full(6, 1e-4), 1.0)
     assert not analyzer.regime().ready
     assert analyzer.regime().label is RegimeLabel.NORMAL
+    analyzer.update(110_000.0, ts + S)
+    assert analyzer.regime().ready and analyzer.regime().label is RegimeLabel.VOLATILE
 
 
 def _walk(seed: int, n: int, sigma_per_step: float) -> np.ndarray:
@@ -208,7 +221,7 @@ def test_implied_vol_input_is_validated() -> None:
 def test_risk_multiplier_is_clamped_to_config_bounds() -> None:
     cfg = RegimeConfig(trending_risk_multiplier=10.0, risk_multiplier_max=2.5)
     analyzer = MultiWindowRegimeAnalyzer(cfg)
-    _feed(analyzer, np.full(50, 1e-4), 1.0)  # one-way moves: trending
+    _feed(analyzer, np.full(70, 1e-4), 1.0)  # one-way moves for 70 s: trending
     regime = analyzer.regime()
     assert regime.label is RegimeLabel.TRENDING
     assert regime.risk_multiplier == 2.5
@@ -217,7 +230,10 @@ def test_risk_multiplier_is_clamped_to_config_bounds() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"fast_window_samples": 100}, "fast < mid < slow"),
+        ({"fast_window_ns": 100 * S}, "fast < mid < slow"),
+        ({"sample_interval_ns": 20 * S}, "sample_interval_ns must be <= fast_window_ns 10000000000, was 20000000000"),
+        ({"sample_interval_ns": 1}, "slow_window_ns / sample_interval_ns must be <= 1048576"),
+        ({"sigma_floor_annual": -0.1}, "sigma_floor_annual must be finite and >= 0, was -0.1"),
         ({"calm_vol_ratio": 2.0}, "calm_vol_ratio must be < volatile_vol_ratio 1.5, was 2.0"),
         ({"trend_threshold": -1.0}, "trend_threshold must be finite and > 0, was -1.0"),
         ({"risk_multiplier_min": 4.0}, "risk_multiplier_min must be <= risk_multiplier_max 3.0, was 4.0"),

@@ -10,6 +10,9 @@ from typing import NamedTuple
 from ..errors import InvalidValue
 from .rolling_volatility import annualise
 
+_S = 1_000_000_000  # ns per second
+_MAX_SAMPLES = 2**20  # ring slots of the slow window: 10 MB of state at most
+
 
 class RegimeLabel(StrEnum):
     """How the market behaves right now, from the analyzer's point of view."""
@@ -35,9 +38,13 @@ class Regime(NamedTuple):
             half spread (never below the fee floor) and the inventory skew; within the config bounds.
         atm_iv_annual: the last fresh ATM implied vol (annualised fraction, 0.5 = 50 %/yr), None if unknown.
         iv_rv_ratio: ``atm_iv_annual / slow realized vol annualised``, None when either is unknown or zero.
-        samples: returns seen so far.
-        ready: the fast window is full, so the label is a classification rather than the NORMAL default.
+        samples: returns sampled so far.
+        ready: the data spans the mid window, so the label is a classification rather than the NORMAL default and
+            the quoting vol is measured rather than warming up.
         ts_ns: time of the last price sample (ns), 0 before the first.
+        quoting_sigma_per_sqrt_s: the vol a quoting strategy should use (relative, per sqrt(second)): the larger of
+            fast and mid (reacts to a spike at once, but does not relax on a few quiet ticks) and the configured
+            floor; while not ready, at least a fresh implied vol too.
     """
 
     label: RegimeLabel
@@ -52,6 +59,7 @@ class Regime(NamedTuple):
     samples: int
     ready: bool
     ts_ns: int
+    quoting_sigma_per_sqrt_s: float
 
     @property
     def sigma_fast_annual(self) -> float:
@@ -65,11 +73,6 @@ class Regime(NamedTuple):
     def sigma_slow_annual(self) -> float:
         return annualise(self.sigma_slow_per_sqrt_s)
 
-    @property
-    def quoting_sigma_per_sqrt_s(self) -> float:
-        """The vol a quoting strategy should use: the larger of fast and mid (reacts to a spike at once,
-        but does not relax on a few quiet ticks). Relative, per sqrt(second)."""
-        return max(self.sigma_fast_per_sqrt_s, self.sigma_mid_per_sqrt_s)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -82,7 +85,13 @@ class RegimeConfig:
     """Thresholds of :class:`~.regime_analyzer.MultiWindowRegimeAnalyzer`.
 
     Args:
-        fast_window_samples, mid_window_samples, slow_window_samples: returns per window (fast < mid < slow).
+        fast_window_ns, mid_window_ns, slow_window_ns: the time each window covers, ns (fast < mid < slow): it
+            holds the returns that began within that long before the last sample, whatever the ticker rate.
+        sample_interval_ns: prices are sampled at least this far apart (ns, > 0, <= the fast window): a ticker
+            within it of the last sample is skipped (the next sample measures its move), so a fast feed neither
+            floods the windows with microstructure noise nor their memory.
+        sigma_floor_annual: the least vol the quotes use (annualised fraction, >= 0): a fresh or flat market never
+            quotes on sigma = 0.
         calm_vol_ratio: fast/slow realized vol at or below which the regime is CALM (dimensionless).
         volatile_vol_ratio: fast/slow realized vol at or above which it is VOLATILE (dimensionless).
         trend_threshold: mid-window trend strength (a z-score, dimensionless) at or above which it is TRENDING.
@@ -95,9 +104,11 @@ class RegimeConfig:
         iv_max_age_ns: an implied vol older than this (ns, relative to the last price sample) counts as unknown.
     """
 
-    fast_window_samples: int = 20
-    mid_window_samples: int = 100
-    slow_window_samples: int = 500
+    fast_window_ns: int = 10 * _S
+    mid_window_ns: int = 60 * _S
+    slow_window_ns: int = 300 * _S
+    sample_interval_ns: int = 250_000_000
+    sigma_floor_annual: float = 0.2
     calm_vol_ratio: float = 0.7
     volatile_vol_ratio: float = 1.5
     trend_threshold: float = 3.0
@@ -121,12 +132,27 @@ class RegimeConfig:
             return self.trending_risk_multiplier
         return self.normal_risk_multiplier
 
+    @property
+    def capacity(self) -> int:
+        """Samples the slow window can hold: one per sample interval, plus the newest and one straddling its start."""
+        return self.slow_window_ns // self.sample_interval_ns + 2
+
     def __post_init__(self) -> None:
-        windows = (self.fast_window_samples, self.mid_window_samples, self.slow_window_samples)
-        if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 2 for w in windows):
-            raise InvalidValue(f"RegimeConfig window sizes must be ints >= 2, were {windows}")
+        windows = (self.fast_window_ns, self.mid_window_ns, self.slow_window_ns, self.sample_interval_ns)
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in windows):
+            raise InvalidValue(f"RegimeConfig window durations and sample interval must be ints > 0 (ns), were "
+                               f"{windows}")
         if not windows[0] < windows[1] < windows[2]:
-            raise InvalidValue(f"RegimeConfig windows must satisfy fast < mid < slow, were {windows}")
+            raise InvalidValue(f"RegimeConfig windows must satisfy fast < mid < slow, were {windows[:3]}")
+        if self.sample_interval_ns > self.fast_window_ns:
+            raise InvalidValue(f"RegimeConfig.sample_interval_ns must be <= fast_window_ns {self.fast_window_ns}, "
+                               f"was {self.sample_interval_ns}")
+        if self.capacity > _MAX_SAMPLES:
+            raise InvalidValue(f"RegimeConfig: slow_window_ns / sample_interval_ns must be <= {_MAX_SAMPLES}, was "
+                               f"{self.slow_window_ns // self.sample_interval_ns}")
+        if not (math.isfinite(self.sigma_floor_annual) and self.sigma_floor_annual >= 0):
+            raise InvalidValue(f"RegimeConfig.sigma_floor_annual must be finite and >= 0, was "
+                               f"{self.sigma_floor_annual!r}")
         for name in (
             "calm_vol_ratio", "volatile_vol_ratio", "trend_threshold", "calm_risk_multiplier",
             "normal_risk_multiplier", "volatile_risk_multiplier", "trending_risk_multiplier",

@@ -9,7 +9,7 @@ from typing import Final
 from ..errors import InvalidValue
 from . import vol_kernel as vk
 from .regime import Regime, RegimeConfig, RegimeLabel
-from .rolling_volatility import log_return
+from .rolling_volatility import log_return, per_sqrt_second
 
 _TS_MAX_NS: Final[int] = 2**63 - 1
 _INT64_MIN: Final[int] = -(2**63)
@@ -23,20 +23,20 @@ _OUT_END: Final[int] = vk.window_out_offset(3)
 class MultiWindowRegimeAnalyzer:
     """Classifies the market of one instrument from its mid prices and, optionally, the ATM implied vol.
 
-    Each :meth:`update` costs O(1) whatever the window sizes (rolling sums, no rescans): one compiled
-    :func:`~.vol_kernel.regime_step` call pushes the return into the three windows (state in preallocated
-    arrays owned here) and reclassifies. Volatility is measured on time: ``sigma = sqrt(sum r² / sum dt)`` per
-    window, relative units per sqrt(second).
+    Prices are sampled at least ``sample_interval_ns`` apart; each sample costs O(1) amortised whatever the
+    window durations (rolling sums, no rescans): one compiled :func:`~.vol_kernel.regime_step` call pushes the
+    return into the three windows (state in preallocated arrays owned here), drops what left them, and
+    reclassifies. Volatility is measured on time: ``sigma = sqrt(sum r² / sum dt)`` per window, relative units per
+    sqrt(second); each window covers the configured time whatever the ticker rate.
 
     Input rules:
         * a price that is not a finite number > 0 raises :class:`InvalidValue`; state is unchanged;
         * a timestamp before the last accepted one, or outside ``[0, 2**63)`` ns, raises :class:`InvalidValue`;
           state is unchanged;
-        * a timestamp *equal* to the last accepted one is ignored (a second quote in the same nanosecond spans
-          no time; nothing is lost, because the next return is measured from the kept price and so includes
-          the move).
+        * a timestamp less than ``sample_interval_ns`` after the last sample (an equal one too) is skipped: nothing
+          is lost, the next return is measured from the last sample and so includes the move.
 
-    Classification (once the fast window is full; before that the label is NORMAL and ``ready`` is False):
+    Classification (once the data spans the mid window; before that the label is NORMAL and ``ready`` is False):
     TRENDING if the mid-window trend strength >= ``trend_threshold``; else VOLATILE if fast/slow vol >=
     ``volatile_vol_ratio``; else CALM if <= ``calm_vol_ratio``; else NORMAL. The risk multiplier is the
     label's multiplier times the IV/RV ratio clamped to ``[iv_rv_factor_min, iv_rv_factor_max]`` (when a fresh
@@ -44,12 +44,15 @@ class MultiWindowRegimeAnalyzer:
     """
 
     __slots__ = (
-        "_f", "_i", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_quoting", "_regime", "config",
+        "_f", "_i", "_interval_ns", "_iv_annual", "_iv_ts_ns", "_last_price", "_last_ts_ns", "_quoting", "_regime",
+        "config",
     )
 
     def __init__(self, config: RegimeConfig | None = None) -> None:
         cfg = self.config = config if config is not None else RegimeConfig()
-        f, i = vk.new_state((cfg.fast_window_samples, cfg.mid_window_samples, cfg.slow_window_samples))
+        f, i = vk.new_state((cfg.fast_window_ns, cfg.mid_window_ns, cfg.slow_window_ns), cfg.capacity)
+        i[vk.I_READY_SPAN_NS] = cfg.mid_window_ns
+        f[vk.F_SIGMA_FLOOR] = per_sqrt_second(cfg.sigma_floor_annual)
         f[vk.F_CALM_VOL_RATIO] = cfg.calm_vol_ratio
         f[vk.F_VOLATILE_VOL_RATIO] = cfg.volatile_vol_ratio
         f[vk.F_TREND_THRESHOLD] = cfg.trend_threshold
@@ -61,6 +64,7 @@ class MultiWindowRegimeAnalyzer:
         f[vk.F_RISK_MULTIPLIER_MAX] = cfg.risk_multiplier_max
         self._f = f
         self._i = i
+        self._interval_ns = cfg.sample_interval_ns
         self._last_price: float | None = None
         self._last_ts_ns = 0
         self._iv_annual: float | None = None
@@ -95,12 +99,13 @@ class MultiWindowRegimeAnalyzer:
                 raise InvalidValue(f"MultiWindowRegimeAnalyzer.update: ts_ns must be in [0, 2**63), was {ts_ns}")
             self._last_price = float(mid_price)
             self._last_ts_ns = ts_ns
+            self._i[vk.I_FIRST_TS_NS] = ts_ns
             self._quoting = vk.regime_step(0.0, 0, ts_ns, self._f, self._i)  # IV staleness moves with time
             self._regime = None
             return
         dt_ns = ts_ns - self._last_ts_ns
-        if dt_ns <= 0:
-            if dt_ns == 0:
+        if dt_ns < self._interval_ns:
+            if dt_ns >= 0:
                 return
             raise InvalidValue(
                 f"MultiWindowRegimeAnalyzer.update: ts_ns must be >= last ts_ns {self._last_ts_ns}, was {ts_ns}"
@@ -142,7 +147,7 @@ class MultiWindowRegimeAnalyzer:
 
     @property
     def samples(self) -> int:
-        """Returns accepted so far (price updates after the first, minus ignored duplicates)."""
+        """Returns sampled so far (price updates after the first, at least a sample interval apart)."""
         return int(self._i[vk.I_TOTAL])
 
     def quoting_inputs(self) -> tuple[float, float]:
@@ -176,4 +181,5 @@ class MultiWindowRegimeAnalyzer:
             int(self._i[vk.I_TOTAL]),
             out[vk.F_OUT_READY - _OUT_START] != 0.0,
             self._last_ts_ns,
+            out[vk.F_OUT_QUOTING_SIGMA - _OUT_START],
         )
