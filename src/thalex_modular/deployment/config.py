@@ -29,6 +29,7 @@ __all__ = [
     "GuardSettings",
     "MassQuoteSettings",
     "Network",
+    "OptionsVolSettings",
     "RiskSettings",
     "RunConfig",
     "RunMode",
@@ -187,6 +188,17 @@ class ShadowSettings(_Model):
     taker_fee_bps: float = 5.0
 
 
+class OptionsVolSettings(_Model):
+    """The options volatility service (docs/quoting_model.md): when the instrument's underlying has options listed,
+    their ATM implied vol at ``constant_maturity_days`` and the index's realized vol over the same horizon feed the
+    regime (IV above RV quotes wider), refreshed every ``publish_interval_s``."""
+
+    enabled: bool = True
+    constant_maturity_days: float = Field(default=7.0, gt=0)
+    ticker_delay: str = "1000ms"
+    publish_interval_s: float = Field(default=1.0, gt=0)
+
+
 class RunConfig(_Model):
     """Everything ``platform run`` needs for one instrument in one process."""
 
@@ -203,6 +215,7 @@ class RunConfig(_Model):
     guard: GuardSettings = Field(default_factory=GuardSettings)
     mass_quote: MassQuoteSettings = Field(default_factory=MassQuoteSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    options_vol: OptionsVolSettings = Field(default_factory=OptionsVolSettings)
 
     @model_validator(mode="after")
     def _mass_quote_is_live_only(self) -> RunConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
+from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
 from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_instrument
 from thalex_modular.platform.adapters.exchanges.thalex.config import (
@@ -89,12 +90,17 @@ class RuntimeStatus:
     fills: int
     requests_sent: int
     fees_usd: float
+    atm_iv_annual: float | None = None  # the regime's constant-maturity implied vol, when options feed it
+    iv_rv_ratio: float | None = None
 
     def line(self) -> str:
+        vol = "" if self.atm_iv_annual is None else f" iv={self.atm_iv_annual:.1%}"
+        if self.iv_rv_ratio is not None:
+            vol += f" iv/rv={self.iv_rv_ratio:.2f}"
         return (
             f"[{self.mode}] {self.instrument} position={self.position:+.4f} "
             f"pnl_usd={self.realised_pnl_usd + self.unrealised_pnl_usd:+.2f} open_quotes={self.open_quotes} "
-            f"regime={self.regime} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
+            f"regime={self.regime}{vol} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
             f"requests={self.requests_sent} fees_usd={self.fees_usd:.2f}"
         )
 
@@ -109,27 +115,33 @@ class InstrumentRuntime:
         service: QuotingService,
         instrument: Instrument,
         gateway: ThalexGateway | SimGateway,
+        options_vol: OptionsVolFeed | None = None,
     ) -> None:
         self.mode = mode
         self.session = session
         self.service = service
         self.instrument = instrument
         self.gateway = gateway
+        self.options_vol = options_vol
 
     def status(self) -> RuntimeStatus:
         core = self.service.core
         name = self.instrument.instrument_name
         position = core.tracker.position(name)
         ticker = core.last_ticker
+        regime = core.regime()
         return RuntimeStatus(
             self.mode.value, name, position.position, position.realised_pnl,
             position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
-            len(core.tracker.open_orders(name)), str(core.regime().label), self.service.quoting,
+            len(core.tracker.open_orders(name)), str(regime.label), self.service.quoting,
             self.service.stats.fills, self.service.stats.requests_sent, core.tracker.fees_usd(name),
+            regime.atm_iv_annual, regime.iv_rv_ratio,
         )
 
     async def stop(self) -> None:
-        """Clean stop: quoting off, every order pulled (cancel_session live, cancel_all shadow), connection closed."""
+        """Clean stop: quoting off, every order pulled (cancel_session live, cancel_all shadow), connections closed."""
+        if self.options_vol is not None:
+            await self.options_vol.stop()
         await self.service.stop(cancel_orders=self.mode is RunMode.SHADOW)
         if isinstance(self.gateway, SimGateway):
             await self.gateway.flush()
@@ -248,7 +260,14 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
-        await service.start()
+        options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
+                                              service.core.analyzer, clock)
+        try:
+            await service.start()
+        except BaseException:
+            if options_vol is not None:
+                await options_vol.stop()
+            raise
     except BaseException:
         await session.stop(cancel_session=False)
         raise
@@ -256,7 +275,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
-    return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway)
+    return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway, options_vol)
 
 
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
@@ -303,7 +322,14 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_protection_sink(service.on_mm_protection)
         gateway.set_fill_sink(service.on_own_trade)
         holder.append(service)
-        await service.start()
+        options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
+                                              service.core.analyzer, clock)
+        try:
+            await service.start()
+        except BaseException:
+            if options_vol is not None:
+                await options_vol.stop()
+            raise
     except BaseException:
         await session.stop(cancel_session=True)
         raise
@@ -311,7 +337,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
-    return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)
+    return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway, options_vol)
 
 
 async def build_runtime(config: RunConfig, *, record_prices: bool = False) -> InstrumentRuntime:

@@ -173,28 +173,32 @@ def test_steady_drift_is_trending() -> None:
     assert regime.risk_multiplier == RegimeConfig().trending_risk_multiplier
 
 
-def test_iv_above_rv_raises_gamma_bounded_and_is_reported_in_the_same_unit() -> None:
+def test_iv_above_rv_raises_the_multiplier_bounded_compared_on_the_ivs_own_horizon() -> None:
     cfg = RegimeConfig()
     analyzer = MultiWindowRegimeAnalyzer(cfg)
     last_ts = _feed(analyzer, _walk(5, 600, 1e-4), 1.0)
     base = analyzer.regime()
     assert base.iv_rv_ratio is None
-    rv_annual = base.sigma_slow_annual  # about 1e-4 * sqrt(3.15e7) = 0.56/yr
+    rv_7d = 0.5  # the realized vol of the IV's horizon (days), measured by whoever measured the IV
 
-    analyzer.set_implied_vol(1.2 * rv_annual, last_ts)
+    # an IV alone is not compared with minutes of realized vol: no ratio, no factor
+    analyzer.set_implied_vol(1.2 * rv_7d, last_ts)
+    alone = analyzer.regime()
+    assert (alone.atm_iv_annual, alone.iv_rv_ratio, alone.risk_multiplier) == (0.6, None, base.risk_multiplier)
+
+    analyzer.set_implied_vol(1.2 * rv_7d, last_ts, rv_7d)
     high = analyzer.regime()
-    assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12)
-    assert high.atm_iv_annual == pytest.approx(1.2 * rv_annual)
+    assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12) and high.rv_annual == rv_7d
     assert high.risk_multiplier == pytest.approx(base.risk_multiplier * 1.2, rel=1e-12)
 
-    analyzer.set_implied_vol(50 * rv_annual, last_ts)  # absurd IV: factor clamped
+    analyzer.set_implied_vol(50 * rv_7d, last_ts, rv_7d)  # absurd IV: factor clamped
     assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_max)
 
-    analyzer.set_implied_vol(0.5 * rv_annual, last_ts)
+    analyzer.set_implied_vol(0.5 * rv_7d, last_ts, rv_7d)
     assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_min)
 
-    analyzer.set_implied_vol(None, last_ts)
-    assert analyzer.regime().iv_rv_ratio is None
+    analyzer.set_implied_vol(None, last_ts, rv_7d)
+    assert analyzer.regime().iv_rv_ratio is None and analyzer.regime().rv_annual is None
 
 
 def test_stale_iv_counts_as_unknown() -> None:
@@ -213,6 +217,8 @@ def test_implied_vol_input_is_validated() -> None:
     analyzer = MultiWindowRegimeAnalyzer()
     with pytest.raises(InvalidValue, match=re.escape("atm_iv_annual must be finite and > 0, was -0.1")):
         analyzer.set_implied_vol(-0.1, 0)
+    with pytest.raises(InvalidValue, match=re.escape("rv_annual must be finite and > 0, was 0.0")):
+        analyzer.set_implied_vol(0.5, 0, 0.0)
     analyzer.set_implied_vol(0.5, 10)
     with pytest.raises(InvalidValue, match=re.escape("ts_ns must be >= previous 10, was 5")):
         analyzer.set_implied_vol(0.5, 5)

@@ -72,6 +72,7 @@ def test_compiled_regime_step_equals_its_pure_python_twin(steps: list[tuple[str,
         else:
             for f, i in ((f_c, i_c), (f_p, i_p)):
                 f[vk.F_IV_ANNUAL] = x
+                f[vk.F_RV_ANNUAL] = 0.7 * x  # NaN with x
                 i[vk.I_IV_DEADLINE_NS] = n
             out_c = vk.regime_step(0.0, 0, ts, f_c, i_c)
             out_p = twin(0.0, 0, ts, f_p, i_p)
@@ -221,7 +222,7 @@ def test_quoting_inputs_equal_the_regime_fields_after_every_change(steps: list[t
         analyzer.update(price, ts)
         check()
         if iv_code < 4:
-            analyzer.set_implied_vol(None if iv_code == 0 else 0.2 * iv_code, ts)
+            analyzer.set_implied_vol(None if iv_code == 0 else 0.2 * iv_code, ts, 0.3 if iv_code == 2 else None)
             check()
 
 

@@ -76,7 +76,7 @@ def _analyzer_in(label: str) -> MultiWindowRegimeAnalyzer:
         analyzer.update(price, ts)
     if label == "iv_above_rv":
         rv = analyzer.regime().sigma_slow_annual
-        analyzer.set_implied_vol(1.4 * rv, ts)
+        analyzer.set_implied_vol(1.4 * rv, ts, rv)
     return analyzer
 
 

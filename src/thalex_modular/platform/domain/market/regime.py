@@ -37,7 +37,7 @@ class Regime(NamedTuple):
         risk_multiplier: how much wider (> 1) or narrower (< 1) than the model's the strategy quotes: it scales the
             half spread (never below the fee floor) and the inventory skew; within the config bounds.
         atm_iv_annual: the last fresh ATM implied vol (annualised fraction, 0.5 = 50 %/yr), None if unknown.
-        iv_rv_ratio: ``atm_iv_annual / slow realized vol annualised``, None when either is unknown or zero.
+        iv_rv_ratio: ``atm_iv_annual / rv_annual``, None when either is unknown.
         samples: returns sampled so far.
         ready: the data spans the mid window, so the label is a classification rather than the NORMAL default and
             the quoting vol is measured rather than warming up.
@@ -45,6 +45,8 @@ class Regime(NamedTuple):
         quoting_sigma_per_sqrt_s: the vol a quoting strategy should use (relative, per sqrt(second)): the larger of
             fast and mid (reacts to a spike at once, but does not relax on a few quiet ticks) and the configured
             floor; while not ready, at least a fresh implied vol too.
+        rv_annual: the realized vol on the implied vol's horizon that came with it (annualised), None when the
+            ratio is unknown.
     """
 
     label: RegimeLabel
@@ -60,6 +62,7 @@ class Regime(NamedTuple):
     ready: bool
     ts_ns: int
     quoting_sigma_per_sqrt_s: float
+    rv_annual: float | None
 
     @property
     def sigma_fast_annual(self) -> float:

@@ -117,29 +117,34 @@ class MultiWindowRegimeAnalyzer:
         self._last_ts_ns = ts_ns
         self._regime = None
 
-    def set_implied_vol(self, atm_iv_annual: float | None, ts_ns: int) -> None:
+    def set_implied_vol(self, atm_iv_annual: float | None, ts_ns: int, rv_annual: float | None = None) -> None:
         """Set the ATM implied vol (annualised fraction: 0.5 = 50 %/yr) as of ``ts_ns``; None = unknown.
 
+        ``rv_annual`` is the realized vol measured on the implied vol's own horizon (annualised, from the same
+        source: :class:`~thalex_modular.platform.services.options_vol.OptionsVolatilityService`); only against it
+        does IV/RV scale the risk multiplier (None: no IV/RV factor; minutes of this analyzer's windows are not
+        comparable to days of implied vol). A fresh IV also sets the quoting vol's warm-up floor.
+
         Raises:
-            InvalidValue: ``atm_iv_annual`` not finite and > 0, or ``ts_ns`` before the previous IV's time.
+            InvalidValue: ``atm_iv_annual`` or ``rv_annual`` not finite and > 0, or ``ts_ns`` before the previous
+                IV's time.
         """
         if ts_ns < self._iv_ts_ns:
             raise InvalidValue(
                 f"MultiWindowRegimeAnalyzer.set_implied_vol: ts_ns must be >= previous {self._iv_ts_ns}, was {ts_ns}"
             )
-        if atm_iv_annual is not None and not (
-            isinstance(atm_iv_annual, (int, float)) and math.isfinite(atm_iv_annual) and atm_iv_annual > 0
-        ):
-            raise InvalidValue(
-                "MultiWindowRegimeAnalyzer.set_implied_vol: atm_iv_annual must be finite and > 0, "
-                f"was {atm_iv_annual!r}"
-            )
+        for name, value in (("atm_iv_annual", atm_iv_annual), ("rv_annual", rv_annual)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InvalidValue(
+                    f"MultiWindowRegimeAnalyzer.set_implied_vol: {name} must be finite and > 0, was {value!r}"
+                )
         self._iv_annual = None if atm_iv_annual is None else float(atm_iv_annual)
         self._iv_ts_ns = ts_ns
         # stale once last_ts - iv_ts > max_age, i.e. last_ts > floor(iv_ts + max_age) (exact for int and float ts)
         deadline = math.floor(ts_ns + self.config.iv_max_age_ns)
         self._i[vk.I_IV_DEADLINE_NS] = min(max(deadline, _INT64_MIN), _TS_MAX_NS)
         self._f[vk.F_IV_ANNUAL] = math.nan if self._iv_annual is None else self._iv_annual
+        self._f[vk.F_RV_ANNUAL] = math.nan if rv_annual is None or atm_iv_annual is None else float(rv_annual)
         self._quoting = vk.regime_step(0.0, 0, self._last_ts_ns, self._f, self._i)
         self._regime = None
 
@@ -182,4 +187,5 @@ class MultiWindowRegimeAnalyzer:
             out[vk.F_OUT_READY - _OUT_START] != 0.0,
             self._last_ts_ns,
             out[vk.F_OUT_QUOTING_SIGMA - _OUT_START],
+            None if math.isnan(iv_rv) else self._f[vk.F_RV_ANNUAL].item(),
         )

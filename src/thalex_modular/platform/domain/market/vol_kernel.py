@@ -89,16 +89,17 @@ F_RISK_MULTIPLIER_MIN: Final[int] = 9
 F_RISK_MULTIPLIER_MAX: Final[int] = 10
 F_IV_ANNUAL: Final[int] = 11  # NaN = unknown
 F_SIGMA_FLOOR: Final[int] = 12  # the least quoting vol, per sqrt(second)
+F_RV_ANNUAL: Final[int] = 13  # realized vol on the implied vol's horizon, given with it; NaN = unknown
 # float64 array: classification outputs (written by regime_step), contiguous so one slice reads them all
-F_OUT_VOL_RATIO: Final[int] = 13
-F_OUT_TREND: Final[int] = 14
-F_OUT_LABEL: Final[int] = 15  # a LABEL_* code
-F_OUT_RISK_MULTIPLIER: Final[int] = 16
-F_OUT_IV_ANNUAL: Final[int] = 17  # NaN when unknown or stale
-F_OUT_IV_RV: Final[int] = 18  # NaN when unknown
-F_OUT_READY: Final[int] = 19  # 1.0 once the data spans I_READY_SPAN_NS
-F_OUT_QUOTING_SIGMA: Final[int] = 20  # per sqrt(second)
-F_WINDOWS: Final[int] = 21  # per window: sum r, sum r**2, sigma per sqrt(s)
+F_OUT_VOL_RATIO: Final[int] = 14
+F_OUT_TREND: Final[int] = 15
+F_OUT_LABEL: Final[int] = 16  # a LABEL_* code
+F_OUT_RISK_MULTIPLIER: Final[int] = 17
+F_OUT_IV_ANNUAL: Final[int] = 18  # NaN when unknown or stale
+F_OUT_IV_RV: Final[int] = 19  # NaN when unknown
+F_OUT_READY: Final[int] = 20  # 1.0 once the data spans I_READY_SPAN_NS
+F_OUT_QUOTING_SIGMA: Final[int] = 21  # per sqrt(second)
+F_WINDOWS: Final[int] = 22  # per window: sum r, sum r**2, sigma per sqrt(s)
 F_PER_WINDOW: Final[int] = 3
 _RING_STRIDE: Final[int] = 10  # int64 per ring slot: dt_ns, end ts_ns, fixed_term(r), fixed_term(r**2)
 
@@ -151,6 +152,7 @@ def new_state(durations_ns: tuple[int, ...], capacity: int) -> tuple[FloatArray,
     i[I_FIRST_TS_NS] = -1
     i[I_WINDOWS : I_WINDOWS + n] = durations_ns
     f[F_IV_ANNUAL] = math.nan
+    f[F_RV_ANNUAL] = math.nan
     f[F_OUT_IV_ANNUAL] = math.nan
     f[F_OUT_IV_RV] = math.nan
     f[F_OUT_VOL_RATIO] = 1.0
@@ -354,7 +356,8 @@ def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) ->
     iv = f[F_IV_ANNUAL]
     if ts_ns > i[I_IV_DEADLINE_NS]:
         iv = math.nan  # stale: treat as unknown rather than pretend (LESSONS 17)
-    rv_annual = sigma_slow * SQRT_SECONDS_PER_YEAR
+    # against the realized vol of the IV's own horizon (the windows' minutes are not comparable to days of IV)
+    rv_annual = f[F_RV_ANNUAL]
     iv_rv = iv / rv_annual if not math.isnan(iv) and rv_annual > 0.0 else math.nan
 
     multiplier = f[F_LABEL_MULTIPLIERS + label]
