@@ -232,6 +232,21 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def _start_with_options_vol(config: RunConfig, session: ThalexSession, instrument: Instrument,
+                                  service: QuotingService, clock: LiveClock) -> OptionsVolFeed | None:
+    """Start the options volatility feed of the instrument's underlying (None without options), then the service;
+    the feed stops again if the service does not start."""
+    options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
+                                          service.core.analyzer, clock)
+    try:
+        await service.start()
+    except BaseException:
+        if options_vol is not None:
+            await options_vol.stop()
+        raise
+    return options_vol
+
+
 async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
     return decode_instrument(await session.call("public/instrument", {"instrument_name": name}))
 
@@ -260,14 +275,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
-        options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
-                                              service.core.analyzer, clock)
-        try:
-            await service.start()
-        except BaseException:
-            if options_vol is not None:
-                await options_vol.stop()
-            raise
+        options_vol = await _start_with_options_vol(config, session, instrument, service, clock)
     except BaseException:
         await session.stop(cancel_session=False)
         raise
@@ -322,14 +330,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_protection_sink(service.on_mm_protection)
         gateway.set_fill_sink(service.on_own_trade)
         holder.append(service)
-        options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
-                                              service.core.analyzer, clock)
-        try:
-            await service.start()
-        except BaseException:
-            if options_vol is not None:
-                await options_vol.stop()
-            raise
+        options_vol = await _start_with_options_vol(config, session, instrument, service, clock)
     except BaseException:
         await session.stop(cancel_session=True)
         raise

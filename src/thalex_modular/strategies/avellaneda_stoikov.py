@@ -239,20 +239,22 @@ class AvellanedaStoikovStrategy:
         """A public print: a kappa sample unless our own fill claims it (:class:`~.kappa_sampler.KappaSampler`).
         Ignored before the first quote, for other instruments, or when kappa is configured."""
         sampler = self._sampler
-        if sampler is None or trade.instrument_name != self._quoted_name:
-            return
-        assert self._inst is not None
-        if sampler.on_print(trade, self._inst):
-            self._kappa = _NAN
+        if sampler is not None and trade.instrument_name == self._quoted_name:
+            self._estimate_moved(sampler.on_print(trade, self._quoted_instrument()))
 
     def on_own_fill(self, fill: Fill) -> None:
         """One of our fills: its print on the public tape is not a market arrival."""
         sampler = self._sampler
-        if sampler is None or fill.instrument_name != self._quoted_name:
-            return
-        assert self._inst is not None
-        if sampler.on_own_fill(fill, self._inst):
-            self._kappa = _NAN
+        if sampler is not None and fill.instrument_name == self._quoted_name:
+            self._estimate_moved(sampler.on_own_fill(fill, self._quoted_instrument()))
+
+    def _quoted_instrument(self) -> Instrument:
+        assert self._inst is not None  # set with _quoted_name
+        return self._inst
+
+    def _estimate_moved(self, moved: bool) -> None:
+        if moved:
+            self._kappa = _NAN  # ask the estimator again at the next quote
 
     def quote_into(
         self,
