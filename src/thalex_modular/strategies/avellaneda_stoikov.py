@@ -190,8 +190,23 @@ class AvellanedaStoikovStrategy:
     """
 
     __slots__ = (
-        "_estimator", "_fp", "_inst", "_ip", "_kappa", "_last_count", "_last_ladder", "_last_rows", "_params",
-        "_quote_kernel", "_quoted_name", "_rows", "_sampler", "config",
+        "_book_ask",
+        "_book_bid",
+        "_book_ns",
+        "_estimator",
+        "_fp",
+        "_inst",
+        "_ip",
+        "_kappa",
+        "_last_count",
+        "_last_ladder",
+        "_last_rows",
+        "_params",
+        "_quote_kernel",
+        "_quoted_name",
+        "_rows",
+        "_sampler",
+        "config",
     )
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
@@ -212,6 +227,11 @@ class AvellanedaStoikovStrategy:
         # the kappa in use; NaN = ask the estimator again (only a counted sample changes its answer)
         self._kappa = math.nan if config.kappa_per_usd is None else float(config.kappa_per_usd)
         self._quoted_name: str | None = None
+        # the book of the last quote (USD; None = that side empty) and its decision time: kappa's samples are
+        # measured from it
+        self._book_bid: float | None = None
+        self._book_ask: float | None = None
+        self._book_ns = 0
         # kernel parameters per instrument, and those of the instrument quoted last
         self._params: dict[Instrument, tuple[NDArray[np.float64], NDArray[np.int64]]] = {}
         self._inst: Instrument | None = None
@@ -240,7 +260,8 @@ class AvellanedaStoikovStrategy:
         Ignored before the first quote, for other instruments, or when kappa is configured."""
         sampler = self._sampler
         if sampler is not None and trade.instrument_name == self._quoted_name:
-            self._estimate_moved(sampler.on_print(trade, self._quoted_instrument()))
+            self._estimate_moved(sampler.on_print(trade, self._quoted_instrument(), self._book_bid, self._book_ask,
+                                                  self._book_ns))
 
     def on_own_fill(self, fill: Fill) -> None:
         """One of our fills: its print on the public tape is not a market arrival."""
@@ -286,7 +307,7 @@ class AvellanedaStoikovStrategy:
         if instrument is not self._inst:
             self._use(instrument)
         sampler = self._sampler
-        if sampler is not None and sampler.waiting and sampler.flush(now_ns):
+        if sampler is not None and sampler.pending and sampler.flush(now_ns):
             self._kappa = _NAN
         kappa = self._kappa
         if kappa != kappa:  # NaN: the estimate may have moved
@@ -309,15 +330,12 @@ class AvellanedaStoikovStrategy:
         if n < 0:
             self._refuse(n, out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s,
                          risk_multiplier, now_ns)
-        self._quoted(instrument, best_bid_price, best_ask_price, now_ns)
-        return n
-
-    def _quoted(self, instrument: Instrument, best_bid_price: float | None, best_ask_price: float | None,
-                now_ns: int) -> None:
-        """The quoting state moves on: the instrument quoted last, and the book kappa samples are measured from."""
+        # the quoting state moves on: the instrument quoted last and its book (stores only: the tick path)
         self._quoted_name = instrument.instrument_name
-        if self._sampler is not None:
-            self._sampler.on_book(best_bid_price, best_ask_price, now_ns)
+        self._book_bid = best_bid_price
+        self._book_ask = best_ask_price
+        self._book_ns = now_ns
+        return n
 
     def compute_quotes(self, ctx: QuoteContext) -> Sequence[Quote]:
         """The desired bids (nearest first) then asks (nearest first); empty when nothing may be quoted."""
@@ -363,7 +381,8 @@ class AvellanedaStoikovStrategy:
                 f"rows of 4, was of shape {out.shape}"
             )
         # ERR_RANGE: the inputs were valid, so the quoting state moves on as compute_quotes' always did
-        self._quoted(instrument, best_bid_price, best_ask_price, now_ns)
+        self._quoted_name = instrument.instrument_name
+        self._book_bid, self._book_ask, self._book_ns = best_bid_price, best_ask_price, now_ns
         raise InvalidValue(
             f"AvellanedaStoikovStrategy: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
             f"ticks or at NaN/inf "

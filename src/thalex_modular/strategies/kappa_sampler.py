@@ -28,8 +28,6 @@ from .kappa_estimator import KappaEstimator
 
 __all__ = ["KappaSampler"]
 
-_NAN = float("nan")
-
 
 class KappaSampler:
     """Feeds a :class:`KappaEstimator` with market prints only (see the module docstring for the rules).
@@ -43,42 +41,28 @@ class KappaSampler:
     Times are local receive times (``ts_local_ns`` of prints and fills, the decision time of a quote), on one clock.
     """
 
-    __slots__ = ("_book_ns", "_half", "_mid", "_now_ns", "_own", "_pending", "book_max_age_ns", "estimator",
-                 "own_fill_wait_ns")
+    __slots__ = ("_now_ns", "_own", "book_max_age_ns", "estimator", "own_fill_wait_ns", "pending")
 
     def __init__(self, estimator: KappaEstimator, own_fill_wait_ns: int, book_max_age_ns: int) -> None:
         self.estimator = estimator
         self.own_fill_wait_ns = own_fill_wait_ns
         self.book_max_age_ns = book_max_age_ns
-        self._mid = _NAN  # USD; NaN: no two-sided book seen
-        self._half = 0.0  # the book's half spread, USD
-        self._book_ns = 0
         self._now_ns = 0
-        # prints waiting: (ts_local_ns, distance USD, price ticks, lots, aggressor); our fills waiting for their print:
-        # (ts_local_ns, price ticks, lots, the print's aggressor)
-        self._pending: deque[tuple[int, float, int, int, Side]] = deque()
+        # prints waiting to count (non-empty: a later flush may change the estimate): (ts_local_ns, distance USD,
+        # price ticks, lots, aggressor); our fills waiting for their print: (ts_local_ns, price ticks, lots, the
+        # print's aggressor)
+        self.pending: deque[tuple[int, float, int, int, Side]] = deque()
         self._own: deque[tuple[int, int, int, Side]] = deque()
 
-    @property
-    def waiting(self) -> bool:
-        """Prints wait to be counted (a later :meth:`flush` may change the estimate)."""
-        return bool(self._pending)
-
-    def on_book(self, best_bid_price: float | None, best_ask_price: float | None, now_ns: int) -> None:
-        """The book the strategy quotes from at ``now_ns``; a one-sided or crossed book has no mid."""
-        if best_bid_price is not None and best_ask_price is not None and best_bid_price < best_ask_price:
-            self._mid = 0.5 * (best_bid_price + best_ask_price)
-            self._half = 0.5 * (best_ask_price - best_bid_price)
-        else:
-            self._mid = _NAN
-        self._book_ns = now_ns
-
-    def on_print(self, trade: Trade, instrument: Instrument) -> bool:
-        """A public print of ``instrument``; True when the estimate may have changed."""
+    def on_print(self, trade: Trade, instrument: Instrument, best_bid_price: float | None,
+                 best_ask_price: float | None, book_ns: int) -> bool:
+        """A public print of ``instrument``, measured from the book last quoted from (USD, None = that side empty;
+        seen at ``book_ns``: a one-sided, crossed or stale book measures nothing). True when the estimate may have
+        changed."""
         now = trade.ts_local_ns
         changed = self.flush(now)
-        mid = self._mid
-        if mid != mid or now - self._book_ns > self.book_max_age_ns:  # no mid, or a stale book
+        if (best_bid_price is None or best_ask_price is None or not best_bid_price < best_ask_price
+                or now - book_ns > self.book_max_age_ns):
             return changed
         ticks, lots = instrument.bid_ticks(trade.price), instrument.lots_floor(trade.amount)
         own = self._own
@@ -86,8 +70,8 @@ class KappaSampler:
             if own_ticks == ticks and own_lots == lots and aggressor is trade.taker_side:
                 del own[i]  # our own fill's print
                 return changed
-        distance = abs(trade.price - mid) - self._half
-        self._pending.append((now, distance if distance > 0.0 else 0.0, ticks, lots, trade.taker_side))
+        distance = abs(trade.price - 0.5 * (best_bid_price + best_ask_price)) - 0.5 * (best_ask_price - best_bid_price)
+        self.pending.append((now, distance if distance > 0.0 else 0.0, ticks, lots, trade.taker_side))
         return changed
 
     def on_own_fill(self, fill: Fill, instrument: Instrument) -> bool:
@@ -96,7 +80,7 @@ class KappaSampler:
         changed = self.flush(now)
         ticks, lots = instrument.bid_ticks(fill.price), instrument.lots_floor(fill.amount)
         aggressor = fill.side.opposite if fill.maker_taker is MakerTaker.MAKER else fill.side
-        pending = self._pending
+        pending = self.pending
         for i, (_, _, print_ticks, print_lots, print_aggressor) in enumerate(pending):
             if print_ticks == ticks and print_lots == lots and print_aggressor is aggressor:
                 del pending[i]
@@ -114,7 +98,7 @@ class KappaSampler:
         own = self._own
         while own and own[0][0] + wait < now:
             own.popleft()
-        pending = self._pending
+        pending = self.pending
         counted = False
         while pending and pending[0][0] + wait <= now:
             self.estimator.observe(pending.popleft()[1])
