@@ -109,6 +109,7 @@ class StrategySettings(_Model):
     label: str = "thalex-modular"
     maker_fee_bps: float | None = None
     min_edge_bps: float = Field(default=1.5, ge=0)
+    sigma_floor_annual: float = Field(default=0.2, ge=0)  # the least vol the quotes use (0.2 = 20 %/yr)
 
     @model_validator(mode="after")
     def _positive_levels(self) -> StrategySettings:

@@ -198,7 +198,7 @@ def _service_parts(config: RunConfig, instrument: Instrument, ids: ClientOrderId
         fill_report_grace_ns=g.fill_report_grace_ms * _MS,
         maker_fee_bps=s.maker_fee_bps if s.maker_fee_bps is not None or config.mode is RunMode.LIVE
         else config.shadow.maker_fee_bps,
-        min_edge_bps=s.min_edge_bps,
+        min_edge_bps=s.min_edge_bps, sigma_floor_annual=s.sigma_floor_annual,
     )
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,

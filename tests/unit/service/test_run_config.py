@@ -91,3 +91,15 @@ def test_the_strategys_maker_fee_is_the_venues_unless_configured() -> None:
     assert core.strategy.config.maker_fee_bps == THALEX_MAKER_FEE_BPS[InstrumentKind.PERPETUAL] == 1.0
     params = _service_parts(chosen, perpetual())[0]
     assert (params.maker_fee_bps, params.min_edge_bps) == (-0.25, 1.0)
+
+
+def test_the_sigma_floor_reaches_the_regime_analyzer() -> None:
+    from stubs import perpetual
+    from thalex_modular.deployment.instrument_runtime import _service_parts
+    from thalex_modular.platform.domain.market import per_sqrt_second
+    from thalex_modular.platform.use_cases.sim_session import build_core
+
+    config = load_run_config(None, {"THALEX_STRATEGY__SIGMA_FLOOR_ANNUAL": "0.35"}, {"mode": "shadow"})
+    core = build_core(perpetual(), _service_parts(config, perpetual())[0])
+    assert core.analyzer.config.sigma_floor_annual == 0.35
+    assert core.analyzer.quoting_inputs()[0] == per_sqrt_second(0.35)

@@ -15,6 +15,7 @@ from thalex_modular.platform.domain.clock import SimClock
 from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
 from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
 from thalex_modular.platform.domain.fees import thalex_maker_fee_bps
+from thalex_modular.platform.domain.market.regime import RegimeConfig
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
 from thalex_modular.platform.domain.requests import ClientOrderIds
 from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
@@ -207,6 +208,7 @@ class CoreParameters:
     fill_report_grace_ns: int = 0
     maker_fee_bps: float | None = None
     min_edge_bps: float = 1.5
+    sigma_floor_annual: float = 0.2
 
 
 def build_core(
@@ -236,7 +238,8 @@ def build_core(
     )
     reconciler = OrderReconciler(risk, ids or ClientOrderIds(), p.amend_tolerance_ticks, label="thalex-modular")
     tracker = StateTracker((instrument,), fill_report_grace_ns=p.fill_report_grace_ns)
-    return QuotingCore(instrument, tracker, MultiWindowRegimeAnalyzer(), strategy, reconciler)
+    analyzer = MultiWindowRegimeAnalyzer(RegimeConfig(sigma_floor_annual=p.sigma_floor_annual))
+    return QuotingCore(instrument, tracker, analyzer, strategy, reconciler)
 
 
 def build_sim_session(
