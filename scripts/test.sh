@@ -12,7 +12,7 @@ fi
 export RAY_USAGE_STATS_ENABLED=0 RAY_AUTH_MODE=disabled RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 echo "== ruff"
 .venv/bin/ruff check src tests benchmarks
-echo "== mypy --strict (domain, strategies)"
-.venv/bin/mypy --strict src/thalex_modular/platform/domain src/thalex_modular/strategies
+echo "== mypy --strict (domain, strategies, services)"
+.venv/bin/mypy --strict src/thalex_modular/platform/domain src/thalex_modular/strategies src/thalex_modular/platform/services
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"

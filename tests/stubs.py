@@ -30,8 +30,8 @@ def ticker(
     mark: float = 100_000.0,
     ts_ns: int = 1_700_000_000 * 10**9,
     name: str = "BTC-PERPETUAL",
-    bid_amount: float = 1.0,
-    ask_amount: float = 1.0,
+    bid_amount: float | None = 1.0,
+    ask_amount: float | None = 1.0,
     collar_low: float | None = None,
     collar_high: float | None = None,
 ) -> Ticker:

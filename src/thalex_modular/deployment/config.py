@@ -32,6 +32,7 @@ __all__ = [
     "KillSwitchSettings",
     "MassQuoteSettings",
     "Network",
+    "OptionsVolSettings",
     "RiskSettings",
     "RunConfig",
     "RunMode",
@@ -101,7 +102,9 @@ class CredentialSettings(_Model):
 
 
 class StrategySettings(_Model):
-    """Avellaneda-Stoikov quoting of one instrument.
+    """Avellaneda-Stoikov quoting of one instrument (docs/quoting_model.md). The half spread is at least
+    ``maker_fee_bps + min_edge_bps`` of the price; ``maker_fee_bps`` None = the venue's (shadow: the simulator's
+    ``shadow.maker_fee_bps``; live: Thalex's schedule).
 
     An order is kept (no amend: its queue place is kept) while it is at most as aggressive as its quote and at most
     ``amend_tolerance_ticks`` or ``amend_tolerance_bps`` of the price behind it (whichever is more), and its remaining
@@ -117,6 +120,9 @@ class StrategySettings(_Model):
     amend_tolerance_bps: float = Field(default=1.0, ge=0, lt=10_000)
     amount_tolerance: float = Field(default=0.5, ge=0, lt=1.0)
     label: str = Field(default="thalex-modular", min_length=1)
+    maker_fee_bps: float | None = None
+    min_edge_bps: float = Field(default=1.5, ge=0)
+    sigma_floor_annual: float = Field(default=0.2, ge=0)  # the least vol the quotes use (0.2 = 20 %/yr)
 
     @model_validator(mode="after")
     def _positive_levels(self) -> StrategySettings:
@@ -207,14 +213,27 @@ class MassQuoteSettings(_Model):
 
 
 class ShadowSettings(_Model):
-    """The simulated exchange of shadow mode (SimMatchEngine)."""
+    """The simulated exchange of shadow mode (SimMatchEngine). ``feed_latency_ms``: the public feed's delay assumed
+    until the trades' own stamps show a longer one (docs/simulator.md)."""
 
     order_entry_latency_ms: float = Field(default=5.0, ge=0)
     cancel_latency_ms: float = Field(default=5.0, ge=0)
     response_latency_ms: float = Field(default=5.0, ge=0)
+    feed_latency_ms: float = Field(default=5.0, ge=0)
     slippage_ticks: int = Field(default=1, ge=1)
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 5.0
+
+
+class OptionsVolSettings(_Model):
+    """The options volatility service (docs/quoting_model.md): when the instrument's underlying has options listed,
+    their ATM implied vol at ``constant_maturity_days`` and the index's realized vol over the same horizon feed the
+    regime (IV above RV quotes wider), refreshed every ``publish_interval_s``."""
+
+    enabled: bool = True
+    constant_maturity_days: float = Field(default=7.0, gt=0)
+    ticker_delay: str = "1000ms"
+    publish_interval_s: float = Field(default=1.0, gt=0)
 
 
 class RunConfig(_Model):
@@ -234,6 +253,7 @@ class RunConfig(_Model):
     kill_switch: KillSwitchSettings = Field(default_factory=KillSwitchSettings)
     mass_quote: MassQuoteSettings = Field(default_factory=MassQuoteSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    options_vol: OptionsVolSettings = Field(default_factory=OptionsVolSettings)
 
     @model_validator(mode="after")
     def _mass_quote_is_live_only(self) -> RunConfig:

@@ -58,6 +58,8 @@ def print_summary(s: SimSummary, elapsed_s: float) -> None:
         f"position_btc={s.position:+.3f} average_price_usd={s.average_price_usd:.2f} mark_usd={s.mark_price_usd:.2f}",
         f"realised_pnl_usd={s.realised_pnl_usd:+.2f} unrealised_pnl_usd={s.unrealised_pnl_usd:+.2f} "
         f"fees_usd={st.fees_usd:.2f} total_pnl_usd={s.total_pnl_usd:+.2f}",
+        f"per unit of volume (notional_usd={st.notional_usd:.0f}): gross_capture_bps={s.gross_capture_bps:+.3f} "
+        f"fees_bps={s.fees_bps:.3f} net_bps={s.net_bps:+.3f} net_usd_per_btc={s.net_usd_per_unit:+.2f}",
         f"risk_denials={st.denials} {dict(sorted(st.denial_limits.items()))} resync_requests={st.resyncs}",
         f"open_orders={s.open_orders} regime={s.regime_label} elapsed_s={elapsed_s:.2f}",
     ]

@@ -162,7 +162,7 @@ class InstrumentHost:
             raise RuntimeError(f"{self.name} is not running yet: no strategy to update")
         config = self.config.model_copy(update={"strategy": settings})
         params = service_parts(config)[0]
-        runtime.service.replace_strategy(build_strategy(params), params.amend_tolerance_ticks,
+        runtime.service.replace_strategy(build_strategy(params, runtime.instrument), params.amend_tolerance_ticks,
                                          params.amend_tolerance_bps, params.amount_tolerance)
         self.config = config
 
@@ -231,7 +231,7 @@ class InstrumentHost:
             rejections=stats.rejections, denials=stats.denials, resyncs=stats.resyncs, tickers=stats.tickers,
             last_tick_age_ms=None if ticker is None else (now - ticker.ts_local_ns) / 1e6,
             tick_to_quote_p50_ms=None if p50 != p50 else p50, tick_to_quote_p99_ms=None if p99 != p99 else p99,
-            regime=str(regime.label), gamma_multiplier=regime.gamma_multiplier,
+            regime=str(regime.label), risk_multiplier=regime.risk_multiplier,
             sigma_fast_annual=regime.sigma_fast_annual, sigma_slow_annual=regime.sigma_slow_annual,
             atm_iv_annual=regime.atm_iv_annual, kill_reason=stats.kill_reason,
         )
@@ -254,11 +254,11 @@ class InstrumentHost:
                 None if ticker is None else ticker.best_bid_price, None if ticker is None else ticker.best_ask_price,
             ))
         regime = core.regime()
-        key = (str(regime.label), round(regime.gamma_multiplier, 6))
+        key = (str(regime.label), round(regime.risk_multiplier, 6))
         if key != self._last_regime:
             self._last_regime = key
             events.append(RegimeEvent(
-                self.name, now, key[0], regime.gamma_multiplier, regime.sigma_fast_annual, regime.sigma_slow_annual,
+                self.name, now, key[0], regime.risk_multiplier, regime.sigma_fast_annual, regime.sigma_slow_annual,
                 regime.atm_iv_annual,
             ))
         if now - self._last_equity_ns >= equity_every_ns:

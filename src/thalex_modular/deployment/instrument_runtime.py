@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
+from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
 from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_instrument
 from thalex_modular.platform.adapters.exchanges.thalex.config import (
@@ -41,6 +42,7 @@ from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSetti
 from thalex_modular.platform.use_cases.ports import SessionJournal
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
+from thalex_modular.platform.use_cases.resync import ExchangeState
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
 
 __all__ = ["CredentialsMissing", "InstrumentRuntime", "RuntimeStatus", "build_live", "build_runtime", "build_shadow"]
@@ -93,13 +95,18 @@ class RuntimeStatus:
     requests_sent: int
     fees_usd: float
     held: str | None = None  # why quoting is held (an operator's pause, the kill switch), None when it is not
+    atm_iv_annual: float | None = None  # the regime's constant-maturity implied vol, when options feed it
+    iv_rv_ratio: float | None = None
 
     def line(self) -> str:
         held = "" if self.held is None else f" held=({self.held})"
+        vol = "" if self.atm_iv_annual is None else f" iv={self.atm_iv_annual:.1%}"
+        if self.iv_rv_ratio is not None:
+            vol += f" iv/rv={self.iv_rv_ratio:.2f}"
         return (
             f"[{self.mode}] {self.instrument} position={self.position:+.4f} "
             f"pnl_usd={self.realised_pnl_usd + self.unrealised_pnl_usd:+.2f} open_quotes={self.open_quotes} "
-            f"regime={self.regime} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
+            f"regime={self.regime}{vol} quoting={'yes' if self.quoting else 'no'} fills={self.fills} "
             f"requests={self.requests_sent} fees_usd={self.fees_usd:.2f}{held}"
         )
 
@@ -114,30 +121,35 @@ class InstrumentRuntime:
         service: QuotingService,
         instrument: Instrument,
         gateway: ThalexGateway | SimGateway,
+        options_vol: OptionsVolFeed | None = None,
     ) -> None:
         self.mode = mode
         self.session = session
         self.service = service
         self.instrument = instrument
         self.gateway = gateway
+        self.options_vol = options_vol
 
     def status(self) -> RuntimeStatus:
         core = self.service.core
         name = self.instrument.instrument_name
         position = core.tracker.position(name)
         ticker = core.last_ticker
+        regime = core.regime()
         return RuntimeStatus(
             self.mode.value, name, position.position, position.realised_pnl,
             position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
-            len(core.tracker.open_orders(name)), str(core.regime().label), self.service.quoting,
+            len(core.tracker.open_orders(name)), str(regime.label), self.service.quoting,
             self.service.stats.fills, self.service.stats.requests_sent, core.tracker.fees_usd(name),
-            self.service.paused_reason,
+            self.service.paused_reason, regime.atm_iv_annual, regime.iv_rv_ratio,
         )
 
     async def stop(self) -> None:
         """Clean stop: quoting off, every order of ours pulled (live: each by order_id, our orders adopted from an
         earlier session included, then ``cancel_session`` for anything still in flight; shadow: the simulated
-        exchange's), connection closed. Orders of the account that are not ours are left alone."""
+        exchange's), connections closed. Orders of the account that are not ours are left alone."""
+        if self.options_vol is not None:
+            await self.options_vol.stop()
         try:
             await self.service.stop(cancel_orders=True)
         except ThalexError as exc:  # not connected: cancel-on-disconnect pulls this session's orders
@@ -197,6 +209,9 @@ def service_parts(config: RunConfig) -> tuple[
         max_instrument_notional_usd=r.max_instrument_notional_usd, max_account_notional_usd=r.max_account_notional_usd,
         max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps, max_mark_age_ns=r.max_mark_age_ms * _MS,
         fill_report_grace_ns=g.fill_report_grace_ms * _MS, label=s.label,
+        maker_fee_bps=s.maker_fee_bps if s.maker_fee_bps is not None or config.mode is RunMode.LIVE
+        else config.shadow.maker_fee_bps,
+        min_edge_bps=s.min_edge_bps, sigma_floor_annual=s.sigma_floor_annual,
     )
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,
@@ -236,6 +251,23 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def _start_with_options_vol(
+    config: RunConfig, session: ThalexSession, instrument: Instrument, service: QuotingService, clock: LiveClock,
+    snapshot: ExchangeState | None = None,
+) -> OptionsVolFeed | None:
+    """Start the options volatility feed of the instrument's underlying (None without options), then the service
+    (from ``snapshot`` when the gateway took one at connect); the feed stops again if the service does not start."""
+    options_vol = await start_options_vol(config.options_vol, thalex_config(config), session, instrument,
+                                          service.core.analyzer, clock)
+    try:
+        await service.start(snapshot)
+    except BaseException:
+        if options_vol is not None:
+            await options_vol.stop()
+        raise
+    return options_vol
+
+
 async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
     return decode_instrument(await session.call("public/instrument", {"instrument_name": name}))
 
@@ -258,13 +290,14 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
             order_entry_latency_ns=round(sh.order_entry_latency_ms * _MS), cancel_latency_ns=round(sh.cancel_latency_ms
             * _MS), response_latency_ns=round(sh.response_latency_ms * _MS), slippage_ticks=sh.slippage_ticks,
             maker_fee_bps=sh.maker_fee_bps, taker_fee_bps=sh.taker_fee_bps,
+            feed_latency_ns=round(sh.feed_latency_ms * _MS),
         )
         gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
         params, service_config, toxic, kill_switch = service_parts(config)
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  kill_switch=kill_switch, journal=journal, record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
-        await service.start()
+        options_vol = await _start_with_options_vol(config, session, instrument, service, clock)
     except BaseException:
         await session.stop(cancel_session=False)
         raise
@@ -272,7 +305,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
-    return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway)
+    return InstrumentRuntime(RunMode.SHADOW, session, service, instrument, gateway, options_vol)
 
 
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
@@ -325,7 +358,10 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_desync_sink(service.request_resync)
         holder.append(service)
         snapshot = gateway.last_snapshot  # taken at connect: the start needs no second one (one resync, paced)
-        await service.start(None if snapshot is None else (snapshot.open_orders, snapshot.portfolio))
+        options_vol = await _start_with_options_vol(
+            config, session, instrument, service, clock,
+            None if snapshot is None else (snapshot.open_orders, snapshot.portfolio),
+        )
     except BaseException:
         await session.stop(cancel_session=True)
         raise
@@ -333,7 +369,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
-    return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway)
+    return InstrumentRuntime(RunMode.LIVE, session, service, instrument, gateway, options_vol)
 
 
 async def build_runtime(config: RunConfig, *, record_prices: bool = False, tokens: TokenSource | None = None,

@@ -74,7 +74,7 @@ class InstrumentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     tick_to_quote_p50_ms: float | None = None
     tick_to_quote_p99_ms: float | None = None
     regime: str = ""
-    gamma_multiplier: float = 1.0
+    risk_multiplier: float = 1.0  # what the regime multiplies the spread and skew by
     sigma_fast_annual: float = 0.0
     sigma_slow_annual: float = 0.0
     atm_iv_annual: float | None = None
@@ -121,7 +121,7 @@ class RegimeEvent(msgspec.Struct, frozen=True, tag="regime"):
     instrument: str
     ts_ns: int
     regime: str
-    gamma_multiplier: float
+    risk_multiplier: float
     sigma_fast_annual: float
     sigma_slow_annual: float
     atm_iv_annual: float | None

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ERR_CAPACITY",
     "ERR_FAIR_PRICE",
-    "ERR_GAMMA_MULTIPLIER",
     "ERR_POSITION",
     "ERR_RANGE",
+    "ERR_RISK_MULTIPLIER",
     "ERR_SIGMA",
     "FP_SIZE",
     "IP_LEVEL_LOTS",
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 # float64 parameters (fp)
-FP_GAMMA = 0  # config gamma, per USD per unit of underlying
+FP_GAMMA = 0  # config gamma, per USD
 FP_HORIZON_S = 1  # rolling horizon, seconds
 FP_TICK_USD = 2  # instrument tick size, USD
 FP_MAX_SKEW_USD = 3  # max_skew_ticks * tick, USD
@@ -54,7 +54,9 @@ FP_MIN_HALF_USD = 4  # 0.5 * min_spread_ticks * tick, USD
 FP_VOLUME_TICK = 5  # volume tick, underlying
 FP_MAX_POSITION = 6  # |position| limit, underlying
 FP_TWO = 7  # 2.0, read at run time so the compiler keeps pow(sigma, 2.0) (Python's sigma**2), not sigma*sigma
-FP_SIZE = 8
+FP_ORDER_SIZE = 8  # Delta of the spread terms: the nearest level's amount, underlying
+FP_FEE_FLOOR = 9  # (maker fee + minimum edge) as a fraction of the price: the least half spread
+FP_SIZE = 10
 
 # int64 parameters (ip)
 IP_HAS_EXPIRY = 0  # 1 for a dated instrument
@@ -73,7 +75,7 @@ ERR_RANGE = -1  # a quote would be priced past +-TICK_RANGE ticks, or a price is
 ERR_FAIR_PRICE = -2
 ERR_POSITION = -3
 ERR_SIGMA = -4
-ERR_GAMMA_MULTIPLIER = -5
+ERR_RISK_MULTIPLIER = -5
 ERR_CAPACITY = -6  # the output array has fewer than 2 * levels rows or fewer than QUOTE_COLUMNS columns
 
 TICK_RANGE = 2**62
@@ -92,6 +94,7 @@ _SMALL_WHOLE_S = 9_007_198  # whole seconds below which whole * 10**9 + rem < 2*
 # largest sigma whose square (Python: pow) is finite; Python raises OverflowError past it, the kernel ERR_RANGE
 _MAX_SIGMA_USD = 1.3407807929942596e154
 _INF = math.inf
+_BPS = 1e-4  # one basis point as a fraction
 
 
 #: the types :meth:`AvellanedaStoikovStrategy.quote_into` passes to :func:`quote_kernel` (its
@@ -112,7 +115,7 @@ def quote_kernel(
     fair_price: float,
     position: float,
     sigma_per_s: float,
-    gamma_multiplier: float,
+    risk_multiplier: float,
     now_ns: int,
     kappa_per_usd: float,
 ) -> int:
@@ -126,7 +129,7 @@ def quote_kernel(
         fair_price: the price quotes centre on, USD (> 0, finite).
         position: signed position, underlying (finite).
         sigma_per_s: relative (log-return) volatility per sqrt(second) (>= 0, finite).
-        gamma_multiplier: the regime's risk-aversion multiplier (> 0, finite).
+        risk_multiplier: the regime's risk multiplier (> 0, finite): scales the half spread and the skew.
         now_ns: decision time, int ns.
         kappa_per_usd: order-arrival decay per USD (> 0).
     """
@@ -137,8 +140,8 @@ def quote_kernel(
         return ERR_POSITION
     if not 0.0 <= sigma_per_s < _INF:
         return ERR_SIGMA
-    if not 0.0 < gamma_multiplier < _INF:
-        return ERR_GAMMA_MULTIPLIER
+    if not 0.0 < risk_multiplier < _INF:
+        return ERR_RISK_MULTIPLIER
     levels = ip[IP_LEVELS]
     if out.shape[0] < 2 * levels or out.shape[1] < QUOTE_COLUMNS:
         return ERR_CAPACITY
@@ -161,21 +164,32 @@ def quote_kernel(
             time_left = to_expiry_s
 
     tick = fp[FP_TICK_USD]
-    gamma = fp[FP_GAMMA] * gamma_multiplier
+    gamma = fp[FP_GAMMA]
     sigma = sigma_per_s * fair_price  # USD per sqrt(second)
     if sigma > _MAX_SIGMA_USD:
         return ERR_RANGE
     sigma_sq = math.pow(sigma, fp[FP_TWO])
 
-    # inventory shift mid - reservation (reservation = mid - q * gamma * sigma**2 * T), capped in ticks
-    skew = fair_price - (fair_price - position * gamma * sigma_sq * time_left)
+    # inventory shift mid - reservation (reservation = mid - q * (m gamma) * sigma**2 * T: the regime's multiplier m
+    # scales the aversion to inventory), capped in ticks
+    skew = fair_price - (fair_price - position * (gamma * risk_multiplier) * sigma_sq * time_left)
     max_skew = fp[FP_MAX_SKEW_USD]
     if skew > max_skew:
         skew = max_skew
     elif skew < -max_skew:
         skew = -max_skew
     center = fair_price - skew
-    half = 0.5 * (gamma * sigma_sq * time_left + (2.0 / gamma) * math.log1p(gamma / kappa_per_usd))
+    # optimal_spread for fills of the order size Delta (Guéant): the spread terms take gamma * Delta
+    risk = gamma * fp[FP_ORDER_SIZE]
+    half = 0.5 * (risk * sigma_sq * time_left + (2.0 / risk) * math.log1p(risk / kappa_per_usd))
+    fee_floor = fp[FP_FEE_FLOOR] * fair_price  # USD: a fill half a spread away pays the maker fee and earns the edge
+    if half < fee_floor:
+        half = fee_floor
+    # the regime scales the fee-clearing half spread itself (monotone: a multiplier on gamma is not, the ln term
+    # falls as gamma rises), never below the fee floor
+    half *= risk_multiplier
+    if half < fee_floor:
+        half = fee_floor
     min_half = fp[FP_MIN_HALF_USD]
     if half < min_half:
         half = min_half
@@ -348,6 +362,8 @@ def pack_parameters(
     fp[FP_VOLUME_TICK] = instrument.volume_tick_size
     fp[FP_MAX_POSITION] = config.max_position_underlying
     fp[FP_TWO] = 2.0
+    fp[FP_ORDER_SIZE] = config.order_size_underlying
+    fp[FP_FEE_FLOOR] = (config.maker_fee_bps + config.min_edge_bps) * _BPS
     ip = np.empty(IP_LEVEL_LOTS + config.levels, dtype=np.int64)
     ip[IP_HAS_EXPIRY] = instrument.expiry_ns is not None
     ip[IP_EXPIRY_S] = expiry_s

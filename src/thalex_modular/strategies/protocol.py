@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from thalex_modular.platform.domain.entities import Instrument, Quote, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Quote, Ticker, Trade
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.market.regime import Regime
 from thalex_modular.platform.domain.quote_array import QuoteArray
@@ -26,7 +26,8 @@ class QuoteContext:
         position: signed position in the underlying (negative = short).
         sigma_per_s: realized vol per sqrt(second) in *relative* (log-return) units; strategies convert it to
             USD once (e.g. :func:`~.avellaneda_stoikov.usd_sigma_per_sqrt_s`).
-        gamma_multiplier: risk-aversion multiplier from the :class:`Regime` (dimensionless, > 0).
+        risk_multiplier: the :class:`Regime`'s risk multiplier (dimensionless, > 0): > 1 quotes wider and skews
+            harder than the model alone, < 1 narrower (never below the fee floor).
         now_ns: decision time, int ns (from the Clock, never the wall clock).
 
     Raises:
@@ -38,7 +39,7 @@ class QuoteContext:
     fair_price: float
     position: float
     sigma_per_s: float
-    gamma_multiplier: float
+    risk_multiplier: float
     now_ns: int
 
     def __post_init__(self) -> None:
@@ -48,19 +49,19 @@ class QuoteContext:
             raise InvalidValue(f"QuoteContext.position must be finite, was {self.position!r}")
         if not (math.isfinite(self.sigma_per_s) and self.sigma_per_s >= 0.0):
             raise InvalidValue(f"QuoteContext.sigma_per_s must be finite and >= 0, was {self.sigma_per_s!r}")
-        if not (math.isfinite(self.gamma_multiplier) and self.gamma_multiplier > 0.0):
+        if not (math.isfinite(self.risk_multiplier) and self.risk_multiplier > 0.0):
             raise InvalidValue(
-                f"QuoteContext.gamma_multiplier must be finite and > 0, was {self.gamma_multiplier!r}"
+                f"QuoteContext.risk_multiplier must be finite and > 0, was {self.risk_multiplier!r}"
             )
 
     @classmethod
     def from_regime(
         cls, instrument: Instrument, ticker: Ticker, fair_price: float, position: float, regime: Regime, now_ns: int
     ) -> QuoteContext:
-        """Build a context whose vol and gamma multiplier come from ``regime``
-        (:attr:`Regime.quoting_sigma_per_sqrt_s`, :attr:`Regime.gamma_multiplier`)."""
+        """Build a context whose vol and risk multiplier come from ``regime``
+        (:attr:`Regime.quoting_sigma_per_sqrt_s`, :attr:`Regime.risk_multiplier`)."""
         return cls(
-            instrument, ticker, fair_price, position, regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier, now_ns
+            instrument, ticker, fair_price, position, regime.quoting_sigma_per_sqrt_s, regime.risk_multiplier, now_ns
         )
 
 
@@ -74,6 +75,10 @@ class Strategy(Protocol):
 
     def on_trade(self, trade: Trade) -> None:
         """A public trade of the quoted instrument (for online parameter estimation, e.g. kappa)."""
+        ...
+
+    def on_own_fill(self, fill: Fill) -> None:
+        """One of our own fills (live, its print is also on the public tape: not a market arrival)."""
         ...
 
 
@@ -96,7 +101,7 @@ class ArrayStrategy(Strategy, Protocol):
         fair_price: float,
         position: float,
         sigma_per_s: float,
-        gamma_multiplier: float,
+        risk_multiplier: float,
         now_ns: int,
     ) -> int:
         """Write into ``out[:n]`` exactly the quotes, in the same order, that :meth:`compute_quotes` returns for a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thalex_modular.platform.domain.entities import Instrument, Quote, Trade
+from thalex_modular.platform.domain.entities import Fill, Instrument, Quote, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.quote_array import Q_IS_BUY, QuoteArray
 from thalex_modular.strategies.protocol import ArrayStrategy, QuoteContext, Strategy
@@ -30,6 +30,9 @@ class SideFilter:
     def on_trade(self, trade: Trade) -> None:
         self.inner.on_trade(trade)
 
+    def on_own_fill(self, fill: Fill) -> None:
+        self.inner.on_own_fill(fill)
+
 
 class ArraySideFilter(SideFilter):
     """:class:`SideFilter` of an :class:`ArrayStrategy`, itself one: blocked sides' rows are dropped in place."""
@@ -53,11 +56,11 @@ class ArraySideFilter(SideFilter):
         fair_price: float,
         position: float,
         sigma_per_s: float,
-        gamma_multiplier: float,
+        risk_multiplier: float,
         now_ns: int,
     ) -> int:
         n = self._array_inner.quote_into(
-            out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s, gamma_multiplier,
+            out, instrument, best_bid_price, best_ask_price, fair_price, position, sigma_per_s, risk_multiplier,
             now_ns,
         )
         blocked = self.blocked

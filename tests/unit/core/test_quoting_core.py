@@ -210,3 +210,37 @@ def test_a_ticker_older_than_the_latest_is_refused_before_anything_is_planned() 
     with pytest.raises(InvalidValue, match="ts_exchange_ns must be >= the latest"):
         core.on_ticker(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts - S), ts)
     assert core.last_ticker is not None and core.last_ticker.ts_exchange_ns == ts
+
+
+def test_our_own_fills_reach_the_strategy_so_their_prints_teach_kappa_nothing() -> None:
+    from thalex_modular.platform.domain.entities import Trade
+    from thalex_modular.strategies import AvellanedaStoikovConfig, AvellanedaStoikovStrategy
+
+    def run(with_own_fill: bool) -> tuple[float, float]:
+        # Arrange: an online kappa that counts from the first sample; one bid resting, acknowledged
+        core = build_core(perpetual())
+        strategy = AvellanedaStoikovStrategy(AvellanedaStoikovConfig(
+            gamma=0.002, max_position_underlying=0.5, level_amounts=(0.01,), kappa_min_trades=1,
+            kappa_fallback_per_usd=0.02))
+        core.strategy = strategy
+        ts = _warm(core)
+        core.observe(ticker(99_999.0, 100_001.0, mark=100_000.0, ts_ns=ts + S))
+        inserts = [r for r in core.requote(ts + S).requests if isinstance(r, InsertOrder)]
+        _ack_all(core, inserts, ts + S)
+        bid = next(r for r in inserts if r.side is Side.BUY)
+        # Act: the bid is hit (our order update), and the tape shows the print of that fill
+        if with_own_fill:
+            core.on_order_update(OrderUpdate(
+                f"o{bid.client_order_id}", bid.client_order_id, bid.instrument_name, Side.BUY, OrderType.LIMIT,
+                TimeInForce.GTC, bid.price, bid.amount, bid.amount, 0.0, OrderStatus.FILLED, ChangeReason.FILL,
+                ts + S, ts + S, fills=(OrderFill("t1", bid.price, bid.amount, MakerTaker.MAKER, ts + S),),
+            ))
+        core.on_trade(Trade(bid.instrument_name, bid.price, bid.amount, Side.SELL, ts + S, ts + S + 1_000_000))
+        core.requote(ts + 3 * S)
+        return strategy.kappa_per_usd(), 1 / (100_000.0 - bid.price - 1.0)  # the print's distance beyond the book
+
+    # Assert: the print counts only when no fill of ours claims it
+    kappa, _ = run(with_own_fill=True)
+    assert kappa == 0.02  # the fallback: nothing counted
+    kappa, from_the_print = run(with_own_fill=False)
+    assert kappa == pytest.approx(from_the_print) and kappa != 0.02

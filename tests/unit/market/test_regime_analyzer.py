@@ -1,4 +1,4 @@
-"""MultiWindowRegimeAnalyzer: exactness against numpy, input rules, classification, IV/RV, gamma multiplier."""
+"""MultiWindowRegimeAnalyzer: exactness against numpy, input rules, classification, IV/RV, risk multiplier."""
 
 from __future__ import annotations
 
@@ -18,14 +18,19 @@ from thalex_modular.platform.domain.market import (
 )
 
 S = 1_000_000_000
-SMALL = RegimeConfig(fast_window_samples=3, mid_window_samples=7, slow_window_samples=15)
+MS = 1_000_000
+SMALL = RegimeConfig(fast_window_ns=3 * S, mid_window_ns=7 * S, slow_window_ns=15 * S, sample_interval_ns=MS)
 
 
-def _direct_sigma(prices: np.ndarray, ts_ns: np.ndarray, window: int) -> float:
-    """Realized vol per sqrt(second) computed directly over the last ``window`` returns."""
-    r = np.log1p(np.diff(prices) / prices[:-1])[-window:]
-    dt_s = (np.diff(ts_ns) / 1e9)[-window:]
-    return float(np.sqrt(np.sum(r * r) / np.sum(dt_s)))
+def _direct_sigma(prices: np.ndarray, ts_ns: np.ndarray, window_ns: int) -> float:
+    """Realized vol per sqrt(second) computed directly over the returns that began within ``window_ns`` of the last
+    sample (the newest always counts)."""
+    r = np.log1p(np.diff(prices) / prices[:-1])
+    starts = ts_ns[:-1]
+    inside = ts_ns[-1] - starts <= window_ns
+    inside[-1] = True
+    dt_s = np.diff(ts_ns) / 1e9
+    return float(np.sqrt(np.sum(r[inside] ** 2) / np.sum(dt_s[inside])))
 
 
 def _feed(analyzer: MultiWindowRegimeAnalyzer, returns: np.ndarray, dt_s: float, start: float = 100_000.0,
@@ -51,7 +56,7 @@ def _assert_close(actual: float, expected: float) -> None:
     st.lists(
         st.tuples(
             st.floats(-8.0, 8.0, allow_nan=False).map(lambda x: math.exp(x)),  # relative price level e^-8..e^8
-            st.integers(1, 10**10),  # irregular spacing: 1 ns .. 10 s
+            st.integers(MS, 10**10),  # irregular spacing: 1 ms (the sample interval) .. 10 s
         ),
         min_size=2,
         max_size=45,
@@ -68,9 +73,9 @@ def test_rv_equals_direct_numpy_computation_on_irregular_series(samples: list[tu
         analyzer.update(float(p), int(t))
     regime = analyzer.regime()
     # Assert
-    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(prices, ts, 3))
-    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(prices, ts, 7))
-    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(prices, ts, 15))
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(prices, ts, 3 * S))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(prices, ts, 7 * S))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(prices, ts, 15 * S))
 
 
 def test_default_windows_stay_exact_after_a_crash_leaves_them() -> None:
@@ -79,15 +84,16 @@ def test_default_windows_stay_exact_after_a_crash_leaves_them() -> None:
     prices = [100_000.0, 70_000.0]
     for r in rng.normal(0.0, 1e-7, 1500):
         prices.append(prices[-1] * math.exp(float(r)))
-    ts = np.cumsum(rng.integers(1, 5 * S, len(prices)))
-    analyzer = MultiWindowRegimeAnalyzer()
+    cfg = RegimeConfig()
+    ts = np.cumsum(rng.integers(cfg.sample_interval_ns, 5 * S, len(prices)))
+    analyzer = MultiWindowRegimeAnalyzer(cfg)
     for p, t in zip(prices, ts, strict=True):
         analyzer.update(p, int(t))
     regime = analyzer.regime()
     arr = np.array(prices)
-    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(arr, ts, 20))
-    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(arr, ts, 100))
-    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(arr, ts, 500))
+    _assert_close(regime.sigma_fast_per_sqrt_s, _direct_sigma(arr, ts, cfg.fast_window_ns))
+    _assert_close(regime.sigma_mid_per_sqrt_s, _direct_sigma(arr, ts, cfg.mid_window_ns))
+    _assert_close(regime.sigma_slow_per_sqrt_s, _direct_sigma(arr, ts, cfg.slow_window_ns))
     assert regime.sigma_slow_annual == pytest.approx(annualise(regime.sigma_slow_per_sqrt_s), rel=1e-15)
 
 
@@ -104,7 +110,7 @@ def test_bad_price_is_refused_and_leaves_state_unchanged(bad: float) -> None:
     assert analyzer.samples == 2
 
 
-def test_earlier_timestamp_is_refused_and_equal_timestamp_ignored() -> None:
+def test_earlier_timestamp_is_refused_and_one_within_the_sample_interval_skipped() -> None:
     analyzer = MultiWindowRegimeAnalyzer(SMALL)
     analyzer.update(100.0, 10 * S)
     analyzer.update(101.0, 11 * S)
@@ -112,28 +118,35 @@ def test_earlier_timestamp_is_refused_and_equal_timestamp_ignored() -> None:
     with pytest.raises(InvalidValue, match=re.escape(f"ts_ns must be >= last ts_ns {11 * S}, was {10 * S}")):
         analyzer.update(99.0, 10 * S)
     assert analyzer.regime() == before
-    analyzer.update(150.0, 11 * S)  # same nanosecond: ignored
+    analyzer.update(150.0, 11 * S)  # same nanosecond: skipped
+    analyzer.update(150.0, 11 * S + MS - 1)  # within the sample interval: skipped
     assert analyzer.regime() == before
+    analyzer.update(150.0, 11 * S + MS)  # a sample: its return is measured from 101 at 11 s
+    expected = math.sqrt((math.log(101 / 100) ** 2 + math.log(150 / 101) ** 2) / 1.001)
+    assert (analyzer.samples, analyzer.regime().sigma_fast_per_sqrt_s) == (2, pytest.approx(expected, rel=1e-12))
     with pytest.raises(InvalidValue, match=re.escape("ts_ns must be int nanoseconds")):
         analyzer.update(100.0, 12.5)  # type: ignore[arg-type]
 
 
-def test_warm_up_is_normal_and_not_ready() -> None:
+def test_warm_up_is_normal_and_not_ready_until_the_data_spans_the_mid_window() -> None:
     analyzer = MultiWindowRegimeAnalyzer(SMALL)
     regime = analyzer.regime()
     assert (regime.label, regime.ready, regime.samples, regime.sigma_fast_per_sqrt_s) == (
         RegimeLabel.NORMAL, False, 0, 0.0,
     )
-    _feed(analyzer, np.array([0.01, 0.01]), 1.0)
+    # quiet for 6 s, then a spike: the data spans 7 s (the mid window) only with the spike
+    ts = _feed(analyzer, np.full(6, 1e-4), 1.0)
     assert not analyzer.regime().ready
     assert analyzer.regime().label is RegimeLabel.NORMAL
+    analyzer.update(110_000.0, ts + S)
+    assert analyzer.regime().ready and analyzer.regime().label is RegimeLabel.VOLATILE
 
 
 def _walk(seed: int, n: int, sigma_per_step: float) -> np.ndarray:
     return np.random.default_rng(seed).normal(0.0, sigma_per_step, n)
 
 
-def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_gamma_multipliers() -> None:
+def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_risk_multipliers() -> None:
     cfg = RegimeConfig()
     base = _walk(1, 600, 1e-4)
     volatile = MultiWindowRegimeAnalyzer(cfg)
@@ -144,10 +157,10 @@ def test_vol_spike_is_volatile_and_quiet_is_calm_with_matching_gamma_multipliers
     rv, rc = volatile.regime(), calm.regime()
     assert rv.label is RegimeLabel.VOLATILE
     assert rv.vol_ratio >= cfg.volatile_vol_ratio
-    assert rv.gamma_multiplier == cfg.volatile_gamma_multiplier
+    assert rv.risk_multiplier == cfg.volatile_risk_multiplier
     assert rc.label is RegimeLabel.CALM
-    assert rc.gamma_multiplier == cfg.calm_gamma_multiplier
-    assert rv.gamma_multiplier > rc.gamma_multiplier  # a regime change changes the multiplier (LESSONS 7)
+    assert rc.risk_multiplier == cfg.calm_risk_multiplier
+    assert rv.risk_multiplier > rc.risk_multiplier  # a regime change changes the multiplier (LESSONS 7)
 
 
 def test_steady_drift_is_trending() -> None:
@@ -157,31 +170,35 @@ def test_steady_drift_is_trending() -> None:
     regime = analyzer.regime()
     assert regime.trend_strength > 3.0
     assert regime.label is RegimeLabel.TRENDING
-    assert regime.gamma_multiplier == RegimeConfig().trending_gamma_multiplier
+    assert regime.risk_multiplier == RegimeConfig().trending_risk_multiplier
 
 
-def test_iv_above_rv_raises_gamma_bounded_and_is_reported_in_the_same_unit() -> None:
+def test_iv_above_rv_raises_the_multiplier_bounded_compared_on_the_ivs_own_horizon() -> None:
     cfg = RegimeConfig()
     analyzer = MultiWindowRegimeAnalyzer(cfg)
     last_ts = _feed(analyzer, _walk(5, 600, 1e-4), 1.0)
     base = analyzer.regime()
     assert base.iv_rv_ratio is None
-    rv_annual = base.sigma_slow_annual  # about 1e-4 * sqrt(3.15e7) = 0.56/yr
+    rv_7d = 0.5  # the realized vol of the IV's horizon (days), measured by whoever measured the IV
 
-    analyzer.set_implied_vol(1.2 * rv_annual, last_ts)
+    # an IV alone is not compared with minutes of realized vol: no ratio, no factor
+    analyzer.set_implied_vol(1.2 * rv_7d, last_ts)
+    alone = analyzer.regime()
+    assert (alone.atm_iv_annual, alone.iv_rv_ratio, alone.risk_multiplier) == (0.6, None, base.risk_multiplier)
+
+    analyzer.set_implied_vol(1.2 * rv_7d, last_ts, rv_7d)
     high = analyzer.regime()
-    assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12)
-    assert high.atm_iv_annual == pytest.approx(1.2 * rv_annual)
-    assert high.gamma_multiplier == pytest.approx(base.gamma_multiplier * 1.2, rel=1e-12)
+    assert high.iv_rv_ratio == pytest.approx(1.2, rel=1e-12) and high.rv_annual == rv_7d
+    assert high.risk_multiplier == pytest.approx(base.risk_multiplier * 1.2, rel=1e-12)
 
-    analyzer.set_implied_vol(50 * rv_annual, last_ts)  # absurd IV: factor clamped
-    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_max)
+    analyzer.set_implied_vol(50 * rv_7d, last_ts, rv_7d)  # absurd IV: factor clamped
+    assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_max)
 
-    analyzer.set_implied_vol(0.5 * rv_annual, last_ts)
-    assert analyzer.regime().gamma_multiplier == pytest.approx(base.gamma_multiplier * cfg.iv_rv_factor_min)
+    analyzer.set_implied_vol(0.5 * rv_7d, last_ts, rv_7d)
+    assert analyzer.regime().risk_multiplier == pytest.approx(base.risk_multiplier * cfg.iv_rv_factor_min)
 
-    analyzer.set_implied_vol(None, last_ts)
-    assert analyzer.regime().iv_rv_ratio is None
+    analyzer.set_implied_vol(None, last_ts, rv_7d)
+    assert analyzer.regime().iv_rv_ratio is None and analyzer.regime().rv_annual is None
 
 
 def test_stale_iv_counts_as_unknown() -> None:
@@ -200,28 +217,33 @@ def test_implied_vol_input_is_validated() -> None:
     analyzer = MultiWindowRegimeAnalyzer()
     with pytest.raises(InvalidValue, match=re.escape("atm_iv_annual must be finite and > 0, was -0.1")):
         analyzer.set_implied_vol(-0.1, 0)
+    with pytest.raises(InvalidValue, match=re.escape("rv_annual must be finite and > 0, was 0.0")):
+        analyzer.set_implied_vol(0.5, 0, 0.0)
     analyzer.set_implied_vol(0.5, 10)
     with pytest.raises(InvalidValue, match=re.escape("ts_ns must be >= previous 10, was 5")):
         analyzer.set_implied_vol(0.5, 5)
 
 
-def test_gamma_multiplier_is_clamped_to_config_bounds() -> None:
-    cfg = RegimeConfig(trending_gamma_multiplier=10.0, gamma_multiplier_max=2.5)
+def test_risk_multiplier_is_clamped_to_config_bounds() -> None:
+    cfg = RegimeConfig(trending_risk_multiplier=10.0, risk_multiplier_max=2.5)
     analyzer = MultiWindowRegimeAnalyzer(cfg)
-    _feed(analyzer, np.full(50, 1e-4), 1.0)  # one-way moves: trending
+    _feed(analyzer, np.full(70, 1e-4), 1.0)  # one-way moves for 70 s: trending
     regime = analyzer.regime()
     assert regime.label is RegimeLabel.TRENDING
-    assert regime.gamma_multiplier == 2.5
+    assert regime.risk_multiplier == 2.5
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"fast_window_samples": 100}, "fast < mid < slow"),
+        ({"fast_window_ns": 100 * S}, "fast < mid < slow"),
+        ({"sample_interval_ns": 20 * S}, "sample_interval_ns must be <= fast_window_ns 10000000000, was 20000000000"),
+        ({"sample_interval_ns": 1}, "slow_window_ns / sample_interval_ns must be <= 1048576"),
+        ({"sigma_floor_annual": -0.1}, "sigma_floor_annual must be finite and >= 0, was -0.1"),
         ({"calm_vol_ratio": 2.0}, "calm_vol_ratio must be < volatile_vol_ratio 1.5, was 2.0"),
         ({"trend_threshold": -1.0}, "trend_threshold must be finite and > 0, was -1.0"),
-        ({"gamma_multiplier_min": 4.0}, "gamma_multiplier_min must be <= gamma_multiplier_max 3.0, was 4.0"),
-        ({"iv_rv_factor_min": 2.0}, "iv_rv_factor_min must be <= iv_rv_factor_max 1.5, was 2.0"),
+        ({"risk_multiplier_min": 4.0}, "risk_multiplier_min must be <= risk_multiplier_max 3.0, was 4.0"),
+        ({"iv_rv_factor_min": 2.0}, "iv_rv_factor_min must be <= 1, was 2.0"),
         ({"iv_max_age_ns": 0}, "iv_max_age_ns must be an int > 0, was 0"),
     ],
 )

@@ -16,12 +16,14 @@ from thalex_modular.platform.domain.market import (
     MultiWindowRegimeAnalyzer,
     RegimeConfig,
     RollingVolatility,
+    per_sqrt_second,
     vol_kernel as vk,
 )
 from twins import pure
 
 S = 1_000_000_000
-SMALL = RegimeConfig(fast_window_samples=2, mid_window_samples=3, slow_window_samples=5)
+# a ring of 7 slots: time evictions and (with sub-interval steps driven straight into the kernel) count evictions
+SMALL = RegimeConfig(fast_window_ns=2 * S, mid_window_ns=3 * S, slow_window_ns=5 * S, sample_interval_ns=S)
 MAX_R = vk.MAX_ABS_LOG_RETURN
 
 
@@ -53,8 +55,10 @@ _steps = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(_steps)
 def test_compiled_regime_step_equals_its_pure_python_twin(steps: list[tuple[str, float, int]]) -> None:
-    # Arrange: two identical states, one driven by the compiled kernel, one by the pure-Python twin
+    # Arrange: two identical states, one driven by the compiled kernel, one by the pure-Python twin (after a first
+    # price at 0, so the classification becomes ready)
     analyzer = MultiWindowRegimeAnalyzer(SMALL)
+    analyzer.update(100.0, 0)
     f_c, i_c = analyzer._f.copy(), analyzer._i.copy()
     f_p, i_p = analyzer._f.copy(), analyzer._i.copy()
     twin = _pure(vk.regime_step)
@@ -68,6 +72,7 @@ def test_compiled_regime_step_equals_its_pure_python_twin(steps: list[tuple[str,
         else:
             for f, i in ((f_c, i_c), (f_p, i_p)):
                 f[vk.F_IV_ANNUAL] = x
+                f[vk.F_RV_ANNUAL] = 0.7 * x  # NaN with x
                 i[vk.I_IV_DEADLINE_NS] = n
             out_c = vk.regime_step(0.0, 0, ts, f_c, i_c)
             out_p = twin(0.0, 0, ts, f_p, i_p)
@@ -201,13 +206,14 @@ def test_rolling_volatility_refuses_returns_and_durations_outside_the_kernel_dom
 @given(st.lists(st.tuples(st.floats(-0.05, 0.05), st.integers(0, 5 * S), st.integers(0, 30)), min_size=1,
                 max_size=60))
 def test_quoting_inputs_equal_the_regime_fields_after_every_change(steps: list[tuple[float, int, int]]) -> None:
-    analyzer = MultiWindowRegimeAnalyzer(RegimeConfig(fast_window_samples=3, mid_window_samples=6,
-                                                      slow_window_samples=10, iv_max_age_ns=20 * S))
+    analyzer = MultiWindowRegimeAnalyzer(RegimeConfig(fast_window_ns=3 * S, mid_window_ns=6 * S,
+                                                      slow_window_ns=10 * S, sample_interval_ns=S // 4,
+                                                      iv_max_age_ns=20 * S))
     price, ts = 100.0, 0
 
     def check() -> None:
         regime = analyzer.regime()
-        assert analyzer.quoting_inputs() == (regime.quoting_sigma_per_sqrt_s, regime.gamma_multiplier)
+        assert analyzer.quoting_inputs() == (regime.quoting_sigma_per_sqrt_s, regime.risk_multiplier)
 
     check()
     for r, dt_ns, iv_code in steps:
@@ -216,7 +222,7 @@ def test_quoting_inputs_equal_the_regime_fields_after_every_change(steps: list[t
         analyzer.update(price, ts)
         check()
         if iv_code < 4:
-            analyzer.set_implied_vol(None if iv_code == 0 else 0.2 * iv_code, ts)
+            analyzer.set_implied_vol(None if iv_code == 0 else 0.2 * iv_code, ts, 0.3 if iv_code == 2 else None)
             check()
 
 
@@ -247,7 +253,7 @@ def test_timestamps_outside_int64_ns_are_refused_and_leave_state_unchanged(
     with pytest.raises(InvalidValue, match=re.escape(f"ts_ns must be in [0, 2**63), was {second_ts}")):
         analyzer.update(101.0, second_ts)
     assert analyzer.regime() == before
-    assert analyzer.quoting_inputs() == (before.quoting_sigma_per_sqrt_s, before.gamma_multiplier)
+    assert analyzer.quoting_inputs() == (before.quoting_sigma_per_sqrt_s, before.risk_multiplier)
 
 
 @pytest.mark.parametrize(("previous", "price"), [(1e-300, 1e10), (1.0, 1e-300), (5e-324, 1.7e308)])
@@ -261,18 +267,22 @@ def test_extreme_price_ratios_give_a_finite_return(previous: float, price: float
 
 
 def test_stale_iv_deadline_follows_the_last_sample_time() -> None:
-    cfg = RegimeConfig(fast_window_samples=2, mid_window_samples=3, slow_window_samples=5, iv_max_age_ns=10 * S)
+    cfg = RegimeConfig(fast_window_ns=2 * S, mid_window_ns=3 * S, slow_window_ns=5 * S, iv_max_age_ns=10 * S)
     analyzer = MultiWindowRegimeAnalyzer(cfg)
     analyzer.set_implied_vol(0.5, 5 * S)  # before any price: age measured from ts 0, fresh
     assert analyzer.regime().atm_iv_annual == 0.5
+    analyzer.update(100.0, 14 * S)
     analyzer.update(100.0, 15 * S)  # exactly max age: still fresh
     assert analyzer.regime().atm_iv_annual == 0.5
-    analyzer.update(100.0, 15 * S + 1)  # one ns older: stale
+    analyzer.update(100.0, 15 * S + cfg.sample_interval_ns - 1)  # not a sample: the deadline is checked at samples
+    assert analyzer.regime().atm_iv_annual == 0.5
+    analyzer.update(100.0, 15 * S + cfg.sample_interval_ns)  # the next sample: stale
     assert analyzer.regime().atm_iv_annual is None
     analyzer.set_implied_vol(0.5, 2**63 + 5)  # a deadline beyond int64 never goes stale
     assert analyzer.regime().atm_iv_annual == 0.5
 
 
-def test_quoting_inputs_before_any_price_are_zero_vol_and_the_normal_multiplier() -> None:
+def test_quoting_inputs_before_any_price_are_the_floor_and_the_normal_multiplier() -> None:
     analyzer = MultiWindowRegimeAnalyzer()
-    assert analyzer.quoting_inputs() == (0.0, RegimeConfig().normal_gamma_multiplier)
+    cfg = RegimeConfig()
+    assert analyzer.quoting_inputs() == (per_sqrt_second(cfg.sigma_floor_annual), cfg.normal_risk_multiplier)

@@ -93,3 +93,35 @@ def test_the_run_config_sets_every_safety_limit_of_a_deployment() -> None:
         load_run_config(None, {}, {"strategy.label": ""})
     with pytest.raises(ConfigError, match=r"connection\.ticker_delay"):
         load_run_config(None, {}, {"connection.ticker_delay": "7ms"})
+
+
+def test_the_strategys_maker_fee_is_the_venues_unless_configured() -> None:
+    from stubs import perpetual
+    from thalex_modular.deployment.instrument_runtime import service_parts
+    from thalex_modular.platform.domain.enums import InstrumentKind
+    from thalex_modular.platform.domain.fees import THALEX_MAKER_FEE_BPS
+    from thalex_modular.platform.use_cases.sim_session import build_core
+    from thalex_modular.strategies import AvellanedaStoikovStrategy
+
+    shadow = load_run_config(None, {}, {"mode": "shadow", "shadow.maker_fee_bps": 2.0})
+    live = load_run_config(None, {}, {"mode": "live"})
+    chosen = load_run_config(None, {}, {"mode": "shadow", "strategy.maker_fee_bps": -0.25, "strategy.min_edge_bps": 1})
+    assert service_parts(shadow)[0].maker_fee_bps == 2.0  # the simulator's
+    assert service_parts(live)[0].maker_fee_bps is None  # Thalex's schedule, chosen by build_core
+    core = build_core(perpetual(), service_parts(live)[0])
+    assert isinstance(core.strategy, AvellanedaStoikovStrategy)
+    assert core.strategy.config.maker_fee_bps == THALEX_MAKER_FEE_BPS[InstrumentKind.PERPETUAL] == 1.0
+    params = service_parts(chosen)[0]
+    assert (params.maker_fee_bps, params.min_edge_bps) == (-0.25, 1.0)
+
+
+def test_the_sigma_floor_reaches_the_regime_analyzer() -> None:
+    from stubs import perpetual
+    from thalex_modular.deployment.instrument_runtime import service_parts
+    from thalex_modular.platform.domain.market import per_sqrt_second
+    from thalex_modular.platform.use_cases.sim_session import build_core
+
+    config = load_run_config(None, {"THALEX_STRATEGY__SIGMA_FLOOR_ANNUAL": "0.35"}, {"mode": "shadow"})
+    core = build_core(perpetual(), service_parts(config)[0])
+    assert core.analyzer.config.sigma_floor_annual == 0.35
+    assert core.analyzer.quoting_inputs()[0] == per_sqrt_second(0.35)

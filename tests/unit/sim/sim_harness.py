@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from stubs import perpetual, ticker, trade
+from stubs import perpetual, ticker
 from thalex_modular.platform.domain.clock import SimClock
-from thalex_modular.platform.domain.entities import OrderUpdate
+from thalex_modular.platform.domain.entities import OrderUpdate, Trade
 from thalex_modular.platform.domain.enums import ChangeReason, DeleteReason, OrderStatus, Side
 from thalex_modular.platform.domain.events import RequestRejected
 from thalex_modular.platform.domain.requests import AmendOrder, CancelOrder, InsertOrder
@@ -29,7 +29,8 @@ class Harness:
             self.instrument,
             self.clock,
             config
-            or SimMatchConfig(order_entry_latency_ns=10 * MS, cancel_latency_ns=5 * MS, response_latency_ns=2 * MS),
+            or SimMatchConfig(order_entry_latency_ns=10 * MS, cancel_latency_ns=5 * MS, response_latency_ns=2 * MS,
+                              feed_latency_ns=0),
         )
         self.events: list[SimEvent] = []
 
@@ -42,13 +43,18 @@ class Harness:
         self.clock.advance_to(T0 + round(ms * MS))
         return self._keep(self.engine.advance(self.clock.now_ns()))
 
-    def book(self, bid: float | None, ask: float | None, bid_amount: float = 1.0, ask_amount: float = 1.0) -> None:
-        self._keep(self.engine.on_ticker(
+    def book(self, bid: float | None, ask: float | None, bid_amount: float | None = 1.0,
+             ask_amount: float | None = 1.0) -> list[SimEvent]:
+        """A ticker seen now; a None amount is a side whose displayed size the feed did not give."""
+        return self._keep(self.engine.on_ticker(
             ticker(bid=bid, ask=ask, bid_amount=bid_amount, ask_amount=ask_amount, ts_ns=self.clock.now_ns())
         ))
 
-    def trade(self, price: float, amount: float, taker_side: Side) -> list[SimEvent]:
-        return self._keep(self.engine.on_trade(trade(price, amount, taker_side, self.clock.now_ns())))
+    def trade(self, price: float, amount: float, taker_side: Side, lag_ms: float = 0.0) -> list[SimEvent]:
+        """A public trade seen now that happened ``lag_ms`` earlier at the exchange (its two stamps)."""
+        now = self.clock.now_ns()
+        print_ = Trade(NAME, price, amount, taker_side, now - round(lag_ms * MS), now)
+        return self._keep(self.engine.on_trade(print_))
 
     def buy(self, coid: int, price: float, amount: float, **kw: object) -> None:
         self.engine.submit(InsertOrder(coid, NAME, Side.BUY, price, amount, **kw))  # type: ignore[arg-type]

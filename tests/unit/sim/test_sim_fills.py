@@ -36,13 +36,24 @@ def test_trade_at_our_price_fills_only_after_the_queue_ahead() -> None:
         OrderStatus.PARTIALLY_FILLED, ChangeReason.FILL, 0.2, 0.1)
 
 
-def test_a_touch_is_not_a_fill() -> None:
+def test_a_touch_is_not_a_fill_but_a_cross_is() -> None:
+    # Arrange: our bid at 99 995 behind the best bid
     h = Harness()
     _resting_bid(h, price=99_995.0)
-    h.book(99_990.0, 99_995.0)  # the ask comes down to our bid
-    h.book(99_990.0, 99_994.0)  # and through it
-    h.at(50)
+    # Act: our own side comes to our price and leaves it (a touch), no print
+    h.book(99_995.0, 100_001.0, bid_amount=0.4)
+    h.book(99_990.0, 100_001.0)
+    h.at(30)
+    # Assert
     assert [u.change_reason for u in h.updates(1)] == [ChangeReason.INSERT]
+    # Act: the ask comes down to our bid (0.1 there), then through it (0.05 more): sellers we would have met first
+    h.book(99_990.0, 99_995.0, ask_amount=0.1)
+    h.book(99_990.0, 99_994.0, ask_amount=0.05)
+    h.at(50)
+    # Assert: filled at our limit, as the maker, up to the sizes that crossed
+    fills = [f for u in h.updates(1) for f in u.fills]
+    assert [(f.price, f.amount, f.maker_taker) for f in fills] == [
+        (99_995.0, 0.1, MakerTaker.MAKER), (99_995.0, 0.05, MakerTaker.MAKER)]
 
 
 def test_trades_on_our_side_do_not_fill_us() -> None:
@@ -55,7 +66,8 @@ def test_trades_on_our_side_do_not_fill_us() -> None:
 
 def test_trade_through_by_slippage_fills_at_our_limit_bounded_by_trade_size() -> None:
     # Arrange: slippage 2 ticks; our bid at 99_995 behind the best bid (queue unknown)
-    h = Harness(SimMatchConfig(order_entry_latency_ns=10 * MS, response_latency_ns=2 * MS, slippage_ticks=2))
+    h = Harness(SimMatchConfig(order_entry_latency_ns=10 * MS, response_latency_ns=2 * MS, slippage_ticks=2,
+                               feed_latency_ns=0))
     _resting_bid(h, price=99_995.0)
     # Act
     h.trade(99_994.0, 1.0, Side.SELL)  # through by 1 < 2 ticks, queue unknown: nothing
@@ -172,7 +184,7 @@ def test_fills_arrive_after_the_response_latency() -> None:
 )
 def test_queue_ahead_is_consumed_before_we_fill(displayed: int, ours: int, trades: list[int]) -> None:
     # Arrange: join the best bid behind `displayed` lots
-    h = Harness(SimMatchConfig(order_entry_latency_ns=MS, response_latency_ns=0))
+    h = Harness(SimMatchConfig(order_entry_latency_ns=MS, response_latency_ns=0, feed_latency_ns=0))
     h.book(99_999.0, 100_001.0, bid_amount=displayed * LOT)
     h.buy(1, 99_999.0, ours * LOT)
     h.at(1)
@@ -221,12 +233,16 @@ def _price(offset: int) -> float:
 
 
 @settings(max_examples=150, deadline=None)
-@given(script=_scripts())
-def test_random_scripts_never_fill_better_than_limit_nor_more_than_traded(script: list[tuple[object, ...]]) -> None:
-    h = Harness(SimMatchConfig(order_entry_latency_ns=3 * MS, cancel_latency_ns=2 * MS, response_latency_ns=1 * MS))
+@given(script=_scripts(), feed_ms=st.sampled_from([0, 0, 2]))
+def test_random_scripts_never_fill_better_than_limit_nor_more_than_traded_or_crossed(
+    script: list[tuple[object, ...]], feed_ms: int
+) -> None:
+    h = Harness(SimMatchConfig(order_entry_latency_ns=3 * MS, cancel_latency_ns=2 * MS, response_latency_ns=1 * MS,
+                               feed_latency_ns=feed_ms * MS))
     coids: dict[int, int] = {}  # slot -> live client_order_id
     next_coid = 1
-    trades: list[tuple[int, int, float, Side]] = []  # (ts, lots, price, aggressor)
+    trades: list[tuple[int, int, float, Side]] = []  # (exchange ts, lots, price, aggressor)
+    books: dict[int, tuple[float, int, float, int]] = {}  # exchange ts -> (bid, bid lots, ask, ask lots)
     t = 0.0
     for step in script:
         t += 0.5
@@ -235,10 +251,11 @@ def test_random_scripts_never_fill_better_than_limit_nor_more_than_traded(script
         if kind == "book":
             _, bid, ask, bid_lots, ask_lots = step
             h.book(_price(bid), _price(ask), bid_amount=bid_lots * LOT, ask_amount=ask_lots * LOT)  # type: ignore[operator,arg-type]
+            books[h.clock.now_ns() - feed_ms * MS] = (_price(bid), bid_lots, _price(ask), ask_lots)  # type: ignore[arg-type]
         elif kind == "trade":
             _, px, lots, side = step
             h.trade(_price(px), lots * LOT, side)  # type: ignore[arg-type,operator]
-            trades.append((h.clock.now_ns(), lots, _price(px), side))  # type: ignore[arg-type]
+            trades.append((h.clock.now_ns() - feed_ms * MS, lots, _price(px), side))  # type: ignore[arg-type]
         elif kind in ("buy", "sell"):
             _, slot, px, lots, post_only = step
             coids[slot] = next_coid  # type: ignore[index]
@@ -259,8 +276,13 @@ def test_random_scripts_never_fill_better_than_limit_nor_more_than_traded(script
     for e in h.updates():
         for f in e.fills:
             if f.maker_taker is MakerTaker.MAKER:
-                # a maker fill is exactly at the order's limit, from a trade that reached that limit
+                # a maker fill is exactly at the order's limit, from a trade that reached that limit or a book whose
+                # opposite best crossed it
                 assert f.price == e.price
+                if f.ts_exchange_ns in books:
+                    bid, _, ask, _ = books[f.ts_exchange_ns]
+                    assert (ask <= f.price) if e.side is Side.BUY else (bid >= f.price)
+                    continue
                 lots, px, aggressor = by_trade[f.ts_exchange_ns]
                 assert aggressor is e.side.opposite
                 assert (px <= f.price) if e.side is Side.BUY else (px >= f.price)
@@ -269,7 +291,11 @@ def test_random_scripts_never_fill_better_than_limit_nor_more_than_traded(script
                 assert e.price is not None
                 assert (f.price <= e.price) if e.side is Side.BUY else (f.price >= e.price)
     for ts, filled in fills_by_exchange_time(h.events).items():
-        assert round(filled / LOT) <= by_trade[ts][0], "fills from one trade exceed its size"
+        if ts in books:  # a crossing level fills at most its displayed size
+            bid, bid_lots, ask, ask_lots = books[ts]
+            assert round(filled / LOT) <= bid_lots + ask_lots, "fills from one book exceed the sizes that crossed"
+        else:
+            assert round(filled / LOT) <= by_trade[ts][0], "fills from one trade exceed its size"
     assert h.engine.pending_count() == 0
 
 

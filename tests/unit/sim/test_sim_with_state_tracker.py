@@ -7,7 +7,6 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 from sim_harness import MS, NAME, Harness
 
-from stubs import ticker
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate
 from thalex_modular.platform.domain.enums import OrderStatus, Side
 from thalex_modular.platform.domain.events import RequestRejected, ResyncRequest
@@ -22,9 +21,9 @@ LOT = 0.001
 class Wired:
     """Engine + tracker as the live code path wires them: register before sending, feed every answer back."""
 
-    def __init__(self) -> None:
+    def __init__(self, feed_latency_ms: int = 0) -> None:
         self.h = Harness(SimMatchConfig(order_entry_latency_ns=3 * MS, cancel_latency_ns=2 * MS,
-                                        response_latency_ns=1 * MS))
+                                        response_latency_ns=1 * MS, feed_latency_ns=feed_latency_ms * MS))
         self.tracker = StateTracker([self.h.instrument])
         self.fills: list[Fill] = []
         self.resyncs: list[ResyncRequest] = []
@@ -95,9 +94,9 @@ _STEPS = st.lists(
 
 
 @settings(max_examples=100, deadline=None)
-@given(steps=_STEPS)
-def test_tracker_agrees_with_the_simulated_exchange(steps: list[tuple[object, ...]]) -> None:
-    w = Wired()
+@given(steps=_STEPS, feed_latency_ms=st.sampled_from([0, 0, 5]))
+def test_tracker_agrees_with_the_simulated_exchange(steps: list[tuple[object, ...]], feed_latency_ms: int) -> None:
+    w = Wired(feed_latency_ms)
     coids: list[int] = []
     t = 0.0
     for step in steps:
@@ -106,10 +105,8 @@ def test_tracker_agrees_with_the_simulated_exchange(steps: list[tuple[object, ..
         kind = step[0]
         if kind == "book":
             _, bid, width, bid_lots, ask_lots = step
-            quote = ticker(bid=99_900.0 + bid, ask=99_900.0 + bid + width,  # type: ignore[operator]
-                           bid_amount=bid_lots * LOT, ask_amount=ask_lots * LOT,  # type: ignore[operator]
-                           ts_ns=w.h.clock.now_ns())
-            w.feed(w.h.engine.on_ticker(quote))
+            w.feed(w.h.book(99_900.0 + bid, 99_900.0 + bid + width,  # type: ignore[operator]
+                            bid_lots * LOT, ask_lots * LOT))  # type: ignore[operator]
         elif kind == "trade":
             _, px, lots, side = step
             w.feed(w.h.trade(99_900.0 + px, lots * LOT, side))  # type: ignore[operator,arg-type]

@@ -76,6 +76,8 @@ def scenarios(draw: st.DrawFn, extreme: bool = False) -> Scenario:
         max_cross_ticks=draw(st.sampled_from([0, 1, 3, 2**31]) if extreme else st.integers(0, 3)),
         level_spacing_ticks=draw(st.integers(1, 5)),
         max_skew_ticks=draw(st.sampled_from([0, 1, 20, 200, 10**19, 10**22]) if extreme else st.integers(0, 200)),
+        maker_fee_bps=draw(st.sampled_from([0.0, 0.0, 1.0, -0.5, 2.5])),
+        min_edge_bps=draw(st.sampled_from([0.0, 0.0, 0.5, 10.0])),
     )
     position = draw(st.one_of(
         st.sampled_from([1.0, -1.0, 1 - 1e-12, -1 + 1e-12, 1 + 1e-12, -1 - 1e-12, 0.0, 0.5, -0.999]).map(
@@ -151,7 +153,7 @@ def _strategy(sc: Scenario) -> AvellanedaStoikovStrategy:
         gamma=cfg.gamma, max_position_underlying=cfg.max_position_underlying, level_amounts=cfg.level_amounts,
         horizon_s=cfg.horizon_s, kappa_per_usd=sc.kappa, min_spread_ticks=cfg.min_spread_ticks,
         max_cross_ticks=cfg.max_cross_ticks, level_spacing_ticks=cfg.level_spacing_ticks,
-        max_skew_ticks=cfg.max_skew_ticks,
+        max_skew_ticks=cfg.max_skew_ticks, maker_fee_bps=cfg.maker_fee_bps, min_edge_bps=cfg.min_edge_bps,
     ))
 
 
@@ -179,7 +181,7 @@ def test_quote_into_writes_what_compute_quotes_returns(scs: list[Scenario]) -> N
 
 
 def test_quote_into_matches_a_hand_computed_example() -> None:
-    # the example of test_avellaneda_stoikov: half spread 9.831 around 100 000
+    # the example of test_avellaneda_stoikov: half spread 9.980 around 100 000
     strat = AvellanedaStoikovStrategy(AvellanedaStoikovConfig(
         gamma=0.01, max_position_underlying=1.0, level_amounts=(0.1, 0.25), kappa_per_usd=0.1,
         level_spacing_ticks=3))
@@ -220,8 +222,8 @@ def test_strategy_is_an_array_strategy_with_room_for_both_sides() -> None:
     ("position", math.nan, "QuoteContext.position must be finite, was nan"),
     ("sigma", -1.0, "QuoteContext.sigma_per_s must be finite and >= 0, was -1.0"),
     ("sigma", math.inf, "QuoteContext.sigma_per_s must be finite and >= 0, was inf"),
-    ("mult", 0.0, "QuoteContext.gamma_multiplier must be finite and > 0, was 0.0"),
-    ("mult", math.nan, "QuoteContext.gamma_multiplier must be finite and > 0, was nan"),
+    ("mult", 0.0, "QuoteContext.risk_multiplier must be finite and > 0, was 0.0"),
+    ("mult", math.nan, "QuoteContext.risk_multiplier must be finite and > 0, was nan"),
 ])
 def test_quote_into_refuses_what_the_context_refuses_with_its_message(field: str, value: float, message: str) -> None:
     # Arrange
@@ -242,11 +244,12 @@ def test_quote_into_refuses_what_the_context_refuses_with_its_message(field: str
 def test_quote_into_keeps_the_kappa_bookkeeping() -> None:
     strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=None, kappa_min_trades=2, kappa_window_trades=10))
     out = new_quote_array(strat.max_quotes)
-    strat.quote_into(out, perpetual(), None, None, 100_000.0, 0.0, 1e-5, 1.0, NOW)
+    strat.quote_into(out, perpetual(), 99_999.0, 100_001.0, 100_000.0, 0.0, 1e-5, 1.0, NOW)
     strat.on_trade(trade(100_004.0, 0.1, Side.BUY, NOW))
     strat.on_trade(trade(99_996.0, 0.1, Side.SELL, NOW))
     strat.on_trade(trade(100_004.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # not the quoted instrument
-    assert strat.kappa_per_usd() == pytest.approx(0.25)  # 2 trades, 4 USD each from the mid
+    strat.quote_into(out, perpetual(), 99_999.0, 100_001.0, 100_000.0, 0.0, 1e-5, 1.0, NOW + 10**9)  # 1 s later
+    assert strat.kappa_per_usd() == pytest.approx(1 / 3)  # 2 trades, 4 USD from the mid, 1 of it inside the book
 
 
 def test_quote_into_refuses_a_too_small_array() -> None:
@@ -280,7 +283,7 @@ def test_instruments_alternate_with_their_own_parameters() -> None:
 def test_compute_quotes_returns_the_same_tuple_for_an_unchanged_ladder() -> None:
     strat = AvellanedaStoikovStrategy(_config())
     first = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.0, 0.0, 1e-5, 1.0, NOW))
-    again = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.1, 0.0, 1e-5, 1.0, NOW))
+    again = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_000.01, 0.0, 1e-5, 1.0, NOW))
     moved = strat.compute_quotes(QuoteContext(perpetual(), ticker(), 100_003.0, 0.0, 1e-5, 1.0, NOW))
     assert again is first
     assert moved != first

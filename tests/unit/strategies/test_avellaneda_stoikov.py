@@ -63,18 +63,18 @@ def test_formulas_against_hand_computed_values() -> None:
 
 
 def test_quotes_match_a_hand_computed_example() -> None:
-    # sigma 1 USD/sqrt(s); spread = 0.01 * 1 * 60 + 200 * ln(1.1) = 19.662 → half 9.831
+    # sigma 1 USD/sqrt(s), order size 0.1: spread = 0.001 * 1 * 60 + 2000 * ln(1.01) = 19.961 → half 9.980
     strat = AvellanedaStoikovStrategy(_config(level_amounts=(0.1, 0.25), level_spacing_ticks=3))
     quotes = strat.compute_quotes(_ctx())
     assert list(quotes) == [
-        Quote(Side.BUY, 99_990, 100, 0),  # floor(99 990.169)
+        Quote(Side.BUY, 99_990, 100, 0),  # floor(99 990.020)
         Quote(Side.BUY, 99_987, 250, 1),
-        Quote(Side.SELL, 100_010, 100, 0),  # ceil(100 009.831)
+        Quote(Side.SELL, 100_010, 100, 0),  # ceil(100 009.980)
         Quote(Side.SELL, 100_013, 250, 1),
     ]
     # with inventory +0.5: shift 0.5 * 0.01 * 1 * 60 = 0.3 USD down
     bids, asks = _sides(strat.compute_quotes(_ctx(position=0.5)))
-    assert (bids[0].price_ticks, asks[0].price_ticks) == (99_989, 100_010)  # floor(99 989.869), ceil(100 009.531)
+    assert (bids[0].price_ticks, asks[0].price_ticks) == (99_989, 100_010)  # floor(99 989.720), ceil(100 009.680)
 
 
 def test_strategy_satisfies_the_protocol() -> None:
@@ -133,7 +133,7 @@ def test_one_sided_and_empty_books_quote_around_the_mark() -> None:
     strat = AvellanedaStoikovStrategy(_config())
     for bid, ask in ((None, 100_001.0), (99_999.0, None), (None, None)):
         bids, asks = _sides(strat.compute_quotes(_ctx(bid=bid, ask=ask)))
-        assert (bids[0].price_ticks, asks[0].price_ticks) == (99_990, 100_010)  # mark 100 000 ± 9.831
+        assert (bids[0].price_ticks, asks[0].price_ticks) == (99_990, 100_010)  # mark 100 000 ± 9.980
 
 
 def test_quote_is_held_behind_the_touch() -> None:
@@ -232,9 +232,9 @@ def test_regime_change_changes_the_quotes() -> None:
     assert vol_b[0].price_ticks < calm_b[0].price_ticks
 
 
-def test_gamma_multiplier_alone_changes_the_quotes() -> None:
+def test_risk_multiplier_alone_changes_the_quotes() -> None:
     strat = AvellanedaStoikovStrategy(_config())
-    assert strat.compute_quotes(_ctx(0.5, mult=1.0)) != strat.compute_quotes(_ctx(0.5, mult=3.0))
+    assert strat.compute_quotes(_ctx(0.5, 1e-4, mult=1.0)) != strat.compute_quotes(_ctx(0.5, 1e-4, mult=3.0))
 
 
 def test_sizes_are_floored_and_too_small_levels_dropped() -> None:
@@ -266,10 +266,10 @@ def test_online_kappa_is_used_after_enough_trades() -> None:
     before = strat.compute_quotes(_ctx())
     assert strat.kappa_per_usd() == 0.1
     for _ in range(5):
-        strat.on_trade(trade(100_002.0, 0.1, Side.BUY, NOW))  # 2 USD from the mid
-        strat.on_trade(trade(100_002.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # other instrument: ignored
+        strat.on_trade(trade(100_003.0, 0.1, Side.BUY, NOW))  # 3 USD from the mid, 1 inside the book
+        strat.on_trade(trade(100_003.0, 0.1, Side.BUY, NOW, name="ETH-PERPETUAL"))  # other instrument: ignored
+    after = strat.compute_quotes(_ctx(now_ns=NOW + S))  # they count once no fill of ours claimed them (1 s)
     assert strat.kappa_per_usd() == pytest.approx(0.5)
-    after = strat.compute_quotes(_ctx())
     assert after != before  # higher kappa: tighter quotes
     bids_b, _ = _sides(before)
     bids_a, _ = _sides(after)
@@ -279,7 +279,7 @@ def test_online_kappa_is_used_after_enough_trades() -> None:
 def test_context_and_config_errors_name_field_and_value() -> None:
     with pytest.raises(InvalidValue, match=re.escape("QuoteContext.sigma_per_s must be finite and >= 0, was -1.0")):
         _ctx(sigma=-1.0)
-    with pytest.raises(InvalidValue, match=re.escape("QuoteContext.gamma_multiplier must be finite and > 0, was 0.0")):
+    with pytest.raises(InvalidValue, match=re.escape("QuoteContext.risk_multiplier must be finite and > 0, was 0.0")):
         _ctx(mult=0.0)
     with pytest.raises(InvalidValue, match=re.escape("QuoteContext.position must be finite, was nan")):
         _ctx(position=math.nan)
@@ -291,3 +291,70 @@ def test_context_and_config_errors_name_field_and_value() -> None:
         _config(min_spread_ticks=0)
     with pytest.raises(InvalidValue, match=re.escape("kappa_per_usd must be None or finite and > 0, was -2.0")):
         _config(kappa_per_usd=-2.0)
+
+
+# -- the order size (Guéant: trades of size delta) ------------------------------------------------------------
+
+
+def test_spread_terms_scale_with_the_order_size_and_unit_size_is_the_paper() -> None:
+    # gamma 0.002 /USD, 50 %/yr at 100 000 USD (8.90 USD/sqrt(s)), T 60 s, kappa 0.1 /USD, delta 0.01 BTC
+    sigma = usd_sigma_per_sqrt_s(0.5 / math.sqrt(365 * 24 * 3600), 100_000.0)
+    gamma, horizon, kappa, delta = 0.002, 60.0, 0.1, 0.01
+    inventory_term = gamma * delta * sigma**2 * horizon
+    assert inventory_term == pytest.approx(0.0951, rel=1e-3)  # 9.51 USD for a whole BTC per trade
+    expected = inventory_term + 2.0 / (gamma * delta) * math.log1p(gamma * delta / kappa)
+    assert optimal_spread(gamma, sigma, horizon, kappa, delta) == pytest.approx(expected, rel=1e-15)
+    assert optimal_spread(gamma, sigma, horizon, kappa, delta) == pytest.approx(20.0931, abs=1e-4)
+    # the default order size is one unit of the underlying: the paper's formula, bit for bit
+    assert optimal_spread(gamma, sigma, horizon, kappa) == gamma * sigma**2 * horizon + (2.0 / gamma) * math.log1p(
+        gamma / kappa)
+    assert optimal_spread(gamma, sigma, horizon, kappa, 1.0) == optimal_spread(gamma, sigma, horizon, kappa)
+
+
+def test_quotes_use_the_order_size_of_the_nearest_level() -> None:
+    # Arrange: the defaults, 0.01 BTC per level; the skew at full inventory keeps q * gamma * sigma**2 * T
+    sigma_rel = 0.5 / math.sqrt(365 * 24 * 3600)
+    strat = AvellanedaStoikovStrategy(_config(gamma=0.002, kappa_per_usd=0.1, level_amounts=(0.01, 0.02),
+                                              max_position_underlying=0.51, max_skew_ticks=100))
+    # Act
+    bids, asks = _sides(strat.compute_quotes(_ctx(0.0, sigma_rel, bid=None, ask=None)))
+    long_b, long_a = _sides(strat.compute_quotes(_ctx(0.5, sigma_rel, bid=None, ask=None)))
+    # Assert: half spread 10.047 USD (was 14.66 with unit-size terms); the skew at 0.5 BTC is 4.76 USD
+    assert (bids[0].price_ticks, asks[0].price_ticks) == (99_989, 100_011)
+    assert (long_b[0].price_ticks, long_a[0].price_ticks) == (99_985, 100_006)
+
+
+# -- fees: the half spread clears the maker fee plus a minimum edge --------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(kappa=st.floats(0.01, 100.0), sigma=st.floats(0.0, 1e-4), mult=st.floats(0.2, 5.0),
+       fee_bps=st.floats(-0.5, 3.0), edge_bps=st.floats(0.0, 2.0), fair=st.floats(1_000.0, 200_000.0))
+def test_the_half_spread_covers_the_maker_fee_plus_the_minimum_edge(
+    kappa: float, sigma: float, mult: float, fee_bps: float, edge_bps: float, fair: float
+) -> None:
+    # Arrange: flat (no skew), an empty book (nothing holds the quotes back)
+    strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=kappa, maker_fee_bps=fee_bps, min_edge_bps=edge_bps,
+                                              min_spread_ticks=1))
+    tk = ticker(None, None, mark=fair)
+    # Act
+    bids, asks = _sides(strat.compute_quotes(QuoteContext(perpetual(), tk, fair, 0.0, sigma, mult, NOW)))
+    # Assert: both quotes at least (fee + edge) of the price away from the fair price, rebates included
+    floor_usd = (fee_bps + edge_bps) * 1e-4 * fair
+    assert fair - bids[0].price_ticks >= floor_usd - 1e-6 * fair
+    assert asks[0].price_ticks - fair >= floor_usd - 1e-6 * fair
+
+
+def test_a_wide_a_s_spread_is_kept_and_a_rebate_lowers_the_floor() -> None:
+    # kappa 0.1 /USD: the A-S half spread (9.98 USD) is below a 1 bp fee + 0.2 bp edge at 100 000 (12 USD)
+    strat = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.1, maker_fee_bps=1.0, min_edge_bps=0.2))
+    bids, asks = _sides(strat.compute_quotes(_ctx(bid=None, ask=None)))
+    assert (bids[0].price_ticks, asks[0].price_ticks) == (99_988, 100_012)
+    # kappa 0.02 /USD: half spread ~50 USD, far above the floor: A-S decides
+    wide = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.02, maker_fee_bps=1.0, min_edge_bps=0.2))
+    plain = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.02))
+    assert wide.compute_quotes(_ctx(bid=None, ask=None)) == plain.compute_quotes(_ctx(bid=None, ask=None))
+    # a 0.5 bp rebate with no edge asks for nothing: A-S alone
+    rebate = AvellanedaStoikovStrategy(_config(kappa_per_usd=0.1, maker_fee_bps=-0.5))
+    assert rebate.compute_quotes(_ctx(bid=None, ask=None)) == AvellanedaStoikovStrategy(_config()).compute_quotes(
+        _ctx(bid=None, ask=None))

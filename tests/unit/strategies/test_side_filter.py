@@ -49,5 +49,8 @@ def test_a_strategy_without_arrays_gets_the_plain_filter() -> None:
         def on_trade(self, trade: object) -> None:
             return None
 
+        def on_own_fill(self, fill: object) -> None:
+            return None
+
     wrapped = side_filter(QuotesOnly())  # type: ignore[arg-type]
     assert type(wrapped) is SideFilter and not isinstance(wrapped, ArrayStrategy)

@@ -4,27 +4,19 @@ Used in shadow mode (live public data) and backtests (history). It answers exact
 :class:`~.entities.OrderUpdate` (Thalex ``OrderStatus``) events and typed :class:`~.sim.results.RequestRejected`
 errors, so the StateTracker cannot tell it from the exchange (LESSONS 19).
 
-Timing (STYLE 15, hftbacktest latency model). Let ``t`` be ``clock.now_ns()`` when a request is submitted:
+Timing (STYLE 15, hftbacktest latency model; docs/simulator.md states every rule). Market data happened at the
+exchange ``feed`` ns before we see it (:attr:`SimMatchEngine.feed_latency_ns`: the configured delay or the one
+measured on public trades' two stamps, whichever is larger). The engine runs on the time we see data at
+(``clock.now_ns()``), so a request sent at ``t``:
 
-* inserts and amends reach the exchange at ``t + order_entry_latency_ns``, cancels at ``t + cancel_latency_ns``;
-  requests reaching it at the same instant are handled in submission order;
-* every answer (ack, fill, error) reaches us ``response_latency_ns`` after the exchange produced it;
-* market data (``on_ticker``, ``on_book_top``, ``on_trade``) happens at the exchange at ``clock.now_ns()`` when
-  fed: the driver advances the clock to the time the data is seen before feeding it. Requests that reached the
-  exchange at or before that time are handled first. A public-feed delay can be modelled by adding it to the
-  entry latencies (an order then goes live later relative to the data, which is the pessimistic direction).
-
-Matching (pessimistic; details in :mod:`.sim.queue`):
-
-* a resting order fills only from public trades, at its own limit price (maker), never at a better price;
-  a trade through the limit by at least ``slippage_ticks`` fills it directly, a trade at the limit only after the
-  modelled queue ahead is consumed; fills are bounded by the trade's size, shared once across our orders; a touch
-  (a book update reaching our price) is not a fill;
-* post-only orders that would cross the opposite best are moved one tick inside it, or cancelled with
-  ``immediate_cancel`` when ``reject_post_only``; other crossing orders take the displayed best amount at the
-  best price (taker), and the rest rests (GTC) or is cancelled with ``immediate_cancel`` (IOC, market);
-* amend follows Thalex: the amount is the new total, an amount <= filled cancels the order, the same price with a
-  smaller (or equal) amount keeps the queue position, anything else re-joins the queue at the back.
+* reaches the exchange at ``t + latency``, which the engine meets at ``t + latency + feed``: inserts and amends
+  after ``order_entry_latency_ns``, cancels after ``cancel_latency_ns``; requests arriving at the same instant are
+  handled in submission order;
+* is answered (ack, fill, error) ``response_latency_ns`` after the exchange produced it, but never before the
+  engine has seen the market data that produced it: an answer made at engine time ``x`` (exchange time
+  ``x - feed``, the ``ts_exchange_ns`` it carries) reaches us at ``x + max(0, response - feed)``;
+* market data (``on_ticker``, ``on_book_top``, ``on_trade``) is fed when seen: the driver advances the clock first.
+  Requests that reached the exchange before the data happened are handled first.
 
 Deterministic (no randomness); memory is bounded by the open orders and undelivered answers (closed orders are
 dropped at once).
@@ -33,7 +25,6 @@ dropped at once).
 from __future__ import annotations
 
 import heapq
-import math
 import zlib
 
 from .clock import Clock
@@ -43,20 +34,14 @@ from .errors import InvalidValue
 from .events import RequestRejected
 from .requests import AmendOrder, CancelOrder, InsertOrder, OrderRequest
 from .sim.config import SimMatchConfig
-from .sim.queue import TopOfBook, allocate_trade, cap_queue, join_queue
-from .sim.results import (
-    DUPLICATE_ORDER_ID,
-    INVALID_AMOUNT,
-    INVALID_PRICE,
-    INVALID_TIME_IN_FORCE,
-    ORDER_NOT_FOUND,
-    PRICE_NOT_ON_TICK,
-    UNKNOWN_INSTRUMENT,
-    SimEvent,
-)
+from .sim.queue import TopOfBook, allocate_cross, allocate_trade, cap_queue, join_queue
+from .sim.results import ORDER_NOT_FOUND, SimEvent
 from .sim.sim_order import SimOrder
+from .sim.validation import check_amount, check_insert, check_price
 
 _BPS = 1e-4  # one basis point as a fraction
+_FEED_SAMPLE_MAX_NS = 1_000_000_000  # a trade stamped more than 1 s (or less than 0) before we saw it is not a sample
+_FEED_EWMA_SHIFT = 4  # the measured feed delay moves 1/16 of the way to each new sample
 
 
 class SimMatchEngine:
@@ -66,6 +51,8 @@ class SimMatchEngine:
         instrument: the one instrument this engine matches (tick and lot grid, min_order_amount).
         clock: the time source; ``submit`` and the ``on_*`` methods read ``clock.now_ns()`` (int ns).
         config: latencies (ns), slippage (ticks) and fees (bps).
+
+    Times are the engine's: when we see market data (``clock.now_ns()``); see the module docstring.
 
     Every method returning ``list[SimEvent]`` returns the answers that have reached us by then, in the
     order they arrive: :class:`OrderUpdate` or :class:`RequestRejected`.
@@ -80,7 +67,10 @@ class SimMatchEngine:
         self._orders: dict[str, SimOrder] = {}  # resting orders by order_id
         self._by_client_id: dict[int, str] = {}  # client_order_id -> order_id of resting orders
         self._top: TopOfBook | None = None
-        self._now_ns = clock.now_ns()  # exchange time processed so far
+        # per side of our orders: (opposite best ticks, lots of it already used to fill us) while it crosses them
+        self._cross_taken: dict[Side, tuple[int, int]] = {}
+        self._measured_feed_ns: int | None = None  # EWMA of public trades' ts_local_ns - ts_exchange_ns
+        self._now_ns = clock.now_ns()  # engine time processed so far
         self._seq = 0
         self._order_seq = 0
         self._trade_seq = 0
@@ -97,12 +87,21 @@ class SimMatchEngine:
     def config(self) -> SimMatchConfig:
         return self._config
 
+    @property
+    def feed_latency_ns(self) -> int:
+        """The public feed's delay in use (ns): the configured one, or the one measured on public trades when larger."""
+        configured = self._config.feed_latency_ns
+        measured = self._measured_feed_ns
+        return configured if measured is None or measured < configured else measured
+
     def submit(self, request: OrderRequest) -> None:
-        """Send a request; it reaches the exchange after the entry (or cancel) latency from ``clock.now_ns()``."""
+        """Send a request at ``clock.now_ns()``; it reaches the exchange after the entry (or cancel) latency, which
+        the engine meets one feed delay later."""
         latency = (
             self._config.cancel_latency_ns if isinstance(request, CancelOrder) else self._config.order_entry_latency_ns
         )
-        heapq.heappush(self._pending, (self._clock.now_ns() + latency, self._next_seq(), request))
+        arrival = self._clock.now_ns() + latency + self.feed_latency_ns
+        heapq.heappush(self._pending, (arrival, self._next_seq(), request))
 
     def advance(self, now_ns: int | None = None) -> list[SimEvent]:
         """Handle every request that has reached the exchange by ``now_ns`` (default ``clock.now_ns()``, int ns)
@@ -121,25 +120,29 @@ class SimMatchEngine:
         return self._deliver(now)
 
     def on_ticker(self, ticker: Ticker) -> list[SimEvent]:
-        """A new ticker (a full state) at ``clock.now_ns()``: refreshes the top of book used for post-only,
-        taker fills and queue estimates. Never fills a resting order (a touch is not a fill).
+        """A new ticker (a full state) seen at ``clock.now_ns()``: refreshes the top of book used for post-only,
+        taker fills and queue estimates, and fills resting orders its opposite best crossed (a touch of our own
+        side is not a fill). A side without a displayed amount has an unknown size, never 0.
         """
         self._check_instrument("Ticker", ticker.instrument_name)
         now = self._start_event()
-        self._set_top(ticker.best_bid_price, ticker.best_bid_amount or 0.0,
-                      ticker.best_ask_price, ticker.best_ask_amount or 0.0)
+        self._set_top(ticker.best_bid_price, ticker.best_bid_amount, ticker.best_ask_price, ticker.best_ask_amount)
+        self._fill_crossed(now)
         return self._deliver(now)
 
     def on_book_top(self, top: BookTop) -> list[SimEvent]:
-        """A new best bid/ask at ``clock.now_ns()``; same effect as :meth:`on_ticker`."""
+        """A new best bid/ask seen at ``clock.now_ns()``; same effect as :meth:`on_ticker`."""
         self._check_instrument("BookTop", top.instrument_name)
         now = self._start_event()
         self._set_top(top.bid_price, top.bid_amount, top.ask_price, top.ask_amount)
+        self._fill_crossed(now)
         return self._deliver(now)
 
     def on_trade(self, trade: Trade) -> list[SimEvent]:
-        """A public trade at ``clock.now_ns()``: may fill resting orders on the side its aggressor hit."""
+        """A public trade seen at ``clock.now_ns()``: may fill resting orders on the side its aggressor hit. Its two
+        stamps are a sample of the feed's delay."""
         self._check_instrument("Trade", trade.instrument_name)
+        self._measure_feed(trade.ts_local_ns - trade.ts_exchange_ns)
         now = self._start_event()
         inst = self._instrument
         hit = trade.taker_side.opposite  # our orders on this side can be filled
@@ -147,13 +150,7 @@ class SimMatchEngine:
         trade_ticks = inst.ask_ticks(trade.price) if hit is Side.BUY else inst.bid_ticks(trade.price)
         trade_lots = inst.lots_floor(trade.amount)
         resting = [o for o in self._orders.values() if o.side is hit]
-        for order, lots in allocate_trade(resting, trade_ticks, trade_lots, self._config.slippage_ticks):
-            fill = self._fill(order, order.price_ticks, lots, MakerTaker.MAKER, now)
-            done = order.remaining_lots == 0
-            if done:
-                self._forget(order)
-            self._emit_update(order, order.live_status(), ChangeReason.FILL, now,
-                              DeleteReason.FILLED if done else None, (fill,))
+        self._maker_fills(allocate_trade(resting, trade_ticks, trade_lots, self._config.slippage_ticks), now)
         return self._deliver(now)
 
     def fee_for(self, fill: OrderFill) -> float:
@@ -197,7 +194,7 @@ class SimMatchEngine:
                 self._cancel(request, at)
 
     def _insert(self, req: InsertOrder, at: int) -> None:
-        error = self._check_insert(req)
+        error = check_insert(req, self._instrument, self._by_client_id)
         if error is not None:
             self._reject(req, error[0], error[1], at)
             return
@@ -219,47 +216,13 @@ class SimMatchEngine:
         )
         self._place(order, ChangeReason.INSERT, at)
 
-    def _check_insert(self, req: InsertOrder) -> tuple[int, str] | None:
-        if req.instrument_name != self._instrument.instrument_name:
-            return UNKNOWN_INSTRUMENT, f"unknown instrument {req.instrument_name!r}"
-        if req.order_type is OrderType.MARKET and req.time_in_force is TimeInForce.GTC:
-            return INVALID_TIME_IN_FORCE, "a market order must be immediate_or_cancel, was good_till_cancelled"
-        if req.post_only and req.time_in_force is TimeInForce.IOC:
-            return INVALID_TIME_IN_FORCE, "post_only is not allowed with immediate_or_cancel"
-        if req.order_type is OrderType.LIMIT:
-            error = self._check_price(req.price)
-            if error is not None:
-                return error
-        error = self._check_amount(req.amount)
-        if error is not None:
-            return error
-        if req.client_order_id in self._by_client_id:
-            return DUPLICATE_ORDER_ID, f"client_order_id {req.client_order_id} is already in use"
-        return None
-
-    def _check_price(self, price: float) -> tuple[int, str] | None:
-        if not math.isfinite(price) or price <= 0:
-            return INVALID_PRICE, f"price must be > 0, was {price!r}"
-        if not self._instrument.is_on_tick(price):
-            return PRICE_NOT_ON_TICK, f"price {price!r} is not a multiple of tick_size {self._instrument.tick_size}"
-        return None
-
-    def _check_amount(self, amount: float) -> tuple[int, str] | None:
-        inst = self._instrument
-        if not math.isfinite(amount) or amount <= 0 or not inst.is_on_volume_tick(amount):
-            return INVALID_AMOUNT, f"amount {amount!r} is not a positive multiple of volume_tick_size " \
-                                   f"{inst.volume_tick_size}"
-        if inst.lots_of(amount) < inst.min_order_lots:
-            return INVALID_AMOUNT, f"amount {amount!r} is below min_order_amount {inst.min_order_amount}"
-        return None
-
     def _amend(self, req: AmendOrder, at: int) -> None:
         inst = self._instrument
         order = self._find(req.instrument_name, req.order_id, req.client_order_id)
         if order is None:
             self._reject(req, ORDER_NOT_FOUND, "order not found", at)
             return
-        error = self._check_price(req.price) or self._check_amount(req.amount)
+        error = check_price(req.price, inst) or check_amount(req.amount, inst)
         if error is not None:
             self._reject(req, error[0], error[1], at)
             return
@@ -306,10 +269,15 @@ class SimMatchEngine:
             order.price_ticks = adjusted
             crosses = False
         fills: tuple[OrderFill, ...] = ()
-        if crosses and opp_lots > 0 and top is not None and opp_ticks is not None:
-            lots = min(order.remaining_lots, opp_lots)
-            top.consume(opposite, lots)
-            fills = (self._fill(order, opp_ticks, lots, MakerTaker.TAKER, at),)
+        if crosses and top is not None and opp_ticks is not None:
+            if opp_lots is None:  # size unknown: the whole order, at the worst price it accepts
+                lots, price_ticks = order.remaining_lots, opp_ticks if is_market else order.price_ticks
+            else:
+                lots, price_ticks = min(order.remaining_lots, opp_lots), opp_ticks
+            if lots > 0:
+                top.consume(opposite, lots)
+                self._note_taken(order.side, opp_ticks, lots)
+                fills = (self._fill(order, price_ticks, lots, MakerTaker.TAKER, at),)
         if order.remaining_lots == 0:
             self._emit_update(order, order.live_status(), reason, at, DeleteReason.FILLED, fills)
             return
@@ -335,17 +303,62 @@ class SimMatchEngine:
         self._now_ns = now
         return now
 
-    def _set_top(self, bid: float | None, bid_amount: float, ask: float | None, ask_amount: float) -> None:
+    def _measure_feed(self, delay_ns: int) -> None:
+        if 0 <= delay_ns <= _FEED_SAMPLE_MAX_NS:
+            measured = self._measured_feed_ns
+            self._measured_feed_ns = (
+                delay_ns if measured is None else measured + ((delay_ns - measured) >> _FEED_EWMA_SHIFT)
+            )
+
+    def _set_top(
+        self, bid: float | None, bid_amount: float | None, ask: float | None, ask_amount: float | None
+    ) -> None:
         inst = self._instrument
         top = TopOfBook(
             bid_ticks=None if bid is None else inst.bid_ticks(bid),
-            bid_lots=inst.lots_floor(bid_amount) if bid is not None else 0,
+            bid_lots=None if bid_amount is None else inst.lots_floor(bid_amount),
             ask_ticks=None if ask is None else inst.ask_ticks(ask),
-            ask_lots=inst.lots_floor(ask_amount) if ask is not None else 0,
+            ask_lots=None if ask_amount is None else inst.lots_floor(ask_amount),
         )
         self._top = top
         for order in self._orders.values():
             cap_queue(order, top)
+
+    def _fill_crossed(self, at: int) -> None:
+        """Fill the resting orders the new top of book crossed, at their limits, from the part of the crossing level
+        not used before (a level still shown by the next update is the same resting orders)."""
+        top = self._top
+        assert top is not None
+        for side in (Side.BUY, Side.SELL):
+            opp_ticks, opp_lots = top.best(side.opposite)
+            if opp_ticks is None:
+                self._cross_taken.pop(side, None)
+                continue
+            taken = self._note_taken(side, opp_ticks, 0)
+            crossed = None if opp_lots is None else max(0, opp_lots - taken)
+            resting = [o for o in self._orders.values() if o.side is side]
+            fills = allocate_cross(resting, opp_ticks, crossed) if resting else []
+            for _, lots in fills:
+                self._note_taken(side, opp_ticks, lots)
+                top.consume(side.opposite, lots)
+            self._maker_fills(fills, at)
+
+    def _note_taken(self, side: Side, opposite_ticks: int, lots: int) -> int:
+        """Add ``lots`` to what our ``side`` took from the opposite level at ``opposite_ticks`` (a new level starts
+        from 0); return the total taken from it."""
+        taken_ticks, taken = self._cross_taken.get(side, (opposite_ticks, 0))
+        total = (taken if taken_ticks == opposite_ticks else 0) + lots
+        self._cross_taken[side] = (opposite_ticks, total)
+        return total
+
+    def _maker_fills(self, fills: list[tuple[SimOrder, int]], at: int) -> None:
+        for order, lots in fills:
+            fill = self._fill(order, order.price_ticks, lots, MakerTaker.MAKER, at)
+            done = order.remaining_lots == 0
+            if done:
+                self._forget(order)
+            self._emit_update(order, order.live_status(), ChangeReason.FILL, at,
+                              DeleteReason.FILLED if done else None, (fill,))
 
     def _find(self, instrument_name: str, order_id: str | None, client_order_id: int) -> SimOrder | None:
         if instrument_name != self._instrument.instrument_name:
@@ -368,7 +381,7 @@ class SimMatchEngine:
             price=self._instrument.price(price_ticks),
             amount=self._instrument.amount(lots),
             maker_taker=maker_taker,
-            ts_exchange_ns=at,
+            ts_exchange_ns=at - self.feed_latency_ns,
         )
 
     def _emit_update(
@@ -380,15 +393,22 @@ class SimMatchEngine:
         delete_reason: DeleteReason | None = None,
         fills: tuple[OrderFill, ...] = (),
     ) -> None:
-        due = at + self._config.response_latency_ns
-        self._emit(order.to_update(self._instrument, status, reason, at, due, delete_reason, fills), at)
+        feed = self.feed_latency_ns
+        due = self._due(at, feed)
+        self._emit(order.to_update(self._instrument, status, reason, at - feed, due, delete_reason, fills), due)
 
-    def _emit(self, event: SimEvent, at: int) -> None:
-        heapq.heappush(self._outbox, (at + self._config.response_latency_ns, self._next_seq(), event))
+    def _due(self, at: int, feed: int) -> int:
+        """When an answer made at engine time ``at`` reaches us: response latency after the exchange made it
+        (``at - feed``), but not before the engine knew it."""
+        return at + max(0, self._config.response_latency_ns - feed)
+
+    def _emit(self, event: SimEvent, due: int) -> None:
+        heapq.heappush(self._outbox, (due, self._next_seq(), event))
 
     def _reject(self, req: OrderRequest, code: int, message: str, at: int) -> None:
-        due = at + self._config.response_latency_ns
-        self._emit(RequestRejected(req.client_order_id, code, message, req, at, due), at)
+        feed = self.feed_latency_ns
+        due = self._due(at, feed)
+        self._emit(RequestRejected(req.client_order_id, code, message, req, at - feed, due), due)
 
     def _deliver(self, now: int) -> list[SimEvent]:
         out: list[SimEvent] = []

@@ -325,6 +325,10 @@ class QuotingCore:
         in_step = tracker.version == self._rows_version
         events = tracker.on_order_update(update)
         self._track(in_step, tracker.last_updated_order)
+        if update.fills:  # our own fills reach the strategy (kappa must not learn from their prints)
+            for event in events:
+                if type(event) is Fill:
+                    self._strategy.on_own_fill(event)
         return events
 
     def on_request_failed(self, client_order_id: int, ts_ns: int, reason: str) -> Order | None:

@@ -7,12 +7,15 @@ and by the benchmark; the backtest runner builds on it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from thalex_modular.platform.domain.clock import SimClock
 from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
 from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
+from thalex_modular.platform.domain.fees import thalex_maker_fee_bps
+from thalex_modular.platform.domain.market.regime import RegimeConfig
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
 from thalex_modular.platform.domain.requests import ClientOrderIds
 from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
@@ -35,6 +38,7 @@ class SimStats:
     requests_sent: int = 0
     fills: int = 0
     volume: float = 0.0
+    notional_usd: float = 0.0
     fees_usd: float = 0.0
     max_abs_position: float = 0.0
     denials: int = 0
@@ -59,6 +63,35 @@ class SimSummary:
     def total_pnl_usd(self) -> float:
         """Realised (net of fees, as the tracker books them) + unrealised at the mark."""
         return self.realised_pnl_usd + self.unrealised_pnl_usd
+
+    @property
+    def gross_capture_usd(self) -> float:
+        """What the quotes captured before fees: total PnL plus the fees paid (USD)."""
+        return self.total_pnl_usd + self.stats.fees_usd
+
+    @property
+    def gross_capture_bps(self) -> float:
+        """Gross capture per unit of volume, bps of the traded notional (0 before any fill)."""
+        return _bps_of(self.gross_capture_usd, self.stats.notional_usd)
+
+    @property
+    def fees_bps(self) -> float:
+        """Fees per unit of volume, bps of the traded notional."""
+        return _bps_of(self.stats.fees_usd, self.stats.notional_usd)
+
+    @property
+    def net_bps(self) -> float:
+        """Net PnL per unit of volume, bps of the traded notional: gross capture less fees."""
+        return _bps_of(self.total_pnl_usd, self.stats.notional_usd)
+
+    @property
+    def net_usd_per_unit(self) -> float:
+        """Net PnL per unit of the underlying traded (USD)."""
+        return self.total_pnl_usd / self.stats.volume if self.stats.volume else 0.0
+
+
+def _bps_of(usd: float, notional_usd: float) -> float:
+    return usd / notional_usd * 1e4 if notional_usd else 0.0
 
 
 class SimSession:
@@ -129,6 +162,7 @@ class SimSession:
                     filled = True
                     stats.fills += 1
                     stats.volume += event.amount
+                    stats.notional_usd += event.price * event.amount
                     if self._on_fill is not None:
                         self._on_fill(event)
                 elif isinstance(event, ResyncRequest):
@@ -159,7 +193,8 @@ class SimSession:
 
 @dataclass(frozen=True, slots=True)
 class CoreParameters:
-    """One instrument's quoting core; defaults are ``platform run``'s. Units in names (``_ns`` int ns)."""
+    """One instrument's quoting core; defaults are ``platform run``'s. Units in names (``_ns`` int ns).
+    ``maker_fee_bps`` None: the venue's (Thalex's schedule; in a simulated session, the simulator's)."""
 
     gamma: float = 0.002
     max_position_underlying: float = 0.5
@@ -178,10 +213,14 @@ class CoreParameters:
     max_mark_age_ns: int | None = None
     fill_report_grace_ns: int = 0
     label: str = "thalex-modular"
+    maker_fee_bps: float | None = None
+    min_edge_bps: float = 1.5
+    sigma_floor_annual: float = 0.2
 
 
-def build_strategy(params: CoreParameters) -> AvellanedaStoikovStrategy:
-    """The quoting model of ``params`` (a running service takes a new one with ``QuotingService.replace_strategy``)."""
+def build_strategy(params: CoreParameters, instrument: Instrument) -> AvellanedaStoikovStrategy:
+    """The quoting model of ``params`` for ``instrument`` (a running service takes a new one with
+    ``QuotingService.replace_strategy``)."""
     return AvellanedaStoikovStrategy(
         AvellanedaStoikovConfig(
             gamma=params.gamma,
@@ -189,6 +228,8 @@ def build_strategy(params: CoreParameters) -> AvellanedaStoikovStrategy:
             level_amounts=params.level_amounts,
             horizon_s=params.horizon_s,
             min_spread_ticks=params.min_spread_ticks,
+            maker_fee_bps=thalex_maker_fee_bps(instrument) if params.maker_fee_bps is None else params.maker_fee_bps,
+            min_edge_bps=params.min_edge_bps,
         )
     )
 
@@ -202,7 +243,7 @@ def build_core(
     """Wire tracker, analyzer, A-S strategy, risk and reconciler for one instrument (``exposure``: the account's
     other orders and positions, live)."""
     p = params or CoreParameters()
-    strategy = build_strategy(p)
+    strategy = build_strategy(p, instrument)
     risk = RiskCheck(
         RiskConfig(
             max_position=p.max_position_underlying,
@@ -220,7 +261,8 @@ def build_core(
         amend_tolerance_bps=p.amend_tolerance_bps, amount_tolerance=p.amount_tolerance,
     )
     tracker = StateTracker((instrument,), fill_report_grace_ns=p.fill_report_grace_ns)
-    return QuotingCore(instrument, tracker, MultiWindowRegimeAnalyzer(), strategy, reconciler, exposure=exposure)
+    analyzer = MultiWindowRegimeAnalyzer(RegimeConfig(sigma_floor_annual=p.sigma_floor_annual))
+    return QuotingCore(instrument, tracker, analyzer, strategy, reconciler, exposure=exposure)
 
 
 def build_sim_session(
@@ -230,5 +272,11 @@ def build_sim_session(
     sim_config: SimMatchConfig | None = None,
     on_fill: Callable[[Fill], None] | None = None,
 ) -> SimSession:
+    """A core against the simulator on simulated time; the strategy's maker fee is the simulator's unless
+    ``params`` names one."""
     clock = SimClock(start_ns)
-    return SimSession(build_core(instrument, params), SimMatchEngine(instrument, clock, sim_config), clock, on_fill)
+    engine = SimMatchEngine(instrument, clock, sim_config)
+    p = params or CoreParameters()
+    if p.maker_fee_bps is None:
+        p = dataclasses.replace(p, maker_fee_bps=engine.config.maker_fee_bps)
+    return SimSession(build_core(instrument, p), engine, clock, on_fill)

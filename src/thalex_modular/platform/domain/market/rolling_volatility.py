@@ -116,7 +116,7 @@ class RollingVolatility:
         if isinstance(window_samples, bool) or not isinstance(window_samples, int) or window_samples < 2:
             raise InvalidValue(f"RollingVolatility.window_samples must be an int >= 2, was {window_samples!r}")
         self.window = window_samples
-        self._f, self._i = vk.new_state((window_samples,))
+        self._f, self._i = vk.new_state((0,), window_samples)  # duration 0: the last window_samples returns
         self._sum_dt = vk.sum_dt_offset(1, 0)
         self._out = vk.window_out_offset(0)
         self._max_dt_ns = _INT64_MAX // window_samples  # so the window's int64 sum of durations cannot overflow
@@ -138,7 +138,7 @@ class RollingVolatility:
             raise InvalidValue(f"RollingVolatility.push: dt_ns must be int nanoseconds, was {dt_ns!r}") from None
         if not 0 < dt <= self._max_dt_ns:
             raise InvalidValue(f"RollingVolatility.push: dt_ns must be in [1, {self._max_dt_ns}], was {dt}")
-        vk.push_return(float(log_ret), dt, self._f, self._i)
+        vk.push_return(float(log_ret), dt, 0, self._f, self._i)
 
     @property
     def count(self) -> int:

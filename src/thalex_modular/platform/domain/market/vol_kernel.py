@@ -2,10 +2,13 @@
 
 State lives in two preallocated arrays owned by the caller (:class:`~.regime_analyzer.MultiWindowRegimeAnalyzer`
 or :class:`~.rolling_volatility.RollingVolatility`): ``f`` (float64: classification parameters and outputs,
-per-window sums and sigmas) and ``i`` (int64: header, window sizes, duration sums, fixed-point limbs, the ring).
-:func:`new_state` allocates them; the ``F_*``/``I_*`` constants and the ``*_offset`` helpers name their slots.
-All windows share one ring of the last ``max(window)`` samples (duration and fixed-point terms of ``r`` and
-``r**2``); each window subtracts the sample that leaves it.
+per-window sums and sigmas) and ``i`` (int64: header, window durations, counts and tails, duration sums,
+fixed-point limbs, the ring). :func:`new_state` allocates them; the ``F_*``/``I_*`` constants and the ``*_offset``
+helpers name their slots. All windows share one ring of the last ``capacity`` samples (duration, end time and
+fixed-point terms of ``r`` and ``r**2``); each window keeps the samples that lie within its duration (a sample
+leaves once it began more than ``duration`` before the newest sample's end; the newest always stays) and at most
+``capacity`` of them, and subtracts each sample that leaves it. A window of duration 0 keeps the last
+``capacity`` samples whatever their times (:class:`~.rolling_volatility.RollingVolatility`).
 
 Exact rolling sums (the choice, and why): each window keeps ``sum r`` and ``sum r**2`` as an integer count of
 ``2**-200`` (:data:`FIXED_POINT_BITS`), exactly as the former Python-int implementation did, but as
@@ -67,11 +70,13 @@ LABEL_TRENDING: Final[int] = 3
 
 # int64 array: header
 I_N_WINDOWS: Final[int] = 0
-I_CAPACITY: Final[int] = 1  # ring length: the largest window
+I_CAPACITY: Final[int] = 1  # ring length: the most samples any window holds
 I_HEAD: Final[int] = 2  # next ring slot to write
 I_TOTAL: Final[int] = 3  # returns pushed so far
 I_IV_DEADLINE_NS: Final[int] = 4  # the IV is stale once the last sample's ts_ns is beyond this
-I_WINDOWS: Final[int] = 8  # window sizes, then per-window sums of dt_ns, limbs, scratch limbs, the ring
+I_FIRST_TS_NS: Final[int] = 5  # time of the first price (-1 before it): the data's span starts here
+I_READY_SPAN_NS: Final[int] = 6  # the data must span this long before the classification (and quoting vol) is ready
+I_WINDOWS: Final[int] = 8  # window durations (ns; 0 = count only), then counts, tails, sums of dt_ns, limbs, ...
 
 # float64 array: classification parameters (set once from RegimeConfig) and the live implied vol
 F_CALM_VOL_RATIO: Final[int] = 0
@@ -80,32 +85,47 @@ F_TREND_THRESHOLD: Final[int] = 2
 F_LABEL_MULTIPLIERS: Final[int] = 3  # 4 values, indexed by LABEL_* code
 F_IV_RV_FACTOR_MIN: Final[int] = 7
 F_IV_RV_FACTOR_MAX: Final[int] = 8
-F_GAMMA_MULTIPLIER_MIN: Final[int] = 9
-F_GAMMA_MULTIPLIER_MAX: Final[int] = 10
+F_RISK_MULTIPLIER_MIN: Final[int] = 9
+F_RISK_MULTIPLIER_MAX: Final[int] = 10
 F_IV_ANNUAL: Final[int] = 11  # NaN = unknown
+F_SIGMA_FLOOR: Final[int] = 12  # the least quoting vol, per sqrt(second)
+F_RV_ANNUAL: Final[int] = 13  # realized vol on the implied vol's horizon, given with it; NaN = unknown
 # float64 array: classification outputs (written by regime_step), contiguous so one slice reads them all
-F_OUT_VOL_RATIO: Final[int] = 12
-F_OUT_TREND: Final[int] = 13
-F_OUT_LABEL: Final[int] = 14  # a LABEL_* code
-F_OUT_GAMMA_MULTIPLIER: Final[int] = 15
-F_OUT_IV_ANNUAL: Final[int] = 16  # NaN when unknown or stale
-F_OUT_IV_RV: Final[int] = 17  # NaN when unknown
-F_OUT_READY: Final[int] = 18  # 1.0 once the first window is full
-F_WINDOWS: Final[int] = 19  # per window: sum r, sum r**2, sigma per sqrt(s)
+F_OUT_VOL_RATIO: Final[int] = 14
+F_OUT_TREND: Final[int] = 15
+F_OUT_LABEL: Final[int] = 16  # a LABEL_* code
+F_OUT_RISK_MULTIPLIER: Final[int] = 17
+F_OUT_IV_ANNUAL: Final[int] = 18  # NaN when unknown or stale
+F_OUT_IV_RV: Final[int] = 19  # NaN when unknown
+F_OUT_READY: Final[int] = 20  # 1.0 once the data spans I_READY_SPAN_NS
+F_OUT_QUOTING_SIGMA: Final[int] = 21  # per sqrt(second)
+F_WINDOWS: Final[int] = 22  # per window: sum r, sum r**2, sigma per sqrt(s)
 F_PER_WINDOW: Final[int] = 3
-_RING_STRIDE: Final[int] = 9  # int64 per ring slot: dt_ns, fixed_term(r), fixed_term(r**2)
+_RING_STRIDE: Final[int] = 10  # int64 per ring slot: dt_ns, end ts_ns, fixed_term(r), fixed_term(r**2)
+
+
+@kernel
+def count_offset(n_windows: int, w: int) -> int:
+    """Index in ``i`` of window ``w``'s sample count."""
+    return I_WINDOWS + n_windows + w
+
+
+@kernel
+def tail_offset(n_windows: int, w: int) -> int:
+    """Index in ``i`` of window ``w``'s oldest sample's ring slot."""
+    return I_WINDOWS + 2 * n_windows + w
 
 
 @kernel
 def sum_dt_offset(n_windows: int, w: int) -> int:
     """Index in ``i`` of window ``w``'s sum of durations (ns)."""
-    return I_WINDOWS + n_windows + w
+    return I_WINDOWS + 3 * n_windows + w
 
 
 @kernel
 def limbs_offset(n_windows: int, w: int) -> int:
     """Index in ``i`` of window ``w``'s limbs: ``sum r`` then ``sum r**2``, :data:`LIMBS` each."""
-    return I_WINDOWS + 2 * n_windows + 2 * LIMBS * w
+    return I_WINDOWS + 4 * n_windows + 2 * LIMBS * w
 
 
 @kernel
@@ -116,21 +136,23 @@ def window_out_offset(w: int) -> int:
 
 @kernel
 def ring_offset(n_windows: int) -> int:
-    """Index in ``i`` of the ring (after the scratch limbs); slot ``j`` starts at ``ring + 9 * j``."""
+    """Index in ``i`` of the ring (after the scratch limbs); slot ``j`` starts at ``ring + 10 * j``."""
     return limbs_offset(n_windows, n_windows) + LIMBS
 
 
-def new_state(windows: tuple[int, ...]) -> tuple[FloatArray, IntArray]:
-    """Zeroed state arrays ``(f, i)`` for windows of the given sizes (returns each, >= 1)."""
-    n = len(windows)
-    capacity = max(windows)
+def new_state(durations_ns: tuple[int, ...], capacity: int) -> tuple[FloatArray, IntArray]:
+    """Zeroed state arrays ``(f, i)`` for windows of the given durations (ns, >= 0; 0 = the last ``capacity``
+    samples) sharing a ring of ``capacity`` (>= 1) samples."""
+    n = len(durations_ns)
     f = np.zeros(F_WINDOWS + F_PER_WINDOW * n, dtype=np.float64)
     i = np.zeros(ring_offset(n) + _RING_STRIDE * capacity, dtype=np.int64)
     i[I_N_WINDOWS] = n
     i[I_CAPACITY] = capacity
     i[I_IV_DEADLINE_NS] = np.iinfo(np.int64).max
-    i[I_WINDOWS : I_WINDOWS + n] = windows
+    i[I_FIRST_TS_NS] = -1
+    i[I_WINDOWS : I_WINDOWS + n] = durations_ns
     f[F_IV_ANNUAL] = math.nan
+    f[F_RV_ANNUAL] = math.nan
     f[F_OUT_IV_ANNUAL] = math.nan
     f[F_OUT_IV_RV] = math.nan
     f[F_OUT_VOL_RATIO] = 1.0
@@ -218,76 +240,98 @@ def fixed_to_float(i: IntArray, base: int, scratch: int) -> float:
 
 
 @kernel
-def push_return(r: float, dt_ns: int, f: FloatArray, i: IntArray) -> None:
-    """Push log return ``r`` (|r| <= :data:`MAX_ABS_LOG_RETURN`) spanning ``dt_ns`` > 0 ns into every window,
-    dropping from each the return that leaves it; rewrite every window's sum r, sum r**2 and sigma."""
+def _evict_tail(i: IntArray, n: int, w: int, ring: int, capacity: int) -> None:
+    """Remove window ``w``'s oldest sample from its sums (the very integers that were added)."""
+    tail = tail_offset(n, w)
+    slot = ring + _RING_STRIDE * i[tail]
+    acc = limbs_offset(n, w)
+    i[sum_dt_offset(n, w)] -= i[slot]
+    a = acc + i[slot + 2]
+    i[a] -= i[slot + 3]
+    i[a + 1] -= i[slot + 4]
+    i[a + 2] -= i[slot + 5]
+    a = acc + LIMBS + i[slot + 6]
+    i[a] -= i[slot + 7]
+    i[a + 1] -= i[slot + 8]
+    i[a + 2] -= i[slot + 9]
+    nxt = i[tail] + 1
+    i[tail] = 0 if nxt == capacity else nxt
+    i[count_offset(n, w)] -= 1
+
+
+@kernel
+def push_return(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) -> None:
+    """Push log return ``r`` (|r| <= :data:`MAX_ABS_LOG_RETURN`) spanning ``dt_ns`` > 0 ns and ending at ``ts_ns``
+    into every window; drop from each the samples that leave it (a full ring's oldest, then those that began more
+    than the window's duration before ``ts_ns``, keeping the newest); rewrite every window's sum r, sum r**2 and
+    sigma."""
     n = i[I_N_WINDOWS]
     capacity = i[I_CAPACITY]
     head = i[I_HEAD]
-    total = i[I_TOTAL]
     scratch = limbs_offset(n, n)
-    ring = ring_offset(n)  # per slot: dt_ns, then the fixed_term of r, then that of r**2
+    ring = ring_offset(n)  # per slot: dt_ns, end ts_ns, then the fixed_term of r, then that of r**2
+    for w in range(n):  # the slot about to be written is the oldest of a window that holds the whole ring
+        if i[count_offset(n, w)] == capacity:
+            _evict_tail(i, n, w, ring, capacity)
     k, c0, c1, c2 = fixed_term(r)
     k2, d0, d1, d2 = fixed_term(r * r)
+    slot = ring + _RING_STRIDE * head
+    i[slot] = dt_ns
+    i[slot + 1] = ts_ns
+    i[slot + 2] = k
+    i[slot + 3] = c0
+    i[slot + 4] = c1
+    i[slot + 5] = c2
+    i[slot + 6] = k2
+    i[slot + 7] = d0
+    i[slot + 8] = d1
+    i[slot + 9] = d2
     for w in range(n):
-        window = i[I_WINDOWS + w]
-        sum_dt = sum_dt_offset(n, w)
+        count = count_offset(n, w)
+        if i[count] == 0:
+            i[tail_offset(n, w)] = head
+        i[count] += 1
         acc = limbs_offset(n, w)
         acc2 = acc + LIMBS
-        if total >= window:
-            old = head - window
-            if old < 0:
-                old += capacity
-            slot = ring + _RING_STRIDE * old
-            i[sum_dt] -= i[slot]
-            a = acc + i[slot + 1]
-            i[a] -= i[slot + 2]
-            i[a + 1] -= i[slot + 3]
-            i[a + 2] -= i[slot + 4]
-            a = acc2 + i[slot + 5]
-            i[a] -= i[slot + 6]
-            i[a + 1] -= i[slot + 7]
-            i[a + 2] -= i[slot + 8]
-        i[sum_dt] += dt_ns
+        i[sum_dt_offset(n, w)] += dt_ns
         i[acc + k] += c0
         i[acc + k + 1] += c1
         i[acc + k + 2] += c2
         i[acc2 + k2] += d0
         i[acc2 + k2 + 1] += d1
         i[acc2 + k2 + 2] += d2
+        duration = i[I_WINDOWS + w]
+        if duration > 0:
+            while i[count] > 1:
+                old = ring + _RING_STRIDE * i[tail_offset(n, w)]
+                if ts_ns - (i[old + 1] - i[old]) <= duration:  # began within the window (no int64 overflow)
+                    break
+                _evict_tail(i, n, w, ring, capacity)
         normalise_fixed(i, acc)
         normalise_fixed(i, acc2)
         sum_r2 = fixed_to_float(i, acc2, scratch)
         out = window_out_offset(w)
         f[out] = fixed_to_float(i, acc, scratch)
         f[out + 1] = sum_r2
-        elapsed_ns = i[sum_dt]
+        elapsed_ns = i[sum_dt_offset(n, w)]
         f[out + 2] = math.sqrt(sum_r2 / (elapsed_ns / _NANOS_PER_SECOND)) if elapsed_ns != 0 else 0.0
-    slot = ring + _RING_STRIDE * head
-    i[slot] = dt_ns
-    i[slot + 1] = k
-    i[slot + 2] = c0
-    i[slot + 3] = c1
-    i[slot + 4] = c2
-    i[slot + 5] = k2
-    i[slot + 6] = d0
-    i[slot + 7] = d1
-    i[slot + 8] = d2
     head += 1
     i[I_HEAD] = 0 if head == capacity else head
-    i[I_TOTAL] = total + 1
+    i[I_TOTAL] += 1
 
 
 @kernel
 def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) -> tuple[float, float]:
-    """Push ``r`` over ``dt_ns`` (none when ``dt_ns`` is 0) into the fast, mid and slow windows (0, 1, 2), then
-    classify as of the last sample time ``ts_ns``; write the classification outputs.
+    """Push ``r`` over ``dt_ns`` ending at ``ts_ns`` (none when ``dt_ns`` is 0) into the fast, mid and slow windows
+    (0, 1, 2), then classify as of the last sample time ``ts_ns``; write the classification outputs.
 
     Returns:
-        (quoting sigma = max(fast, mid) per sqrt(second), gamma multiplier).
+        (quoting sigma per sqrt(second), risk multiplier). The quoting sigma is the larger of the fast and mid
+        windows' and the floor; until the data spans the ready span, also at least a fresh implied vol (the warm-up
+        never quotes on a vol measured on a few seconds).
     """
     if dt_ns > 0:
-        push_return(r, dt_ns, f, i)
+        push_return(r, dt_ns, ts_ns, f, i)
     mid = window_out_offset(1)
     sigma_fast = f[window_out_offset(0) + 2]
     sigma_mid = f[mid + 2]
@@ -296,7 +340,8 @@ def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) ->
     sum_r_mid = f[mid]
     sum_r2_mid = f[mid + 1]
     trend = abs(sum_r_mid) / math.sqrt(sum_r2_mid) if sum_r2_mid > 0.0 else 0.0
-    ready = i[I_TOTAL] >= i[I_WINDOWS]
+    first = i[I_FIRST_TS_NS]
+    ready = first >= 0 and ts_ns - first >= i[I_READY_SPAN_NS]
     if not ready:
         label = LABEL_NORMAL
     elif trend >= f[F_TREND_THRESHOLD]:
@@ -311,19 +356,25 @@ def regime_step(r: float, dt_ns: int, ts_ns: int, f: FloatArray, i: IntArray) ->
     iv = f[F_IV_ANNUAL]
     if ts_ns > i[I_IV_DEADLINE_NS]:
         iv = math.nan  # stale: treat as unknown rather than pretend (LESSONS 17)
-    rv_annual = sigma_slow * SQRT_SECONDS_PER_YEAR
+    # against the realized vol of the IV's own horizon (the windows' minutes are not comparable to days of IV)
+    rv_annual = f[F_RV_ANNUAL]
     iv_rv = iv / rv_annual if not math.isnan(iv) and rv_annual > 0.0 else math.nan
 
     multiplier = f[F_LABEL_MULTIPLIERS + label]
     if not math.isnan(iv_rv):
         multiplier *= min(max(iv_rv, f[F_IV_RV_FACTOR_MIN]), f[F_IV_RV_FACTOR_MAX])
-    multiplier = min(max(multiplier, f[F_GAMMA_MULTIPLIER_MIN]), f[F_GAMMA_MULTIPLIER_MAX])
+    multiplier = min(max(multiplier, f[F_RISK_MULTIPLIER_MIN]), f[F_RISK_MULTIPLIER_MAX])
+
+    quoting_sigma = max(sigma_fast, sigma_mid, f[F_SIGMA_FLOOR])
+    if not ready and not math.isnan(iv):
+        quoting_sigma = max(quoting_sigma, iv / SQRT_SECONDS_PER_YEAR)
 
     f[F_OUT_VOL_RATIO] = vol_ratio
     f[F_OUT_TREND] = trend
     f[F_OUT_LABEL] = label
-    f[F_OUT_GAMMA_MULTIPLIER] = multiplier
+    f[F_OUT_RISK_MULTIPLIER] = multiplier
     f[F_OUT_IV_ANNUAL] = iv
     f[F_OUT_IV_RV] = iv_rv
     f[F_OUT_READY] = 1.0 if ready else 0.0
-    return max(sigma_fast, sigma_mid), multiplier
+    f[F_OUT_QUOTING_SIGMA] = quoting_sigma
+    return quoting_sigma, multiplier

@@ -17,6 +17,10 @@ class SimMatchConfig:
             ``submit`` (ns, >= 0).
         cancel_latency_ns: cancel requests reach the exchange this long after ``submit`` (ns, >= 0).
         response_latency_ns: acks, fills and errors reach us this long after the exchange produced them (ns, >= 0).
+        feed_latency_ns: the public feed's delay: market data reaches us this long after it happened at the
+            exchange (ns, >= 0). The engine uses the larger of this and the delay it measures on public trades
+            (``ts_local_ns - ts_exchange_ns``). The default, 5 ms, is an assumption (the order of the other legs),
+            not a measurement of Thalex: a shadow run measures the real one.
         slippage_ticks: a resting order fills on a trade *through* its price only when the trade is at least this
             many ticks beyond the limit (a buy at P on a sell-aggressor trade at <= P - slippage_ticks ticks);
             >= 1, since a trade exactly at the limit is a queue event, not a crossing.
@@ -28,13 +32,14 @@ class SimMatchConfig:
     order_entry_latency_ns: int = 5_000_000
     cancel_latency_ns: int = 5_000_000
     response_latency_ns: int = 5_000_000
+    feed_latency_ns: int = 5_000_000
     slippage_ticks: int = 1
     maker_fee_bps: float = 1.0
     taker_fee_bps: float = 5.0
     order_id_prefix: str = "SIM"
 
     def __post_init__(self) -> None:
-        for name in ("order_entry_latency_ns", "cancel_latency_ns", "response_latency_ns"):
+        for name in ("order_entry_latency_ns", "cancel_latency_ns", "response_latency_ns", "feed_latency_ns"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InvalidValue(f"SimMatchConfig.{name} must be an int >= 0 (ns), was {value!r}")

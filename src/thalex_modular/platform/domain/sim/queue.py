@@ -1,16 +1,20 @@
 """Top of book as the simulator knows it, and the conservative queue model (hftbacktest RiskAdverseQueueModel).
 
-Rules (LESSONS 19, STYLE 15), all in integer ticks and lots:
+Rules (LESSONS 19, STYLE 15, docs/simulator.md), all in integer ticks and lots:
 
 * Joining a level: if our price equals the displayed best on our side, the whole displayed amount is ahead of
-  us. If our price is strictly better than that best (inside the spread), nobody is displayed there: 0 ahead.
-  Otherwise (behind the best, or no book seen yet) the level's size is unknown: ``None``, treated as infinite,
-  so only trades *through* our price can fill us until the level is seen as the best.
+  us; when the feed gives no size for that level, the amount ahead is unknown. If our price is strictly better
+  than that best (inside the spread), nobody is displayed there: 0 ahead. Otherwise (behind the best, or no book
+  seen yet) the level's size is unknown. An unknown queue (``None``) is infinite: only trades *through* our price
+  can fill us until the level is seen as the best with a size.
 * Book updates never move us forward, except that the amount ahead can never exceed what is displayed at our
   price (cancellations are assumed to be behind us; a level that shrank below our queue estimate caps it).
 * Trades at our price (or through it by less than ``slippage_ticks``) first consume the queue ahead, then fill
   us. Trades through our price by at least ``slippage_ticks`` fill us directly. One trade's size is shared
   across all our orders in price-time priority and is used once.
+* A book whose opposite best reaches our price (an ask at or below our bid) crossed us: those resting orders
+  would have met ours first, so they fill us at our limit, in price-time priority, up to the displayed size of
+  that level (all that remains of the crossed orders when the size is unknown).
 """
 
 from __future__ import annotations
@@ -23,25 +27,27 @@ from .sim_order import SimOrder
 
 @dataclass(slots=True)
 class TopOfBook:
-    """Best bid and ask in ticks with displayed amounts in lots; None prices mean an empty side.
+    """Best bid and ask in ticks with displayed amounts in lots; None prices mean an empty side, None amounts a
+    size the feed did not give (unknown, never read as 0).
 
-    The amounts are decremented when our simulated taker orders consume them, until the next book update.
+    The amounts are decremented when our simulated orders consume them, until the next book update.
     """
 
     bid_ticks: int | None
-    bid_lots: int
+    bid_lots: int | None
     ask_ticks: int | None
-    ask_lots: int
+    ask_lots: int | None
 
-    def best(self, side: Side) -> tuple[int | None, int]:
+    def best(self, side: Side) -> tuple[int | None, int | None]:
         """(price ticks, lots) of the best level on ``side`` (our bids live on the bid side)."""
         return (self.bid_ticks, self.bid_lots) if side is Side.BUY else (self.ask_ticks, self.ask_lots)
 
     def consume(self, side: Side, lots: int) -> None:
-        """Remove ``lots`` of displayed liquidity from the best level on ``side``."""
+        """Remove ``lots`` of displayed liquidity from the best level on ``side`` (an unknown size stays unknown)."""
         if side is Side.BUY:
-            self.bid_lots = max(0, self.bid_lots - lots)
-        else:
+            if self.bid_lots is not None:
+                self.bid_lots = max(0, self.bid_lots - lots)
+        elif self.ask_lots is not None:
             self.ask_lots = max(0, self.ask_lots - lots)
 
 
@@ -53,7 +59,8 @@ def is_better(side: Side, price_ticks: int, than_ticks: int) -> bool:
 def displayed_at(top: TopOfBook | None, side: Side, price_ticks: int) -> int | None:
     """Displayed public amount (lots) at our price on our side, or None when the book does not tell.
 
-    0 when our price is better than the displayed best (nobody is there); None when it is behind the best.
+    0 when our price is better than the displayed best (nobody is there); None when it is behind the best, or at
+    a best whose size the feed did not give.
     """
     if top is None:
         return None
@@ -84,6 +91,38 @@ def through_distance(order: SimOrder, trade_ticks: int) -> int:
     return order.price_ticks - trade_ticks if order.side is Side.BUY else trade_ticks - order.price_ticks
 
 
+def _price_time(orders: list[SimOrder], ticks: int) -> list[SimOrder]:
+    """The orders ``ticks`` reached (at or through their limit) with something left, in the order an aggressor at
+    ``ticks`` meets them: most aggressive price first, then earliest joined."""
+    reached = [o for o in orders if through_distance(o, ticks) >= 0 and o.remaining_lots > 0]
+    reached.sort(key=lambda o: (-through_distance(o, ticks), o.priority))
+    return reached
+
+
+def allocate_cross(orders: list[SimOrder], opposite_ticks: int, crossed_lots: int | None) -> list[tuple[SimOrder, int]]:
+    """Share the opposite best level that crossed our resting orders among them.
+
+    Args:
+        orders: our resting orders on the side the level crosses (bids for an ask at or below them), any order.
+        opposite_ticks: the opposite best price, ticks.
+        crossed_lots: the lots of that level not yet used to fill us; None when its size is unknown (every
+            crossed order then fills in full).
+
+    Returns:
+        ``(order, lots)`` pairs with lots > 0 in price-time priority, summing to at most ``crossed_lots``.
+    """
+    fills: list[tuple[SimOrder, int]] = []
+    left = crossed_lots
+    for order in _price_time(orders, opposite_ticks):
+        lots = order.remaining_lots if left is None else min(left, order.remaining_lots)
+        if lots <= 0:
+            break
+        fills.append((order, lots))
+        if left is not None:
+            left -= lots
+    return fills
+
+
 def allocate_trade(
     orders: list[SimOrder], trade_ticks: int, trade_lots: int, slippage_ticks: int
 ) -> list[tuple[SimOrder, int]]:
@@ -99,12 +138,9 @@ def allocate_trade(
         ``(order, lots)`` pairs with lots > 0, in price-time priority; the lots sum to at most ``trade_lots``.
         Queue positions of the orders at the trade's level are advanced in place.
     """
-    reached = [o for o in orders if through_distance(o, trade_ticks) >= 0 and o.remaining_lots > 0]
-    # Most aggressive price first, then earliest joined: the aggressor meets them in this order.
-    reached.sort(key=lambda o: (-through_distance(o, trade_ticks), o.priority))
     left = trade_lots
     fills: list[tuple[SimOrder, int]] = []
-    for order in reached:
+    for order in _price_time(orders, trade_ticks):
         if left <= 0:
             break
         if through_distance(order, trade_ticks) < slippage_ticks:
