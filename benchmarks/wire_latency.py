@@ -180,7 +180,7 @@ async def start_ours(url: str, kid: str, key_path: Path) -> InstrumentRuntime:
         "mode": "live", "network": "local", "instrument": INSTRUMENT, "connection.emulator_url": url,
         "strategy.level_amounts_underlying": [AMOUNT], "strategy.amend_tolerance_ticks": 0,
         "strategy.amend_tolerance_bps": 0.0,  # every probe moves both sides: two amends to time
-        "toxic_flow.enabled": False,
+        "toxic_flow.enabled": False, "options_vol.enabled": False,  # no second session on the benchmark's loop
         # the probe moves the mark by --move-ticks every ~ms, a realised vol far above any real market's: a short
         # horizon and a wide band keep the A-S quotes (and every amend) inside the risk check; latency, not
         # quoting, is measured here
