@@ -121,23 +121,23 @@ class InstrumentHost:
             )
         except Exception as exc:  # a deployment reports why an instrument cannot quote instead of dying
             log.exception("%s: cannot start", self.name)
-            self._fail(f"cannot start: {type(exc).__name__}: {exc}")
+            self.fail(f"cannot start: {type(exc).__name__}: {exc}")
             return
         if self._stopped:  # stopped while starting
             await self.runtime.stop()
 
     async def stop(self) -> int:
         """Kill switch, pull and cancel every order of ours, close the connection. Returns how many of our orders
-        the exchange still held afterwards (0 when the stop was clean)."""
+        the exchange still held afterwards (0: clean; -1: the exchange could not be asked)."""
         self._stopped = True
         runtime = self.runtime
         if runtime is None:
             return 0
         runtime.service.kill("deployment stopping")
-        await runtime.stop()
-        return len(runtime.service.core.tracker.open_orders(self.name))
+        return await runtime.stop()
 
-    def _fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> None:
+        """The instrument cannot quote: ``error`` with the reason (e.g. no credentials on its node)."""
         self._state = InstrumentState.ERROR
         self._error = reason
 
@@ -182,7 +182,7 @@ class InstrumentHost:
             return InstrumentState.SYNCING, "starting"
         failure = runtime.session.failure
         if failure is not None:
-            self._fail(f"session ended: {failure}")
+            self.fail(f"session ended: {failure}")
             return InstrumentState.ERROR, self._error
         service = runtime.service
         if service.quoting:

@@ -62,6 +62,16 @@ class LatencyRing:
         self._next = (self._next + 1) % len(self._values)
         self.count += 1
 
+    def since_ms(self, count: int) -> list[float]:
+        """The latencies added after the first ``count`` ones (those still held), oldest first, in ms."""
+        capacity = len(self._values)
+        new = min(self.count - count, capacity)
+        if new <= 0:
+            return []
+        end = self._next
+        indices = [(end - new + i) % capacity for i in range(new)]
+        return [float(v) / 1e6 for v in self._values[indices]]
+
     def percentiles_ms(self, *quantiles: float) -> tuple[float, ...]:
         """The given quantiles (0 to 1) of the latencies held, in ms; NaN before any."""
         held = self._values[: min(self.count, len(self._values))]
