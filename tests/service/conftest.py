@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from service_kit import START_S, Account, EmulatorFactory
-
+from exchange_kit import START_S, Account, EmulatorFactory
 from thalex_modular.emulator.config import EmulatorConfig
 from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.runtime import build_server

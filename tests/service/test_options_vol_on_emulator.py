@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from service_kit import EmulatorFactory
-from test_quoting_on_emulator import eventually, run_config
 
+from exchange_kit import EmulatorFactory, eventually, run_config
 from thalex_modular.deployment.instrument_runtime import build_runtime
 from thalex_modular.emulator.market import black76
 from thalex_modular.emulator.market.pricing import atm_iv, forward_price, years_to_expiry

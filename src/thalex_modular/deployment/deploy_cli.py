@@ -87,23 +87,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 # -- deploy -------------------------------------------------------------------------------------------------------
 
 
+class _Created:
+    """What this deploy created besides the processes in its state (only that is undone on a failure)."""
+
+    def __init__(self) -> None:
+        self.controller = False
+        self.state_saved = False
+
+
 def deploy_command(args: argparse.Namespace) -> int:
     _quiet_logging()
     started = DeploymentState(address="", namespace=NAMESPACE, mode=args.mode, network=args.network,
                               instruments=[], started_ns=time.time_ns())
+    created = _Created()
     try:
-        return _deploy(args, started)
+        return _deploy(args, started, created)
     except DeployError as exc:
         print(f"platform deploy: {exc}", file=sys.stderr)
-        _undo(started)
+        _undo(started, created)
         return exc.code
     except KeyboardInterrupt:
         print("platform deploy: interrupted; stopping what was started", file=sys.stderr)
-        _undo(started)
+        _undo(started, created)
         return 1
 
 
-def _deploy(args: argparse.Namespace, started: DeploymentState) -> int:
+def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Created) -> int:
     from thalex_modular.deployment.deployment_book import DeploySpec
 
     _refuse_a_second_deployment()
@@ -124,11 +133,20 @@ def _deploy(args: argparse.Namespace, started: DeploymentState) -> int:
     ray = _connect(args, started, head_env)
     from thalex_modular.deployment.ray.controller import Controller
 
+    try:
+        ray.get_actor(CONTROLLER, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    else:
+        raise DeployError(f"the cluster at {started.address} already runs a deployment (its Controller exists); "
+                          "`platform stop` it first")
     controller = ray.remote(Controller).options(
         name=CONTROLLER, namespace=NAMESPACE, lifetime="detached", max_restarts=-1, num_cpus=0, max_concurrency=1000,
     ).remote(spec, NAMESPACE, CONTROLLER)
+    created.controller = True
     ray.get(controller.deploy.remote(), timeout=120)
     started.save()
+    created.state_saved = True
     print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
           f"{', '.join(spec.instruments)}; state in {state_path()}", flush=True)
     code = _wait_until_quoting(controller, args.wait_s)
@@ -272,20 +290,24 @@ def _wait_until_quoting(controller: Any, wait_s: float) -> int:
     return 1 if not_quoting else 0
 
 
-def _undo(started: DeploymentState) -> None:
+def _undo(started: DeploymentState, created: _Created) -> None:
     """Stop what this deploy started, in reverse (nothing of another deployment)."""
     with contextlib.suppress(Exception):
         import ray
 
         if ray.is_initialized():
-            with contextlib.suppress(Exception):
-                ray.kill(ray.get_actor(CONTROLLER, namespace=NAMESPACE), no_restart=True)
+            if created.controller:
+                with contextlib.suppress(Exception):
+                    controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
+                    ray.get(controller.stop.remote(10.0), timeout=40)
+                    ray.kill(controller, no_restart=True)
             ray.shutdown()
     if started.head_pid is not None:
         stop_process(started.head_pid)
     if started.emulator_pid is not None:
         stop_process(started.emulator_pid, timeout_s=10.0)
-    DeploymentState.clear()
+    if created.state_saved:
+        DeploymentState.clear()
 
 
 # -- status ------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import Page
@@ -87,7 +87,9 @@ class Controller:
             for instrument, actor in list(self._actors.items()):
                 try:
                     await asyncio.wait_for(actor.ping.remote(), 5.0)
-                except RayActorError as exc:
+                except ActorUnavailableError:
+                    continue  # restarting (Ray restarts it): it reports again once it is up
+                except ActorDiedError as exc:
                     if self._stopping:
                         return
                     log.warning("%s: its actor is gone (%s); creating it again", instrument, exc)

@@ -1,5 +1,6 @@
-"""Shared test kit of tests/service (importable as ``service_kit``): emulator accounts, the run config of a test, a
-bare JSON-RPC client (control API, another trader of the account, the exchange's view), polling helpers."""
+"""Shared kit of the tests that talk to the emulator (importable as ``exchange_kit``): emulator accounts, the run
+config of a test, a bare JSON-RPC client (control API, another trader of the account, the exchange's view), polling
+helpers."""
 
 from __future__ import annotations
 
