@@ -19,6 +19,7 @@ import msgspec
 
 from thalex_modular.deployment.config import RunConfig, StrategySettings
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime, service_parts
+from thalex_modular.deployment.options_vol_feed import publish_implied_vol
 from thalex_modular.deployment.snapshots import (
     EquityEvent,
     Event,
@@ -31,6 +32,7 @@ from thalex_modular.deployment.snapshots import (
 from thalex_modular.platform.adapters.exchanges.thalex.token_bucket import TokenSource
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate
 from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.services.options_vol import VolSnapshot
 from thalex_modular.platform.use_cases.ports import SessionJournal
 from thalex_modular.platform.use_cases.sim_session import build_strategy
 
@@ -154,6 +156,11 @@ class InstrumentHost:
     def kill(self, reason: str = "operator") -> None:
         if self.runtime is not None:
             self.runtime.service.kill(reason)
+
+    def set_implied_vol(self, snap: VolSnapshot) -> None:
+        """The underlying's vol snapshot (from the deployment's options follower) into the regime analyzer."""
+        if self.runtime is not None:
+            publish_implied_vol(snap, self.runtime.service.core.analyzer)
 
     def update_strategy(self, settings: StrategySettings) -> None:
         """Quote with new strategy parameters from the next tick on (validated by the config model already)."""

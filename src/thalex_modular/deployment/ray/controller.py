@@ -10,6 +10,7 @@ monitor recreates an instrument actor that Ray could not restart (its node gone 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -20,7 +21,8 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
-from thalex_modular.deployment.ray.names import instrument_actor
+from thalex_modular.deployment.ray.names import OPTIONS_VOL, instrument_actor
+from thalex_modular.deployment.ray.options_vol_actor import OptionsVolActor
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot
 
 __all__ = ["Controller", "StopReport"]
@@ -49,6 +51,7 @@ class Controller:
         self._namespace = namespace
         self._name = name
         self._actors: dict[str, Any] = {}
+        self._options_vol: Any = None
         self._stopping = False
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
@@ -58,8 +61,20 @@ class Controller:
     # -- deployment -------------------------------------------------------------------------------------------
 
     async def _deploy(self) -> None:
-        for instrument in self.book.spec.instruments:
+        spec = self.book.spec
+        if self._options_vol is None and spec.run_config(spec.instruments[0]).options_vol.enabled:
+            self._options_vol = self._singleton(OPTIONS_VOL, OptionsVolActor, spec.run_config(spec.instruments[0]))
+        for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
+
+    def _singleton(self, name: str, cls: type, *args: Any) -> Any:
+        """The deployment's named singleton ``name`` (found again after a restart of this actor, else created)."""
+        try:
+            return ray.get_actor(name, namespace=self._namespace)
+        except ValueError:
+            return ray.remote(cls).options(  # type: ignore[attr-defined]
+                name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, num_cpus=0,
+            ).remote(*args)
 
     async def deploy(self) -> list[str]:
         """Wait until every instrument's actor exists; returns their names."""
@@ -78,7 +93,8 @@ class Controller:
             name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, max_task_retries=0,
             num_cpus=0, resources=spec.placement.get(instrument, {}), max_concurrency=64,
             scheduling_strategy="SPREAD",
-        ).remote(spec.run_config(instrument), self._name, self._namespace)
+        ).remote(spec.run_config(instrument), self._name, self._namespace,
+                 OPTIONS_VOL if self._options_vol is not None else None)
 
     async def _watch(self) -> None:
         """Recreate an instrument actor that is gone for good (Ray could not restart it)."""
@@ -162,4 +178,9 @@ class Controller:
                 log.warning("%s: stop did not complete: %s", name, result)
             ray.kill(self._actors[name], no_restart=True)
         self._actors.clear()
+        if self._options_vol is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._options_vol.stop.remote(), 10.0)
+            ray.kill(self._options_vol, no_restart=True)
+            self._options_vol = None
         return report

@@ -6,7 +6,9 @@ node's environment (no secret travels in its arguments), builds the host and sta
 path is compiled (or loaded from the kernel cache) before the connection opens, and open orders and positions are
 resynced from the exchange before the first quote. A publish loop then pushes the host's snapshot and events to the
 Controller every ``publish_interval_s``, paced (one report in flight), and updates the metrics; nobody calls into the
-actor to read its state. Commands (pause, resume, kill switch, strategy parameters, stop) are methods.
+actor to read its state. When options feed the regime, the same loop pulls the underlying's vol snapshot from the
+deployment's one OptionsVolActor (N instruments share one chain subscription). Commands (pause, resume, kill switch,
+strategy parameters, stop) are methods.
 """
 
 from __future__ import annotations
@@ -36,11 +38,17 @@ class InstrumentActor:
         config: the instrument's run config, without credentials.
         controller: the Controller actor's name (in ``namespace``), where reports go.
         namespace: the deployment's Ray namespace.
+        options_vol: the OptionsVolActor's name, None when options do not feed the regime.
         publish_interval_s: how often the actor reports.
     """
 
-    def __init__(self, config: RunConfig, controller: str, namespace: str, publish_interval_s: float = 0.25) -> None:
+    def __init__(self, config: RunConfig, controller: str, namespace: str, options_vol: str | None = None,
+                 publish_interval_s: float = 0.25) -> None:
         context = ray.get_runtime_context()
+        self._options_vol = options_vol if config.options_vol.enabled else None
+        if self._options_vol is not None:  # the singleton follows the chain: this runtime starts no feed of its own
+            config = config.model_copy(update={"options_vol": config.options_vol.model_copy(update={"enabled": False})})
+        self._vol_every_s = config.options_vol.publish_interval_s
         self._config = config
         self._controller = controller
         self._namespace = namespace
@@ -66,6 +74,10 @@ class InstrumentActor:
         if start:
             await self.host.start()
         controller = ray.get_actor(self._controller, namespace=self._namespace)
+        if self._options_vol is not None and self.host.runtime is not None:
+            asyncio.get_running_loop().create_task(
+                self._follow_vol(self._options_vol, self.host.runtime.instrument.underlying), name="options-vol"
+            )
         pending: ray.ObjectRef[Any] | None = None
         while True:
             if pending is not None:
@@ -81,6 +93,23 @@ class InstrumentActor:
             except Exception:
                 log.exception("%s: report failed", self._config.instrument)
             await asyncio.sleep(self._interval_s)
+
+    async def _follow_vol(self, name: str, underlying: str) -> None:
+        """Pull the underlying's vol snapshot from the OptionsVolActor ``name`` into the regime analyzer,
+        periodically."""
+        options_vol = ray.get_actor(name, namespace=self._namespace)
+        if not await options_vol.follow.remote(underlying):
+            log.info("%s: no options of %s followed: the regime runs without implied vol", self._config.instrument,
+                     underlying)
+            return
+        while True:
+            try:
+                snap = await asyncio.wait_for(options_vol.snapshot.remote(underlying), 5.0)
+                if snap is not None:
+                    self.host.set_implied_vol(snap)
+            except Exception as exc:  # the next pull may succeed; the regime keeps the last IV until it is stale
+                log.warning("%s: vol snapshot of %s failed (%s)", self._config.instrument, underlying, exc)
+            await asyncio.sleep(self._vol_every_s)
 
     def _update_metrics(self, snapshot: InstrumentSnapshot) -> None:
         runtime = self.host.runtime
