@@ -152,3 +152,28 @@ class InstrumentActor:
 
     async def ping(self) -> str:
         return self._config.instrument
+
+    async def counters(self, since: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+        """For benchmarks: tickers, coalesced tickers and runs so far, the tick-to-quote and feed-lag latencies (ms)
+        added after the counts in ``since``, and this process's resident memory (MB)."""
+        runtime = self.host.runtime
+        if runtime is None:
+            return {}
+        stats = runtime.service.stats
+        return {
+            "tickers": stats.tickers, "coalesced": stats.coalesced, "runs": stats.runs,
+            "tick_to_quote_ms": stats.tick_to_quote.since_ms(since[0]),
+            "tick_to_quote_count": stats.tick_to_quote.count,
+            "feed_lag_ms": stats.feed_lag.since_ms(since[1]),
+            "feed_lag_count": stats.feed_lag.count,
+            "rss_mb": _rss_mb(),
+        }
+
+
+def _rss_mb() -> float:
+    """This process's resident set size, MB (Linux: /proc/self/status)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")

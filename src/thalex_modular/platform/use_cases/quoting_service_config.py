@@ -85,6 +85,7 @@ class ServiceStats:
     """Running counters of one service."""
 
     tickers: int = 0
+    coalesced: int = 0  # tickers superseded by a newer one before a run took them (runs coalesce)
     trades: int = 0
     runs: int = 0
     requests_sent: int = 0
@@ -110,5 +111,8 @@ class ServiceStats:
     sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
     # a ticker's receive time to its run's requests written (insert/amend mode; mass quotes: to the reply)
     tick_to_quote: LatencyRing = field(default_factory=LatencyRing)
+    # a ticker's exchange time (mark_timestamp) to its receive time: the feed's delay, any backlog before us included
+    # (meaningful where the venue's clock is the wall clock)
+    feed_lag: LatencyRing = field(default_factory=LatencyRing)
 
 
