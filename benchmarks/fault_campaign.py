@@ -99,8 +99,7 @@ async def kill_and_time(controller: Any, instrument: str) -> float:
 async def campaign(url: str, token: str, key: Any, minutes: float) -> int:
     control = await Client.open(url)
     await control.call("emulator/authenticate", token=token)
-    observer = await Client.open(url)
-    await observer.call("public/login", token=make_token(key.kid, key.private_key_pem, time.time()))
+    observer: Client | None = None
     config = load_run_config(None, {}, {"mode": "live", "network": "local", "connection.emulator_url": url,
                                         "options_vol.enabled": False, "kill_switch.enabled": False})
     controller = ray.remote(Controller).options(name="controller", namespace=NAMESPACE, num_cpus=0).remote(
@@ -129,6 +128,8 @@ async def campaign(url: str, token: str, key: Any, minutes: float) -> int:
             await asyncio.sleep(1.0)
         await control.call("emulator/set_faults")  # all off: the deployment settles
         await asyncio.sleep(8.0)
+        observer = await Client.open(url)  # the account's connections were dropped meanwhile: log in now
+        await observer.call("public/login", token=make_token(key.kid, key.private_key_pem, time.time()))
         # the exchange's view against the actors'
         now = await status(controller)
         held = [o for o in await observer.call("private/open_orders") if o.get("label") == LABEL]
@@ -146,7 +147,8 @@ async def campaign(url: str, token: str, key: Any, minutes: float) -> int:
         await controller.stop.remote(30.0)
         ray.kill(controller)
         await control.ws.close()
-        await observer.ws.close()
+        if observer is not None:
+            await observer.ws.close()
     print(f"faults_injected={sum(faults.values())}")
     for kind, count in sorted(faults.items()):
         print(f"faults_{kind}={count}")
