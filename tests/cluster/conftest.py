@@ -10,22 +10,16 @@ workers) inherit it.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 
-from exchange_kit import Account
-from thalex_modular.emulator.config import EmulatorConfig
+from exchange_kit import Account, EmulatorFactory, emulators
 from thalex_modular.emulator.keys import keygen_to_dir
-from thalex_modular.emulator.runtime import build_server
-from thalex_modular.emulator.server import EmulatorServer
 
 NAMESPACE = "thalex-modular-test"
 ACCOUNT = "A000000041"
-START_S = 1_733_011_200.0
-
-EmulatorFactory = Callable[..., Awaitable[EmulatorServer]]
 
 
 @pytest.fixture(scope="session")
@@ -68,17 +62,5 @@ def ray_cluster(cluster_account: Account) -> Iterator[object]:
 @pytest_asyncio.fixture
 async def start_emulator(cluster_account: Account) -> AsyncIterator[EmulatorFactory]:
     """Start the REAL emulator in this process on a free loopback port (the cluster's actors connect to it)."""
-    servers: list[EmulatorServer] = []
-    keys_json = cluster_account.key_path.parent.parent / "keys.json"
-
-    async def factory(**overrides: object) -> EmulatorServer:
-        base: dict[str, object] = {"port": 0, "keys_file": keys_json, "start_time_s": START_S, "seed": 7}
-        base.update(overrides)
-        server = build_server(EmulatorConfig.model_validate(base))
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield factory
-    for server in servers:
-        await server.stop()
+    async with emulators(cluster_account.key_path.parent.parent / "keys.json") as factory:
+        yield factory

@@ -6,18 +6,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
 import pytest
 import ray
 
-from exchange_kit import EmulatorFactory, Raw, eventually
+from exchange_kit import EmulatorFactory, Raw, assert_expiries_are_black76, eventually
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.ray.controller import Controller
 from thalex_modular.deployment.ray.names import OPTIONS_VOL
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
-from thalex_modular.emulator.market import black76
-from thalex_modular.emulator.market.pricing import atm_iv, forward_price, years_to_expiry
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -57,13 +54,7 @@ async def test_one_follower_per_underlying_black76_numbers_and_a_raised_iv_widen
         assert snap is not None and snap.cm_iv_annual is not None and snap.expiries
         # its expiries are Black-76 on the emulator's own chain (the vol drifts a little in sim seconds)
         model = server.venue.model
-        idx = model._indexes["BTCUSD"]
-        for e in snap.expiries:
-            years = float(years_to_expiry(model.now_ns, e.expiry_ns))
-            fwd = float(forward_price(np.asarray(idx.price), idx.u, np.asarray(years)))
-            vol = float(atm_iv(idx.u, model.config.smile, np.asarray(idx.vol), np.asarray(years)))
-            assert e.atm_iv_annual == pytest.approx(vol, rel=0.03)
-            assert e.atm_straddle_usd == pytest.approx(2 * black76.price(fwd, fwd, years, vol, True), rel=0.03)
+        assert_expiries_are_black76(server, snap.expiries)
         before = await status()
 
         # Act: the market's implied vol doubles (the vol risk premium of the emulator's smile goes 5 % -> 110 %)
