@@ -54,6 +54,20 @@ def test_each_holder_keeps_at_most_its_fair_share_of_the_burst() -> None:
     assert limiter.status(now)[MSG].holders == {"a": 15, "b": 1, "c": 15}
 
 
+def test_a_holder_left_short_waits_until_the_bucket_has_a_token_for_every_active_holder() -> None:
+    # Arrange: three holders drained the bucket
+    limiter = full_limiter()
+    now = 2 * S
+    for holder in ("a", "b", "c"):
+        limiter.lease(holder, MSG, 15, 0, now)
+
+    # Act: "a" spent its 15 and asks for more
+    short = limiter.lease("a", MSG, 5, 0, now)
+
+    # Assert: nothing now; ask again once three tokens (one per active holder) have refilled at 45/s
+    assert short.granted == 0 and short.retry_ns == 3 * S // 45 + 1
+
+
 def test_held_tokens_the_holder_reports_spent_leave_the_lease_and_the_bucket_refills() -> None:
     # Arrange: one holder takes the whole burst (45)
     limiter = full_limiter()

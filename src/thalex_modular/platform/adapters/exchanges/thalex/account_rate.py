@@ -47,7 +47,8 @@ class Lease:
     ``held`` of the tokens the holder said it holds stay valid (0 when the limiter no longer knew its lease: the
     holder drops them); ``granted`` new tokens come on top. The whole lease (``held + granted``) is valid ``ttl_ns``
     from when the holder asked (on the holder's clock); ``expires_ns`` is the limiter's own expiry (its clock).
-    ``retry_ns``: when fewer were granted than asked, how long until asking again can help.
+    ``retry_ns``: when fewer were granted than asked, how long until asking again can help (the bucket refilled a
+    token per active holder, or the longest pause when the holder reached its fair share).
     """
 
     granted: int
@@ -107,13 +108,16 @@ class _Budget:
             self.outstanding -= tokens
             self.expired += tokens
 
-    def retry_ns(self, retry_max_ns: int) -> int:
-        """Nanoseconds until the bucket holds a whole token, or ``retry_max_ns`` when the cap keeps it below one."""
-        missing = 1.0 - self.tokens
+    def retry_ns(self, active: int, retry_max_ns: int) -> int:
+        """Nanoseconds until the bucket holds a token for each of ``active`` holders (so that, when all of them wait,
+        the limiter sees about one call per token, not one per holder and token); ``retry_max_ns`` at most, and when
+        the cap keeps the bucket below one token."""
+        cap = self.burst - self.outstanding
+        if cap < 1.0:
+            return retry_max_ns
+        missing = min(float(active), cap) - self.tokens
         if missing <= 0:
             return 0
-        if self.burst - self.outstanding - self.tokens < missing:
-            return retry_max_ns
         return min(retry_max_ns, math.ceil(missing / self.rate_per_ns))
 
 
@@ -169,7 +173,7 @@ class AccountRateLimiter:
             budget.holders.pop(holder, None)
         retry_ns = 0
         if granted < want:
-            retry_ns = self._retry_max_ns if fair - kept <= granted else budget.retry_ns(self._retry_max_ns)
+            retry_ns = self._retry_max_ns if fair - kept <= granted else budget.retry_ns(active, self._retry_max_ns)
         return Lease(granted, kept, budget.ttl_ns, expires_ns, retry_ns)
 
     def give_back(self, holder: str, kind: RequestKind, unused: int, now_ns: int) -> int:
