@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
 
 from thalex_modular.platform.adapters.exchanges.thalex.account_rate import AccountRateLimiter
 from thalex_modular.platform.adapters.exchanges.thalex.config import KindLeaseConfig, LeaseConfig, RateLimitConfig
@@ -138,6 +140,13 @@ def test_a_renewal_extends_the_whole_lease() -> None:
     # Assert: still held 6 s after the first lease (it would have expired at 5 s)
     assert renewed.held == 5 and renewed.expires_ns == now + 9 * S
     assert limiter.status(now + 6 * S)[MSG].holders == {"a": 5}
+
+
+def test_lease_config_errors_name_the_field_and_the_value() -> None:
+    with pytest.raises(ValidationError, match="invalid `low_water` >= block 5, was 5"):
+        KindLeaseConfig(block=5, low_water=5, ttl_s=1.0)
+    with pytest.raises(ValidationError, match=r"invalid `retry_max_s` < retry_min_s 0\.5, was 0\.1"):
+        LeaseConfig(retry_min_s=0.5, retry_max_s=0.1)
 
 
 # -- the account-wide bound, whatever the holders do -------------------------------------------------------------

@@ -39,6 +39,12 @@ NETWORK_URLS: Final[dict[Network, str]] = {
 TickerDelay = Literal["raw", "100ms", "200ms", "500ms", "1000ms", "5000ms", "60000ms"]
 
 
+def _not_below(name: str, value: float, floor_name: str, floor: float) -> None:
+    """The config error for a bound below the one it must not undercut."""
+    if value < floor:
+        raise ValueError(f"invalid `{name}` < {floor_name} {floor}, was {value}")
+
+
 class RateLimitConfig(BaseModel):
     """Thalex's per-session request limits (messages per second; DIGEST 7.2) and the share of them we use.
 
@@ -60,11 +66,8 @@ class RateLimitConfig(BaseModel):
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> RateLimitConfig:
-        if self.throttle_backoff_max_s < self.throttle_backoff_initial_s:
-            raise ValueError(
-                f"invalid `throttle_backoff_max_s` < throttle_backoff_initial_s {self.throttle_backoff_initial_s}, "
-                f"was {self.throttle_backoff_max_s}"
-            )
+        _not_below("throttle_backoff_max_s", self.throttle_backoff_max_s,
+                   "throttle_backoff_initial_s", self.throttle_backoff_initial_s)
         return self
 
 
@@ -113,13 +116,9 @@ class LeaseConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> LeaseConfig:
-        if self.unreachable_backoff_max_s < self.unreachable_backoff_initial_s:
-            raise ValueError(
-                f"invalid `unreachable_backoff_max_s` < unreachable_backoff_initial_s "
-                f"{self.unreachable_backoff_initial_s}, was {self.unreachable_backoff_max_s}"
-            )
-        if self.retry_max_s < self.retry_min_s:
-            raise ValueError(f"invalid `retry_max_s` < retry_min_s {self.retry_min_s}, was {self.retry_max_s}")
+        _not_below("unreachable_backoff_max_s", self.unreachable_backoff_max_s,
+                   "unreachable_backoff_initial_s", self.unreachable_backoff_initial_s)
+        _not_below("retry_max_s", self.retry_max_s, "retry_min_s", self.retry_min_s)
         return self
 
 
@@ -139,8 +138,7 @@ class ReconnectConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> ReconnectConfig:
-        if self.max_s < self.initial_s:
-            raise ValueError(f"invalid `max_s` < initial_s {self.initial_s}, was {self.max_s}")
+        _not_below("max_s", self.max_s, "initial_s", self.initial_s)
         return self
 
 
