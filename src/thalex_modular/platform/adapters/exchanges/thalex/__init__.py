@@ -1,7 +1,16 @@
 """Thalex exchange adapter: JSON-RPC over websocket, codec, auth, rate limiting, order gateway and market feed."""
 
+from .account_rate import AccountRateLimiter, Lease
 from .auth import ThalexCredentials
-from .config import NETWORK_URLS, Network, RateLimitConfig, ReconnectConfig, ThalexConfig
+from .config import (
+    NETWORK_URLS,
+    KindLeaseConfig,
+    LeaseConfig,
+    Network,
+    RateLimitConfig,
+    ReconnectConfig,
+    ThalexConfig,
+)
 from .errors import (
     RETRYABLE_CODES,
     CredentialsError,
@@ -13,6 +22,7 @@ from .errors import (
     ThalexRpcError,
 )
 from .gateway import MassQuote, ResyncSnapshot, ThalexGateway
+from .leased_tokens import LeasedTokens
 from .market_feed import ThalexMarketFeed
 from .rpc import RpcConnection
 from .session import ThalexSession
@@ -21,9 +31,14 @@ from .token_bucket import LocalTokenBuckets, RequestKind, TokenSource
 __all__ = [
     "NETWORK_URLS",
     "RETRYABLE_CODES",
+    "AccountRateLimiter",
     "CredentialsError",
     "DecodeError",
     "ExchangeConnectionError",
+    "KindLeaseConfig",
+    "Lease",
+    "LeaseConfig",
+    "LeasedTokens",
     "LocalTokenBuckets",
     "MassQuote",
     "Network",

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "NETWORK_URLS",
+    "KindLeaseConfig",
+    "LeaseConfig",
     "Network",
     "RateLimitConfig",
     "ReconnectConfig",
@@ -37,6 +39,12 @@ NETWORK_URLS: Final[dict[Network, str]] = {
 TickerDelay = Literal["raw", "100ms", "200ms", "500ms", "1000ms", "5000ms", "60000ms"]
 
 
+def _not_below(name: str, value: float, floor_name: str, floor: float) -> None:
+    """The config error for a bound below the one it must not undercut."""
+    if value < floor:
+        raise ValueError(f"invalid `{name}` < {floor_name} {floor}, was {value}")
+
+
 class RateLimitConfig(BaseModel):
     """Thalex's per-session request limits (messages per second; DIGEST 7.2) and the share of them we use.
 
@@ -58,11 +66,59 @@ class RateLimitConfig(BaseModel):
 
     @model_validator(mode="after")
     def _backoff_bounds(self) -> RateLimitConfig:
-        if self.throttle_backoff_max_s < self.throttle_backoff_initial_s:
-            raise ValueError(
-                f"invalid `throttle_backoff_max_s` < throttle_backoff_initial_s {self.throttle_backoff_initial_s}, "
-                f"was {self.throttle_backoff_max_s}"
-            )
+        _not_below("throttle_backoff_max_s", self.throttle_backoff_max_s,
+                   "throttle_backoff_initial_s", self.throttle_backoff_initial_s)
+        return self
+
+
+class KindLeaseConfig(BaseModel):
+    """How an instrument leases one budget (messages or cancels) from the account-wide rate limiter.
+
+    The instrument tops its lease up to ``block`` tokens whenever it holds ``low_water`` or fewer; a lease is valid
+    ``ttl_s`` seconds from the request that granted or renewed it (an idle lease is renewed before then).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block: int = Field(gt=0)
+    low_water: int = Field(ge=0)
+    ttl_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _low_water_below_block(self) -> KindLeaseConfig:
+        if self.low_water >= self.block:
+            raise ValueError(f"invalid `low_water` >= block {self.block}, was {self.low_water}")
+        return self
+
+
+class LeaseConfig(BaseModel):
+    """Leasing from the account-wide rate limiter (docs/rate_limits.md has the numbers behind the defaults).
+
+    ``call_timeout_s``: a lease call unanswered this long failed (the limiter is unreachable); failed calls are
+    retried after ``unreachable_backoff_initial_s``, doubling up to ``unreachable_backoff_max_s``.
+    ``retry_min_s`` / ``retry_max_s`` bound the pause after a lease that granted less than asked (the limiter says
+    when asking again can help). ``empty_wait_s``: what ``wait_ns`` answers while the lease is empty, so an awaited
+    request (login, subscribe, snapshots) checks again soon. ``renew_share``: an idle lease is renewed when less
+    than this share of its TTL remains.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message: KindLeaseConfig = Field(default_factory=lambda: KindLeaseConfig(block=5, low_water=2, ttl_s=5.0))
+    cancel: KindLeaseConfig = Field(default_factory=lambda: KindLeaseConfig(block=20, low_water=10, ttl_s=30.0))
+    call_timeout_s: float = Field(default=1.0, gt=0)
+    unreachable_backoff_initial_s: float = Field(default=0.05, gt=0)
+    unreachable_backoff_max_s: float = Field(default=1.0, gt=0)
+    retry_min_s: float = Field(default=0.002, gt=0)
+    retry_max_s: float = Field(default=0.25, gt=0)
+    empty_wait_s: float = Field(default=0.005, gt=0)
+    renew_share: float = Field(default=0.5, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LeaseConfig:
+        _not_below("unreachable_backoff_max_s", self.unreachable_backoff_max_s,
+                   "unreachable_backoff_initial_s", self.unreachable_backoff_initial_s)
+        _not_below("retry_max_s", self.retry_max_s, "retry_min_s", self.retry_min_s)
         return self
 
 
@@ -82,8 +138,7 @@ class ReconnectConfig(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> ReconnectConfig:
-        if self.max_s < self.initial_s:
-            raise ValueError(f"invalid `max_s` < initial_s {self.initial_s}, was {self.max_s}")
+        _not_below("max_s", self.max_s, "initial_s", self.initial_s)
         return self
 
 
