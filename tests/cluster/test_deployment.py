@@ -15,7 +15,7 @@ from exchange_kit import Account, EmulatorFactory, Raw, eventually
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.ray.controller import Controller
-from thalex_modular.deployment.ray.names import instrument_actor
+from thalex_modular.deployment.ray.names import RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -63,6 +63,11 @@ async def test_actors_quote_on_two_nodes_and_a_killed_one_restarts_clean_while_t
         status = await _status(controller)
         assert status[BTC].node_id != status[ETH].node_id
         eth_requests = status[ETH].requests_sent
+        # both sessions' order messages are leased from the deployment's one account-wide limiter
+        limiter = ray.get_actor(RATE_LIMITER, namespace=NAMESPACE)
+        messages = (await limiter.status.remote())["message"]
+        assert {h.split("/")[0] for h in messages.holders} == {BTC, ETH}
+        assert messages.granted >= status[BTC].requests_sent + status[ETH].requests_sent - messages.burst
 
         # Act: BTC's actor process is killed mid-quoting (Ray restarts it)
         ray.kill(ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE), no_restart=False)
@@ -94,6 +99,8 @@ async def test_actors_quote_on_two_nodes_and_a_killed_one_restarts_clean_while_t
         report = await controller.stop.remote(20.0)
         await observer.close()
     assert report == {BTC: 0, ETH: 0}
+    with pytest.raises(ValueError):  # the stop removed the limiter with the deployment
+        ray.get_actor(RATE_LIMITER, namespace=NAMESPACE)
 
 
 async def test_the_kill_switch_empties_every_instrument_within_a_second_until_resumed(

@@ -20,10 +20,13 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import Page
+from thalex_modular.deployment.instrument_runtime import thalex_config
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
-from thalex_modular.deployment.ray.names import OPTIONS_VOL, instrument_actor
+from thalex_modular.deployment.ray.names import OPTIONS_VOL, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.ray.options_vol_actor import OptionsVolActor
+from thalex_modular.deployment.ray.rate_limiter import RateLimiterService
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot
+from thalex_modular.platform.adapters.exchanges.thalex.config import LeaseConfig
 
 __all__ = ["Controller", "StopReport"]
 
@@ -52,6 +55,7 @@ class Controller:
         self._name = name
         self._actors: dict[str, Any] = {}
         self._options_vol: Any = None
+        self._rate_limiter: Any = None
         self._stopping = False
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
@@ -62,8 +66,12 @@ class Controller:
 
     async def _deploy(self) -> None:
         spec = self.book.spec
-        if self._options_vol is None and spec.run_config(spec.instruments[0]).options_vol.enabled:
-            self._options_vol = self._singleton(OPTIONS_VOL, OptionsVolActor, spec.run_config(spec.instruments[0]))
+        first = spec.run_config(spec.instruments[0])
+        if self._options_vol is None and first.options_vol.enabled:
+            self._options_vol = self._singleton(OPTIONS_VOL, OptionsVolActor, first)
+        if self._rate_limiter is None and spec.mode == "live":  # one account: its limits are shared
+            self._rate_limiter = self._singleton(RATE_LIMITER, RateLimiterService, thalex_config(first).rate_limits,
+                                                 LeaseConfig())
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
 
@@ -94,7 +102,8 @@ class Controller:
             num_cpus=0, resources=spec.placement.get(instrument, {}), max_concurrency=64,
             scheduling_strategy="SPREAD",
         ).remote(spec.run_config(instrument), self._name, self._namespace,
-                 OPTIONS_VOL if self._options_vol is not None else None)
+                 OPTIONS_VOL if self._options_vol is not None else None,
+                 RATE_LIMITER if self._rate_limiter is not None else None)
 
     async def _watch(self) -> None:
         """Recreate an instrument actor that is gone for good (Ray could not restart it)."""
@@ -183,4 +192,7 @@ class Controller:
                 await asyncio.wait_for(self._options_vol.stop.remote(), 10.0)
             ray.kill(self._options_vol, no_restart=True)
             self._options_vol = None
+        if self._rate_limiter is not None:
+            ray.kill(self._rate_limiter, no_restart=True)
+            self._rate_limiter = None
         return report

@@ -2,7 +2,9 @@
 
 An async actor, created named and detached by the Controller with unlimited restarts. Its constructor runs at every
 start and restart (Ray re-runs it; nothing of the old process survives): it reads the live credentials from its own
-node's environment (no secret travels in its arguments), builds the host and starts it in the background: the tick
+node's environment (no secret travels in its arguments), takes its session's order tokens as leases from the
+deployment's one RateLimiter (live: every instrument of the account shares Thalex's limits), builds the host and
+starts it in the background: the tick
 path is compiled (or loaded from the kernel cache) before the connection opens, and open orders and positions are
 resynced from the exchange before the first quote. A publish loop then pushes the host's snapshot and events to the
 Controller every ``publish_interval_s``, paced (one report in flight), and updates the metrics; nobody calls into the
@@ -22,13 +24,20 @@ import ray
 
 from thalex_modular.deployment.config import RunConfig, StrategySettings, credentials_from_environment
 from thalex_modular.deployment.instrument_host import InstrumentHost
-from thalex_modular.deployment.instrument_runtime import load_credentials
+from thalex_modular.deployment.instrument_runtime import load_credentials, thalex_config
 from thalex_modular.deployment.ray.metrics import InstrumentMetrics
+from thalex_modular.deployment.ray.rate_limiter import leased_tokens
 from thalex_modular.deployment.snapshots import InstrumentSnapshot
+from thalex_modular.platform.adapters.exchanges.thalex.config import LeaseConfig
+from thalex_modular.platform.adapters.exchanges.thalex.leased_tokens import LeasedTokens
+from thalex_modular.platform.adapters.exchanges.thalex.token_bucket import RequestKind
 
 __all__ = ["InstrumentActor"]
 
 log = logging.getLogger(__name__)
+
+#: How long a stop may take inside the actor (the Controller waits longer): cancel-on-disconnect covers the rest.
+_STOP_TIMEOUT_S = 15.0
 
 
 class InstrumentActor:
@@ -39,11 +48,12 @@ class InstrumentActor:
         controller: the Controller actor's name (in ``namespace``), where reports go.
         namespace: the deployment's Ray namespace.
         options_vol: the OptionsVolActor's name, None when options do not feed the regime.
+        rate_limiter: the RateLimiter actor's name (live), None for the session's own buckets.
         publish_interval_s: how often the actor reports.
     """
 
     def __init__(self, config: RunConfig, controller: str, namespace: str, options_vol: str | None = None,
-                 publish_interval_s: float = 0.25) -> None:
+                 rate_limiter: str | None = None, publish_interval_s: float = 0.25) -> None:
         context = ray.get_runtime_context()
         self._options_vol = options_vol if config.options_vol.enabled else None
         if self._options_vol is not None:  # the singleton follows the chain: this runtime starts no feed of its own
@@ -62,9 +72,13 @@ class InstrumentActor:
                 credentials = load_credentials(credentials_from_environment(os.environ))
             except Exception as exc:  # reported as the instrument's error: it cannot quote on this node
                 error = f"no usable live credentials on node {context.get_node_id()[:12]}: {exc}"
+        self._tokens: LeasedTokens | None = None
+        if credentials is not None and rate_limiter is not None:
+            self._tokens = leased_tokens(ray.get_actor(rate_limiter, namespace=namespace), config.instrument,
+                                         thalex_config(config).rate_limits, LeaseConfig())
         self.host = InstrumentHost(
-            config, credentials=credentials, incarnation=2 if context.was_current_actor_reconstructed else 1,
-            node_id=context.get_node_id(),
+            config, tokens=self._tokens, credentials=credentials,
+            incarnation=2 if context.was_current_actor_reconstructed else 1, node_id=context.get_node_id(),
         )
         if error is not None:
             self.host.fail(error)
@@ -118,7 +132,9 @@ class InstrumentActor:
             ring = runtime.service.stats.tick_to_quote
             latencies = ring.since_ms(self._latency_count)
             self._latency_count = ring.count
-        self._metrics.update(snapshot, latencies)
+        tokens = self._tokens
+        lease_waits = 0 if tokens is None else sum(tokens.stats(kind).dry for kind in RequestKind)
+        self._metrics.update(snapshot, latencies, lease_waits=lease_waits)
 
     # -- commands --------------------------------------------------------------------------------------------
 
@@ -145,9 +161,20 @@ class InstrumentActor:
 
     async def stop(self) -> int:
         """Kill switch, every order of ours cancelled, connection closed; the number of our orders the exchange
-        still held after the cancels (0: clean)."""
-        remaining = await self.host.stop()
+        still held after the cancels (0: clean; -1: not known in time, cancel-on-disconnect pulls the session's
+        orders when the actor goes)."""
+        try:
+            remaining = await asyncio.wait_for(self.host.stop(), _STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("%s: stop took over %.0f s", self._config.instrument, _STOP_TIMEOUT_S)
+            remaining = -1
         self._task.cancel()
+        if self._tokens is not None:  # hand the lease back for the account's other instruments
+            try:
+                await asyncio.wait_for(self._tokens.aclose(), 5.0)
+            except TimeoutError:
+                log.warning("%s: the rate limiter did not take the lease back (it expires there)",
+                            self._config.instrument)
         return remaining
 
     async def ping(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import ray
 
+from thalex_modular.deployment.ray.names import RATE_LIMITER
 from thalex_modular.platform.adapters.exchanges.thalex.account_rate import AccountRateLimiter, KindStatus, Lease
 from thalex_modular.platform.adapters.exchanges.thalex.config import LeaseConfig, RateLimitConfig
 from thalex_modular.platform.adapters.exchanges.thalex.leased_tokens import LeasedTokens
@@ -28,7 +29,7 @@ from thalex_modular.platform.adapters.exchanges.thalex.token_bucket import Reque
 __all__ = ["RATE_LIMITER_NAME", "RateLimiterActor", "RateLimiterService", "leased_tokens"]
 
 #: The singleton's actor name in the deployment's namespace.
-RATE_LIMITER_NAME: Final = "rate-limiter"
+RATE_LIMITER_NAME: Final = RATE_LIMITER
 
 
 class RateLimiterService:

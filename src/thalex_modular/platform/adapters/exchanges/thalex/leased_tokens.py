@@ -42,7 +42,8 @@ GiveBackCall = Callable[[RequestKind, int], Awaitable[object]]
 @dataclass(slots=True)
 class LeaseStats:
     """Counters of one kind's lease: calls made, calls that failed (limiter unreachable or timed out), calls that
-    granted less than asked, tokens granted, tokens handed back, tokens dropped by a lease that expired."""
+    granted less than asked, tokens granted, tokens handed back, tokens dropped by a lease that expired, and the
+    order path's asks that found the lease empty (``dry``: a request waited for the account-wide limiter)."""
 
     calls: int = 0
     failures: int = 0
@@ -50,6 +51,7 @@ class LeaseStats:
     granted: int = 0
     given_back: int = 0
     expired: int = 0
+    dry: int = 0
 
 
 class _Ledger:
@@ -126,6 +128,7 @@ class LeasedTokens:
     def try_acquire(self, kind: RequestKind, now_ns: int) -> bool:
         ledger = self._ledgers[kind]
         if ledger.usable(now_ns) <= 0:
+            ledger.stats.dry += 1
             self._wake(ledger)
             return False
         if not self._local.try_acquire(kind, now_ns):
