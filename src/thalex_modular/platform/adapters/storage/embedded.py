@@ -39,6 +39,7 @@ from .migrations import pending
 from .migrations.v0005_quote_identity import EMBEDDED_ID_FUNCTION
 from .range_reads import RangeReads
 from .rows import quote_snapshot_id, run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+from .session_reads import SessionReads
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> np
     return out
 
 
-class EmbeddedStorage(RangeReads):
+class EmbeddedStorage(RangeReads, SessionReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` in a local DuckDB file.
 
     Args:
@@ -223,6 +224,9 @@ class EmbeddedStorage(RangeReads):
             return _structured(con.execute(sql, [name, start_ns, end_ns]).fetchnumpy(), dtype)
 
         return await self._run(query)
+
+    async def _fetch(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        return await self._run(lambda con: [tuple(r) for r in con.execute(sql, list(args)).fetchall()])
 
     async def count(self, table: str) -> int:
         _check_table(table)
