@@ -45,8 +45,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 STORE_FILE_NAME: Final = "store.duckdb"
 _NUMPY_OF_SQL: Final = {"BIGINT": np.int64, "INTEGER": np.int32, "SMALLINT": np.int16, "DOUBLE": np.float64}
-#: Tables with nullable columns go through executemany (low-rate tables); the rest as numpy columns.
-_ROW_TABLES: Final = frozenset({"orders", "fills"})
 
 
 def _numpy_type(sql_type: str) -> type[Any]:
@@ -63,6 +61,16 @@ def _columns(table: str, rows: list[tuple[Any, ...]]) -> dict[str, npt.NDArray[A
         name: np.array(values, dtype=_numpy_type(sql_type))
         for (name, sql_type), values in zip(schema.COLUMNS[table], columns, strict=True)
     }
+
+
+def _restoring_nan(table: str, staging: str) -> str:
+    """``staging`` as a subquery whose NOT NULL float columns hold NaN again where DuckDB read a numpy NaN as NULL
+    (e.g. a market order's price): such a column cannot hold NULL, so a NULL there was a NaN."""
+    columns = ", ".join(
+        f"coalesce({name}, {schema.NAN_SQL}) AS {name}" if sql_type == schema.NOT_NULL_FLOAT else name
+        for name, sql_type in schema.COLUMNS[table]
+    )
+    return f"(SELECT {columns} FROM {staging}) AS _s"
 
 
 def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> npt.NDArray[np.void]:
@@ -198,21 +206,14 @@ class EmbeddedStorage(RangeReads, SessionReads):
 
     def _insert_table(self, con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]]) -> int:
         staging = f"_stg_{table}"
-        if table in _ROW_TABLES:
-            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS SELECT * FROM {table} LIMIT 0")
-            con.execute(f"DELETE FROM {staging}")
-            marks = ", ".join(f"${i + 1}" for i in range(len(schema.COLUMNS[table])))
-            con.executemany(f"INSERT INTO {staging} VALUES ({marks})", rows)
-        else:
-            con.register(staging, _columns(table, rows))
+        con.register(staging, _columns(table, rows))
         try:
-            added = con.execute(schema.insert_from_sql(table, staging)).fetchall()[0][0]
+            added = con.execute(schema.insert_from_sql(table, _restoring_nan(table, staging))).fetchall()[0][0]
             if table == "trades":
                 con.execute(schema.rollup_sql(staging))
         finally:
-            if table not in _ROW_TABLES:
-                with contextlib.suppress(duckdb.Error):  # after a failed statement the error above matters
-                    con.unregister(staging)
+            with contextlib.suppress(duckdb.Error):  # after a failed statement the error above matters
+                con.unregister(staging)
         return int(added)
 
     # -- reads -------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ _T: Final = "TEXT NOT NULL"
 _N: Final = "DOUBLE PRECISION"
 _NAN: Final = "CAST('NaN' AS DOUBLE PRECISION)"
 NULLABLE_FLOAT: Final = _N
+NOT_NULL_FLOAT: Final = _D
 NAN_SQL: Final = _NAN
 #: The session that wrote an order or fill (migration 6 added it; older rows have '').
 _SOURCE: Final = "TEXT NOT NULL DEFAULT ''"
