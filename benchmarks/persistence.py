@@ -6,20 +6,26 @@ Prints:
   as the tick path pays it (best of 5 runs of 200k appends, per call);
 * ``shipper_convert_per_record_ns``: the shipper's background task turning what was appended into storage records
   (orders and tickers half and half; off the tick path, on the same event loop);
-* ``service_batch_ack_ms_p50`` / ``_p99``: submit → acknowledged (stored) for a 250-record batch, one sender;
-* ``service_records_per_s``: records acknowledged per second with 4 senders shipping 1,000-record batches.
+* ``<store>_batch_ack_ms_p50`` / ``_p99``: submit → acknowledged (stored) for a 250-record batch of orders, one
+  sender, on the embedded store and on PostgreSQL (a throwaway schema, dropped at the end; skipped if unreachable);
+* ``<store>_records_per_s``: records acknowledged per second with 4 senders shipping 1,000-record batches.
 
-Run: ``.venv/bin/python benchmarks/persistence.py``.
+Run: ``.venv/bin/python benchmarks/persistence.py [--dsn DSN]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
 
 from thalex_modular.deployment.journal_shipper import JournalShipper
 from thalex_modular.platform.adapters.storage.persistence_service import PersistenceService
@@ -85,8 +91,8 @@ def _batch(sender: str, seq: int, n: int) -> list[Record]:
                         0.0, T0, "", "bench") for i in range(n)]
 
 
-async def service(workdir: Path) -> dict[str, float]:
-    svc = PersistenceService(workdir / "store.duckdb", workdir / "spill")
+async def service(store: str, target: str | Path, spill: Path) -> dict[str, float]:
+    svc = PersistenceService(target, spill)
     await svc.start()
     latencies = []
     for seq in range(1, 201):
@@ -105,16 +111,35 @@ async def service(workdir: Path) -> dict[str, float]:
     elapsed = time.perf_counter() - start
     await svc.close()
     return {
-        "service_batch_ack_ms_p50": statistics.median(latencies),
-        "service_batch_ack_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
-        "service_records_per_s": 4 * 50 * 1_000 / elapsed,
+        f"{store}_batch_ack_ms_p50": statistics.median(latencies),
+        f"{store}_batch_ack_ms_p99": latencies[int(len(latencies) * 0.99) - 1],
+        f"{store}_records_per_s": 4 * 50 * 1_000 / elapsed,
     }
 
 
+async def services(dsn: str, workdir: Path) -> dict[str, float]:
+    figures = await service("embedded", workdir / "store.duckdb", workdir / "spill")
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"PostgreSQL unreachable ({exc!r}): pg figures skipped", file=sys.stderr)
+        return figures
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        return figures | await service("pg", f"{dsn}?search_path={schema}", workdir / "pg-spill")
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
     figures = appends()
     with tempfile.TemporaryDirectory() as tmp:
-        figures |= asyncio.run(service(Path(tmp)))
+        figures |= asyncio.run(services(args.dsn, Path(tmp)))
     for name, value in figures.items():
         print(f"{name}={value:.1f}" if value >= 10 else f"{name}={value:.3f}")
 
