@@ -13,7 +13,7 @@ retried with the same seq and the same records after a growing pause (``retry_in
 
 Memory: market data past ``max_market_records`` waiting is dropped, counted (``market_dropped``) and logged once per
 burst. Session records (orders, fills, positions, equity) are never dropped: while the persistence service stays away
-they accumulate in memory (about 200 bytes each), with a warning at ``warn_session_records`` waiting and at each
+they accumulate in memory (about 350 bytes each), with a warning at ``warn_session_records`` waiting and at each
 doubling after; they are shipped once it answers. :meth:`JournalShipper.close` ships what it can within its timeout;
 what is left then is logged as lost and counted (``unshipped``).
 
