@@ -221,6 +221,8 @@ async def test_bad_input_is_refused_naming_it_and_nothing_applied(service: Persi
 
 async def test_close_flushes_and_refuses_later_batches(tmp_path: Path) -> None:
     svc = PersistenceService(tmp_path / "s.duckdb", tmp_path / "spill", flush_interval_s=60.0)
+    with pytest.raises(StorageUnavailable, match=r"is not started \(call start\(\)\)"):
+        await svc.submit("s", 1, batch("s", 1))
     await svc.start()
     await svc.submit("s", 1, batch("s", 1))
     status = await svc.close()

@@ -29,7 +29,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -63,7 +63,7 @@ class _Sender:
     early: int = 0
     last_batch_ns: int = 0
     last_seen_s: float = 0.0  # monotonic
-    unacked: dict[int, int] | None = None  # seq -> applied index, of batches applied but not yet durable
+    unacked: dict[int, int] = field(default_factory=dict)  # seq -> applied index, of batches not yet durable
 
 
 class PersistenceService:
@@ -176,21 +176,21 @@ class PersistenceService:
         Raises:
             InvalidValue: a bad sender, seq or record (nothing applied; the message names it).
             BatchDeferred: not acknowledged now; send the same seq again later.
-            StorageUnavailable: the service is closed.
+            StorageUnavailable: the service is not started, or closed.
         """
         batch = _checked(sender, seq, records)
-        if self._closed:
-            raise StorageUnavailable(f"persistence service for {self.storage.location} is closed")
+        if self._closed or self._task is None:
+            state_word = "closed" if self._closed else "not started (call start())"
+            raise StorageUnavailable(f"persistence service for {self.storage.location} is {state_word}")
         state = self._senders.get(sender)
         if state is None:
-            state = self._senders[sender] = _Sender(last_seq=seq - 1, unacked={})
+            state = self._senders[sender] = _Sender(last_seq=seq - 1)
         state.last_seen_s = time.monotonic()
         if seq > state.last_seq + 1:
             state.early += 1
             await self._wait(lambda: state.last_seq >= seq - 1, self._gap_timeout_s,
                              f"{sender!r} batch {seq} came before batch {state.last_seq + 1}, which has not come "
                              f"within {self._gap_timeout_s} s")
-        assert state.unacked is not None
         if seq <= state.last_seq:
             state.duplicates += 1
             index = state.unacked.get(seq)
