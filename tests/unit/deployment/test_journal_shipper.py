@@ -140,10 +140,9 @@ async def test_batches_leave_in_seq_order_one_at_a_time_paced() -> None:
     await shipper.close()
     # Assert: 1, 2, 3, ... one in flight, each batch sent at least interval_s after the one before (no backlog)
     seqs = [seq for _, seq, _ in receiver.calls]
-    assert seqs == list(range(1, len(seqs) + 1)) and receiver.max_in_flight == 1
+    assert len(seqs) >= 3 and seqs == list(range(1, len(seqs) + 1)) and receiver.max_in_flight == 1
     starts = [t for t, _, _ in receiver.calls]
     assert all(b - a >= 0.1 - 0.005 for a, b in itertools.pairwise(starts[:-1]))  # close() skips it
-    assert len(seqs) <= 9  # ~0.6 s / 0.1 s, plus what close() sends
     assert [r.order_id for r in receiver.records() if isinstance(r, OrderRecord)] == [f"o{i}" for i in range(60)]
 
 
