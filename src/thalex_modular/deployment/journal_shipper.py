@@ -152,40 +152,40 @@ class JournalShipper:
 
     def order(self, update: OrderUpdate) -> None:
         """One of our orders changed."""
-        self._session.append(update)
-        if len(self._session) >= self._warn_at:
-            self._warn_backlog()
+        self._keep(update)
 
     def trade(self, fill: Fill) -> None:
         """One of our trades, with its fee."""
-        self._session.append(fill)
-        if len(self._session) >= self._warn_at:
-            self._warn_backlog()
+        self._keep(fill)
 
     def ticker(self, ticker: Ticker) -> None:
         """A ticker seen (kept when market data is recorded)."""
         if self._record_market:
-            if len(self._market) < self._max_market:
-                self._market.append(ticker)
-            else:
-                self._drop_market()
+            self._keep_market(ticker)
 
     def public_trade(self, trade: Trade) -> None:
         """A public trade seen (kept when market data is recorded)."""
         if self._record_market:
-            if len(self._market) < self._max_market:
-                self._market.append(trade)
-            else:
-                self._drop_market()
+            self._keep_market(trade)
+
+    def _keep(self, item: OrderUpdate | Fill | Record) -> None:
+        self._session.append(item)
+        if len(self._session) >= self._warn_at:
+            self._warn_backlog()
+
+    def _keep_market(self, item: Ticker | Trade) -> None:
+        if len(self._market) < self._max_market:
+            self._market.append(item)
+        else:
+            self._drop_market()
 
     def position(self, position: Position, ts_ns: int, mark_price: float) -> None:
         """A position snapshot at ``ts_ns`` (wall clock, ns) valued at ``mark_price`` (USD)."""
-        self._session.append(position_record(self.source, position, ts_ns, mark_price))
+        self._keep(position_record(self.source, position, ts_ns, mark_price))
 
     def equity(self, ts_ns: int, equity_usd: float, realised_pnl_usd: float, unrealised_pnl_usd: float) -> None:
         """An equity snapshot of the instrument's session (USD), stored under :func:`equity_source`."""
-        self._session.append(EquityRecord(self._equity_source, ts_ns, equity_usd, realised_pnl_usd,
-                                          unrealised_pnl_usd))
+        self._keep(EquityRecord(self._equity_source, ts_ns, equity_usd, realised_pnl_usd, unrealised_pnl_usd))
 
     def _drop_market(self) -> None:
         self.market_dropped += 1
