@@ -1,19 +1,40 @@
 """One Ray cluster for the whole test session (RAY_NOTES: one instance per session, loopback only, ports chosen by Ray,
 no dashboard): a head and a second node, so placement across nodes is testable. Actors that must land on the second
-node ask for its custom resource ``node2``."""
+node ask for its custom resource ``node2``.
+
+Live credentials reach actors only through their node's environment (never as arguments), so the session's emulator
+login key is generated and put into this process's environment before the cluster starts: its nodes (and their
+workers) inherit it.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
+
+from exchange_kit import Account, EmulatorFactory, emulators
+from thalex_modular.emulator.keys import keygen_to_dir
 
 NAMESPACE = "thalex-modular-test"
+ACCOUNT = "A000000041"
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[object]:
+def cluster_account(tmp_path_factory: pytest.TempPathFactory) -> Account:
+    """The emulator account the deployments trade; its login key is in the environment the cluster's nodes inherit
+    (the emulator's keys file is next to the key's folder: ``keys.json``)."""
+    out = tmp_path_factory.mktemp("cluster-keys")
+    key = keygen_to_dir(out / ACCOUNT, ACCOUNT, shared_keys_json=out / "keys.json")
+    os.environ["THALEX_KEY_ID"] = key.kid
+    os.environ["THALEX_PRIVATE_KEY_PATH"] = str(out / ACCOUNT / "private_key.pem")
+    return Account(ACCOUNT, key.kid, out / ACCOUNT / "private_key.pem", key.private_key_pem)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(cluster_account: Account) -> Iterator[object]:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -36,3 +57,10 @@ def ray_cluster() -> Iterator[object]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest_asyncio.fixture
+async def start_emulator(cluster_account: Account) -> AsyncIterator[EmulatorFactory]:
+    """Start the REAL emulator in this process on a free loopback port (the cluster's actors connect to it)."""
+    async with emulators(cluster_account.key_path.parent.parent / "keys.json") as factory:
+        yield factory

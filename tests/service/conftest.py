@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from service_kit import START_S, Account, EmulatorFactory
-
-from thalex_modular.emulator.config import EmulatorConfig
+from exchange_kit import Account, EmulatorFactory, emulators
 from thalex_modular.emulator.keys import keygen_to_dir
-from thalex_modular.emulator.runtime import build_server
-from thalex_modular.emulator.server import EmulatorServer
 
 
 @pytest.fixture(scope="session")
@@ -32,22 +25,5 @@ def accounts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Accou
 
 @pytest_asyncio.fixture
 async def start_emulator(accounts: tuple[Path, list[Account]]) -> AsyncIterator[EmulatorFactory]:
-    servers: list[EmulatorServer] = []
-
-    async def factory(**overrides: object) -> EmulatorServer:
-        base: dict[str, object] = {
-            "port": 0,
-            "keys_file": accounts[0],
-            "start_time_s": START_S,
-            "seed": 7,
-            "control_enabled": True,
-        }
-        base.update(overrides)
-        server = build_server(EmulatorConfig.model_validate(base))
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield factory
-    for server in servers:
-        await server.stop()
+    async with emulators(accounts[0], control_enabled=True) as factory:
+        yield factory

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
-from service_kit import EmulatorFactory
-from test_quoting_on_emulator import eventually, run_config
 
+from exchange_kit import EmulatorFactory, assert_expiries_are_black76, eventually, run_config
 from thalex_modular.deployment.instrument_runtime import build_runtime
-from thalex_modular.emulator.market import black76
-from thalex_modular.emulator.market.pricing import atm_iv, forward_price, years_to_expiry
 from thalex_modular.platform.domain.market.rolling_volatility import SECONDS_PER_YEAR
 
 S = 1_000_000_000
@@ -37,14 +33,7 @@ async def test_shadow_run_feeds_the_chains_implied_vol_and_the_rv_of_its_horizon
         assert snap.rv_span_s >= 0.9 * 7 * 86_400  # seven days of 1m index history
         assert "iv=" in runtime.status().line() and "iv/rv=" in runtime.status().line()
         # the expiries against Black-76 on the emulator's own chain now (the vol drifts a little in sim seconds)
-        model = server.venue.model
-        idx = model._indexes["BTCUSD"]
-        for e in snap.expiries:
-            years = float(years_to_expiry(model.now_ns, e.expiry_ns))
-            fwd = float(forward_price(np.asarray(idx.price), idx.u, np.asarray(years)))
-            vol = float(atm_iv(idx.u, model.config.smile, np.asarray(idx.vol), np.asarray(years)))
-            assert e.atm_iv_annual == pytest.approx(vol, rel=0.03)
-            assert e.atm_straddle_usd == pytest.approx(2 * black76.price(fwd, fwd, years, vol, True), rel=0.03)
+        assert_expiries_are_black76(server, snap.expiries)
         assert 0.0 < snap.constant_maturity_years == 7 * 86_400 / SECONDS_PER_YEAR
         assert math.isfinite(snap.iv_minus_rv or math.nan)
     finally:

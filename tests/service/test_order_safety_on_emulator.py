@@ -8,8 +8,7 @@ import io
 import time
 from typing import Any
 
-from service_kit import NAME, Accounts, EmulatorFactory, Raw, eventually, own, raw_positions, run_config
-
+from exchange_kit import NAME, Accounts, EmulatorFactory, Raw, eventually, own, raw_positions, run_config
 from thalex_modular.deployment.instrument_runtime import build_runtime
 from thalex_modular.deployment.run_cli import run
 from thalex_modular.platform.domain.enums import Side

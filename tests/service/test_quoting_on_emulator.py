@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service_kit import (
+from exchange_kit import (
     NAME,
     START_S,
     Accounts,
@@ -19,7 +19,6 @@ from service_kit import (
     raw_positions,
     run_config,
 )
-
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.instrument_runtime import build_runtime
 from thalex_modular.emulator.process import emulator_process

@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import io
 
-from service_kit import EmulatorFactory
-
+from exchange_kit import EmulatorFactory
 from thalex_modular.deployment import run_cli
 from thalex_modular.deployment.config import load_run_config
 

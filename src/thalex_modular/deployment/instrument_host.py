@@ -19,6 +19,7 @@ import msgspec
 
 from thalex_modular.deployment.config import RunConfig, StrategySettings
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime, service_parts
+from thalex_modular.deployment.options_vol_feed import publish_implied_vol
 from thalex_modular.deployment.snapshots import (
     EquityEvent,
     Event,
@@ -31,6 +32,7 @@ from thalex_modular.deployment.snapshots import (
 from thalex_modular.platform.adapters.exchanges.thalex.token_bucket import TokenSource
 from thalex_modular.platform.domain.entities import Fill, OrderUpdate
 from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.services.options_vol import VolSnapshot
 from thalex_modular.platform.use_cases.ports import SessionJournal
 from thalex_modular.platform.use_cases.sim_session import build_strategy
 
@@ -121,23 +123,23 @@ class InstrumentHost:
             )
         except Exception as exc:  # a deployment reports why an instrument cannot quote instead of dying
             log.exception("%s: cannot start", self.name)
-            self._fail(f"cannot start: {type(exc).__name__}: {exc}")
+            self.fail(f"cannot start: {type(exc).__name__}: {exc}")
             return
         if self._stopped:  # stopped while starting
             await self.runtime.stop()
 
     async def stop(self) -> int:
         """Kill switch, pull and cancel every order of ours, close the connection. Returns how many of our orders
-        the exchange still held afterwards (0 when the stop was clean)."""
+        the exchange still held afterwards (0: clean; -1: the exchange could not be asked)."""
         self._stopped = True
         runtime = self.runtime
         if runtime is None:
             return 0
         runtime.service.kill("deployment stopping")
-        await runtime.stop()
-        return len(runtime.service.core.tracker.open_orders(self.name))
+        return await runtime.stop()
 
-    def _fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> None:
+        """The instrument cannot quote: ``error`` with the reason (e.g. no credentials on its node)."""
         self._state = InstrumentState.ERROR
         self._error = reason
 
@@ -154,6 +156,11 @@ class InstrumentHost:
     def kill(self, reason: str = "operator") -> None:
         if self.runtime is not None:
             self.runtime.service.kill(reason)
+
+    def set_implied_vol(self, snap: VolSnapshot) -> None:
+        """The underlying's vol snapshot (from the deployment's options follower) into the regime analyzer."""
+        if self.runtime is not None:
+            publish_implied_vol(snap, self.runtime.service.core.analyzer)
 
     def update_strategy(self, settings: StrategySettings) -> None:
         """Quote with new strategy parameters from the next tick on (validated by the config model already)."""
@@ -182,7 +189,7 @@ class InstrumentHost:
             return InstrumentState.SYNCING, "starting"
         failure = runtime.session.failure
         if failure is not None:
-            self._fail(f"session ended: {failure}")
+            self.fail(f"session ended: {failure}")
             return InstrumentState.ERROR, self._error
         service = runtime.service
         if service.quoting:

@@ -45,7 +45,10 @@ from thalex_modular.platform.use_cases.quoting_service_config import QuotingServ
 from thalex_modular.platform.use_cases.resync import ExchangeState
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
 
-__all__ = ["CredentialsMissing", "InstrumentRuntime", "RuntimeStatus", "build_live", "build_runtime", "build_shadow"]
+__all__ = [
+    "CredentialsMissing", "InstrumentRuntime", "RuntimeStatus", "build_live", "build_runtime", "build_shadow",
+    "compile_tick_path",
+]
 
 log = logging.getLogger(__name__)
 _MS: Final = 1_000_000
@@ -144,20 +147,29 @@ class InstrumentRuntime:
             self.service.paused_reason, regime.atm_iv_annual, regime.iv_rv_ratio,
         )
 
-    async def stop(self) -> None:
+    async def stop(self) -> int:
         """Clean stop: quoting off, every order of ours pulled (live: each by order_id, our orders adopted from an
         earlier session included, then ``cancel_session`` for anything still in flight; shadow: the simulated
-        exchange's), connections closed. Orders of the account that are not ours are left alone."""
+        exchange's), connections closed. Orders of the account that are not ours are left alone.
+
+        Returns how many of our orders the exchange still held after the cancels (0: a clean stop; -1: unknown, the
+        exchange could not be asked; cancel-on-disconnect then pulls this session's orders)."""
         if self.options_vol is not None:
             await self.options_vol.stop()
+        remaining = -1
         try:
             await self.service.stop(cancel_orders=True)
+            if isinstance(self.gateway, SimGateway):
+                await self.gateway.flush()
+                remaining = self.gateway.engine.open_order_count()
+            else:
+                remaining = len(await self.gateway.open_orders())
         except ThalexError as exc:  # not connected: cancel-on-disconnect pulls this session's orders
             log.warning("%s: cancelling our orders on stop failed (%s)", self.instrument.instrument_name, exc)
         if isinstance(self.gateway, SimGateway):
-            await self.gateway.flush()
             await self.gateway.close()
         await self.session.stop(cancel_session=True)
+        return remaining
 
 
 # -- wiring ------------------------------------------------------------------------------------------------------
@@ -232,6 +244,12 @@ def service_parts(config: RunConfig) -> tuple[
         if k.enabled else None
     )
     return params, service_config, toxic, kill_switch
+
+
+def compile_tick_path(clock: LiveClock | None = None) -> None:
+    """Compile (or load from the kernel cache) the tick path's kernels now (``platform deploy`` does it once before
+    its actors start, so they load it instead of compiling in parallel)."""
+    _compile_tick_path(clock or LiveClock())
 
 
 def _compile_tick_path(clock: LiveClock) -> None:

@@ -30,20 +30,32 @@ from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
 from thalex_modular.platform.services.options_vol import OptionsVolatilityService, OptionsVolConfig, VolSnapshot
 
-__all__ = ["OptionsVolFeed", "start_options_vol"]
+__all__ = ["OptionsFollower", "OptionsVolFeed", "follow_options", "publish_implied_vol", "start_options_vol"]
 
 log = logging.getLogger(__name__)
 _START_TIMEOUT_S: Final = 30.0
 _HISTORY_CHUNK_S: Final = 86_400  # one day of 1m candles per request
 
 
-class OptionsVolFeed:
-    """A started options session feeding ``service``, and the task publishing its snapshots to ``analyzer``."""
+class OptionsFollower:
+    """A public session following the option chain of one underlying into an :class:`OptionsVolatilityService`."""
 
-    def __init__(self, session: ThalexSession, service: OptionsVolatilityService,
-                 analyzer: MultiWindowRegimeAnalyzer, publish_interval_s: float) -> None:
+    def __init__(self, session: ThalexSession, service: OptionsVolatilityService) -> None:
         self.session = session
         self.service = service
+
+    async def stop(self) -> None:
+        await self.session.stop(cancel_session=False)
+
+
+class OptionsVolFeed:
+    """An :class:`OptionsFollower` whose snapshots a task publishes to ``analyzer`` every ``publish_interval_s``."""
+
+    def __init__(self, follower: OptionsFollower, analyzer: MultiWindowRegimeAnalyzer,
+                 publish_interval_s: float) -> None:
+        self.follower = follower
+        self.session = follower.session
+        self.service = follower.service
         self.analyzer = analyzer
         self.publish_interval_s = publish_interval_s
         self.last: VolSnapshot | None = None  # the last snapshot published
@@ -52,8 +64,7 @@ class OptionsVolFeed:
     def publish(self) -> VolSnapshot:
         """Hand the service's snapshot to the analyzer (when it has a constant-maturity IV); return it."""
         snap = self.service.snapshot()
-        if snap.cm_iv_annual is not None:
-            self.analyzer.set_implied_vol(snap.cm_iv_annual, snap.ts_ns, snap.rv_annual)
+        if publish_implied_vol(snap, self.analyzer):
             self.last = snap
         return snap
 
@@ -71,7 +82,15 @@ class OptionsVolFeed:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.session.stop(cancel_session=False)
+        await self.follower.stop()
+
+
+def publish_implied_vol(snap: VolSnapshot, analyzer: MultiWindowRegimeAnalyzer) -> bool:
+    """Give ``analyzer`` the snapshot's constant-maturity IV with the RV of the same horizon; False without one."""
+    if snap.cm_iv_annual is None:
+        return False
+    analyzer.set_implied_vol(snap.cm_iv_annual, snap.ts_ns, snap.rv_annual)
+    return True
 
 
 async def start_options_vol(
@@ -87,13 +106,30 @@ async def start_options_vol(
     """
     if not settings.enabled:
         return None
+    follower = await follow_options(settings, thalex, listing, instrument.underlying, clock)
+    if follower is None:
+        return None
+    feed = OptionsVolFeed(follower, analyzer, settings.publish_interval_s)
+    feed.start()
+    return feed
+
+
+async def follow_options(
+    settings: OptionsVolSettings, thalex: ThalexConfig, listing: ThalexSession, underlying: str, clock: Clock,
+) -> OptionsFollower | None:
+    """Start following the option chain of ``underlying`` (its own public session, the index history loaded); None
+    when it has no options listed or the session cannot start (logged).
+
+    Raises:
+        ThalexError: the ``listing`` session could not list the instruments.
+    """
     listed = decode_instruments(await listing.call("public/instruments"))
     service = OptionsVolatilityService(
-        instrument.underlying, OptionsVolConfig(constant_maturity_s=settings.constant_maturity_days * 86_400.0)
+        underlying, OptionsVolConfig(constant_maturity_s=settings.constant_maturity_days * 86_400.0)
     )
     names = service.set_instruments(listed)
     if not names:
-        log.info("options vol: no options of %s listed; the regime runs without implied vol", instrument.underlying)
+        log.info("options vol: no options of %s listed; the regime runs without implied vol", underlying)
         return None
     session = ThalexSession(thalex, clock, None)
     for name in names:
@@ -101,19 +137,15 @@ async def start_options_vol(
     try:
         await session.start(_START_TIMEOUT_S)
     except (ThalexError, TimeoutError, OSError) as exc:
-        log.warning("options vol: the options session of %s did not start (%s); no implied vol", instrument.underlying,
-                    exc)
+        log.warning("options vol: the options session of %s did not start (%s); no implied vol", underlying, exc)
         await session.stop(cancel_session=False)
         return None
     try:
         await _load_history(session, service)
     except (ThalexError, msgspec.ValidationError, msgspec.DecodeError) as exc:
-        log.warning("options vol: index history of %s unavailable (%s): no RV until it accumulates",
-                    instrument.underlying, exc)
-    feed = OptionsVolFeed(session, service, analyzer, settings.publish_interval_s)
-    feed.start()
-    log.info("options vol: following %d options of %s", len(names), instrument.underlying)
-    return feed
+        log.warning("options vol: index history of %s unavailable (%s): no RV until it accumulates", underlying, exc)
+    log.info("options vol: following %d options of %s", len(names), underlying)
+    return OptionsFollower(session, service)
 
 
 def _ticker_handler(service: OptionsVolatilityService, name: str) -> NotificationHandler:

@@ -17,7 +17,7 @@ Methods:
   after this reply (cancel-on-disconnect applies).
 - ``emulator/revoke_key`` params ``kid`` -> ``{"revoked": bool}``: later logins with that key fail (code 19);
   sessions already logged in stay up.
-- ``emulator/status`` -> sessions, sim time, instrument count, requests served per method.
+- ``emulator/status`` -> sessions, sim time, instrument count, requests served per method, faults injected per kind.
 - ``emulator/probe_ticker`` params ``instrument_name, best_bid_price, best_ask_price, mark_price,
   best_bid_amount?, best_ask_amount?, expect_requests? (1), timeout_ms? (1000)`` -> ``{sent_ns, recipients,
   requests: [{method, arrival_ns, latency_ns}]}``: pins the instrument's ticker to these values, writes it to every
@@ -132,10 +132,13 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
     if method == "emulator/get_faults":
         return server.faults.config.model_dump(mode="json")
     if method == "emulator/system_reconnect":
-        return {"recipients": await server.broadcast_system_reconnect()}
+        recipients = await server.broadcast_system_reconnect()
+        server.faults.injected["system_reconnect"] += recipients
+        return {"recipients": recipients}
     if method == "emulator/drop_connections":
         account = params.get("account")
         victims = [s for s in server.sessions if account is None or s.account == account]
+        server.faults.injected["drop"] += len(victims)
         for session in victims:
             server.spawn(_close_soon(session.ws), "emulator-drop")
         return {"dropped": len(victims)}
@@ -158,6 +161,7 @@ async def handle(server: EmulatorServer, method: str, params: dict[str, Any]) ->
             "sim_time": server.venue.now_s(),
             "instruments": len(server.venue.instruments_json()),
             "requests": dict(server.request_counts),
+            "faults_injected": dict(server.faults.injected),
         }
     raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")
 

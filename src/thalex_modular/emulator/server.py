@@ -195,6 +195,7 @@ class EmulatorServer:
                 session.messages_received += 1
                 drop_after = self.faults.config.drop_after_messages
                 if drop_after is not None and session.messages_received > drop_after:
+                    self.faults.injected["drop"] += 1
                     await ws.close(1011, "connection dropped (injected fault)")
                     break
                 await self._on_frame(session, frame)
@@ -254,6 +255,7 @@ class EmulatorServer:
                 raise RpcError(UNKNOWN_METHOD, f"unknown method: {method}")
             check_params(method, params)
             if session.limiter is not None and not session.limiter.allow(method, time.monotonic_ns()):
+                self.faults.injected["throttle"] += 1
                 raise RpcError(THROTTLE_EXCEEDED, "throttle exceeded")
             if method.startswith("private/") and session.session_id is None:
                 raise RpcError(NOT_LOGGED_IN, f"not logged in: {method} needs public/login first")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from thalex_modular.platform.domain.clock import Clock
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.events import MmProtectionUpdate
-from thalex_modular.platform.domain.risk import OpenBook
+from thalex_modular.platform.domain.risk import OpenBook, open_book
 from thalex_modular.platform.use_cases.inline_run import run_inline
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoter, MassQuoteSettings, plan_mass_quote
 from thalex_modular.platform.use_cases.quote_sender import Run
@@ -135,16 +135,10 @@ class MassQuoteSender:
 
     def _staying(self, extra: OpenBook) -> OpenBook:
         """``extra`` plus our resting orders that are not mass quotes: they stay when the levels are replaced."""
-        bids, asks, count = extra
-        for order in self._core.tracker.open_orders(self._name):
-            if order.mass_quote:
-                continue
-            count += 1
-            if order.side is Side.BUY:
-                bids += order.exposure_amount
-            else:
-                asks += order.exposure_amount
-        return OpenBook(bids, asks, count)
+        book = open_book((o for o in self._core.tracker.open_orders(self._name) if not o.mass_quote), self._name)
+        return OpenBook(
+            extra.bid_amount + book.bid_amount, extra.ask_amount + book.ask_amount, extra.order_count + book.order_count
+        )
 
     async def _send_levels(self, bids: list[Level], asks: list[Level]) -> None:
         if self._last == (bids, asks):

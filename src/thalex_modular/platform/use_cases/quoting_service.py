@@ -258,7 +258,11 @@ class QuotingService:
 
     def on_ticker(self, ticker: Ticker) -> None:
         now = self.clock.now_ns()
-        self.stats.tickers += 1
+        stats = self.stats
+        stats.tickers += 1
+        if self._pending_ticker is not None:
+            stats.coalesced += 1
+        stats.feed_lag.add(ticker.ts_local_ns - ticker.ts_exchange_ns)
         self._last_receive_ns = now
         if self._last_exchange_ts is None or ticker.ts_exchange_ns > self._last_exchange_ts:
             self._last_exchange_ts = ticker.ts_exchange_ns

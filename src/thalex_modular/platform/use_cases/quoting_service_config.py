@@ -62,6 +62,16 @@ class LatencyRing:
         self._next = (self._next + 1) % len(self._values)
         self.count += 1
 
+    def since_ms(self, count: int) -> list[float]:
+        """The latencies added after the first ``count`` ones (those still held), oldest first, in ms."""
+        capacity = len(self._values)
+        new = min(self.count - count, capacity)
+        if new <= 0:
+            return []
+        end = self._next
+        indices = [(end - new + i) % capacity for i in range(new)]
+        return [float(v) / 1e6 for v in self._values[indices]]
+
     def percentiles_ms(self, *quantiles: float) -> tuple[float, ...]:
         """The given quantiles (0 to 1) of the latencies held, in ms; NaN before any."""
         held = self._values[: min(self.count, len(self._values))]
@@ -75,6 +85,7 @@ class ServiceStats:
     """Running counters of one service."""
 
     tickers: int = 0
+    coalesced: int = 0  # tickers superseded by a newer one before a run took them (runs coalesce)
     trades: int = 0
     runs: int = 0
     requests_sent: int = 0
@@ -100,5 +111,8 @@ class ServiceStats:
     sent_prices: list[tuple[Side, float]] = field(default_factory=list)  # (side, price USD) of inserts/amends
     # a ticker's receive time to its run's requests written (insert/amend mode; mass quotes: to the reply)
     tick_to_quote: LatencyRing = field(default_factory=LatencyRing)
+    # a ticker's exchange time (mark_timestamp) to its receive time: the feed's delay, any backlog before us included
+    # (meaningful where the venue's clock is the wall clock)
+    feed_lag: LatencyRing = field(default_factory=LatencyRing)
 
 

@@ -1,5 +1,6 @@
-"""Shared test kit of tests/service (importable as ``service_kit``): emulator accounts, the run config of a test, a
-bare JSON-RPC client (control API, another trader of the account, the exchange's view), polling helpers."""
+"""Shared kit of the tests that talk to the emulator (importable as ``exchange_kit``): emulator accounts, the run
+config of a test, a bare JSON-RPC client (control API, another trader of the account, the exchange's view), polling
+helpers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from thalex_modular.deployment.config import RunConfig, load_run_config
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime
 from thalex_modular.emulator.auth import make_token
+from thalex_modular.emulator.config import EmulatorConfig
+from thalex_modular.emulator.runtime import build_server
 from thalex_modular.emulator.server import EmulatorServer
 from thalex_modular.platform.domain.enums import Side
 
@@ -110,3 +114,44 @@ def own(runtime: InstrumentRuntime, side: Side | None = None) -> list[float]:
     """Prices of our open orders as the tracker holds them."""
     orders = runtime.service.core.tracker.open_orders(NAME)
     return sorted(o.price for o in orders if side is None or o.side is side)
+
+
+@asynccontextmanager
+async def emulators(keys_json: Path, **defaults: object) -> AsyncIterator[EmulatorFactory]:
+    """A factory starting REAL emulators in this process on free loopback ports (``defaults`` then the call's
+    overrides as their config); every one started is stopped on exit."""
+    servers: list[EmulatorServer] = []
+
+    async def factory(**overrides: object) -> EmulatorServer:
+        base: dict[str, object] = {"port": 0, "keys_file": keys_json, "start_time_s": START_S, "seed": 7}
+        base.update(defaults)
+        base.update(overrides)
+        server = build_server(EmulatorConfig.model_validate(base))
+        await server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield factory
+    finally:
+        for server in servers:
+            await server.stop()
+
+
+def assert_expiries_are_black76(server: EmulatorServer, expiries: Any) -> None:
+    """Each expiry's ATM IV and straddle equal Black-76 on the emulator's own chain now (3 %: the vol drifts a
+    little in sim seconds)."""
+    import numpy as np
+    import pytest
+
+    from thalex_modular.emulator.market import black76
+    from thalex_modular.emulator.market.pricing import atm_iv, forward_price, years_to_expiry
+
+    model = server.venue.model
+    idx = model._indexes["BTCUSD"]
+    for e in expiries:
+        years = float(years_to_expiry(model.now_ns, e.expiry_ns))
+        fwd = float(forward_price(np.asarray(idx.price), idx.u, np.asarray(years)))
+        vol = float(atm_iv(idx.u, model.config.smile, np.asarray(idx.vol), np.asarray(years)))
+        assert e.atm_iv_annual == pytest.approx(vol, rel=0.03)
+        assert e.atm_straddle_usd == pytest.approx(2 * black76.price(fwd, fwd, years, vol, True), rel=0.03)

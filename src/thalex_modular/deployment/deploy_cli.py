@@ -1,0 +1,424 @@
+"""``platform deploy`` / ``status`` / ``stop``: the Ray deployment, one actor per instrument.
+
+    platform deploy --mode shadow|live --network local|test|prod --instruments BTC-PERPETUAL,ETH-PERPETUAL
+                    [--address auto|HOST:PORT|ray://HOST:PORT] [--config FILE] [--db DSN] [--wait-s S]
+    platform status [--json] [--watch]
+    platform stop [--timeout-s S]
+
+``deploy`` checks everything it can before it starts anything (the config, live credentials, the venue and its
+instruments): a mistake is a clear error, exit code 2, nothing started. Without ``--address`` it starts a Ray head
+on loopback that outlives the command (its own ports, never 6379); with ``--network local`` and no emulator answering
+it starts one. It compiles the tick path once (the actors load it from the kernel cache), creates the Controller,
+which creates the instrument actors, and returns when every instrument quotes (exit 0), or says which does not and
+why (exit 1; the others keep quoting). ``stop`` engages every kill switch, waits until our orders are cancelled (or
+says which remain), removes the actors, and stops the Ray head and the emulator only if ``deploy`` started them.
+Live credentials are read as ``platform run`` reads them and reach the actors only through their node's environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from thalex_modular.deployment.config import ConfigError, RunConfig, RunMode, load_run_config
+from thalex_modular.deployment.ray.cluster import (
+    DeploymentState,
+    process_alive,
+    start_local_head,
+    state_path,
+    stop_process,
+    wait_for_port,
+)
+from thalex_modular.deployment.ray.names import CONTROLLER, NAMESPACE
+from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+_EMULATOR_START_TIMEOUT_S = 60.0
+
+
+class DeployError(Exception):
+    """A deploy step failed; ``code`` is the exit code (2: bad input, nothing running; 1: a failure)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``deploy``, ``status`` and ``stop`` verbs."""
+    deploy = subparsers.add_parser("deploy", help="run instruments as Ray actors (one per instrument)")
+    deploy.add_argument("--mode", choices=["shadow", "live"], required=True)
+    deploy.add_argument("--network", choices=["local", "test", "prod"], required=True)
+    deploy.add_argument("--instruments", required=True, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL")
+    deploy.add_argument("--address", default=None,
+                        help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT); default: start a local head")
+    deploy.add_argument("--config", type=Path, default=None, help="TOML or JSON run config (every instrument)")
+    deploy.add_argument("--db", default=None, help="PostgreSQL DSN for session records (default: embedded store)")
+    deploy.add_argument("--emulator-url", default=None, help="the emulator's websocket URL for --network local")
+    deploy.add_argument("--emulator-keys", type=Path, default=None,
+                        help="keys file for an emulator deploy starts (live on --network local)")
+    deploy.add_argument("--wait-s", type=float, default=120.0, help="how long to wait for every instrument to quote")
+    deploy.add_argument("--no-dashboard", action="store_true", help="start the local Ray head without its dashboard")
+    deploy.set_defaults(handler=deploy_command)
+    status = subparsers.add_parser("status", help="one line per deployed instrument")
+    status.add_argument("--json", action="store_true", help="machine-readable")
+    status.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    status.add_argument("--interval-s", type=float, default=2.0, help="refresh period with --watch")
+    status.set_defaults(handler=status_command)
+    stop = subparsers.add_parser("stop", help="cancel every order, stop the actors (and what deploy started)")
+    stop.add_argument("--timeout-s", type=float, default=30.0, help="how long the instruments get to cancel")
+    stop.set_defaults(handler=stop_command)
+
+
+# -- deploy -------------------------------------------------------------------------------------------------------
+
+
+class _Created:
+    """What this deploy created besides the processes in its state (only that is undone on a failure)."""
+
+    def __init__(self) -> None:
+        self.controller = False
+        self.state_saved = False
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    _quiet_logging()
+    started = DeploymentState(address="", namespace=NAMESPACE, mode=args.mode, network=args.network,
+                              instruments=[], started_ns=time.time_ns())
+    created = _Created()
+    try:
+        return _deploy(args, started, created)
+    except DeployError as exc:
+        print(f"platform deploy: {exc}", file=sys.stderr)
+        _undo(started, created)
+        return exc.code
+    except KeyboardInterrupt:
+        print("platform deploy: interrupted; stopping what was started", file=sys.stderr)
+        _undo(started, created)
+        return 1
+
+
+def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Created) -> int:
+    from thalex_modular.deployment.deployment_book import DeploySpec
+
+    _refuse_a_second_deployment()
+    instruments = [name.strip() for name in args.instruments.split(",") if name.strip()]
+    flags = {"mode": args.mode, "network": args.network, "instrument": instruments[0] if instruments else None,
+             "connection.emulator_url": args.emulator_url}
+    try:
+        config = load_run_config(args.config, os.environ, flags)
+        spec = DeploySpec.of(config, instruments, db=args.db)
+    except (ConfigError, ValueError) as exc:
+        raise DeployError(str(exc)) from None
+    head_env = _live_environment(config)
+    started.instruments = list(spec.instruments)
+    if config.network.value == "local":
+        _ensure_emulator(config, args.emulator_keys, started)
+    _check_venue(config, instruments)
+    _compile_once()
+    ray = _connect(args, started, head_env)
+    from thalex_modular.deployment.ray.controller import Controller
+
+    try:
+        ray.get_actor(CONTROLLER, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    else:
+        raise DeployError(f"the cluster at {started.address} already runs a deployment (its Controller exists); "
+                          "`platform stop` it first")
+    controller = ray.remote(Controller).options(
+        name=CONTROLLER, namespace=NAMESPACE, lifetime="detached", max_restarts=-1, num_cpus=0, max_concurrency=1000,
+    ).remote(spec, NAMESPACE, CONTROLLER)
+    created.controller = True
+    ray.get(controller.deploy.remote(), timeout=120)
+    started.save()
+    created.state_saved = True
+    print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
+          f"{', '.join(spec.instruments)}; state in {state_path()}", flush=True)
+    code = _wait_until_quoting(controller, args.wait_s)
+    if started.dashboard_url:
+        print(f"ray dashboard {started.dashboard_url}", flush=True)
+    if code:
+        print("platform deploy: the deployment keeps running; `platform status` follows it, `platform stop` ends it",
+              file=sys.stderr)
+    return code
+
+
+def _refuse_a_second_deployment() -> None:
+    try:
+        state = DeploymentState.load()
+    except ValueError as exc:
+        raise DeployError(str(exc)) from None
+    if state is None:
+        return
+    if state.head_pid is not None and not process_alive(state.head_pid):
+        DeploymentState.clear()  # its Ray head is gone: a leftover of a deployment that ended without `stop`
+        return
+    raise DeployError(
+        f"a deployment is already running ({', '.join(state.instruments)} on {state.address}); "
+        "`platform stop` it first"
+    )
+
+
+def _live_environment(config: RunConfig) -> dict[str, str]:
+    """Live: the credentials must load here; a local head is started with them in its environment (how the actors
+    read them on their node), never as arguments."""
+    if config.mode is not RunMode.LIVE:
+        return {}
+    from thalex_modular.deployment.instrument_runtime import CredentialsMissing, load_credentials
+    from thalex_modular.platform.adapters.exchanges.thalex.errors import CredentialsError
+
+    try:
+        load_credentials(config.credentials)
+    except (CredentialsMissing, CredentialsError) as exc:
+        raise DeployError(str(exc)) from None
+    creds = config.credentials
+    env = {"THALEX_PRIVATE_KEY_PATH": str(creds.private_key_path)}
+    if creds.key_id is not None:
+        env["THALEX_KEY_ID"] = creds.key_id.get_secret_value()
+    if creds.account is not None:
+        env["THALEX_ACCOUNT"] = creds.account
+    return env
+
+
+def _ensure_emulator(config: RunConfig, keys: Path | None, started: DeploymentState) -> None:
+    """With ``--network local``: the emulator at the configured URL, started (and later stopped) by us when none
+    answers there."""
+    url = config.connection.emulator_url
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if wait_for_port(host, port, 0.5):
+        return
+    if host not in ("127.0.0.1", "localhost"):
+        raise DeployError(f"no emulator answers at {url}, and deploy starts one on 127.0.0.1 only")
+    log_path = state_path().parent / "emulator.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    command = [sys.executable, "-m", "thalex_modular", "emulator", "--host", host, "--port", str(port)]
+    if keys is not None:
+        command += ["--keys", str(keys)]
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    started.emulator_pid, started.emulator_url = process.pid, url
+    if not wait_for_port(host, port, _EMULATOR_START_TIMEOUT_S) or process.poll() is not None:
+        raise DeployError(f"the emulator did not start on {url} (log: {log_path})", code=1)
+    print(f"platform deploy: started the emulator at {url} (pid {process.pid})", flush=True)
+
+
+def _check_venue(config: RunConfig, instruments: list[str]) -> None:
+    from thalex_modular.deployment.venue_check import VenueError, listed_instruments
+
+    try:
+        asyncio.run(listed_instruments(config, instruments))
+    except VenueError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def _compile_once() -> None:
+    """Compile (or load) the tick path here, once: every actor then loads it from the kernel cache instead of
+    compiling in parallel."""
+    from thalex_modular.deployment.instrument_runtime import compile_tick_path
+
+    compile_tick_path()
+
+
+def _connect(args: argparse.Namespace, started: DeploymentState, head_env: dict[str, str]) -> Any:
+    if args.address is None:
+        head = start_local_head(state_path().parent / "logs", dashboard=not args.no_dashboard, env=head_env)
+        started.head_pid, started.address, started.dashboard_url = head.pid, head.address, head.dashboard_url
+        print(f"platform deploy: started a local Ray head at {head.address} (pid {head.pid})", flush=True)
+    else:
+        started.address = args.address
+    return _init_ray(started.address)
+
+
+def _init_ray(address: str) -> Any:
+    """Join the cluster at ``address`` (a local head on loopback stays on loopback: RAY_NOTES).
+
+    Raises:
+        DeployError: nothing answers there (checked before Ray would wait minutes for it).
+    """
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if address != "auto" and parts.hostname is not None and parts.port is not None:
+        if parts.hostname in ("127.0.0.1", "localhost"):
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before ray is imported: loopback node address
+        if not wait_for_port(parts.hostname, parts.port, 5.0):
+            raise DeployError(f"cannot join the Ray cluster at {address}: nothing answers there")
+    import ray
+
+    try:
+        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
+    except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError: all mean the cluster is not there
+        raise DeployError(f"cannot join the Ray cluster at {address}: {exc}") from None
+    return ray
+
+
+def _wait_until_quoting(controller: Any, wait_s: float) -> int:
+    import ray
+
+    deadline = time.monotonic() + wait_s
+    status: list[InstrumentSnapshot] = []
+    while time.monotonic() < deadline:
+        status = ray.get(controller.status.remote(), timeout=30)
+        states = {s.state for s in status}
+        if states == {InstrumentState.QUOTING}:
+            break
+        if InstrumentState.SYNCING not in states and all(
+            s.state is InstrumentState.ERROR or s.state is InstrumentState.QUOTING for s in status
+        ):
+            break  # nothing left that may still come up
+        time.sleep(0.5)
+    for snapshot in status:
+        print(_line(snapshot), flush=True)
+    not_quoting = [s for s in status if s.state is not InstrumentState.QUOTING]
+    for snapshot in not_quoting:
+        print(f"platform deploy: {snapshot.instrument} is not quoting: {snapshot.state.value}"
+              f" ({snapshot.reason or 'no reason given'})", file=sys.stderr, flush=True)
+    return 1 if not_quoting else 0
+
+
+def _undo(started: DeploymentState, created: _Created) -> None:
+    """Stop what this deploy started, in reverse (nothing of another deployment)."""
+    with contextlib.suppress(Exception):
+        import ray
+
+        if ray.is_initialized():
+            if created.controller:
+                with contextlib.suppress(Exception):
+                    controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
+                    ray.get(controller.stop.remote(10.0), timeout=40)
+                    ray.kill(controller, no_restart=True)
+            ray.shutdown()
+    if started.head_pid is not None:
+        stop_process(started.head_pid)
+    if started.emulator_pid is not None:
+        stop_process(started.emulator_pid, timeout_s=10.0)
+    if created.state_saved:
+        DeploymentState.clear()
+
+
+# -- status ------------------------------------------------------------------------------------------------------
+
+
+def status_command(args: argparse.Namespace) -> int:
+    _quiet_logging()
+    try:
+        state, controller = _attach()
+    except DeployError as exc:
+        print(f"platform status: {exc}", file=sys.stderr)
+        return exc.code
+    import ray
+
+    try:
+        while True:
+            status = ray.get(controller.status.remote(), timeout=30)
+            if args.json:
+                account = ray.get(controller.account.remote(), timeout=30)
+                print(json.dumps({"address": state.address, "mode": state.mode, "network": state.network,
+                                  "instruments": msgspec.to_builtins(status),
+                                  "account": msgspec.to_builtins(account)}), flush=True)
+            else:
+                for snapshot in status:
+                    print(_line(snapshot), flush=True)
+            if not args.watch:
+                return 0
+            time.sleep(args.interval_s)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _line(s: InstrumentSnapshot) -> str:
+    latency = ""
+    if s.tick_to_quote_p50_ms is not None and s.tick_to_quote_p99_ms is not None:
+        latency = f" tick_to_quote_ms={s.tick_to_quote_p50_ms:.2f}/{s.tick_to_quote_p99_ms:.2f}"
+    age = "" if s.last_tick_age_ms is None else f" last_tick_ms={s.last_tick_age_ms:.0f}"
+    reason = "" if s.reason is None else f" ({s.reason})"
+    return (
+        f"{s.instrument} {s.state.value}{reason} position={s.position:+.4f} pnl_usd={s.pnl_usd:+.2f} "
+        f"fees_usd={s.fees_usd:.2f} open_quotes={s.open_quotes} fills={s.fills}{age}{latency}"
+    )
+
+
+def _attach() -> tuple[DeploymentState, Any]:
+    """The running deployment's state and its Controller.
+
+    Raises:
+        DeployError: none runs, or its cluster or Controller cannot be reached.
+    """
+    try:
+        state = DeploymentState.load()
+    except ValueError as exc:
+        raise DeployError(str(exc)) from None
+    if state is None:
+        raise DeployError(f"no deployment is running (no state in {state_path()})")
+    if state.head_pid is not None and not process_alive(state.head_pid):
+        raise DeployError(f"the deployment's Ray head (pid {state.head_pid}) is gone; `platform stop` clears it")
+    ray = _init_ray(state.address)
+    try:
+        controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
+    except Exception as exc:
+        raise DeployError(f"no Controller in the deployment on {state.address}: {exc}", code=1) from None
+    return state, controller
+
+
+# -- stop ---------------------------------------------------------------------------------------------------------
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    _quiet_logging()
+    try:
+        state = DeploymentState.load()
+    except ValueError as exc:
+        print(f"platform stop: {exc}", file=sys.stderr)
+        return 2
+    if state is None:
+        print(f"platform stop: no deployment is running (no state in {state_path()})", file=sys.stderr)
+        return 2
+    code = 0
+    try:
+        _, controller = _attach()
+    except DeployError as exc:
+        print(f"platform stop: {exc}; stopping what deploy started", file=sys.stderr)
+        code = 1
+    else:
+        import ray
+
+        report = ray.get(controller.stop.remote(args.timeout_s), timeout=args.timeout_s + 30)
+        for instrument, remaining in report.items():
+            if remaining == 0:
+                print(f"platform stop: {instrument}: every order cancelled", flush=True)
+            else:
+                code = 1
+                what = "unknown (its actor did not answer)" if remaining < 0 else f"{remaining} still open"
+                print(f"platform stop: {instrument}: orders {what}; cancel-on-disconnect pulls them as the session "
+                      "ends", file=sys.stderr, flush=True)
+        with contextlib.suppress(Exception):
+            ray.kill(controller, no_restart=True)
+        ray.shutdown()
+    if state.head_pid is not None:
+        ended = stop_process(state.head_pid)
+        print(f"platform stop: Ray head (pid {state.head_pid}) {'stopped' if ended else 'did not stop'}", flush=True)
+    if state.emulator_pid is not None:
+        stop_process(state.emulator_pid, timeout_s=10.0)
+        print(f"platform stop: emulator (pid {state.emulator_pid}) stopped", flush=True)
+    DeploymentState.clear()
+    return code
+
+
+def _quiet_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    for name in ("ray", "websockets"):
+        logging.getLogger(name).setLevel(logging.WARNING)

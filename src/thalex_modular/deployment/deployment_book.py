@@ -1,0 +1,161 @@
+"""DeploymentBook: what the Controller knows of a deployment: its spec, each instrument's last snapshot, the event
+streams, restarts, and the account's totals. Plain code (the Controller actor is a thin shell over it).
+
+A :class:`DeploySpec` is the whole deployment: mode, network, the instruments, the run config every instrument starts
+from (without credentials: an actor reads them on its own node) and where sessions are persisted. It is stored as the
+run config's JSON, so it travels to actors and survives a Controller restart as plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from thalex_modular.deployment.config import RunConfig
+from thalex_modular.deployment.event_log import EventLog, Page
+from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot, InstrumentState
+
+__all__ = ["AccountTotals", "DeploySpec", "DeploymentBook"]
+
+#: a snapshot older than this (ns) means the actor stopped reporting
+STALE_NS = 5_000_000_000
+
+
+class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
+    """One deployment.
+
+    Args:
+        instruments: the instruments quoted, one actor each.
+        config: the run config every instrument starts from (``RunConfig.model_dump(mode="json")`` without
+            credentials); ``instrument`` is set per actor.
+        db: where sessions are persisted (a PostgreSQL DSN, an embedded store path, None: the embedded default).
+        persistence: ship our orders, trades and equity to the persistence actor.
+        placement: per instrument, the Ray resources its actor asks for (e.g. ``{"node2": 1}``); empty: anywhere.
+    """
+
+    instruments: tuple[str, ...]
+    config: dict[str, Any]
+    db: str | None = None
+    persistence: bool = True
+    placement: dict[str, dict[str, float]] = {}
+
+    @classmethod
+    def of(cls, config: RunConfig, instruments: Sequence[str], **kwargs: Any) -> DeploySpec:
+        """The spec of ``instruments`` quoted with ``config`` (credentials dropped).
+
+        Raises:
+            ValueError: no instrument, or one named twice.
+        """
+        names = tuple(instruments)
+        if not names:
+            raise ValueError("a deployment needs at least one instrument")
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"instruments named more than once: {', '.join(twice)}")
+        dumped = config.model_dump(mode="json", exclude={"credentials"})
+        return cls(instruments=names, config=dumped, **kwargs)
+
+    @property
+    def mode(self) -> str:
+        return str(self.config.get("mode", "shadow"))
+
+    @property
+    def network(self) -> str:
+        return str(self.config.get("network", "local"))
+
+    def run_config(self, instrument: str) -> RunConfig:
+        """The run config of one instrument's actor."""
+        return RunConfig.model_validate({**self.config, "instrument": instrument})
+
+
+class AccountTotals(msgspec.Struct, frozen=True):
+    """The deployment's instruments together: USD, counts."""
+
+    instruments: int
+    quoting: int
+    realised_pnl_usd: float
+    unrealised_pnl_usd: float
+    fees_usd: float
+    fills: int
+    open_quotes: int
+    gross_notional_usd: float
+
+    @property
+    def pnl_usd(self) -> float:
+        return self.realised_pnl_usd + self.unrealised_pnl_usd
+
+
+class DeploymentBook:
+    """The Controller's view of one deployment."""
+
+    def __init__(self, spec: DeploySpec, event_capacity: int = 10_000) -> None:
+        self.spec = spec
+        self.events = EventLog(event_capacity)
+        self._snapshots: dict[str, InstrumentSnapshot] = {}
+        self._seen_ns: dict[str, int] = {}
+        self._incarnations: dict[str, int] = {}
+        self.restarts: dict[str, int] = dict.fromkeys(spec.instruments, 0)
+
+    def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
+        """An instrument actor's report: its snapshot and the events since its last report."""
+        name = snapshot.instrument
+        if name not in self.restarts:
+            return  # an actor of an earlier deployment still running: not ours
+        started = self._incarnations.get(name)
+        if started is not None and snapshot.started_ns != started:
+            self.restarts[name] += 1
+        self._incarnations[name] = snapshot.started_ns
+        self._snapshots[name] = snapshot
+        self._seen_ns[name] = now_ns
+        self.events.add(events)
+
+    def status(self, now_ns: int) -> list[InstrumentSnapshot]:
+        """Every instrument's last snapshot, in the spec's order; one that stopped reporting is shown as an error
+        saying since when, one that never reported as syncing."""
+        out = []
+        for name in self.spec.instruments:
+            snapshot = self._snapshots.get(name)
+            if snapshot is None:
+                out.append(InstrumentSnapshot(instrument=name, mode=self.spec.mode, state=InstrumentState.SYNCING,
+                                              reason="its actor is starting", ts_ns=now_ns))
+                continue
+            silent_ns = now_ns - self._seen_ns[name]
+            if silent_ns > STALE_NS and snapshot.state is not InstrumentState.STOPPED:
+                snapshot = msgspec.structs.replace(
+                    snapshot, state=InstrumentState.ERROR,
+                    reason=f"no report from its actor for {silent_ns / 1e9:.1f} s (restarting?)",
+                )
+            out.append(snapshot)
+        return out
+
+    def snapshot(self, instrument: str, now_ns: int) -> InstrumentSnapshot:
+        """One instrument's status.
+
+        Raises:
+            KeyError: the instrument is not in this deployment (the message lists those that are).
+        """
+        for snapshot in self.status(now_ns):
+            if snapshot.instrument == instrument:
+                return snapshot
+        raise KeyError(f"{instrument!r} is not deployed; the instruments are {', '.join(self.spec.instruments)}")
+
+    def account(self, now_ns: int) -> AccountTotals:
+        status = self.status(now_ns)
+        return AccountTotals(
+            instruments=len(status),
+            quoting=sum(1 for s in status if s.state is InstrumentState.QUOTING),
+            realised_pnl_usd=sum(s.realised_pnl_usd for s in status),
+            unrealised_pnl_usd=sum(s.unrealised_pnl_usd for s in status),
+            fees_usd=sum(s.fees_usd for s in status),
+            fills=sum(s.fills for s in status),
+            open_quotes=sum(s.open_quotes for s in status),
+            gross_notional_usd=sum(abs(s.position) * (s.mark_price or 0.0) for s in status),
+        )
+
+    def events_since(self, stream: str, after_id: int = 0, instrument: str | None = None, limit: int = 1_000) -> Page:
+        return self.events.since(stream, after_id, instrument, limit)
+
+    def states(self, now_ns: int) -> Mapping[str, InstrumentState]:
+        return {s.instrument: s.state for s in self.status(now_ns)}

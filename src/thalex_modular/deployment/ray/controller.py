@@ -1,0 +1,186 @@
+"""Controller: the named, detached actor that owns a deployment, a thin shell over :class:`DeploymentBook`.
+
+It creates one :class:`InstrumentActor` per instrument (named, detached, restarted without limit: a Controller that
+restarts finds them again by name), receives their reports, answers ``platform status`` and the API (status, account
+totals, event streams), relays commands (pause, resume, kill switch per instrument or for all, strategy parameters)
+and stops the deployment: every actor pulls its quotes and cancels every order of ours, then the actors are removed. A
+monitor recreates an instrument actor that Ray could not restart (its node gone for good).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import ray
+from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
+from thalex_modular.deployment.event_log import Page
+from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
+from thalex_modular.deployment.ray.names import OPTIONS_VOL, instrument_actor
+from thalex_modular.deployment.ray.options_vol_actor import OptionsVolActor
+from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot
+
+__all__ = ["Controller", "StopReport"]
+
+log = logging.getLogger(__name__)
+
+_MONITOR_INTERVAL_S = 1.0
+
+
+class StopReport(dict[str, int]):
+    """Per instrument, how many of our orders the exchange still held after the stop's cancels (-1: unknown, its
+    actor did not answer in time; cancel-on-disconnect then pulls its session's orders)."""
+
+
+class Controller:
+    """The deployment's controller (see the module docstring).
+
+    Args:
+        spec: the deployment.
+        namespace: its Ray namespace (where the actors are named).
+        name: this actor's own name (instrument actors report to it).
+    """
+
+    def __init__(self, spec: DeploySpec, namespace: str, name: str) -> None:
+        self.book = DeploymentBook(spec)
+        self._namespace = namespace
+        self._name = name
+        self._actors: dict[str, Any] = {}
+        self._options_vol: Any = None
+        self._stopping = False
+        loop = asyncio.get_running_loop()
+        # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
+        self._deployed = loop.create_task(self._deploy(), name="controller-deploy")
+        self._monitor = loop.create_task(self._watch(), name="controller-monitor")
+
+    # -- deployment -------------------------------------------------------------------------------------------
+
+    async def _deploy(self) -> None:
+        spec = self.book.spec
+        if self._options_vol is None and spec.run_config(spec.instruments[0]).options_vol.enabled:
+            self._options_vol = self._singleton(OPTIONS_VOL, OptionsVolActor, spec.run_config(spec.instruments[0]))
+        for instrument in spec.instruments:
+            self._actors[instrument] = self._actor(instrument)
+
+    def _singleton(self, name: str, cls: type, *args: Any) -> Any:
+        """The deployment's named singleton ``name`` (found again after a restart of this actor, else created)."""
+        try:
+            return ray.get_actor(name, namespace=self._namespace)
+        except ValueError:
+            return ray.remote(cls).options(  # type: ignore[attr-defined]
+                name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, num_cpus=0,
+            ).remote(*args)
+
+    async def deploy(self) -> list[str]:
+        """Wait until every instrument's actor exists; returns their names."""
+        await self._deployed
+        return [instrument_actor(i) for i in self.book.spec.instruments]
+
+    def _actor(self, instrument: str) -> Any:
+        name = instrument_actor(instrument)
+        try:
+            return ray.get_actor(name, namespace=self._namespace)
+        except ValueError:
+            pass
+        spec = self.book.spec
+        actor_class = ray.remote(InstrumentActor)
+        return actor_class.options(  # type: ignore[attr-defined]
+            name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, max_task_retries=0,
+            num_cpus=0, resources=spec.placement.get(instrument, {}), max_concurrency=64,
+            scheduling_strategy="SPREAD",
+        ).remote(spec.run_config(instrument), self._name, self._namespace,
+                 OPTIONS_VOL if self._options_vol is not None else None)
+
+    async def _watch(self) -> None:
+        """Recreate an instrument actor that is gone for good (Ray could not restart it)."""
+        while not self._stopping:
+            await asyncio.sleep(_MONITOR_INTERVAL_S)
+            for instrument, actor in list(self._actors.items()):
+                try:
+                    await asyncio.wait_for(actor.ping.remote(), 5.0)
+                except ActorUnavailableError:
+                    continue  # restarting (Ray restarts it): it reports again once it is up
+                except ActorDiedError as exc:
+                    if self._stopping:
+                        return
+                    log.warning("%s: its actor is gone (%s); creating it again", instrument, exc)
+                    try:
+                        ray.kill(actor, no_restart=True)
+                    except Exception:
+                        log.debug("%s: the dead actor could not be killed", instrument, exc_info=True)
+                    self._actors[instrument] = self._actor(instrument)
+                except TimeoutError:
+                    log.warning("%s: its actor did not answer a ping in 5 s (busy or restarting)", instrument)
+
+    # -- reports and reads ------------------------------------------------------------------------------------
+
+    async def publish(self, snapshot: InstrumentSnapshot, events: list[Event]) -> None:
+        self.book.publish(snapshot, events, time.time_ns())
+
+    async def status(self) -> list[InstrumentSnapshot]:
+        return self.book.status(time.time_ns())
+
+    async def account(self) -> AccountTotals:
+        return self.book.account(time.time_ns())
+
+    async def spec(self) -> DeploySpec:
+        return self.book.spec
+
+    async def restarts(self) -> dict[str, int]:
+        return dict(self.book.restarts)
+
+    async def events_since(self, stream: str, after_id: int = 0, instrument: str | None = None,
+                           limit: int = 1_000) -> Page:
+        return self.book.events_since(stream, after_id, instrument, limit)
+
+    # -- commands -----------------------------------------------------------------------------------------------
+
+    def _targets(self, instrument: str | None) -> dict[str, Any]:
+        if instrument is None:
+            return dict(self._actors)
+        if instrument not in self._actors:
+            raise KeyError(
+                f"{instrument!r} is not deployed; the instruments are {', '.join(self.book.spec.instruments)}"
+            )
+        return {instrument: self._actors[instrument]}
+
+    async def pause(self, instrument: str | None = None, reason: str = "operator") -> None:
+        await asyncio.gather(*(a.pause.remote(reason) for a in self._targets(instrument).values()))
+
+    async def resume(self, instrument: str | None = None) -> None:
+        await asyncio.gather(*(a.resume.remote() for a in self._targets(instrument).values()))
+
+    async def kill(self, instrument: str | None = None, reason: str = "operator") -> None:
+        """Engage the kill switch: quotes pulled, every order of ours cancelled, paused until resumed."""
+        await asyncio.gather(*(a.kill.remote(reason) for a in self._targets(instrument).values()))
+
+    async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
+        await self._targets(instrument)[instrument].update_strategy.remote(settings)
+
+    async def stop(self, timeout_s: float = 20.0) -> StopReport:
+        """Stop every instrument (kill switch, cancels, connections closed) within ``timeout_s``, then remove the
+        actors. Returns what the exchange still held per instrument."""
+        self._stopping = True
+        self._monitor.cancel()
+        report = StopReport()
+        names = list(self._actors)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(self._actors[n].stop.remote(), timeout_s) for n in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            report[name] = result if isinstance(result, int) else -1
+            if not isinstance(result, int):
+                log.warning("%s: stop did not complete: %s", name, result)
+            ray.kill(self._actors[name], no_restart=True)
+        self._actors.clear()
+        if self._options_vol is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._options_vol.stop.remote(), 10.0)
+            ray.kill(self._options_vol, no_restart=True)
+            self._options_vol = None
+        return report

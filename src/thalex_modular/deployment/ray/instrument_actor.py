@@ -1,0 +1,179 @@
+"""InstrumentActor: the Ray actor quoting one instrument, a thin shell over :class:`InstrumentHost`.
+
+An async actor, created named and detached by the Controller with unlimited restarts. Its constructor runs at every
+start and restart (Ray re-runs it; nothing of the old process survives): it reads the live credentials from its own
+node's environment (no secret travels in its arguments), builds the host and starts it in the background: the tick
+path is compiled (or loaded from the kernel cache) before the connection opens, and open orders and positions are
+resynced from the exchange before the first quote. A publish loop then pushes the host's snapshot and events to the
+Controller every ``publish_interval_s``, paced (one report in flight), and updates the metrics; nobody calls into the
+actor to read its state. When options feed the regime, the same loop pulls the underlying's vol snapshot from the
+deployment's one OptionsVolActor (N instruments share one chain subscription). Commands (pause, resume, kill switch,
+strategy parameters, stop) are methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import ray
+
+from thalex_modular.deployment.config import RunConfig, StrategySettings, credentials_from_environment
+from thalex_modular.deployment.instrument_host import InstrumentHost
+from thalex_modular.deployment.instrument_runtime import load_credentials
+from thalex_modular.deployment.ray.metrics import InstrumentMetrics
+from thalex_modular.deployment.snapshots import InstrumentSnapshot
+
+__all__ = ["InstrumentActor"]
+
+log = logging.getLogger(__name__)
+
+
+class InstrumentActor:
+    """One instrument of a deployment (see the module docstring).
+
+    Args:
+        config: the instrument's run config, without credentials.
+        controller: the Controller actor's name (in ``namespace``), where reports go.
+        namespace: the deployment's Ray namespace.
+        options_vol: the OptionsVolActor's name, None when options do not feed the regime.
+        publish_interval_s: how often the actor reports.
+    """
+
+    def __init__(self, config: RunConfig, controller: str, namespace: str, options_vol: str | None = None,
+                 publish_interval_s: float = 0.25) -> None:
+        context = ray.get_runtime_context()
+        self._options_vol = options_vol if config.options_vol.enabled else None
+        if self._options_vol is not None:  # the singleton follows the chain: this runtime starts no feed of its own
+            config = config.model_copy(update={"options_vol": config.options_vol.model_copy(update={"enabled": False})})
+        self._vol_every_s = config.options_vol.publish_interval_s
+        self._config = config
+        self._controller = controller
+        self._namespace = namespace
+        self._interval_s = publish_interval_s
+        self._metrics = InstrumentMetrics(config.instrument)
+        self._latency_count = 0
+        credentials = None
+        error = None
+        if config.mode.value == "live":
+            try:
+                credentials = load_credentials(credentials_from_environment(os.environ))
+            except Exception as exc:  # reported as the instrument's error: it cannot quote on this node
+                error = f"no usable live credentials on node {context.get_node_id()[:12]}: {exc}"
+        self.host = InstrumentHost(
+            config, credentials=credentials, incarnation=2 if context.was_current_actor_reconstructed else 1,
+            node_id=context.get_node_id(),
+        )
+        if error is not None:
+            self.host.fail(error)
+        self._task = asyncio.get_running_loop().create_task(self._run(error is None), name="instrument-actor")
+
+    async def _run(self, start: bool) -> None:
+        if start:
+            await self.host.start()
+        controller = ray.get_actor(self._controller, namespace=self._namespace)
+        if self._options_vol is not None and self.host.runtime is not None:
+            asyncio.get_running_loop().create_task(
+                self._follow_vol(self._options_vol, self.host.runtime.instrument.underlying), name="options-vol"
+            )
+        pending: ray.ObjectRef[Any] | None = None
+        while True:
+            if pending is not None:
+                ready, _ = ray.wait([pending], timeout=0)
+                if not ready:  # the Controller is behind: skip this report (pace), the next one carries all
+                    await asyncio.sleep(self._interval_s)
+                    continue
+            try:
+                snapshot = self.host.snapshot()
+                events = self.host.collect_events()
+                pending = controller.publish.remote(snapshot, events)
+                self._update_metrics(snapshot)
+            except Exception:
+                log.exception("%s: report failed", self._config.instrument)
+            await asyncio.sleep(self._interval_s)
+
+    async def _follow_vol(self, name: str, underlying: str) -> None:
+        """Pull the underlying's vol snapshot from the OptionsVolActor ``name`` into the regime analyzer,
+        periodically."""
+        options_vol = ray.get_actor(name, namespace=self._namespace)
+        if not await options_vol.follow.remote(underlying):
+            log.info("%s: no options of %s followed: the regime runs without implied vol", self._config.instrument,
+                     underlying)
+            return
+        while True:
+            try:
+                snap = await asyncio.wait_for(options_vol.snapshot.remote(underlying), 5.0)
+                if snap is not None:
+                    self.host.set_implied_vol(snap)
+            except Exception as exc:  # the next pull may succeed; the regime keeps the last IV until it is stale
+                log.warning("%s: vol snapshot of %s failed (%s)", self._config.instrument, underlying, exc)
+            await asyncio.sleep(self._vol_every_s)
+
+    def _update_metrics(self, snapshot: InstrumentSnapshot) -> None:
+        runtime = self.host.runtime
+        latencies: list[float] = []
+        if runtime is not None:
+            ring = runtime.service.stats.tick_to_quote
+            latencies = ring.since_ms(self._latency_count)
+            self._latency_count = ring.count
+        self._metrics.update(snapshot, latencies)
+
+    # -- commands --------------------------------------------------------------------------------------------
+
+    async def snapshot(self) -> InstrumentSnapshot:
+        """The instrument's state now (tests and debugging; readers use the Controller)."""
+        return self.host.snapshot()
+
+    async def pause(self, reason: str = "operator") -> None:
+        self.host.pause(reason)
+
+    async def resume(self) -> None:
+        self.host.resume()
+
+    async def kill(self, reason: str = "operator") -> None:
+        self.host.kill(reason)
+
+    async def update_strategy(self, settings: dict[str, Any]) -> None:
+        """New strategy parameters from the next tick on.
+
+        Raises:
+            pydantic.ValidationError: a bad field (the same model as the config file's).
+        """
+        self.host.update_strategy(StrategySettings.model_validate(settings))
+
+    async def stop(self) -> int:
+        """Kill switch, every order of ours cancelled, connection closed; the number of our orders the exchange
+        still held after the cancels (0: clean)."""
+        remaining = await self.host.stop()
+        self._task.cancel()
+        return remaining
+
+    async def ping(self) -> str:
+        return self._config.instrument
+
+    async def counters(self, since: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+        """For benchmarks: tickers, coalesced tickers and runs so far, the tick-to-quote and feed-lag latencies (ms)
+        added after the counts in ``since``, and this process's resident memory (MB)."""
+        runtime = self.host.runtime
+        if runtime is None:
+            return {}
+        stats = runtime.service.stats
+        return {
+            "tickers": stats.tickers, "coalesced": stats.coalesced, "runs": stats.runs,
+            "tick_to_quote_ms": stats.tick_to_quote.since_ms(since[0]),
+            "tick_to_quote_count": stats.tick_to_quote.count,
+            "feed_lag_ms": stats.feed_lag.since_ms(since[1]),
+            "feed_lag_count": stats.feed_lag.count,
+            "rss_mb": _rss_mb(),
+        }
+
+
+def _rss_mb() -> float:
+    """This process's resident set size, MB (Linux: /proc/self/status)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
