@@ -73,6 +73,7 @@ class ShipperStatus(msgspec.Struct, frozen=True, kw_only=True):
     send_failures: int
     last_error: str | None
     unshipped: int  # left at close: lost
+    lag_ns: int  # age of the oldest record not yet acknowledged (an upper bound); 0 when none waits
 
 
 class JournalShipper:
@@ -130,6 +131,8 @@ class JournalShipper:
         self._session: list[OrderUpdate | Fill | Record] = []
         self._market: list[Ticker | Trade] = []
         self._inflight: tuple[int, list[Record]] | None = None
+        self._waiting_since_ns: int | None = None  # monotonic: when the oldest waiting record was appended
+        self._inflight_since_ns: int | None = None  # ... the oldest record of the batch in flight
         self._seq = 1
         self._quote_seq = TradeSequencer()
         self._trade_seq = TradeSequencer()
@@ -169,12 +172,16 @@ class JournalShipper:
             self._keep_market(trade)
 
     def _keep(self, item: OrderUpdate | Fill | Record) -> None:
+        if self._waiting_since_ns is None:
+            self._waiting_since_ns = time.monotonic_ns()
         self._session.append(item)
         if len(self._session) >= self._warn_at:
             self._warn_backlog()
 
     def _keep_market(self, item: Ticker | Trade) -> None:
         if len(self._market) < self._max_market:
+            if self._waiting_since_ns is None:
+                self._waiting_since_ns = time.monotonic_ns()
             self._market.append(item)
         else:
             self._drop_market()
@@ -290,6 +297,10 @@ class JournalShipper:
         else:
             market = self._market[:room]
             del self._market[:room]
+        # what is left keeps the stamp of the oldest taken: an upper bound of its age
+        self._inflight_since_ns = self._waiting_since_ns
+        if not self._waiting():
+            self._waiting_since_ns = None
         records: list[Record] = []
         for item in (*session, *market):
             try:
@@ -324,6 +335,7 @@ class JournalShipper:
 
     def _shipped(self, seq: int, records: list[Record]) -> None:
         self._inflight = None
+        self._inflight_since_ns = None
         self._seq = seq + 1
         self.batches_shipped += 1
         self.records_shipped += len(records)
@@ -335,11 +347,16 @@ class JournalShipper:
             self._dropping = False
             self._burst_dropped = 0
 
+    def lag_ns(self) -> int:
+        """How long the oldest record not yet acknowledged has waited (ns; an upper bound); 0 when none waits."""
+        stamps = [t for t in (self._inflight_since_ns, self._waiting_since_ns) if t is not None]
+        return time.monotonic_ns() - min(stamps) if stamps else 0
+
     def status(self) -> ShipperStatus:
         return ShipperStatus(
             sender=self.sender, next_seq=self._seq, batches_shipped=self.batches_shipped,
             records_shipped=self.records_shipped, session_waiting=len(self._session),
             market_waiting=len(self._market), in_flight=len(self._inflight[1]) if self._inflight else 0,
             market_dropped=self.market_dropped, send_failures=self.send_failures, last_error=self.last_error,
-            unshipped=self.unshipped,
+            unshipped=self.unshipped, lag_ns=self.lag_ns(),
         )

@@ -212,12 +212,14 @@ async def test_market_data_past_the_cap_is_dropped_and_counted_session_records_n
             shipper.ticker(ticker(bid=99_000.0 + i, ts_ns=T0 + i + 1))
         for i in range(120):
             shipper.order(update(i))
+        await asyncio.sleep(0.05)
         away = shipper.status()
         receiver.fail_left = 0  # it comes back
         done = await shipper.close(timeout_s=5.0)
     # Assert: 15 tickers dropped and counted, every order kept and shipped
     assert (away.market_waiting, away.market_dropped, away.session_waiting) == (10, 15, 120)
     assert done.unshipped == 0 and done.market_dropped == 15
+    assert away.lag_ns >= 50_000_000 and done.lag_ns == 0  # the first ticker waited at least the 50 ms slept
     kinds = [type(r) for r in receiver.records()]
     assert kinds.count(OrderRecord) == 120 and kinds.count(QuoteRecord) == 10 + in_flight
     messages = [r.getMessage() for r in caplog.records]

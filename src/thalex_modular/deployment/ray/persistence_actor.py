@@ -5,7 +5,7 @@ The actor is async (the store, the write buffer and its spill are asyncio); Ray 
 one caller out of order (RAY_NOTES), so the order of each sender's batches comes from their seq numbers, which the
 service applies in order. The deployment creates it once, named and detached::
 
-    PersistenceActor.options(name=PERSISTENCE_NAME, namespace=..., lifetime="detached").remote(target, spill_dir)
+    PersistenceActor.options(name=names.PERSISTENCE, namespace=..., lifetime="detached").remote(target, spill_dir)
 
 ``target`` is the ``--db`` DSN, an embedded store file, or None (``THALEX_DB_DSN``, else the embedded store in the
 user's data directory); ``spill_dir`` is on the node the actor runs on (pin it to one node, or a spill left by a
@@ -13,7 +13,8 @@ killed incarnation waits for the next persistence actor on that node). A restart
 call after it opens the store and replays what the previous incarnation spilled.
 
 Every instrument actor ships through :func:`persistence_sender` (a :class:`~..journal_shipper.JournalShipper`'s
-``send``). Metrics (``ray.util.metrics``, refreshed every second): ``thalex_persistence_lag_seconds``,
+``send``). Metrics (``ray.util.metrics``, refreshed every second): ``thalex_persistence_store_lag_s`` (the oldest
+accepted record not yet in the store; each instrument's ``thalex_persistence_lag_s`` is its shipper's side),
 ``thalex_persistence_unstored_records``, ``thalex_persistence_in_memory_records``, ``thalex_persistence_store_down``.
 """
 
@@ -30,16 +31,15 @@ from ray.exceptions import RayActorError
 from ray.util import metrics
 
 from thalex_modular.deployment.journal_shipper import Send
+from thalex_modular.deployment.ray import names
 from thalex_modular.platform.adapters.storage.persistence_service import PersistenceService
 from thalex_modular.platform.adapters.storage.persistence_status import Ack, PersistenceStatus
 from thalex_modular.platform.domain.storage import EquityRecord, FillRecord, OrderRecord, PositionRecord, Record
 
-__all__ = ["PERSISTENCE_NAME", "PersistenceActor", "PersistenceShell", "persistence_sender"]
+__all__ = ["PersistenceActor", "PersistenceShell", "persistence_sender"]
 
 log = logging.getLogger(__name__)
 
-#: The singleton's actor name in the deployment's namespace.
-PERSISTENCE_NAME: Final = "persistence"
 _METRICS_EVERY_S: Final = 1.0
 
 
@@ -113,7 +113,7 @@ class PersistenceShell:
 
     async def _publish_metrics(self) -> None:
         gauges = {
-            "lag": metrics.Gauge("thalex_persistence_lag_seconds",
+            "lag": metrics.Gauge("thalex_persistence_store_lag_s",
                                  "age of the oldest record Persistence accepted that is not yet in the store"),
             "unstored": metrics.Gauge("thalex_persistence_unstored_records",
                                       "records accepted, not yet in the store (in memory or spilled)"),
@@ -133,7 +133,7 @@ class PersistenceShell:
 PersistenceActor: Any = ray.remote(num_cpus=0, max_restarts=-1)(PersistenceShell)
 
 
-def persistence_sender(name: str = PERSISTENCE_NAME, namespace: str | None = None) -> Send:
+def persistence_sender(name: str = names.PERSISTENCE, namespace: str = names.NAMESPACE) -> Send:
     """A :data:`~..journal_shipper.Send` to the named Persistence actor, looked up on first use and again after it
     died (a restarted or re-created actor is found by its name). The lookup runs on a worker thread."""
     handle: Any = None
