@@ -5,6 +5,7 @@ Persistence actor loses no acknowledged batch: what it had spilled is replayed b
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
@@ -88,14 +89,21 @@ def _batch(seq: int) -> list[Record]:
                         0.0, T0, "", "driver") for i in range(6)]
 
 
-def _call_until_alive(call: Any, timeout_s: float = 60.0) -> Any:
+def _pid(actor: Any) -> int:
+    return int(ray.get(actor.__ray_call__.remote(lambda _: os.getpid())))
+
+
+def _restarted(actor: Any, old_pid: int, timeout_s: float = 60.0) -> None:
+    """Wait until the actor answers from a new process (ray.kill returns before the old one is gone)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return ray.get(call())
-        except RayActorError:  # restarting
-            assert time.monotonic() < deadline, "the Persistence actor did not come back"
-            time.sleep(0.1)
+            if _pid(actor) != old_pid:
+                return
+        except RayActorError:  # dying or restarting
+            pass
+        assert time.monotonic() < deadline, "the Persistence actor did not come back"
+        time.sleep(0.1)
 
 
 def test_a_killed_persistence_actor_loses_no_acknowledged_batch(ray_cluster: object, tmp_path: Path) -> None:
@@ -111,9 +119,10 @@ def test_a_killed_persistence_actor_loses_no_acknowledged_batch(ray_cluster: obj
         assert down.lag_ns > 0
 
         # Act: the actor is killed (Ray restarts it); the store becomes available
+        old_pid = _pid(actor)
         ray.kill(actor, no_restart=False)
         blocked.unlink()
-        _call_until_alive(actor.start.remote)
+        _restarted(actor, old_pid)
         deadline = time.monotonic() + 30
         while (status := ray.get(actor.flush.remote())).records_replayed < 30:
             assert time.monotonic() < deadline, f"spill not replayed: {status}"
