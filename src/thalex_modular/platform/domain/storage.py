@@ -138,7 +138,8 @@ class QuoteRecord(msgspec.Struct, frozen=True, gc=False, tag="quote"):
 class OrderRecord(msgspec.Struct, frozen=True, gc=False, tag="order"):
     """One update of one of our orders (an append-only log). Key: (order_id, ts_ns, change_reason, status).
 
-    ``client_order_id`` must fit a signed 64-bit integer (ours start at 100 and count up).
+    ``client_order_id`` must fit a signed 64-bit integer (ours start at 100 and count up). ``source``: the session
+    that wrote it (its mode or run id, as for positions; migration 6), ``""`` for rows from before.
     """
 
     order_id: str
@@ -153,10 +154,12 @@ class OrderRecord(msgspec.Struct, frozen=True, gc=False, tag="order"):
     filled_amount: float
     ts_local_ns: int
     label: str
+    source: str = ""
 
 
 class FillRecord(msgspec.Struct, frozen=True, gc=False, tag="fill"):
-    """A fill of one of our orders. Key: (trade_id, ts_ns); a trade id is counted once."""
+    """A fill of one of our orders. Key: (trade_id, ts_ns); a trade id is counted once. ``fee`` USD; ``source`` as
+    in :class:`OrderRecord`."""
 
     trade_id: str
     ts_ns: int
@@ -169,6 +172,7 @@ class FillRecord(msgspec.Struct, frozen=True, gc=False, tag="fill"):
     maker_taker: str
     fee: float
     ts_local_ns: int
+    source: str = ""
 
 
 class PositionRecord(msgspec.Struct, frozen=True, gc=False, tag="position"):
@@ -371,8 +375,8 @@ def quote_record(ticker: Ticker, seq: int = 0) -> QuoteRecord:
     )
 
 
-def order_record(update: OrderUpdate) -> OrderRecord:
-    """An :class:`OrderUpdate` → an order-log record (price NaN for market orders)."""
+def order_record(update: OrderUpdate, source: str) -> OrderRecord:
+    """An :class:`OrderUpdate` of the session ``source`` → an order-log record (price NaN for market orders)."""
     return OrderRecord(
         update.order_id,
         update.ts_exchange_ns,
@@ -386,11 +390,12 @@ def order_record(update: OrderUpdate) -> OrderRecord:
         update.filled_amount,
         update.ts_local_ns,
         update.label or "",
+        source,
     )
 
 
-def fill_record(fill: Fill) -> FillRecord:
-    """A :class:`Fill` → a fill record (``order_id`` empty when unknown)."""
+def fill_record(fill: Fill, source: str) -> FillRecord:
+    """A :class:`Fill` of the session ``source`` → a fill record (``order_id`` empty when unknown)."""
     return FillRecord(
         fill.trade_id,
         fill.ts_exchange_ns,
@@ -403,6 +408,7 @@ def fill_record(fill: Fill) -> FillRecord:
         fill.maker_taker.value,
         fill.fee,
         fill.ts_local_ns,
+        source,
     )
 
 
@@ -459,6 +465,10 @@ class Storage(Protocol):
     ``read_ohlcv_1m``             bars whose minute start is in [start_ns, end_ns)
     ``read_candles_1m``           venue candles of (source, name) with minute start in [start_ns, end_ns)
     ``read_candle_fetches``       backfill chunks of (source, name) fetched once past, starting in [start_ns, end_ns)
+    ``read_orders/read_fills``    a session's order log / fills of one instrument with ts_ns in [start_ns, end_ns),
+                                  as records, oldest first, or newest first; at most ``limit`` (None: all)
+    ``read_positions``            a session's position snapshots of one instrument, likewise
+    ``read_equity``               equity snapshots of one source, likewise
     ``count(table)``              rows in a table
     ``instruments(table)``        instrument names present in trades / quotes / ohlcv_1m
     ``span(table, instrument)``   (min ts_ns, max ts_ns) of an instrument in trades / quotes / ohlcv_1m, or None
@@ -491,6 +501,25 @@ class Storage(Protocol):
         self, source: str, name: str, start_ns: int, end_ns: int
     ) -> npt.NDArray[np.void]: ...
 
+    async def read_orders(
+        self, source: str, instrument_name: str, start_ns: int, end_ns: int, *, limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[OrderRecord]: ...
+
+    async def read_fills(
+        self, source: str, instrument_name: str, start_ns: int, end_ns: int, *, limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[FillRecord]: ...
+
+    async def read_positions(
+        self, source: str, instrument_name: str, start_ns: int, end_ns: int, *, limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[PositionRecord]: ...
+
+    async def read_equity(
+        self, source: str, start_ns: int, end_ns: int, *, limit: int | None = None, newest_first: bool = False
+    ) -> list[EquityRecord]: ...
+
     async def count(self, table: str) -> int: ...
 
     async def instruments(self, table: str) -> list[str]: ...
@@ -522,6 +551,12 @@ def check_range(where: str, start_ns: int, end_ns: int) -> None:
     """Refuse an inverted time range, naming both bounds."""
     if end_ns < start_ns:
         raise InvalidValue(f"{where}: end_ns must be >= start_ns {start_ns}, was {end_ns}")
+
+
+def check_limit(where: str, limit: int | None) -> None:
+    """Refuse a row limit that is not a positive int (None: no limit), naming the value."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise InvalidValue(f"{where}: limit must be a positive int or None, was {limit!r}")
 
 
 def check_candle_source(where: str, source: str) -> None:
@@ -561,6 +596,7 @@ __all__ = [
     "TradeRecord",
     "TradeSequencer",
     "check_candle_source",
+    "check_limit",
     "check_range",
     "columns_of",
     "fill_record",

@@ -39,13 +39,12 @@ from .migrations import pending
 from .migrations.v0005_quote_identity import EMBEDDED_ID_FUNCTION
 from .range_reads import RangeReads
 from .rows import quote_snapshot_id, run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+from .session_reads import SessionReads
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 STORE_FILE_NAME: Final = "store.duckdb"
 _NUMPY_OF_SQL: Final = {"BIGINT": np.int64, "INTEGER": np.int32, "SMALLINT": np.int16, "DOUBLE": np.float64}
-#: Tables with nullable columns go through executemany (low-rate tables); the rest as numpy columns.
-_ROW_TABLES: Final = frozenset({"orders", "fills"})
 
 
 def _numpy_type(sql_type: str) -> type[Any]:
@@ -64,6 +63,16 @@ def _columns(table: str, rows: list[tuple[Any, ...]]) -> dict[str, npt.NDArray[A
     }
 
 
+def _restoring_nan(table: str, staging: str) -> str:
+    """``staging`` as a subquery whose NOT NULL float columns hold NaN again where DuckDB read a numpy NaN as NULL
+    (e.g. a market order's price): such a column cannot hold NULL, so a NULL there was a NaN."""
+    columns = ", ".join(
+        f"coalesce({name}, {schema.NAN_SQL}) AS {name}" if sql_type == schema.NOT_NULL_FLOAT else name
+        for name, sql_type in schema.COLUMNS[table]
+    )
+    return f"(SELECT {columns} FROM {staging}) AS _s"
+
+
 def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> npt.NDArray[np.void]:
     assert dtype.names is not None
     columns = list(result.values())  # in SELECT order, which is the dtype's order
@@ -73,7 +82,7 @@ def _structured(result: dict[str, npt.NDArray[Any]], dtype: np.dtype[Any]) -> np
     return out
 
 
-class EmbeddedStorage(RangeReads):
+class EmbeddedStorage(RangeReads, SessionReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` in a local DuckDB file.
 
     Args:
@@ -197,21 +206,14 @@ class EmbeddedStorage(RangeReads):
 
     def _insert_table(self, con: duckdb.DuckDBPyConnection, table: str, rows: list[tuple[Any, ...]]) -> int:
         staging = f"_stg_{table}"
-        if table in _ROW_TABLES:
-            con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS SELECT * FROM {table} LIMIT 0")
-            con.execute(f"DELETE FROM {staging}")
-            marks = ", ".join(f"${i + 1}" for i in range(len(schema.COLUMNS[table])))
-            con.executemany(f"INSERT INTO {staging} VALUES ({marks})", rows)
-        else:
-            con.register(staging, _columns(table, rows))
+        con.register(staging, _columns(table, rows))
         try:
-            added = con.execute(schema.insert_from_sql(table, staging)).fetchall()[0][0]
+            added = con.execute(schema.insert_from_sql(table, _restoring_nan(table, staging))).fetchall()[0][0]
             if table == "trades":
                 con.execute(schema.rollup_sql(staging))
         finally:
-            if table not in _ROW_TABLES:
-                with contextlib.suppress(duckdb.Error):  # after a failed statement the error above matters
-                    con.unregister(staging)
+            with contextlib.suppress(duckdb.Error):  # after a failed statement the error above matters
+                con.unregister(staging)
         return int(added)
 
     # -- reads -------------------------------------------------------------------------------------------
@@ -223,6 +225,9 @@ class EmbeddedStorage(RangeReads):
             return _structured(con.execute(sql, [name, start_ns, end_ns]).fetchnumpy(), dtype)
 
         return await self._run(query)
+
+    async def _fetch(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        return await self._run(lambda con: [tuple(r) for r in con.execute(sql, list(args)).fetchall()])
 
     async def count(self, table: str) -> int:
         _check_table(table)

@@ -46,6 +46,7 @@ from .pg_errors import storage_error
 from .pg_migrate import TIMESCALE_EXTENSION, apply_pending, check_extension_name
 from .range_reads import RangeReads
 from .rows import run_from_row, run_to_row, study_from_row, study_to_row, to_rows
+from .session_reads import SessionReads
 
 __all__ = ["PostgresStorage", "decode_binary_copy", "partition_name", "partition_sql"]
 _PGCOPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
@@ -89,7 +90,7 @@ def decode_binary_copy(data: bytes, native: np.dtype[Any]) -> npt.NDArray[np.voi
     return out
 
 
-class PostgresStorage(RangeReads):
+class PostgresStorage(RangeReads, SessionReads):
     """:class:`~thalex_modular.platform.domain.storage.Storage` on PostgreSQL, with TimescaleDB when available.
 
     Args:
@@ -329,6 +330,10 @@ class PostgresStorage(RangeReads):
         async with self._conn() as conn:
             await conn.copy_from_query(sql, name, start_ns, end_ns, output=sink, format="binary")
         return decode_binary_copy(b"".join(chunks), dtype)
+
+    async def _fetch(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        async with self._conn() as conn:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
 
     async def count(self, table: str) -> int:
         _check_table(table)

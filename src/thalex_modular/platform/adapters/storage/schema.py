@@ -18,6 +18,11 @@ _T: Final = "TEXT NOT NULL"
 #: Floats that may be NaN ("unknown"): nullable, because DuckDB turns a numpy NaN into NULL; reads map NULL → NaN.
 _N: Final = "DOUBLE PRECISION"
 _NAN: Final = "CAST('NaN' AS DOUBLE PRECISION)"
+NULLABLE_FLOAT: Final = _N
+NOT_NULL_FLOAT: Final = _D
+NAN_SQL: Final = _NAN
+#: The session that wrote an order or fill (migration 6 added it; older rows have '').
+_SOURCE: Final = "TEXT NOT NULL DEFAULT ''"
 
 #: table -> [(column, SQL type)], in record field order.
 COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
@@ -33,12 +38,12 @@ COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
     "orders": [
         ("order_id", _T), ("ts_ns", _B), ("change_reason", _T), ("status", _T), ("client_order_id", "BIGINT"),
         ("instrument_name", _T), ("side", "SMALLINT NOT NULL"), ("price", _D), ("amount", _D),
-        ("filled_amount", _D), ("ts_local_ns", _B), ("label", _T),
+        ("filled_amount", _D), ("ts_local_ns", _B), ("label", _T), ("source", _SOURCE),
     ],
     "fills": [
         ("trade_id", _T), ("ts_ns", _B), ("order_id", _T), ("client_order_id", "BIGINT"), ("instrument_name", _T),
         ("side", "SMALLINT NOT NULL"), ("price", _D), ("amount", _D), ("maker_taker", _T), ("fee", _D),
-        ("ts_local_ns", _B),
+        ("ts_local_ns", _B), ("source", _SOURCE),
     ],
     "positions": [
         ("source", _T), ("instrument_name", _T), ("ts_ns", _B), ("position", _D), ("average_price", _N),
@@ -89,6 +94,8 @@ def column_names(table: str) -> list[str]:
 #: ``quotes`` as migration 1 made it (migration 5 added the clock and snapshot id columns and re-keyed it).
 QUOTES_V1_COLUMNS: Final = COLUMNS["quotes"][:9]
 QUOTES_V1_KEY: Final = ("instrument_name", "ts_ns", "seq")
+#: ``orders`` and ``fills`` as migration 1 made them (migration 6 added ``source``).
+V1_COLUMNS: Final = {"quotes": QUOTES_V1_COLUMNS, "orders": COLUMNS["orders"][:-1], "fills": COLUMNS["fills"][:-1]}
 
 
 def create_table_sql(
@@ -110,10 +117,10 @@ def create_table_sql(
 
 
 def create_v1_table_sql(table: str, partition_by_ts: bool = False) -> str:
-    """A table as migration 1 made it (``quotes`` has changed since; the others have not)."""
+    """A table as migration 1 made it (``quotes``, ``orders`` and ``fills`` have changed since)."""
     if table == "quotes":
         return create_table_sql(table, partition_by_ts, columns=QUOTES_V1_COLUMNS, key=QUOTES_V1_KEY)
-    return create_table_sql(table, partition_by_ts)
+    return create_table_sql(table, partition_by_ts, columns=V1_COLUMNS.get(table))
 
 
 def insert_from_sql(table: str, source: str) -> str:

@@ -25,6 +25,7 @@ from . import (
     v0003_key_served_market_data,
     v0004_candle_fetches,
     v0005_quote_identity,
+    v0006_session_source,
 )
 
 
@@ -46,6 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "candle_fetches", v0004_candle_fetches.postgres, v0004_candle_fetches.embedded),
     Migration(5, "quote_identity", v0005_quote_identity.postgres, v0005_quote_identity.embedded),
+    Migration(6, "session_source", v0006_session_source.postgres, v0006_session_source.embedded),
 )
 
 

@@ -59,7 +59,7 @@ def native_sql() -> list[str]:
 
 def postgres(timescale: bool) -> list[str]:
     statements = [_META_SQL, *(timescale_sql() if timescale else native_sql())]
-    statements += [create_table_sql(table) for table in _OTHER_TABLES]
+    statements += [create_v1_table_sql(table) for table in _OTHER_TABLES]
     statements += [f"CREATE INDEX IF NOT EXISTS {t}_ts_brin ON {t} USING brin (ts_ns)" for t in TIME_SERIES]
     return statements
 
