@@ -1,10 +1,12 @@
 """Controller: the named, detached actor that owns a deployment, a thin shell over :class:`DeploymentBook`.
 
-It creates one :class:`InstrumentActor` per instrument (named, detached, restarted without limit: a Controller that
-restarts finds them again by name), receives their reports, answers ``platform status`` and the API (status, account
-totals, event streams), relays commands (pause, resume, kill switch per instrument or for all, strategy parameters)
-and stops the deployment: every actor pulls its quotes and cancels every order of ours, then the actors are removed. A
-monitor recreates an instrument actor that Ray could not restart (its node gone for good).
+It creates the deployment's singletons (Persistence when sessions are persisted, RateLimiter when live, OptionsVol
+when options feed the regime) and one :class:`InstrumentActor` per instrument (named, detached, restarted without
+limit: a Controller that restarts finds them again by name), receives their reports, answers ``platform status`` and
+the API (status, account totals, event streams), relays commands (pause, resume, kill switch per instrument or for
+all, strategy parameters) and stops the deployment: every actor pulls its quotes and cancels every order of ours,
+then the actors are removed. A monitor recreates an instrument actor that Ray could not restart (its node gone for
+good).
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+import platformdirs
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
-from thalex_modular.deployment.ray.names import OPTIONS_VOL, RATE_LIMITER, instrument_actor
+from thalex_modular.deployment.ray.names import OPTIONS_VOL, PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.ray.options_vol_actor import OptionsVolActor
+from thalex_modular.deployment.ray.persistence_actor import PersistenceShell
 from thalex_modular.deployment.ray.rate_limiter import RateLimiterService
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot
 from thalex_modular.platform.adapters.exchanges.thalex.config import LeaseConfig
@@ -56,6 +62,7 @@ class Controller:
         self._actors: dict[str, Any] = {}
         self._options_vol: Any = None
         self._rate_limiter: Any = None
+        self._persistence: Any = None
         self._stopping = False
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
@@ -67,6 +74,13 @@ class Controller:
     async def _deploy(self) -> None:
         spec = self.book.spec
         first = spec.run_config(spec.instruments[0])
+        if self._persistence is None and spec.persistence:
+            # its spill directory is on this node's disk: keep it here (soft: elsewhere if this node is gone for good)
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+            spill = str(Path(platformdirs.user_state_dir("thalex-modular")) / "persistence-spill")
+            self._persistence = self._singleton(PERSISTENCE, PersistenceShell, spec.db, spill,
+                                                scheduling_strategy=here)
+            await self._persistence.start.remote()  # a store that refuses us fails the deploy here
         if self._options_vol is None and first.options_vol.enabled:
             self._options_vol = self._singleton(OPTIONS_VOL, OptionsVolActor, first)
         if self._rate_limiter is None and spec.mode == "live":  # one account: its limits are shared
@@ -75,13 +89,13 @@ class Controller:
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
 
-    def _singleton(self, name: str, cls: type, *args: Any) -> Any:
+    def _singleton(self, name: str, cls: type, *args: Any, **options: Any) -> Any:
         """The deployment's named singleton ``name`` (found again after a restart of this actor, else created)."""
         try:
             return ray.get_actor(name, namespace=self._namespace)
         except ValueError:
             return ray.remote(cls).options(  # type: ignore[attr-defined]
-                name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, num_cpus=0,
+                name=name, namespace=self._namespace, lifetime="detached", max_restarts=-1, num_cpus=0, **options,
             ).remote(*args)
 
     async def deploy(self) -> list[str]:
@@ -103,7 +117,8 @@ class Controller:
             scheduling_strategy="SPREAD",
         ).remote(spec.run_config(instrument), self._name, self._namespace,
                  OPTIONS_VOL if self._options_vol is not None else None,
-                 RATE_LIMITER if self._rate_limiter is not None else None)
+                 RATE_LIMITER if self._rate_limiter is not None else None,
+                 PERSISTENCE if self._persistence is not None else None)
 
     async def _watch(self) -> None:
         """Recreate an instrument actor that is gone for good (Ray could not restart it)."""
@@ -195,4 +210,11 @@ class Controller:
         if self._rate_limiter is not None:
             ray.kill(self._rate_limiter, no_restart=True)
             self._rate_limiter = None
+        if self._persistence is not None:  # after the instruments: their journals are shipped by now
+            try:
+                await asyncio.wait_for(self._persistence.close.remote(), timeout_s)
+            except Exception as exc:  # what it could not store stays in its spill, replayed by the next one
+                log.warning("persistence did not close cleanly: %s", exc)
+            ray.kill(self._persistence, no_restart=True)
+            self._persistence = None
         return report

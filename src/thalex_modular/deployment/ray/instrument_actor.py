@@ -3,8 +3,9 @@
 An async actor, created named and detached by the Controller with unlimited restarts. Its constructor runs at every
 start and restart (Ray re-runs it; nothing of the old process survives): it reads the live credentials from its own
 node's environment (no secret travels in its arguments), takes its session's order tokens as leases from the
-deployment's one RateLimiter (live: every instrument of the account shares Thalex's limits), builds the host and
-starts it in the background: the tick
+deployment's one RateLimiter (live: every instrument of the account shares Thalex's limits), ships its orders, fills,
+position and equity to the deployment's Persistence actor (a JournalShipper: list appends on the tick path, paced
+batches in the background), builds the host and starts it in the background: the tick
 path is compiled (or loaded from the kernel cache) before the connection opens, and open orders and positions are
 resynced from the exchange before the first quote. A publish loop then pushes the host's snapshot and events to the
 Controller every ``publish_interval_s``, paced (one report in flight), and updates the metrics; nobody calls into the
@@ -25,7 +26,9 @@ import ray
 from thalex_modular.deployment.config import RunConfig, StrategySettings, credentials_from_environment
 from thalex_modular.deployment.instrument_host import InstrumentHost
 from thalex_modular.deployment.instrument_runtime import load_credentials, thalex_config
+from thalex_modular.deployment.journal_shipper import JournalShipper
 from thalex_modular.deployment.ray.metrics import InstrumentMetrics
+from thalex_modular.deployment.ray.persistence_actor import persistence_sender
 from thalex_modular.deployment.ray.rate_limiter import leased_tokens
 from thalex_modular.deployment.snapshots import InstrumentSnapshot
 from thalex_modular.platform.adapters.exchanges.thalex.config import LeaseConfig
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 
 #: How long a stop may take inside the actor (the Controller waits longer): cancel-on-disconnect covers the rest.
 _STOP_TIMEOUT_S = 15.0
+#: Position and equity snapshots go to persistence this often (seconds).
+_SNAPSHOT_EVERY_S = 1.0
 
 
 class InstrumentActor:
@@ -49,11 +54,13 @@ class InstrumentActor:
         namespace: the deployment's Ray namespace.
         options_vol: the OptionsVolActor's name, None when options do not feed the regime.
         rate_limiter: the RateLimiter actor's name (live), None for the session's own buckets.
+        persistence: the Persistence actor's name, None when the session is not persisted.
         publish_interval_s: how often the actor reports.
     """
 
     def __init__(self, config: RunConfig, controller: str, namespace: str, options_vol: str | None = None,
-                 rate_limiter: str | None = None, publish_interval_s: float = 0.25) -> None:
+                 rate_limiter: str | None = None, persistence: str | None = None,
+                 publish_interval_s: float = 0.25) -> None:
         context = ray.get_runtime_context()
         self._options_vol = options_vol if config.options_vol.enabled else None
         if self._options_vol is not None:  # the singleton follows the chain: this runtime starts no feed of its own
@@ -76,8 +83,14 @@ class InstrumentActor:
         if credentials is not None and rate_limiter is not None:
             self._tokens = leased_tokens(ray.get_actor(rate_limiter, namespace=namespace), config.instrument,
                                          thalex_config(config).rate_limits, LeaseConfig())
+        self._journal: JournalShipper | None = None
+        if persistence is not None:
+            self._journal = JournalShipper(config.instrument, config.mode.value,
+                                           persistence_sender(persistence, namespace))
+            self._journal.start()
+        self._snapshot_ns = 0
         self.host = InstrumentHost(
-            config, tokens=self._tokens, credentials=credentials,
+            config, tokens=self._tokens, journal=self._journal, credentials=credentials,
             incarnation=2 if context.was_current_actor_reconstructed else 1, node_id=context.get_node_id(),
         )
         if error is not None:
@@ -103,6 +116,7 @@ class InstrumentActor:
                 snapshot = self.host.snapshot()
                 events = self.host.collect_events()
                 pending = controller.publish.remote(snapshot, events)
+                self._journal_snapshot(snapshot)
                 self._update_metrics(snapshot)
             except Exception:
                 log.exception("%s: report failed", self._config.instrument)
@@ -125,6 +139,19 @@ class InstrumentActor:
                 log.warning("%s: vol snapshot of %s failed (%s)", self._config.instrument, underlying, exc)
             await asyncio.sleep(self._vol_every_s)
 
+    def _journal_snapshot(self, snapshot: InstrumentSnapshot) -> None:
+        """Position and equity (the session's PnL) to persistence, every ``_SNAPSHOT_EVERY_S``."""
+        runtime = self.host.runtime
+        if self._journal is None or runtime is None or snapshot.mark_price is None:
+            return
+        if snapshot.ts_ns - self._snapshot_ns < _SNAPSHOT_EVERY_S * 1e9:
+            return
+        self._snapshot_ns = snapshot.ts_ns
+        position = runtime.service.core.tracker.position(self._config.instrument)
+        self._journal.position(position, snapshot.ts_ns, snapshot.mark_price)
+        self._journal.equity(snapshot.ts_ns, snapshot.realised_pnl_usd + snapshot.unrealised_pnl_usd,
+                             snapshot.realised_pnl_usd, snapshot.unrealised_pnl_usd)
+
     def _update_metrics(self, snapshot: InstrumentSnapshot) -> None:
         runtime = self.host.runtime
         latencies: list[float] = []
@@ -134,7 +161,8 @@ class InstrumentActor:
             self._latency_count = ring.count
         tokens = self._tokens
         lease_waits = 0 if tokens is None else sum(tokens.stats(kind).dry for kind in RequestKind)
-        self._metrics.update(snapshot, latencies, lease_waits=lease_waits)
+        lag_s = None if self._journal is None else self._journal.lag_ns() / 1e9
+        self._metrics.update(snapshot, latencies, lease_waits=lease_waits, persistence_lag_s=lag_s)
 
     # -- commands --------------------------------------------------------------------------------------------
 
@@ -169,6 +197,11 @@ class InstrumentActor:
             log.warning("%s: stop took over %.0f s", self._config.instrument, _STOP_TIMEOUT_S)
             remaining = -1
         self._task.cancel()
+        if self._journal is not None:  # what the session did, shipped before the actor goes
+            shipped = await self._journal.close(timeout_s=5.0)
+            if shipped.unshipped:
+                log.warning("%s: %d session records could not be shipped to persistence", self._config.instrument,
+                            shipped.unshipped)
         if self._tokens is not None:  # hand the lease back for the account's other instruments
             try:
                 await asyncio.wait_for(self._tokens.aclose(), 5.0)
