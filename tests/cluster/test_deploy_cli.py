@@ -12,6 +12,7 @@ from pathlib import Path
 
 from exchange_kit import EmulatorFactory
 from thalex_modular.deployment.ray.cluster import free_port, process_alive
+from thalex_modular.platform.adapters.storage.factory import open_storage
 
 
 async def platform(*args: str, state_dir: Path, env: dict[str, str] | None = None,
@@ -43,8 +44,9 @@ def _processes_with(text: str) -> list[int]:
 async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_path: Path) -> None:
     # Arrange: no emulator on the URL (deploy starts one), no Ray head (deploy starts one)
     url = f"ws://127.0.0.1:{free_port()}/ws/api/v2"
+    store = tmp_path / "store.duckdb"
     deploy = ("deploy", "--mode", "shadow", "--network", "local", "--instruments", "BTC-PERPETUAL,ETH-PERPETUAL",
-              "--emulator-url", url, "--no-dashboard")
+              "--emulator-url", url, "--no-dashboard", "--db", str(store))
     try:
         # Act: deploy
         code, out, err = await platform(*deploy, state_dir=tmp_path)
@@ -83,6 +85,13 @@ async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_
         assert not (tmp_path / "deployment.json").exists()
         code, _, err = await platform("status", state_dir=tmp_path)
         assert code == 2 and "no deployment is running" in err
+        # the sessions were persisted to the store named by --db, closed by the stop
+        storage = await open_storage(store)
+        try:
+            for instrument in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
+                assert await storage.read_orders("shadow", instrument, 0, 2**62), instrument
+        finally:
+            await storage.close()
     finally:
         state_file = tmp_path / "deployment.json"
         if state_file.exists():
@@ -105,6 +114,12 @@ async def test_bad_input_is_a_clear_error_exit_2_with_nothing_started(
         ((*base, "--instruments", "BTC-PERPETUAL,BTC-PERPETUAL"), {}, "more than once"),
         (("deploy", "--mode", "live", "--network", "local", "--emulator-url", server.url, "--instruments",
           "BTC-PERPETUAL"), no_credentials, "THALEX_KEY_ID"),
+        # a password never travels to a cluster as an argument, nor is it shown
+        ((*base, "--instruments", "BTC-PERPETUAL", "--address", "127.0.0.1:1", "--db",
+          "postgresql://me:s3cret@127.0.0.1:5432/test"), {}, "THALEX_DB_DSN"),
+        # a store that refuses the Persistence actor fails the deploy, which removes what it started
+        ((*base, "--instruments", "BTC-PERPETUAL", "--db", "postgresql://127.0.0.1:5432/no_such_database_here"), {},
+         "no_such_database_here"),
         (("stop",), {}, "no deployment is running"),
         (("status",), {}, "no deployment is running"),
     ]
@@ -112,6 +127,6 @@ async def test_bad_input_is_a_clear_error_exit_2_with_nothing_started(
         code, _, err = await platform(*args, state_dir=tmp_path, env=env)
         assert code == 2, (args, err)
         assert needle in err, (args, err)
-        assert "Traceback" not in err
+        assert "Traceback" not in err and "s3cret" not in err
         assert not (tmp_path / "deployment.json").exists()
         assert _processes_with("ray start --head") == heads_before

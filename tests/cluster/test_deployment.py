@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ import ray
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
+from thalex_modular.deployment.journal_shipper import equity_source
 from thalex_modular.deployment.ray.controller import Controller
-from thalex_modular.deployment.ray.names import RATE_LIMITER, instrument_actor
+from thalex_modular.deployment.ray.names import PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
+from thalex_modular.platform.adapters.storage.factory import open_storage
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -45,6 +48,15 @@ async def _status(controller: Any) -> dict[str, InstrumentSnapshot]:
 async def _all_quoting(controller: Any) -> bool:
     status = await _status(controller)
     return all(s.state is InstrumentState.QUOTING and s.open_quotes > 0 for s in status.values())
+
+
+def _gone(name: str) -> bool:
+    """No actor of that name any more (``ray.kill`` returns before the name is released)."""
+    try:
+        ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return True
+    return False
 
 
 async def _exchange_orders(client: Raw, instrument: str) -> list[dict[str, Any]]:
@@ -99,8 +111,7 @@ async def test_actors_quote_on_two_nodes_and_a_killed_one_restarts_clean_while_t
         report = await controller.stop.remote(20.0)
         await observer.close()
     assert report == {BTC: 0, ETH: 0}
-    with pytest.raises(ValueError):  # the stop removed the limiter with the deployment
-        ray.get_actor(RATE_LIMITER, namespace=NAMESPACE)
+    await eventually(lambda: _gone(RATE_LIMITER), timeout_s=10.0)  # the stop removed it with the deployment
 
 
 async def test_the_kill_switch_empties_every_instrument_within_a_second_until_resumed(
@@ -161,3 +172,51 @@ async def test_metrics_reach_the_prometheus_endpoint(start_emulator: EmulatorFac
     finally:
         await controller.stop.remote(20.0)
 
+
+
+async def test_a_persisted_deployment_stores_its_orders_and_equity_and_closes_the_store_at_stop(
+    start_emulator: EmulatorFactory, tmp_path: Path
+) -> None:
+    # Arrange: shadow on the emulator, persisted to an embedded store of this test (spill beside it)
+    server = await start_emulator(speed=2.0)
+    config = load_run_config(None, {}, {
+        "mode": "shadow", "network": "local", "connection.emulator_url": server.url, "toxic_flow.enabled": False,
+        "options_vol.enabled": False,
+    })
+    store = tmp_path / "store.duckdb"
+    spec = DeploySpec.of(config, [BTC, ETH], db=str(store), spill_dir=str(tmp_path / "spill"))
+    controller = ray.remote(Controller).options(name="controller-persisted", namespace=NAMESPACE, num_cpus=0).remote(
+        spec, NAMESPACE, "controller-persisted"
+    )
+    try:
+        await controller.deploy.remote()
+        persistence = ray.get_actor(PERSISTENCE, namespace=NAMESPACE)
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+
+        # Act: let both instruments quote and snapshot for a few seconds
+        async def stored_equity() -> bool:
+            return all([await persistence.read_equity.remote(equity_source("shadow", i), 0, 2**62)
+                        for i in (BTC, ETH)])
+
+        await eventually(stored_equity, timeout_s=20.0, interval_s=0.5)
+    finally:
+        status = await _status(controller)
+        await controller.stop.remote(20.0)
+
+    # Assert: the stop closed the store (gone with the actor) after the journals were shipped: every order update and
+    # fill of the sessions is in it, under the session's mode, each instrument's equity under its own source
+    await eventually(lambda: _gone(PERSISTENCE), timeout_s=10.0)
+    storage = await open_storage(store)
+    try:
+        for instrument in (BTC, ETH):
+            orders = await storage.read_orders("shadow", instrument, 0, 2**62)
+            assert orders, instrument
+            assert {o.instrument_name for o in orders} == {instrument}
+            assert {o.status for o in orders} >= {"open"}
+            fills = await storage.read_fills("shadow", instrument, 0, 2**62)
+            assert len(fills) >= status[instrument].fills
+            equity = await storage.read_equity(equity_source("shadow", instrument), 0, 2**62)
+            assert [e.ts_ns for e in equity] == sorted(e.ts_ns for e in equity)
+            assert equity
+    finally:
+        await storage.close()

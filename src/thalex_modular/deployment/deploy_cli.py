@@ -121,10 +121,11 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
              "connection.emulator_url": args.emulator_url}
     try:
         config = load_run_config(args.config, os.environ, flags)
-        spec = DeploySpec.of(config, instruments, db=args.db)
+        db, db_env = _store_target(args.db, args.address)
+        spec = DeploySpec.of(config, instruments, db=db)
     except (ConfigError, ValueError) as exc:
         raise DeployError(str(exc)) from None
-    head_env = _live_environment(config)
+    head_env = {**_live_environment(config), **db_env}
     started.instruments = list(spec.instruments)
     if config.network.value == "local":
         _ensure_emulator(config, args.emulator_keys, started)
@@ -144,7 +145,11 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
         name=CONTROLLER, namespace=NAMESPACE, lifetime="detached", max_restarts=-1, num_cpus=0, max_concurrency=1000,
     ).remote(spec, NAMESPACE, CONTROLLER)
     created.controller = True
-    ray.get(controller.deploy.remote(), timeout=120)
+    try:
+        ray.get(controller.deploy.remote(), timeout=120)
+    except ray.exceptions.RayError as exc:  # e.g. the store refused the Persistence actor: say why, undo the rest
+        cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
+        raise DeployError(f"the deployment did not start: {cause}") from None
     started.save()
     created.state_saved = True
     print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
@@ -193,6 +198,28 @@ def _live_environment(config: RunConfig) -> dict[str, str]:
     if creds.account is not None:
         env["THALEX_ACCOUNT"] = creds.account
     return env
+
+
+def _store_target(db: str | None, address: str | None) -> tuple[str | None, dict[str, str]]:
+    """Where the Persistence actor writes, as (the target it is given, the local head's extra environment).
+
+    A ``--db`` DSN holding a secret never travels as an actor argument (Ray shows arguments in its dashboard and
+    logs): a local head gets it in its environment as ``THALEX_DB_DSN`` and the actor is given None; a cluster we join
+    must have it in its nodes' environment already. Without ``--db`` the actor reads ``THALEX_DB_DSN`` on its node
+    (a local head inherits ours), else the embedded store.
+
+    Raises:
+        DeployError: ``--db`` with a password for a cluster that deploy did not start.
+    """
+    from thalex_modular.platform.adapters.storage.dsn import redact_dsn, secrets_of
+    from thalex_modular.platform.adapters.storage.factory import DSN_ENV
+
+    if db is None or not secrets_of(db):
+        return db, {}
+    if address is not None:
+        raise DeployError(f"--db holds a password ({redact_dsn(db)}): on a cluster, set {DSN_ENV} (or PGPASSWORD / "
+                          "~/.pgpass) in every node's environment and pass --db without the password, or no --db")
+    return None, {DSN_ENV: db}
 
 
 def _ensure_emulator(config: RunConfig, keys: Path | None, started: DeploymentState) -> None:

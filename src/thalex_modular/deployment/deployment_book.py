@@ -32,6 +32,8 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
             credentials); ``instrument`` is set per actor.
         db: where sessions are persisted (a PostgreSQL DSN, an embedded store path, None: the embedded default).
         persistence: ship our orders, trades and equity to the persistence actor.
+        spill_dir: the persistence actor's spill directory (on the Controller's node); None: ``persistence-spill``
+            next to the deployment's state.
         placement: per instrument, the Ray resources its actor asks for (e.g. ``{"node2": 1}``); empty: anywhere.
     """
 
@@ -39,6 +41,7 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
     config: dict[str, Any]
     db: str | None = None
     persistence: bool = True
+    spill_dir: str | None = None
     placement: dict[str, dict[str, float]] = {}
 
     @classmethod

@@ -15,10 +15,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
-import platformdirs
 import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -26,6 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
+from thalex_modular.deployment.ray.cluster import state_path
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
 from thalex_modular.deployment.ray.names import OPTIONS_VOL, PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.ray.options_vol_actor import OptionsVolActor
@@ -77,7 +76,7 @@ class Controller:
         if self._persistence is None and spec.persistence:
             # its spill directory is on this node's disk: keep it here (soft: elsewhere if this node is gone for good)
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-            spill = str(Path(platformdirs.user_state_dir("thalex-modular")) / "persistence-spill")
+            spill = spec.spill_dir or str(state_path().parent / "persistence-spill")
             self._persistence = self._singleton(PERSISTENCE, PersistenceShell, spec.db, spill,
                                                 scheduling_strategy=here)
             await self._persistence.start.remote()  # a store that refuses us fails the deploy here
