@@ -174,7 +174,7 @@ async def test_metrics_reach_the_prometheus_endpoint(start_emulator: EmulatorFac
 
 
 
-async def test_a_persisted_deployment_stores_its_orders_and_equity_and_closes_the_store_at_stop(
+async def test_a_persisted_deployment_stores_its_orders_equity_and_market_data_and_closes_the_store_at_stop(
     start_emulator: EmulatorFactory, tmp_path: Path
 ) -> None:
     # Arrange: shadow on the emulator, persisted to an embedded store of this test (spill beside it)
@@ -184,7 +184,8 @@ async def test_a_persisted_deployment_stores_its_orders_and_equity_and_closes_th
         "options_vol.enabled": False,
     })
     store = tmp_path / "store.duckdb"
-    spec = DeploySpec.of(config, [BTC, ETH], db=str(store), spill_dir=str(tmp_path / "spill"))
+    spec = DeploySpec.of(config, [BTC, ETH], db=str(store), spill_dir=str(tmp_path / "spill"),
+                         record_market_data=True)
     controller = ray.remote(Controller).options(name="controller-persisted", namespace=NAMESPACE, num_cpus=0).remote(
         spec, NAMESPACE, "controller-persisted"
     )
@@ -218,5 +219,7 @@ async def test_a_persisted_deployment_stores_its_orders_and_equity_and_closes_th
             equity = await storage.read_equity(equity_source("shadow", instrument), 0, 2**62)
             assert [e.ts_ns for e in equity] == sorted(e.ts_ns for e in equity)
             assert equity
+            # the market data the sessions saw, recorded beside their own activity
+            assert len(await storage.read_quotes(instrument, 0, 2**62)) > 0, instrument
     finally:
         await storage.close()

@@ -68,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT); default: start a local head")
     deploy.add_argument("--config", type=Path, default=None, help="TOML or JSON run config (every instrument)")
     deploy.add_argument("--db", default=None, help="PostgreSQL DSN for session records (default: embedded store)")
+    deploy.add_argument("--record-market-data", action="store_true",
+                        help="persist the tickers and public trades each instrument sees, beside its own orders")
     deploy.add_argument("--emulator-url", default=None, help="the emulator's websocket URL for --network local")
     deploy.add_argument("--emulator-keys", type=Path, default=None,
                         help="keys file for an emulator deploy starts (live on --network local)")
@@ -122,7 +124,7 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     try:
         config = load_run_config(args.config, os.environ, flags)
         db, db_env = _store_target(args.db, args.address)
-        spec = DeploySpec.of(config, instruments, db=db)
+        spec = DeploySpec.of(config, instruments, db=db, record_market_data=args.record_market_data)
     except (ConfigError, ValueError) as exc:
         raise DeployError(str(exc)) from None
     head_env = {**_live_environment(config), **db_env}

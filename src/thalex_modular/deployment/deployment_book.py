@@ -32,6 +32,7 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
             credentials); ``instrument`` is set per actor.
         db: where sessions are persisted (a PostgreSQL DSN, an embedded store path, None: the embedded default).
         persistence: ship our orders, trades and equity to the persistence actor.
+        record_market_data: the sessions also persist the tickers and public trades they see (needs persistence).
         spill_dir: the persistence actor's spill directory (on the Controller's node); None: ``persistence-spill``
             next to the deployment's state.
         placement: per instrument, the Ray resources its actor asks for (e.g. ``{"node2": 1}``); empty: anywhere.
@@ -41,6 +42,7 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
     config: dict[str, Any]
     db: str | None = None
     persistence: bool = True
+    record_market_data: bool = False
     spill_dir: str | None = None
     placement: dict[str, dict[str, float]] = {}
 

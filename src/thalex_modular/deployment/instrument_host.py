@@ -34,6 +34,7 @@ from thalex_modular.platform.domain.entities import Fill, OrderUpdate
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.services.options_vol import VolSnapshot
 from thalex_modular.platform.use_cases.ports import SessionJournal
+from thalex_modular.platform.use_cases.recording_sink import MarketRecorder
 from thalex_modular.platform.use_cases.sim_session import build_strategy
 
 __all__ = ["InstrumentHost"]
@@ -77,6 +78,7 @@ class InstrumentHost:
         config: the instrument's run config (``config.instrument``); live credentials come separately.
         tokens: the session's rate limiter (a lease from the account-wide one), None for its own buckets.
         journal: where our orders and trades go (persistence), None for nowhere.
+        market: where the tickers and public trades it sees go (recording market data), None for nowhere.
         credentials: live credentials (read on the actor's node), None to read them from ``config``.
         incarnation: how many times this instrument's actor has started (1 = first).
         node_id: where it runs (shown in the status).
@@ -89,6 +91,7 @@ class InstrumentHost:
         *,
         tokens: TokenSource | None = None,
         journal: SessionJournal | None = None,
+        market: MarketRecorder | None = None,
         credentials: Any = None,
         incarnation: int = 1,
         node_id: str = "",
@@ -99,6 +102,7 @@ class InstrumentHost:
         self.runtime: InstrumentRuntime | None = None
         self._tokens = tokens
         self._tee = _Tee(self.name, journal)
+        self._market = market
         self._credentials = credentials
         self._builder = builder
         self._incarnation = incarnation
@@ -119,7 +123,8 @@ class InstrumentHost:
         self._state = InstrumentState.SYNCING
         try:
             self.runtime = await self._builder(
-                self.config, tokens=self._tokens, journal=self._tee, credentials=self._credentials
+                self.config, tokens=self._tokens, journal=self._tee, market=self._market,
+                credentials=self._credentials,
             )
         except Exception as exc:  # a deployment reports why an instrument cannot quote instead of dying
             log.exception("%s: cannot start", self.name)

@@ -42,6 +42,7 @@ from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSetti
 from thalex_modular.platform.use_cases.ports import SessionJournal
 from thalex_modular.platform.use_cases.quoting_service import QuotingService
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig
+from thalex_modular.platform.use_cases.recording_sink import MarketRecorder, recording
 from thalex_modular.platform.use_cases.resync import ExchangeState
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, build_core
 
@@ -291,9 +292,10 @@ async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
 
 
 async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
-                       journal: SessionJournal | None = None) -> InstrumentRuntime:
+                       journal: SessionJournal | None = None, market: MarketRecorder | None = None
+                       ) -> InstrumentRuntime:
     """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway. ``journal``
-    records our orders and trades (persistence)."""
+    records our orders and trades (persistence), ``market`` the tickers and public trades the session sees."""
     if config.mode is not RunMode.SHADOW:
         raise ValueError(f"build_shadow needs mode 'shadow', was {config.mode.value!r}")
     clock = clock or LiveClock()
@@ -319,7 +321,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     except BaseException:
         await session.stop(cancel_session=False)
         raise
-    feed.sink = gateway.market_sink(service)
+    feed.sink = recording(gateway.market_sink(service), market)
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
@@ -328,12 +330,13 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
 
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
                      credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None,
-                     tokens: TokenSource | None = None, journal: SessionJournal | None = None) -> InstrumentRuntime:
+                     tokens: TokenSource | None = None, journal: SessionJournal | None = None,
+                     market: MarketRecorder | None = None) -> InstrumentRuntime:
     """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
 
     ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits);
     ``tokens`` the session's own rate limiter (a Ray deployment leases from the account-wide one); ``journal`` records
-    our orders and trades (persistence).
+    our orders and trades (persistence), ``market`` the tickers and public trades the session sees.
 
     Raises:
         CredentialsMissing: no key configured; ThalexRpcError: login refused.
@@ -383,7 +386,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     except BaseException:
         await session.stop(cancel_session=True)
         raise
-    feed.sink = service
+    feed.sink = recording(service, market)
     session.add_drain_hook(service.run_pending)
     service.drained_by_reader()
     _freeze_startup_heap()
@@ -391,10 +394,10 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
 
 
 async def build_runtime(config: RunConfig, *, record_prices: bool = False, tokens: TokenSource | None = None,
-                        credentials: ThalexCredentials | None = None, journal: SessionJournal | None = None
-                        ) -> InstrumentRuntime:
+                        credentials: ThalexCredentials | None = None, journal: SessionJournal | None = None,
+                        market: MarketRecorder | None = None) -> InstrumentRuntime:
     """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials or order tokens)."""
     if config.mode is RunMode.LIVE:
         return await build_live(config, record_prices=record_prices, tokens=tokens, credentials=credentials,
-                                journal=journal)
-    return await build_shadow(config, record_prices=record_prices, journal=journal)
+                                journal=journal, market=market)
+    return await build_shadow(config, record_prices=record_prices, journal=journal, market=market)

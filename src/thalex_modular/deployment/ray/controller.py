@@ -117,7 +117,7 @@ class Controller:
         ).remote(spec.run_config(instrument), self._name, self._namespace,
                  OPTIONS_VOL if self._options_vol is not None else None,
                  RATE_LIMITER if self._rate_limiter is not None else None,
-                 PERSISTENCE if self._persistence is not None else None)
+                 PERSISTENCE if self._persistence is not None else None, spec.record_market_data)
 
     async def _watch(self) -> None:
         """Recreate an instrument actor that is gone for good (Ray could not restart it)."""

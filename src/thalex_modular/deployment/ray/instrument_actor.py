@@ -55,11 +55,12 @@ class InstrumentActor:
         options_vol: the OptionsVolActor's name, None when options do not feed the regime.
         rate_limiter: the RateLimiter actor's name (live), None for the session's own buckets.
         persistence: the Persistence actor's name, None when the session is not persisted.
+        record_market_data: persist the tickers and public trades the session sees too.
         publish_interval_s: how often the actor reports.
     """
 
     def __init__(self, config: RunConfig, controller: str, namespace: str, options_vol: str | None = None,
-                 rate_limiter: str | None = None, persistence: str | None = None,
+                 rate_limiter: str | None = None, persistence: str | None = None, record_market_data: bool = False,
                  publish_interval_s: float = 0.25) -> None:
         context = ray.get_runtime_context()
         self._options_vol = options_vol if config.options_vol.enabled else None
@@ -86,11 +87,13 @@ class InstrumentActor:
         self._journal: JournalShipper | None = None
         if persistence is not None:
             self._journal = JournalShipper(config.instrument, config.mode.value,
-                                           persistence_sender(persistence, namespace))
+                                           persistence_sender(persistence, namespace),
+                                           record_market_data=record_market_data)
             self._journal.start()
         self._snapshot_ns = 0
         self.host = InstrumentHost(
             config, tokens=self._tokens, journal=self._journal, credentials=credentials,
+            market=self._journal if record_market_data else None,
             incarnation=2 if context.was_current_actor_reconstructed else 1, node_id=context.get_node_id(),
         )
         if error is not None:
