@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -102,7 +102,10 @@ class CredentialSettings(_Model):
 
 
 class StrategySettings(_Model):
-    """Avellaneda-Stoikov quoting of one instrument (docs/quoting_model.md). The half spread is at least
+    """The quoting model of one instrument (docs/quoting_model.md): ``model`` is ``avellaneda_stoikov`` (rolling
+    horizon ``horizon_s``) or ``glft`` (Guéant-Lehalle-Fernandez-Tapia, stationary: fills arrive at
+    ``arrival_intensity_per_s`` at zero distance; ``horizon_s`` unused). Both take ``gamma`` and the nearest level's
+    amount as the order size, the same ladder, rounding and limits. The half spread is at least
     ``maker_fee_bps + min_edge_bps`` of the price; ``maker_fee_bps`` None = the venue's (shadow: the simulator's
     ``shadow.maker_fee_bps``; live: Thalex's schedule).
 
@@ -112,8 +115,10 @@ class StrategySettings(_Model):
     is not amended back up). ``label`` marks our orders on the account: orders without it (or persistent ones) are
     never amended or cancelled; two deployments on one account and instrument need two labels."""
 
+    model: Literal["avellaneda_stoikov", "glft"] = "avellaneda_stoikov"
     gamma: float = Field(default=0.002, gt=0)
     horizon_s: float = Field(default=60.0, gt=0)
+    arrival_intensity_per_s: float = Field(default=1.0, gt=0)
     level_amounts_underlying: tuple[float, ...] = Field(default=(0.01, 0.02, 0.03), min_length=1, max_length=10)
     min_spread_ticks: int = Field(default=4, ge=1)
     amend_tolerance_ticks: int = Field(default=3, ge=0)

@@ -224,7 +224,8 @@ def service_parts(config: RunConfig) -> tuple[
         fill_report_grace_ns=g.fill_report_grace_ms * _MS, label=s.label,
         maker_fee_bps=s.maker_fee_bps if s.maker_fee_bps is not None or config.mode is RunMode.LIVE
         else config.shadow.maker_fee_bps,
-        min_edge_bps=s.min_edge_bps, sigma_floor_annual=s.sigma_floor_annual,
+        min_edge_bps=s.min_edge_bps, sigma_floor_annual=s.sigma_floor_annual, model=s.model,
+        arrival_intensity_per_s=s.arrival_intensity_per_s,
     )
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,

@@ -16,7 +16,7 @@ model and are what the kernel computes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,7 +211,7 @@ class AvellanedaStoikovStrategy:
 
     def __init__(self, config: AvellanedaStoikovConfig) -> None:
         self.config = config
-        self._quote_kernel = entry(quote_kernel, QUOTE_KERNEL_SIGNATURE)
+        self._quote_kernel = entry(self._model_kernel(), QUOTE_KERNEL_SIGNATURE)
         self._estimator: KappaEstimator | None = None
         self._sampler: KappaSampler | None = None
         if config.kappa_per_usd is None:
@@ -243,6 +243,14 @@ class AvellanedaStoikovStrategy:
         self._last_count = 0
         self._last_rows = b""
         self._last_ladder: tuple[Quote, ...] = ()
+
+    def _model_kernel(self) -> QuoteKernel:
+        """The compiled quoting model (a subclass quotes with another kernel of the same signature and layout)."""
+        return quote_kernel
+
+    def _pack(self, instrument: Instrument) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """The model kernel's parameters for ``instrument``."""
+        return pack_parameters(instrument, self.config)
 
     @property
     def max_quotes(self) -> int:
@@ -358,7 +366,7 @@ class AvellanedaStoikovStrategy:
     def _use(self, instrument: Instrument) -> None:
         params = self._params.get(instrument)
         if params is None:
-            params = self._params[instrument] = pack_parameters(instrument, self.config)
+            params = self._params[instrument] = self._pack(instrument)
         self._fp, self._ip = params
         self._inst = instrument
 
@@ -377,14 +385,14 @@ class AvellanedaStoikovStrategy:
             raise InvalidValue(f"QuoteContext.risk_multiplier must be finite and > 0, was {risk_multiplier!r}")
         if code == ERR_CAPACITY:
             raise InvalidValue(
-                f"AvellanedaStoikovStrategy.quote_into: out must be an int64 array of at least {self.max_quotes} "
+                f"{type(self).__name__}.quote_into: out must be an int64 array of at least {self.max_quotes} "
                 f"rows of 4, was of shape {out.shape}"
             )
         # ERR_RANGE: the inputs were valid, so the quoting state moves on as compute_quotes' always did
         self._quoted_name = instrument.instrument_name
         self._book_bid, self._book_ask, self._book_ns = best_bid_price, best_ask_price, now_ns
         raise InvalidValue(
-            f"AvellanedaStoikovStrategy: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
+            f"{type(self).__name__}: quotes of {instrument.instrument_name} would be priced beyond +-2**62 "
             f"ticks or at NaN/inf "
             f"(fair_price {fair_price!r}, position {position!r}, sigma_per_s {sigma_per_s!r}, "
             f"risk_multiplier {risk_multiplier!r})"
@@ -392,6 +400,7 @@ class AvellanedaStoikovStrategy:
 
 
 _NAN = math.nan
+QuoteKernel = Callable[..., int]  # a kernel of QUOTE_KERNEL_SIGNATURE
 _SIDE_OF = (Side.SELL, Side.BUY)  # by the is_buy column
 # tuple.__new__ builds a Quote without the Python-level NamedTuple constructor (half the cost, same value)
 _new_quote = tuple.__new__

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from thalex_modular.platform.domain.clock import SimClock
 from thalex_modular.platform.domain.entities import Fill, Instrument, OrderUpdate, Ticker, Trade
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
 from thalex_modular.platform.domain.fees import thalex_maker_fee_bps
 from thalex_modular.platform.domain.market.regime import RegimeConfig
@@ -27,6 +28,7 @@ from thalex_modular.platform.domain.tracking.account_exposure import AccountExpo
 from thalex_modular.platform.use_cases.order_reconciler import OrderReconciler, ReconcilePlan
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.strategies.avellaneda_stoikov import AvellanedaStoikovConfig, AvellanedaStoikovStrategy
+from thalex_modular.strategies.glft import GlftConfig, GlftStrategy
 
 
 @dataclass(slots=True)
@@ -216,22 +218,32 @@ class CoreParameters:
     maker_fee_bps: float | None = None
     min_edge_bps: float = 1.5
     sigma_floor_annual: float = 0.2
+    model: str = "avellaneda_stoikov"  # or "glft"
+    arrival_intensity_per_s: float = 1.0  # GLFT's A
 
 
 def build_strategy(params: CoreParameters, instrument: Instrument) -> AvellanedaStoikovStrategy:
     """The quoting model of ``params`` for ``instrument`` (a running service takes a new one with
-    ``QuotingService.replace_strategy``)."""
-    return AvellanedaStoikovStrategy(
-        AvellanedaStoikovConfig(
-            gamma=params.gamma,
-            max_position_underlying=params.max_position_underlying,
-            level_amounts=params.level_amounts,
-            horizon_s=params.horizon_s,
-            min_spread_ticks=params.min_spread_ticks,
-            maker_fee_bps=thalex_maker_fee_bps(instrument) if params.maker_fee_bps is None else params.maker_fee_bps,
-            min_edge_bps=params.min_edge_bps,
-        )
+    ``QuotingService.replace_strategy``).
+
+    Raises:
+        InvalidValue: an unknown model, or parameters the model's config refuses.
+    """
+    common = AvellanedaStoikovConfig(
+        gamma=params.gamma,
+        max_position_underlying=params.max_position_underlying,
+        level_amounts=params.level_amounts,
+        horizon_s=params.horizon_s,
+        min_spread_ticks=params.min_spread_ticks,
+        maker_fee_bps=thalex_maker_fee_bps(instrument) if params.maker_fee_bps is None else params.maker_fee_bps,
+        min_edge_bps=params.min_edge_bps,
     )
+    if params.model == "avellaneda_stoikov":
+        return AvellanedaStoikovStrategy(common)
+    if params.model == "glft":
+        return GlftStrategy(GlftConfig(**dataclasses.asdict(common),
+                                       arrival_intensity_per_s=params.arrival_intensity_per_s))
+    raise InvalidValue(f"CoreParameters.model must be 'avellaneda_stoikov' or 'glft', was {params.model!r}")
 
 
 def build_core(
