@@ -72,7 +72,8 @@ class FileReport:
 
     @property
     def bad_rows(self) -> int:
-        return sum(not e.fatal for e in self.errors)
+        """Data rows refused (a bad header, line 1, and an unreadable end are not rows)."""
+        return sum(not (e.fatal or e.line == 1) for e in self.errors)
 
 
 class _BadRow(ValueError):
@@ -221,7 +222,7 @@ async def import_files(
                 continue
         for records, errors in iter_file(path, kind):
             report.errors.extend(errors)
-            rows = len(records) + sum(not (e.fatal or e.line == 1) for e in errors)  # line 1: the header
+            rows = len(records) + sum(not (e.fatal or e.line == 1) for e in errors)
             report.rows_read += rows
             if records:
                 report.rows_added += await storage.write(records)
