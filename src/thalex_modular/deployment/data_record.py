@@ -192,7 +192,7 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"invalid `--duration-s`: must be > 0, was {args.duration_s}")
     target = resolve_store(args.db, args.data_dir)
     data_dir: Path = args.data_dir or default_data_dir()
-    spill_dir = claim_spill_dir(args.spill_dir or data_dir / SPILL_DIR_NAME / target.key, target)
+    spill_dir: Path = args.spill_dir or data_dir / SPILL_DIR_NAME / target.key
     return asyncio.run(_record(args, config, target, data_dir, spill_dir))
 
 
@@ -234,6 +234,7 @@ async def _record(
         await probe(config.url)
     except EndpointUnreachable as exc:
         raise CliError(str(exc)) from None
+    claim_spill_dir(spill_dir, target)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no handler
             loop.add_signal_handler(sig, stop.set)

@@ -6,16 +6,17 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.enums import InstrumentKind
-from thalex_modular.platform.use_cases.sim_session import SimSummary, build_sim_session
-from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
 
 from .cli_errors import UsageError
 from .progress import Progress
 from .summary import add_json_flag, emit_summary
+
+if TYPE_CHECKING:
+    from thalex_modular.platform.use_cases.sim_session import SimSummary
 
 DEMO_INSTRUMENT = Instrument("BTC-PERPETUAL", InstrumentKind.PERPETUAL, "BTCUSD", 1.0, 0.001, 0.001, "FBTCUSD")
 
@@ -45,6 +46,9 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_args(args)
+    from thalex_modular.platform.use_cases.sim_session import build_sim_session  # numba: seconds, after the checks
+    from thalex_modular.platform.use_cases.synthetic_market import SyntheticMarketConfig, generate_events
+
     market = SyntheticMarketConfig(seed=args.seed, sigma_annual=args.sigma_annual)
     session = build_sim_session(DEMO_INSTRUMENT, market.start_ns)
     started = time.perf_counter()
