@@ -241,8 +241,8 @@ async def _backfill(args: argparse.Namespace, config: Any, target: StoreTarget, 
             venue_now_s=await thalex_venue_now_s(session, source, name),
         )
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
-        raise UsageError(f"{type(exc).__name__}: {exc or 'no answer'} (store {target.shown}, venue {config.url})"
-                         ) from None
+        detail = target.scrub(str(exc)) or "no answer"
+        raise UsageError(f"{type(exc).__name__}: {detail} (store {target.shown}, venue {config.url})") from None
     finally:
         progress.close()
         await session.stop()

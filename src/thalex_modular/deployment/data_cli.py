@@ -125,7 +125,7 @@ async def _import(args: argparse.Namespace, target: StoreTarget) -> int:
         reports = await import_files(storage, args.files, args.kind, strict=args.strict, on_rows=progress)
         await storage.analyze()
     except StorageError as exc:
-        raise UsageError(f"{target.shown}: {exc}") from None
+        raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:
         progress.close()
         await storage.close()
@@ -183,7 +183,7 @@ async def _export(args: argparse.Namespace, target: StoreTarget) -> int:
                                  f"{target.shown} (stored: {shown})")
         rows = await export_table(storage, args.kind, args.out, on_rows=progress, **kwargs)
     except (StorageError, ExportError) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:
         progress.close()
         await storage.close()

@@ -36,7 +36,6 @@ from thalex_modular.platform.adapters.exchanges.thalex import (
 )
 from thalex_modular.platform.adapters.live_clock import LiveClock
 from thalex_modular.platform.adapters.storage.buffer import WriteBuffer
-from thalex_modular.platform.adapters.storage.dsn import scrub
 from thalex_modular.platform.adapters.storage.factory import default_data_dir
 from thalex_modular.platform.domain.entities import Ticker, Trade
 from thalex_modular.platform.domain.storage import (
@@ -158,6 +157,11 @@ async def record(
         ThalexMarketFeed(session, name, sink, trades=False)
         recorders.append(TradeRecorder(session, name, sink.on_trade, known[name]))
     progress = Progress("record", unit="records", stream=stream)
+
+    def show() -> None:
+        progress.update(counts.quotes + counts.trades - progress.done)
+        progress.set_status(record_status(counts, buffer))
+
     buffer.start()
     try:
         await session.start(timeout_s=session.config.connect_timeout_s)
@@ -168,15 +172,13 @@ async def record(
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait_s)
-            progress.update(counts.quotes + counts.trades - progress.done)
-            progress.set_status(record_status(counts, buffer))
+            show()
     finally:
         downs = counts.feed_downs
         await session.stop()
         counts.feed_downs = downs  # our own stop is not a feed interruption
         await buffer.stop()  # the last flush: into the store, or the spill directory if it is down
-        progress.update(counts.quotes + counts.trades - progress.done)
-        progress.set_status(record_status(counts, buffer))
+        show()
         progress.close()
     return counts, recorders
 
@@ -257,11 +259,11 @@ async def _record(
             await storage.open()  # a wrong DSN or a broken store is refused here (StorageError)
         except StorageUnavailable as exc:  # down for now: record into the spill directory, replayed once it answers
             print(f"data record: the store is unreachable, recording to {spill_dir} until it answers: "
-                  f"{scrub(str(exc), target.dsn or '')}", file=sys.stderr)
+                  f"{target.scrub(str(exc))}", file=sys.stderr)
         counts, recorders = await record(storage, session, list(args.instrument), spill_dir, stop,
                                          duration_s=args.duration_s, buffer=buffer)
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
-        detail = scrub(str(exc), target.dsn or "") or "no answer"
+        detail = target.scrub(str(exc)) or "no answer"
         raise UsageError(f"{type(exc).__name__}: {detail} (store {target.shown}, venue {config.url})") from None
     finally:
         await storage.close()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from thalex_modular.platform.adapters.storage.dsn import redact_dsn
+from thalex_modular.platform.adapters.storage.dsn import redact_dsn, scrub
 from thalex_modular.platform.adapters.storage.embedded import STORE_FILE_NAME, EmbeddedStorage
 from thalex_modular.platform.adapters.storage.factory import DSN_ENV, EMBEDDED_SCHEME, default_data_dir, is_dsn
 from thalex_modular.platform.adapters.storage.postgres import PostgresStorage
@@ -83,6 +83,10 @@ class StoreTarget:
         """A short stable name of this store (its redacted DSN or absolute path hashed): names its spill folder."""
         identity = render_dsn(self.dsn) if self.dsn is not None else str(Path(str(self.path)).resolve())
         return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a driver's error) with every secret of this store's DSN masked."""
+        return text if self.dsn is None else scrub(text, self.dsn)
 
     def make(self) -> PostgresStorage | EmbeddedStorage:
         """The store (not opened)."""
