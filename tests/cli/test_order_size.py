@@ -43,3 +43,11 @@ def test_levels_are_raised_to_the_minimum_when_the_config_says_so(cli: Cli, emul
     assert result.returncode == 0, result.stderr
     assert f"raised to the instrument's min_order_amount {option['min_order_amount']}" in result.stderr
     assert "platform run: stopped;" in result.stderr
+
+
+def test_an_instrument_the_venue_does_not_list_is_refused_at_start(cli: Cli, emulator_url: str) -> None:
+    result = cli("run", "--mode", "shadow", "--network", "local", "--emulator-url", emulator_url,
+                 "--instrument", "BTC-PERPETUAL-TYPO", "--duration-s", "30")
+    no_traceback(result)
+    assert result.returncode == 2 and "not listed on" in result.stderr and "BTC-PERPETUAL-TYPO" in result.stderr
+    assert "BTC-PERPETUAL" in result.stderr.split("perpetuals listed:")[1]

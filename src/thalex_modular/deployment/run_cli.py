@@ -28,7 +28,7 @@ from typing import TextIO
 from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
 from thalex_modular.deployment.endpoints import EndpointUnreachable, probe
-from thalex_modular.deployment.order_sizes import OrderSizeError
+from thalex_modular.deployment.order_sizes import OrderSizeError, fit_order_sizes
 
 __all__ = ["register", "run", "run_command"]
 
@@ -70,6 +70,7 @@ def run_command(args: argparse.Namespace) -> int:
 async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set, SIGINT/SIGTERM, or ``config.duration_s``; returns the exit code."""
     from thalex_modular.deployment.instrument_runtime import CredentialsMissing, build_runtime
+    from thalex_modular.deployment.venue_check import VenueError, listed_instruments
     from thalex_modular.platform.adapters.exchanges.thalex.errors import CredentialsError, ThalexError
 
     stop = stop or asyncio.Event()
@@ -85,6 +86,12 @@ async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event |
         except EndpointUnreachable as exc:
             print(f"platform run: {exc}", file=out)
             return 1
+        try:  # the instrument listed, and the sizes it takes, before seconds of compiling the tick path
+            (instrument,) = await listed_instruments(config, [config.instrument])
+            config = fit_order_sizes(config, instrument)
+        except (VenueError, OrderSizeError) as exc:
+            print(f"platform run: {exc}", file=out)
+            return 2
         try:
             runtime = await build_runtime(config)
         except (CredentialsMissing, CredentialsError, OrderSizeError) as exc:

@@ -106,15 +106,15 @@ async def run_emulator(config: EmulatorConfig, ready: asyncio.Event | None = Non
 
     server = build_server(config)
     await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a client may stop us as soon as it reads it
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     if server.control_token is not None:  # say where the token is, never the token
         source = config.control_token_file or "the configuration"
         print(f"emulator control API on: authenticate with the token in {source}", flush=True)
     print(f"emulator ready {server.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
     try:
