@@ -46,7 +46,7 @@ async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_
     url = f"ws://127.0.0.1:{free_port()}/ws/api/v2"
     store = tmp_path / "store.duckdb"
     deploy = ("deploy", "--mode", "shadow", "--network", "local", "--instruments", "BTC-PERPETUAL,ETH-PERPETUAL",
-              "--emulator-url", url, "--no-dashboard", "--db", str(store))
+              "--emulator-url", url, "--no-dashboard", "--db", f"duckdb://{store}")
     try:
         # Act: deploy
         code, out, err = await platform(*deploy, state_dir=tmp_path)

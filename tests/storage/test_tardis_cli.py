@@ -12,6 +12,7 @@ import pytest
 from storage_kit import Backend
 
 from thalex_modular.deployment import data_cli
+from thalex_modular.deployment.cli_errors import run_handler
 from thalex_modular.platform.domain.storage import synthetic_trade_id
 
 TRADES = """exchange,symbol,timestamp,local_timestamp,id,side,price,amount
@@ -33,10 +34,14 @@ deribit,BTC-PERPETUAL,1700000001000000,1700000001000100,,,,
 
 
 def run_cli(argv: list[str]) -> int:
+    """The data verbs as `platform` runs them (argparse errors and refusals become exit codes), in process."""
     parser = argparse.ArgumentParser(prog="platform")
     data_cli.register(parser.add_subparsers(dest="verb", required=True))
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a refused argument: argparse printed why
+        return int(exc.code or 0)
+    return run_handler(args.handler, args)
 
 
 async def cli(argv: list[str]) -> int:

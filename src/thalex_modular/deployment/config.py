@@ -1,6 +1,6 @@
 """The one typed configuration of ``platform run``: a frozen pydantic model tree (STYLE 2).
 
-Read in this order, each layer overriding the one before: embedded defaults → a TOML or JSON file → ``THALEX_*``
+Read in this order, each layer overriding the one before: embedded defaults → a TOML, YAML or JSON file → ``THALEX_*``
 environment variables → command-line flags. Validation errors name the field (dotted path) and the value sent.
 Secrets (the API key id) are ``SecretStr`` and never printed; the private key stays in its file (only the path is
 configured). Units are part of field names: ``_ms``/``_s`` time, ``_underlying`` amounts in the underlying (e.g. BTC),
@@ -18,9 +18,10 @@ import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+import yaml  # type: ignore[import-untyped]
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from thalex_modular.platform.adapters.exchanges.thalex.config import TickerDelay
 
@@ -40,7 +41,9 @@ __all__ = [
     "StrategySettings",
     "ToxicFlowSettings",
     "credentials_from_environment",
+    "describe_validation_error",
     "load_run_config",
+    "read_config_file",
 ]
 
 ENV_PREFIX: Final = "THALEX_"
@@ -73,6 +76,15 @@ class Network(StrEnum):
     LOCAL = "local"
 
 
+def _ws_url(value: str) -> str:
+    from thalex_modular.deployment.endpoints import check_ws_url
+
+    return check_ws_url(value)
+
+
+WsUrl = Annotated[str, AfterValidator(_ws_url)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,7 +93,7 @@ class ConnectionSettings(_Model):
     """Websocket connection. ``emulator_url`` is used for ``--network local``. ``ticker_delay``: the ticker channel's
     delay, ``raw`` (every change) or a throttled rate such as ``100ms`` (fewer requotes, fewer amends)."""
 
-    emulator_url: str = "ws://127.0.0.1:8490/ws/api/v2"
+    emulator_url: WsUrl = "ws://127.0.0.1:8490/ws/api/v2"
     cancel_on_disconnect_timeout_s: int = Field(default=6, ge=1, le=60)
     reconnect_initial_backoff_ms: float = Field(default=100.0, gt=0)
     reconnect_max_backoff_ms: float = Field(default=10_000.0, gt=0)
@@ -128,6 +140,7 @@ class StrategySettings(_Model):
     maker_fee_bps: float | None = None
     min_edge_bps: float = Field(default=1.5, ge=0)
     sigma_floor_annual: float = Field(default=0.2, ge=0)  # the least vol the quotes use (0.2 = 20 %/yr)
+    round_up_to_min_amount: bool = False  # a level below the instrument's minimum: raised to it (else refused)
 
     @model_validator(mode="after")
     def _positive_levels(self) -> StrategySettings:
@@ -277,20 +290,38 @@ class RunConfig(_Model):
 # -- loading -----------------------------------------------------------------------------------------------------
 
 
+#: Config file formats, chosen by the file's extension (every verb: run, deploy, backtest, emulator).
+CONFIG_SUFFIXES: Final = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
-    """A TOML (``.toml``) or JSON file as a mapping.
+    """A TOML (``.toml``), YAML (``.yaml``/``.yml``) or JSON (``.json``) file as a mapping: the one config reader of
+    every verb.
 
     Raises:
-        ConfigError: unreadable file, bad syntax, or a top level that is not a table.
+        ConfigError: an unknown extension, an unreadable file, bad syntax (with the line), or a top level that is
+            not a table.
     """
+    kind = CONFIG_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ConfigError(f"config file {path}: unknown extension {path.suffix!r}; use one of "
+                          f"{', '.join(CONFIG_SUFFIXES)}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path}: {exc}") from exc
+        if kind == "JSON":
+            data = json.loads(text)
+        elif kind == "YAML":
+            data = yaml.safe_load(text)
+            data = {} if data is None else data
+        else:
+            data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path}: invalid {kind}: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a table, was {type(data).__name__}")
     return data
@@ -329,7 +360,7 @@ def credentials_from_environment(environ: Mapping[str, str]) -> CredentialSettin
     try:
         return CredentialSettings.model_validate(env_overrides(environ).get("credentials", {}))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(describe_validation_error(exc)) from None
 
 
 def _env_value(text: str) -> Any:
@@ -376,15 +407,16 @@ def load_run_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(describe_validation_error(exc)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def describe_validation_error(exc: ValidationError) -> str:
+    """Every error of a pydantic validation as `field.path: problem (was value)`, secrets masked."""
     lines = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "<config>"
         value = error.get("input")
-        shown = "***" if "key_id" in field else repr(value)
+        shown = "***" if "key_id" in field or "token" in field else repr(value)
         if isinstance(value, dict):
             shown = "{...}"
         lines.append(f"{field}: {error['msg']} (was {shown})")

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, TextIO
+from dataclasses import asdict, dataclass
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -32,11 +29,17 @@ import numpy.typing as npt
 
 from thalex_modular.platform.adapters.exchanges.thalex import ThalexError, ThalexSession
 from thalex_modular.platform.adapters.live_clock import LiveClock
-from thalex_modular.platform.adapters.storage.factory import make_storage
+from thalex_modular.platform.adapters.storage.export import candle_source as source_of
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import CandleFetchRecord, CandleRecord, Storage, StorageError
 
+from .cli_errors import CliError, UsageError
 from .data_record import thalex_config
+from .db_target import StoreTarget, resolve_store
+from .endpoints import EndpointUnreachable, probe
+from .progress import Progress
+from .summary import emit_summary
+from .time_args import NS_PER_UNIT
 
 SECONDS_PER_MINUTE: Final = 60
 NANOS_PER_SECOND: Final = 1_000_000_000
@@ -48,35 +51,6 @@ CandleFetch = Callable[[int, int], Awaitable[list[CandleRecord]]]
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
-
-
-def parse_time_s(value: str, flag: str) -> int:
-    """A UTC time as Unix seconds: ``2024-11-28``, ``2024-11-28T12:30[:00]`` (naive = UTC, or with an offset),
-    or Unix seconds (``1732752000``).
-
-    Raises:
-        InvalidValue: naming ``flag`` and the value.
-    """
-    text = value.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidValue(
-            f"invalid `{flag}`: expected an ISO date/time in UTC (2024-11-28, 2024-11-28T12:00) or Unix seconds, "
-            f"was {value!r}"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return math.floor(parsed.timestamp())
-
-
-def source_of(name: str) -> str:
-    """``mark`` for an instrument name (contains ``-``), ``index`` for an index name such as ``BTCUSD``."""
-    return "mark" if "-" in name else "index"
 
 
 def chunk_ranges(from_s: int, to_s: int, chunk_s: int) -> list[tuple[int, int]]:
@@ -228,57 +202,53 @@ class _Index(msgspec.Struct):
     timestamp: float  # Unix s
 
 
-class ChunkBar:
-    """A progress bar on stderr: ``backfill mark BTC-PERPETUAL [#####-----] 3/6 chunks, 4,320 rows``."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
-        self._label = label
-        self._stream = stream or sys.stderr
-        self._width = width
-
-    def __call__(self, done: int, total: int, report: BackfillReport) -> None:
-        filled = self._width * done // max(total, 1)
-        bar = "#" * filled + "-" * (self._width - filled)
-        self._stream.write(f"\r{self._label} [{bar}] {done}/{total} chunks, {report.rows_added:,} rows added")
-        self._stream.flush()
-
-
 def run_backfill(args: argparse.Namespace) -> int:
-    """Handler of ``data backfill``: 0 on success, 2 on a bad argument, store or exchange error."""
+    """Handler of ``data backfill``: 0 on success, 1 when the venue cannot be reached, 2 on a bad argument or a
+    store error."""
+    from_s, to_s = args.from_ // NS_PER_UNIT["s"], -(-args.to // NS_PER_UNIT["s"])
     try:
-        from_s = parse_time_s(args.from_, "--from")
-        to_s = parse_time_s(args.to, "--to")
         chunk_ranges(from_s, to_s, args.chunk_s)  # validates the range before connecting anywhere
         config = thalex_config(args.network, args.emulator_url)
     except (InvalidValue, ValueError) as exc:
-        print(f"data backfill: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(_backfill(args, config, from_s, to_s))
+        raise UsageError(str(exc)) from None
+    target = resolve_store(args.db, args.data_dir)
+    return asyncio.run(_backfill(args, config, target, from_s, to_s))
 
 
-async def _backfill(args: argparse.Namespace, config: Any, from_s: int, to_s: int) -> int:
+async def _backfill(args: argparse.Namespace, config: Any, target: StoreTarget, from_s: int, to_s: int) -> int:
     name: str = args.instrument
     source = source_of(name)
-    storage = make_storage(args.db, data_dir=args.data_dir)
+    try:
+        await probe(config.url)
+    except EndpointUnreachable as exc:
+        raise CliError(str(exc)) from None
+    storage = target.make()
     session = ThalexSession(config, LiveClock())
     started = time.monotonic()
+    progress = Progress(f"backfill {source} {name}", unit="chunks")
+
+    def on_chunk(done: int, total: int, report: BackfillReport) -> None:
+        progress.set_total(total)
+        progress.update(done - progress.done)
+        progress.set_status(f"{report.rows_added:,} rows added")
+
     try:
         await storage.open()
         await session.start(timeout_s=config.connect_timeout_s)
         report = await backfill(
             storage, thalex_fetch(session, source, name), source, name, from_s, to_s,
-            chunk_s=args.chunk_s, max_chunks=args.max_chunks, on_chunk=ChunkBar(f"backfill {source} {name}"),
+            chunk_s=args.chunk_s, max_chunks=args.max_chunks, on_chunk=on_chunk,
             venue_now_s=await thalex_venue_now_s(session, source, name),
         )
     except (StorageError, ThalexError, TimeoutError, OSError) as exc:
-        print(f"\ndata backfill: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        detail = target.scrub(str(exc)) or "no answer"
+        raise UsageError(f"{type(exc).__name__}: {detail} (store {target.shown}, venue {config.url})") from None
     finally:
+        progress.close()
         await session.stop()
         await storage.close()
-    if report.chunks_fetched:
-        sys.stderr.write("\n")
-    print(f"backfill {source} {name}: chunks {report.chunks_total} (skipped {report.chunks_skipped}, "
-          f"fetched {report.chunks_fetched}), rows fetched {report.rows_fetched}, added {report.rows_added} "
-          f"in {time.monotonic() - started:.1f}s")
+    line = (f"backfill {source} {name}: chunks {report.chunks_total} (skipped {report.chunks_skipped}, "
+            f"fetched {report.chunks_fetched}), rows fetched {report.rows_fetched}, added {report.rows_added} "
+            f"in {time.monotonic() - started:.1f}s into {target.shown}")
+    emit_summary(args, [line], {"ok": True, "source": source, "name": name, "store": target.shown, **asdict(report)})
     return 0

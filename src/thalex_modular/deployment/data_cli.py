@@ -11,50 +11,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from thalex_modular.platform.adapters.storage.export import EXPORT_TABLES, ExportError, export_table
-from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
-from thalex_modular.platform.adapters.storage.tardis import import_files
+from thalex_modular.platform.adapters.storage.export import EXPORT_TABLES, ExportError, export_table, require_pyarrow
+from thalex_modular.platform.adapters.storage.tardis import FileReport, import_files
 from thalex_modular.platform.domain.storage import StorageError
 
+from .cli_errors import UsageError
 from .data_backfill import DEFAULT_CHUNK_S, run_backfill
 from .data_record import DEFAULT_EMULATOR_URL, run_record
-
-
-class Progress:
-    """A one-line progress report on stderr: rows done and rows/s, redrawn at most every ``interval_s``."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, interval_s: float = 0.5) -> None:
-        self._label = label
-        self._stream = stream or sys.stderr
-        self._interval_s = interval_s
-        self._start = time.monotonic()
-        self._last = 0.0
-        self.rows = 0
-
-    def __call__(self, n: int) -> None:
-        self.rows += n
-        now = time.monotonic()
-        if now - self._last >= self._interval_s:
-            self._last = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        rate = self.rows / max(now - self._start, 1e-9)
-        self._stream.write(f"\r{self._label}: {self.rows:,} rows, {rate:,.0f} rows/s")
-        self._stream.flush()
-
-    def done(self) -> None:
-        self._draw(time.monotonic())
-        self._stream.write("\n")
-        self._stream.flush()
+from .db_target import DB_HELP, StoreTarget, db_arg, resolve_store
+from .progress import Progress
+from .summary import add_json_flag, emit_summary
+from .time_args import time_arg
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="DSN", help=f"PostgreSQL DSN (default: env {DSN_ENV}; else the embedded store)")
+    p.add_argument("--db", metavar="DSN", type=db_arg, help=DB_HELP)
     p.add_argument("--data-dir", type=Path, help="directory of the embedded store (default: user data dir)")
 
 
@@ -77,18 +51,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rec.add_argument("--spill-dir", type=Path, default=None,
                      help="spill directory used while the store is down (default: <data dir>/record-spill)")
     _add_store_args(rec)
+    add_json_flag(rec)
     rec.set_defaults(handler=run_record)
 
     back = verbs.add_parser("backfill", help="fetch 1m mark (instrument) or index (e.g. BTCUSD) candles from Thalex")
     _add_network_args(back)
     back.add_argument("--instrument", required=True, help="instrument (mark history) or index name (index history)")
-    back.add_argument("--from", dest="from_", required=True, metavar="TIME",
-                      help="start, UTC: ISO date/time (2024-11-28, 2024-11-28T12:00) or Unix seconds")
-    back.add_argument("--to", required=True, metavar="TIME", help="end (exclusive), same formats as --from")
+    back.add_argument("--from", dest="from_", required=True, metavar="TIME", type=time_arg("--from", "s"),
+                      help="start: ISO 8601 (2024-11-28, 2024-11-28T12:00Z; UTC unless an offset is given) or epoch "
+                           "with a unit (1732752000s, 1732752000000ms; a bare number is seconds)")
+    back.add_argument("--to", required=True, metavar="TIME", type=time_arg("--to", "s"),
+                      help="end (exclusive), same formats as --from")
     back.add_argument("--chunk-s", type=int, default=DEFAULT_CHUNK_S,
                       help="seconds per request (multiple of 60; default one day = 1440 rows)")
     back.add_argument("--max-chunks", type=int, default=None, help="fetch at most this many chunks in this run")
     _add_store_args(back)
+    add_json_flag(back)
     back.set_defaults(handler=run_backfill)
 
     imp = verbs.add_parser("import", help="import Tardis.dev CSV files (plain or .gz)")
@@ -97,71 +75,118 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--strict", action="store_true", help="refuse a whole file if any row is bad")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_store_args(imp)
+    add_json_flag(imp)
     imp.set_defaults(handler=run_import)
 
     exp = verbs.add_parser("export", help="export stored data to CSV or Parquet")
     exp.add_argument("--kind", choices=list(EXPORT_TABLES), required=True, help="table to export")
     exp.add_argument("--format", choices=["csv", "parquet"], default="csv",
                      help="output format (parquet needs the optional pyarrow)")
-    exp.add_argument("--instrument", action="append", default=[], help="instrument name (repeat; default: all)")
-    exp.add_argument("--start-ns", type=int, default=0, help="first ts_ns included (ns since epoch)")
-    exp.add_argument("--end-ns", type=int, default=2**62, help="first ts_ns excluded (ns since epoch)")
-    exp.add_argument("--out", type=Path, required=True, help="output file")
+    exp.add_argument("--instrument", action="append", default=[],
+                     help="instrument name (repeat; default: all); for candles_1m an instrument (mark candles) or "
+                          "index name such as BTCUSD (index candles), required")
+    exp.add_argument("--from", "--start-ns", dest="start_ns", type=time_arg("--from", "ns"), default=0,
+                     metavar="TIME", help="first time included: ISO 8601 or epoch with a unit (1732752000s); "
+                                          "a bare number is ns (default: the beginning)")
+    exp.add_argument("--to", "--end-ns", dest="end_ns", type=time_arg("--to", "ns"), default=2**62, metavar="TIME",
+                     help="first time excluded, same formats (default: the end)")
+    exp.add_argument("--out", type=Path, required=True, help="output file (its folder must exist)")
     _add_store_args(exp)
+    add_json_flag(exp)
     exp.set_defaults(handler=run_export)
 
 
 def run_import(args: argparse.Namespace) -> int:
-    """Handler of ``data import``. Exit 0 when every file imported cleanly, 1 if any row or file was bad."""
+    """Handler of ``data import``. Exit 0 when every file imported cleanly, 1 if any row or file was bad, 2 for a
+    missing file or a refused store."""
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
-        print(f"data import: no such file: {', '.join(missing)}", file=sys.stderr)
-        return 2
-    return asyncio.run(_import(args))
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    target = resolve_store(args.db, args.data_dir)
+    return asyncio.run(_import(args, target))
 
 
-async def _import(args: argparse.Namespace) -> int:
-    storage = make_storage(args.db, data_dir=args.data_dir)
+def _verdict(report: FileReport, strict: bool) -> str:
+    broken = report.broken
+    if report.refused:
+        return "REFUSED (--strict): nothing kept" if strict else "REFUSED: nothing kept"
+    if broken is not None:
+        return f"INCOMPLETE: the file could not be read past line {broken.line - 1}; {report.rows_added} rows kept"
+    if report.errors:
+        return f"PARTIAL: {report.bad_rows} bad rows skipped"
+    return "ok"
+
+
+async def _import(args: argparse.Namespace, target: StoreTarget) -> int:
+    storage = target.make()
     progress = Progress(f"import {args.kind}")
     try:
         await storage.open()
         reports = await import_files(storage, args.files, args.kind, strict=args.strict, on_rows=progress)
         await storage.analyze()
     except StorageError as exc:
-        print(f"\ndata import: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:
+        progress.close()
         await storage.close()
-    progress.done()
-    failed = False
     for report in reports:
         for error in report.errors:
-            print(f"bad row {error}", file=sys.stderr)
-        verdict = "REFUSED (--strict)" if report.refused and args.strict else ("REFUSED" if report.refused else "ok")
-        print(f"{report.path}: {verdict}, rows read {report.rows_read}, added {report.rows_added}, "
-              f"bad {len(report.errors)}")
-        failed = failed or bool(report.errors)
+            print(f"{'unreadable' if error.fatal else 'bad row'} {error}", file=sys.stderr)
+    lines = [f"{r.path}: {_verdict(r, args.strict)}, rows read {r.rows_read}, added {r.rows_added}, "
+             f"bad {r.bad_rows}" for r in reports]
+    lines.append(f"into {target.shown}")
+    failed = any(r.errors for r in reports)
+    emit_summary(args, lines, {
+        "ok": not failed, "store": target.shown, "kind": args.kind,
+        "files": [{"path": r.path, "verdict": _verdict(r, args.strict), "rows_read": r.rows_read,
+                   "rows_added": r.rows_added, "bad_rows": r.bad_rows, "refused": r.refused,
+                   "stopped_at_line": None if r.broken is None else r.broken.line,
+                   "errors": [str(e) for e in r.errors[:100]]} for r in reports],
+    })
     return 1 if failed else 0
 
 
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UsageError(f"invalid `--out`: {out} is a directory; name a file in it")
+    if not out.parent.is_dir():
+        raise UsageError(f"invalid `--out`: the folder {out.parent} does not exist")
+
+
 def run_export(args: argparse.Namespace) -> int:
-    """Handler of ``data export``."""
-    return asyncio.run(_export(args))
+    """Handler of ``data export``: 0 when written, 2 on a bad argument (nothing written)."""
+    _check_out(args.out)
+    if args.format == "parquet":
+        try:
+            require_pyarrow()
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+    if args.start_ns >= args.end_ns:
+        raise UsageError(f"invalid `--to`: must be after --from {args.start_ns} ns, was {args.end_ns} ns")
+    target = resolve_store(args.db, args.data_dir, must_exist=True)
+    return asyncio.run(_export(args, target))
 
 
-async def _export(args: argparse.Namespace) -> int:
-    storage = make_storage(args.db, data_dir=args.data_dir)
-    progress = Progress(f"export {args.kind}")
+async def _export(args: argparse.Namespace, target: StoreTarget) -> int:
+    storage = target.make()
     kwargs: dict[str, Any] = {"fmt": args.format, "instruments": args.instrument, "start_ns": args.start_ns,
-                              "end_ns": args.end_ns, "on_rows": progress}
+                              "end_ns": args.end_ns}
+    progress = Progress(f"export {args.kind}")
     try:
         await storage.open()
-        rows = await export_table(storage, args.kind, args.out, **kwargs)
+        if args.instrument and args.kind != "candles_1m":
+            known = await storage.instruments(args.kind)
+            unknown = [name for name in args.instrument if name not in known]
+            if unknown:
+                shown = ", ".join(known[:20]) or "none"
+                raise UsageError(f"invalid `--instrument`: {', '.join(unknown)} has no {args.kind} in "
+                                 f"{target.shown} (stored: {shown})")
+        rows = await export_table(storage, args.kind, args.out, on_rows=progress, **kwargs)
     except (StorageError, ExportError) as exc:
-        print(f"data export: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:
+        progress.close()
         await storage.close()
-    progress.done()
-    print(f"{args.out}: {rows} rows")
+    emit_summary(args, [f"{args.out}: {rows} rows of {args.kind} from {target.shown}"],
+                 {"ok": True, "out": str(args.out), "rows": rows, "kind": args.kind, "store": target.shown})
     return 0

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from thalex_modular.deployment.config import ConfigError, RunConfig, RunMode, load_run_config
+from thalex_modular.deployment.db_target import DB_HELP, db_arg
 from thalex_modular.deployment.ray.cluster import (
     DeploymentState,
     process_alive,
@@ -66,8 +67,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     deploy.add_argument("--instruments", required=True, help="comma-separated, e.g. BTC-PERPETUAL,ETH-PERPETUAL")
     deploy.add_argument("--address", default=None,
                         help="join this Ray cluster (auto, HOST:PORT, ray://HOST:PORT); default: start a local head")
-    deploy.add_argument("--config", type=Path, default=None, help="TOML or JSON run config (every instrument)")
-    deploy.add_argument("--db", default=None, help="PostgreSQL DSN for session records (default: embedded store)")
+    deploy.add_argument("--config", type=Path, default=None, help="TOML, YAML or JSON run config (every instrument)")
+    deploy.add_argument("--db", default=None, type=db_arg, help=f"session records: {DB_HELP}")
     deploy.add_argument("--record-market-data", action="store_true",
                         help="persist the tickers and public trades each instrument sees, beside its own orders")
     deploy.add_argument("--emulator-url", default=None, help="the emulator's websocket URL for --network local")

@@ -16,6 +16,7 @@ from typing import Final
 
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
 from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
+from thalex_modular.deployment.order_sizes import fit_order_sizes
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
 from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_instrument
 from thalex_modular.platform.adapters.exchanges.thalex.config import (
@@ -306,6 +307,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
+        config = fit_order_sizes(config, instrument)
         sh = config.shadow
         sim = SimMatchConfig(
             order_entry_latency_ns=round(sh.order_entry_latency_ms * _MS), cancel_latency_ns=round(sh.cancel_latency_ms
@@ -362,6 +364,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
     await session.start(_START_TIMEOUT_S)
     try:
         instrument = await _fetch_instrument(session, config.instrument)
+        config = fit_order_sizes(config, instrument)
         params, service_config, toxic, kill_switch = service_parts(config)
         mq = config.mass_quote
         service = QuotingService(

@@ -25,7 +25,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
+from thalex_modular.deployment.endpoints import EndpointUnreachable, probe
+from thalex_modular.deployment.order_sizes import OrderSizeError, fit_order_sizes
 
 __all__ = ["register", "run", "run_command"]
 
@@ -40,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--network", choices=["local", "test", "prod"], required=True,
                         help="local = the emulator at --emulator-url")
     parser.add_argument("--instrument", default=None, help="instrument name, e.g. BTC-PERPETUAL")
-    parser.add_argument("--config", type=Path, default=None, help="TOML or JSON file (see deployment/config.py)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="TOML, YAML or JSON file (`platform config example` prints one)")
     parser.add_argument("--emulator-url", default=None, help="websocket URL of the emulator for --network local")
     parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
     parser.set_defaults(handler=run_command)
@@ -59,14 +63,14 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         config = load_run_config(args.config, os.environ, flags)
     except ConfigError as exc:
-        print(f"platform run: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     return asyncio.run(run(config))
 
 
 async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set, SIGINT/SIGTERM, or ``config.duration_s``; returns the exit code."""
     from thalex_modular.deployment.instrument_runtime import CredentialsMissing, build_runtime
+    from thalex_modular.deployment.venue_check import VenueError, listed_instruments
     from thalex_modular.platform.adapters.exchanges.thalex.errors import CredentialsError, ThalexError
 
     stop = stop or asyncio.Event()
@@ -78,12 +82,24 @@ async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event |
             installed.append(sig)
     try:
         try:
+            await probe(config.url)
+        except EndpointUnreachable as exc:
+            print(f"platform run: {exc}", file=out)
+            return 1
+        try:  # the instrument listed, and the sizes it takes, before seconds of compiling the tick path
+            (instrument,) = await listed_instruments(config, [config.instrument])
+            config = fit_order_sizes(config, instrument)
+        except (VenueError, OrderSizeError) as exc:
+            print(f"platform run: {exc}", file=out)
+            return 2
+        try:
             runtime = await build_runtime(config)
-        except (CredentialsMissing, CredentialsError) as exc:
+        except (CredentialsMissing, CredentialsError, OrderSizeError) as exc:
             print(f"platform run: {exc}", file=out)
             return 2
         except (ThalexError, TimeoutError, OSError) as exc:
-            print(f"platform run: cannot start {config.mode.value} on {config.url}: {exc}", file=out)
+            detail = str(exc) or ("no answer" if isinstance(exc, TimeoutError) else type(exc).__name__)
+            print(f"platform run: cannot start {config.mode.value} on {config.url}: {detail}", file=out)
             return 1
         print(f"platform run: {config.mode.value} {config.instrument} on {config.network.value} ({config.url})",
               file=out)

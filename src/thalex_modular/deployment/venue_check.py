@@ -7,11 +7,10 @@ nothing left half-started. A public session only (no login, no order).
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from thalex_modular.deployment.config import RunConfig
+from thalex_modular.deployment.endpoints import EndpointUnreachable, probe
 from thalex_modular.deployment.instrument_runtime import thalex_config
 from thalex_modular.platform.adapters.exchanges.thalex.codec import decode_instruments
 from thalex_modular.platform.adapters.exchanges.thalex.session import ThalexSession
@@ -52,16 +51,8 @@ async def listed_instruments(config: RunConfig, names: Sequence[str], timeout_s:
 
 
 async def _reachable(url: str, timeout_s: float) -> None:
-    """A TCP connection to the URL's host and port opens within ``timeout_s`` (the cause named otherwise)."""
-    parsed = urlsplit(url)
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme == "wss" else 80)
+    """A TCP (and for wss:// TLS) connection to the URL's host and port opens within ``timeout_s``."""
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-    except TimeoutError:
-        raise VenueError(f"the venue at {url} is not reachable: no TCP answer within {timeout_s:g} s") from None
-    except socket.gaierror as exc:
-        raise VenueError(f"the venue at {url} is not reachable: cannot resolve {host!r} ({exc})") from None
-    except OSError as exc:
-        raise VenueError(f"the venue at {url} is not reachable: {exc.strerror or exc}") from None
-    writer.close()
+        await probe(url, timeout_s)
+    except EndpointUnreachable as exc:
+        raise VenueError(f"the venue at {url} is not reachable: {exc.cause}") from None

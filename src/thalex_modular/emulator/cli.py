@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
 from pathlib import Path
@@ -31,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 8490; 0 = any free port)")
     parser.add_argument("--seed", type=int, default=None, help="market seed (default 1)")
     parser.add_argument("--speed", type=float, default=None, help="sim time per wall second (default 1.0)")
-    parser.add_argument("--keys", type=Path, default=None, help="keys.json with the accepted public keys")
-    parser.add_argument("--config", type=Path, default=None, help="YAML/JSON emulator config file")
+    parser.add_argument("--keys", type=Path, default=None, help="keys.json with the accepted public keys (must exist)")
+    parser.add_argument("--config", type=Path, default=None, help="TOML, YAML or JSON emulator config file")
     parser.add_argument("--control", action="store_true", default=None,
                         help="accept emulator/* control methods from clients presenting the control token")
     parser.add_argument("--control-token-file", type=Path, default=None,
@@ -48,18 +49,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _keygen_cmd(args: argparse.Namespace) -> int:
-    from thalex_modular.emulator.keys import keygen_to_dir
+    from thalex_modular.deployment.cli_errors import UsageError
+    from thalex_modular.emulator.keys import keygen_to_dir, remove_key
 
+    old_kid_file = args.out / "key_id"
+    old_kid = old_kid_file.read_text().strip() if args.force and old_kid_file.is_file() else None
     try:
         key = keygen_to_dir(args.out, account_number=args.account, force=args.force)
     except OSError as exc:  # an existing key without --force, a directory others may read, a symlink
-        print(f"emulator keygen: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     print(f"key id {key.kid} written to {args.out} (private_key.pem, public_key.pem, key_id, keys.json)")
+    if old_kid and old_kid != key.kid and remove_key(args.out / "keys.json", old_kid):
+        print(f"replaced key id {old_kid}: removed from {args.out / 'keys.json'} (logins with it now fail)",
+              file=sys.stderr)
     return 0
 
 
 def _run_cmd(args: argparse.Namespace) -> int:
+    from thalex_modular.deployment.cli_errors import CliError, UsageError
+    from thalex_modular.deployment.config import ConfigError
     from thalex_modular.emulator.config import load_config
 
     try:
@@ -75,17 +83,20 @@ def _run_cmd(args: argparse.Namespace) -> int:
                 "control_token_file": args.control_token_file,
             },
         )
-    except (ValueError, OSError) as exc:
-        print(f"emulator: invalid configuration: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     if config.control_enabled and config.control_token is None and config.control_token_file is None:
         default = Path(platformdirs.user_data_dir("thalex-modular")) / CONTROL_TOKEN_FILE_NAME
         config = config.model_copy(update={"control_token_file": default})
     try:
         asyncio.run(run_emulator(config))
-    except (ValueError, OSError) as exc:  # a control token file others may read, the port in use
-        print(f"emulator: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {config.port} on {config.host} is already in use (another emulator?); choose "
+                             "another --port, or --port 0 for any free one") from None
+        raise CliError(f"cannot serve on {config.host}:{config.port}: {exc.strerror or exc}", 2) from None
+    except ValueError as exc:  # a control token file others may read
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -95,15 +106,15 @@ async def run_emulator(config: EmulatorConfig, ready: asyncio.Event | None = Non
 
     server = build_server(config)
     await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the ready line: a client may stop us as soon as it reads it
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     if server.control_token is not None:  # say where the token is, never the token
         source = config.control_token_file or "the configuration"
         print(f"emulator control API on: authenticate with the token in {source}", flush=True)
     print(f"emulator ready {server.url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
     try:

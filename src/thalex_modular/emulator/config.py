@@ -1,13 +1,11 @@
-"""Emulator configuration: one frozen pydantic model, read from a YAML/JSON file, overridden by CLI flags."""
+"""Emulator configuration: one frozen pydantic model, read from a TOML/YAML/JSON file, overridden by CLI flags."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 __all__ = ["EmulatorConfig", "FaultConfig", "RateLimitConfig", "load_config"]
 
@@ -87,13 +85,21 @@ class EmulatorConfig(BaseModel):
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> EmulatorConfig:
-    """Read ``path`` (YAML or JSON; may be ``None``) and apply ``overrides`` (``None`` values ignored)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        text = path.read_text()
-        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"invalid config file {path}: top level must be a mapping, was {type(loaded).__name__}")
-        data.update(loaded or {})
+    """Read ``path`` (TOML, YAML or JSON by extension; may be ``None``) and apply ``overrides`` (``None`` values
+    ignored).
+
+    Raises:
+        ConfigError: a bad file, or a field out of range (every bad field named with its value).
+    """
+    from thalex_modular.deployment.config import ConfigError, describe_validation_error, read_config_file
+
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return EmulatorConfig.model_validate(data)
+    try:
+        config = EmulatorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    if config.keys_file is not None and not config.keys_file.is_file():
+        raise ConfigError(f"keys_file: no such file {config.keys_file} (every login would fail); create it with "
+                          "`platform emulator keygen --out DIR` and pass DIR/keys.json")
+    return config

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 __all__ = [
-    "ApiKey", "GeneratedKey", "add_key", "generate_key", "keygen_to_dir", "load_keys", "private_dir", "write_new_file",
+    "ApiKey", "GeneratedKey", "add_key", "generate_key", "keygen_to_dir", "load_keys", "private_dir", "remove_key",
+    "write_new_file",
 ]
 
 DEFAULT_ACCOUNT = "A000000001"
@@ -87,13 +88,22 @@ def add_key(path: Path, key: ApiKey) -> None:
     new file, then renamed over it: a symlink at ``path`` is replaced, never followed)."""
     keys = load_keys(path)
     keys[key.kid] = key
-    payload = {
-        "keys": [
-            {"kid": k.kid, "account_number": k.account_number, "public_key_pem": k.public_key_pem}
-            for k in keys.values()
-        ]
-    }
+    _write_keys(path, keys)
+
+
+def _write_keys(path: Path, keys: dict[str, ApiKey]) -> None:
+    payload = {"keys": [{"kid": k.kid, "account_number": k.account_number, "public_key_pem": k.public_key_pem}
+                        for k in keys.values()]}
     write_new_file(path, json.dumps(payload, indent=2) + "\n", 0o644, replace=True)
+
+
+def remove_key(path: Path, kid: str) -> bool:
+    """Remove key ``kid`` from the ``keys.json`` at ``path``; True when it was there."""
+    keys = load_keys(path)
+    if keys.pop(kid, None) is None:
+        return False
+    _write_keys(path, keys)
+    return True
 
 
 def private_dir(path: Path) -> None:

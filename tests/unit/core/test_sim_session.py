@@ -8,6 +8,7 @@ import pytest
 
 from stubs import perpetual
 from thalex_modular.deployment import demo_cli
+from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.platform.domain.entities import Fill
 from thalex_modular.platform.domain.enums import MakerTaker
 from thalex_modular.platform.use_cases.sim_session import CoreParameters, SimSession, build_sim_session
@@ -63,15 +64,15 @@ def test_fees_are_booked_once_per_trade_into_the_realised_pnl() -> None:
 
 
 def test_demo_prints_progress_and_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    assert demo_cli.run(argparse.Namespace(events=2_000, seed=3, sigma_annual=0.6)) == 0
+    assert demo_cli.run(argparse.Namespace(events=2_000, seed=3, sigma_annual=0.6, json=False)) == 0
     out, err = capsys.readouterr()
-    assert "[100%]" in err
-    assert "total_pnl_usd=" in out and "fills=" in out
+    assert "demo: 2,000 events in" in err  # stderr is no terminal: the one final progress line
+    assert "total_pnl_usd=" in out and "fills=" in out and "{" not in out
 
 
-def test_demo_refuses_a_non_positive_event_count(capsys: pytest.CaptureFixture[str]) -> None:
-    assert demo_cli.run(argparse.Namespace(events=0, seed=3, sigma_annual=0.6)) == 2
-    assert "--events must be > 0, was 0" in capsys.readouterr().err
+def test_demo_refuses_a_non_positive_event_count() -> None:
+    with pytest.raises(UsageError, match="`--events`: must be > 0, was 0"):
+        demo_cli.run(argparse.Namespace(events=0, seed=3, sigma_annual=0.6, json=False))
 
 
 def test_summary_shows_gross_capture_fees_and_net_per_unit_of_volume(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,8 +87,7 @@ def test_summary_shows_gross_capture_fees_and_net_per_unit_of_volume(capsys: pyt
     assert s.fees_bps == pytest.approx(s.stats.fees_usd / notional * 1e4)
     assert s.net_bps == pytest.approx(s.gross_capture_bps - s.fees_bps)
     assert s.net_usd_per_unit == pytest.approx(s.total_pnl_usd / s.stats.volume)
-    demo_cli.print_summary(s, 1.0)
-    out = capsys.readouterr().out
+    out = "\n".join(demo_cli.summary_lines(s, 1.0))
     assert "gross_capture_bps=" in out and "fees_bps=" in out and "net_bps=" in out
 
 

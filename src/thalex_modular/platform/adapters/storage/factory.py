@@ -21,6 +21,9 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+EMBEDDED_SCHEME: Final = "duckdb://"
+
+
 def is_dsn(value: str) -> bool:
     return value.startswith(("postgresql://", "postgres://"))
 
@@ -34,7 +37,7 @@ def make_storage(
     """Build (not open) a store.
 
     Args:
-        target: a ``postgresql://`` DSN, or a path to an embedded store file, or None.
+        target: a ``postgresql://`` DSN, or a path to an embedded store file (plain or ``duckdb:///path``), or None.
         data_dir: directory of the embedded store when ``target`` is None (default: :func:`default_data_dir`).
         env: where to look up ``THALEX_DB_DSN`` when ``target`` is None (default: ``os.environ``).
     """
@@ -42,6 +45,8 @@ def make_storage(
         target = (os.environ if env is None else env).get(DSN_ENV) or None
     if isinstance(target, str) and is_dsn(target):
         return PostgresStorage(target)
+    if isinstance(target, str) and target.startswith(EMBEDDED_SCHEME):
+        target = target[len(EMBEDDED_SCHEME):]
     if target is not None:
         return EmbeddedStorage(Path(target))
     return EmbeddedStorage((data_dir or default_data_dir()) / STORE_FILE_NAME)

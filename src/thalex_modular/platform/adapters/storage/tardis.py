@@ -7,6 +7,11 @@ Formats (timestamps are µs since the epoch; ``timestamp`` is the exchange's, ``
 * quotes: ``exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount`` — an empty
   side is stored as NaN.
 
+Refused rows (named by file and line): timestamps that are not µs (a value before 1973 read as µs is milliseconds
+or seconds: it would land in 1970), crossed quotes (bid above ask), non-positive or non-finite numbers. A file that
+ends early (a truncated gzip) or cannot be decoded stops at the line reached: what came before is kept (reported), or
+with ``strict`` nothing of that file. A UTF-8 byte-order mark before the header is accepted.
+
 The instrument name stored is the ``symbol`` column as is. ``seq`` numbers rows of one symbol sharing a
 timestamp in file order, so importing the same file twice produces the same keys and adds nothing.
 """
@@ -17,6 +22,7 @@ import csv
 import gzip
 import io
 import math
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +38,10 @@ HEADERS: Final[dict[str, list[str]]] = {
 }
 _SIDES: Final = {"buy": 1, "sell": -1, "unknown": 0}
 _NS_PER_US: Final = 1_000
+#: µs stamps below this (1973-03-03) are milliseconds or seconds written where µs belong.
+_MIN_PLAUSIBLE_US: Final = 100_000_000_000_000
+#: What reading a damaged or truncated file raises (gzip's end of stream, bad deflate data, bad UTF-8, bad CSV).
+_UNREADABLE: Final = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, csv.Error, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,7 @@ class RowError:
     path: str
     line: int
     message: str
+    fatal: bool = False  # the file could not be read past this line
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
@@ -54,6 +65,16 @@ class FileReport:
     refused: bool = False
     errors: list[RowError] = field(default_factory=list)
 
+    @property
+    def broken(self) -> RowError | None:
+        """Where the file could not be read further (truncated, corrupt), None when it was read to its end."""
+        return next((e for e in self.errors if e.fatal), None)
+
+    @property
+    def bad_rows(self) -> int:
+        """Data rows refused (a bad header, line 1, and an unreadable end are not rows)."""
+        return sum(not (e.fatal or e.line == 1) for e in self.errors)
+
 
 class _BadRow(ValueError):
     pass
@@ -64,8 +85,8 @@ def open_text(path: Path) -> TextIO:
     with path.open("rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")
 
 
 def _us_to_ns(name: str, text: str) -> int:
@@ -74,8 +95,8 @@ def _us_to_ns(name: str, text: str) -> int:
         value = int(text)
     except ValueError:
         raise _BadRow(f"{name} must be an integer of µs since the epoch, was {text!r}") from None
-    if value < 0:
-        raise _BadRow(f"{name} must be >= 0, was {value}")
+    if value < _MIN_PLAUSIBLE_US:
+        raise _BadRow(f"{name} must be µs since the epoch; {value} as µs is before 1973: milliseconds or seconds?")
     return value * _NS_PER_US
 
 
@@ -128,6 +149,8 @@ def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
     ask = _number("ask_price", ask_price, optional=True)
     if math.isnan(bid) and math.isnan(ask):
         raise _BadRow("bid_price and ask_price are both empty")
+    if bid > ask:  # False when a side is empty (NaN)
+        raise _BadRow(f"crossed quote: bid_price {bid_price} is above ask_price {ask_price}")
     return QuoteRecord(
         symbol, ts_ns, seq.next(symbol, ts_ns), bid, _number("bid_amount", bid_amount, optional=True),
         ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns, ts_ns,
@@ -137,7 +160,8 @@ def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
 def iter_file(path: Path, kind: Kind, batch_rows: int = 50_000) -> Iterator[tuple[list[Record], list[RowError]]]:
     """Parse a Tardis CSV file in batches of good records plus the bad rows seen in that batch.
 
-    A wrong header is reported as an error on line 1 and nothing else is parsed.
+    A wrong header (or an empty file) is reported as an error on line 1 and nothing else is parsed. A file that
+    cannot be read further (truncated gzip, bad UTF-8) ends with a ``fatal`` error at the line reached.
     """
     parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else _quote
     expected = HEADERS[kind]
@@ -145,23 +169,29 @@ def iter_file(path: Path, kind: Kind, batch_rows: int = 50_000) -> Iterator[tupl
     name = str(path)
     with open_text(path) as f:
         reader = csv.reader(f)
-        header = next(reader, None)
-        if header != expected:
-            yield [], [RowError(name, 1, f"header must be {','.join(expected)}, was {','.join(header or [])!r}")]
-            return
         records: list[Record] = []
         errors: list[RowError] = []
-        for row in reader:
-            if len(row) != len(expected):
-                errors.append(RowError(name, reader.line_num, f"expected {len(expected)} columns, got {len(row)}"))
-                continue
-            try:
-                records.append(parse(row, seq))
-            except _BadRow as exc:
-                errors.append(RowError(name, reader.line_num, str(exc)))
-            if len(records) >= batch_rows:
-                yield records, errors
-                records, errors = [], []
+        try:
+            header = next(reader, None)
+            if header != expected:
+                shown = "the file is empty" if header is None else f"was {','.join(header)!r}"
+                yield [], [RowError(name, 1, f"header must be {','.join(expected)}, {shown}")]
+                return
+            for row in reader:
+                if len(row) != len(expected):
+                    errors.append(RowError(name, reader.line_num, f"expected {len(expected)} columns, got {len(row)}"))
+                    continue
+                try:
+                    records.append(parse(row, seq))
+                except _BadRow as exc:
+                    errors.append(RowError(name, reader.line_num, str(exc)))
+                if len(records) >= batch_rows:
+                    yield records, errors
+                    records, errors = [], []
+        except _UNREADABLE as exc:
+            cause = "the file ends early (truncated?)" if isinstance(exc, EOFError) else f"unreadable: {exc}"
+            errors.append(RowError(name, reader.line_num + 1, f"{cause}; nothing after line {reader.line_num} was read",
+                                   fatal=True))
         yield records, errors
 
 
@@ -175,8 +205,9 @@ async def import_files(
 ) -> list[FileReport]:
     """Import Tardis CSV files into ``storage``; returns one report per file.
 
-    Non-strict: good rows are imported, bad rows reported. Strict: a file with any bad row is refused
-    entirely (validated in a first pass, nothing written). ``on_rows(n)`` is called as rows are read
+    Non-strict: good rows are imported, bad rows reported; of a file that ends early the rows before are kept.
+    Strict: a file with any bad row, or that ends early, is refused entirely (validated in a first pass, nothing
+    written). ``on_rows(n)`` is called as rows are read
     (progress). Importing a file again adds no rows.
     """
     reports: list[FileReport] = []
@@ -191,10 +222,11 @@ async def import_files(
                 continue
         for records, errors in iter_file(path, kind):
             report.errors.extend(errors)
-            report.rows_read += len(records) + len(errors)
+            rows = len(records) + sum(not (e.fatal or e.line == 1) for e in errors)
+            report.rows_read += rows
             if records:
                 report.rows_added += await storage.write(records)
             if on_rows is not None:
-                on_rows(len(records) + len(errors))
-        report.refused = any(e.line == 1 for e in report.errors)
+                on_rows(rows)
+        report.refused = any(e.line == 1 and not e.fatal for e in report.errors)
     return reports
