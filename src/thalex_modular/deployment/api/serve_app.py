@@ -1,0 +1,64 @@
+"""Running the API on Ray Serve: one replica (``num_cpus=0``: it must not take a core from the instrument actors),
+its HTTP proxy bound to loopback unless told otherwise, access logs off, many concurrent requests (SSE clients hold
+theirs open: Serve's default of 5 would starve the REST routes; RAY_NOTES)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from thalex_modular.deployment.api.app import ApiOptions, build_api
+
+__all__ = ["APP_NAME", "start_api", "stop_api"]
+
+log = logging.getLogger(__name__)
+
+APP_NAME: Final = "thalex-api"
+_MAX_ONGOING_REQUESTS = 1_000
+
+
+def start_api(options: ApiOptions, *, port: int | None = None) -> str:
+    """Start Serve (HTTP on ``options.settings.host``:``port``) with the API app; returns its base URL.
+
+    Needs a connected Ray driver. Serve's controller and proxy are detached: they outlive the caller.
+    """
+    from ray import serve
+    from ray.serve.config import HTTPOptions
+    from ray.serve.schema import LoggingConfig
+
+    settings = options.settings
+    port = settings.port if port is None else port
+    serve.start(proxy_location="HeadOnly", http_options=HTTPOptions(host=settings.host, port=port),
+                logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
+
+    def builder() -> Any:  # run on the replica (a function: Serve calls it there; options travel with it)
+        return build_api(options)
+
+    @serve.ingress(builder)
+    class ThalexApi:
+        pass
+
+    deployment = serve.deployment(
+        ThalexApi, name="api", num_replicas=1, max_ongoing_requests=_MAX_ONGOING_REQUESTS,
+        ray_actor_options={"num_cpus": 0}, logging_config=LoggingConfig(enable_access_log=False),
+    )
+    serve.run(deployment.bind(), name=APP_NAME, route_prefix="/", blocking=False)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{port}"
+
+
+def stop_api() -> None:
+    """Remove the API app and shut Serve down (its proxy and controller)."""
+    from ray import serve
+
+    try:
+        serve.delete(APP_NAME)
+    except Exception as exc:  # not running: nothing to remove
+        log.info("the API app was not running: %s", exc)
+    serve.shutdown()
+
+
+def api_running() -> Any:
+    from ray import serve
+
+    return serve.status().applications.get(APP_NAME)
