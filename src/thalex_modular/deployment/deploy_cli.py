@@ -2,6 +2,7 @@
 
     platform deploy --mode shadow|live --network local|test|prod --instruments BTC-PERPETUAL,ETH-PERPETUAL
                     [--address auto|HOST:PORT|ray://HOST:PORT] [--config FILE] [--db DSN] [--wait-s S]
+                    [--api-host HOST] [--api-port PORT] [--no-api]
     platform status [--json] [--watch]
     platform stop [--timeout-s S]
 
@@ -9,8 +10,9 @@
 instruments): a mistake is a clear error, exit code 2, nothing started. Without ``--address`` it starts a Ray head
 on loopback that outlives the command (its own ports, never 6379); with ``--network local`` and no emulator answering
 it starts one. It compiles the tick path once (the actors load it from the kernel cache), creates the Controller,
-which creates the instrument actors, and returns when every instrument quotes (exit 0), or says which does not and
-why (exit 1; the others keep quoting). ``stop`` engages every kill switch, waits until our orders are cancelled (or
+which creates the instrument actors, starts the API and dashboard on Ray Serve (docs/api.md; 127.0.0.1 unless
+``--api-host``), and returns when every instrument quotes (exit 0), or says which does not and why (exit 1; the others
+keep quoting). ``stop`` engages every kill switch, waits until our orders are cancelled (or
 says which remain), removes the actors, and stops the Ray head and the emulator only if ``deploy`` started them.
 Live credentials are read as ``platform run`` reads them and reach the actors only through their node's environment.
 """
@@ -73,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="keys file for an emulator deploy starts (live on --network local)")
     deploy.add_argument("--wait-s", type=float, default=120.0, help="how long to wait for every instrument to quote")
     deploy.add_argument("--no-dashboard", action="store_true", help="start the local Ray head without its dashboard")
+    deploy.add_argument("--api-host", default=None,
+                        help="the API and dashboard's address (default 127.0.0.1; off loopback every endpoint needs "
+                             "the token)")
+    deploy.add_argument("--api-port", type=int, default=None, help="the API and dashboard's port (default 8480)")
+    deploy.add_argument("--no-api", action="store_true", help="no API and dashboard")
     deploy.set_defaults(handler=deploy_command)
     status = subparsers.add_parser("status", help="one line per deployed instrument")
     status.add_argument("--json", action="store_true", help="machine-readable")
@@ -92,6 +99,7 @@ class _Created:
 
     def __init__(self) -> None:
         self.controller = False
+        self.api = False
         self.state_saved = False
 
 
@@ -118,7 +126,7 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     _refuse_a_second_deployment()
     instruments = [name.strip() for name in args.instruments.split(",") if name.strip()]
     flags = {"mode": args.mode, "network": args.network, "instrument": instruments[0] if instruments else None,
-             "connection.emulator_url": args.emulator_url}
+             "connection.emulator_url": args.emulator_url, "api.host": args.api_host, "api.port": args.api_port}
     try:
         config = load_run_config(args.config, os.environ, flags)
         spec = DeploySpec.of(config, instruments, db=args.db)
@@ -149,6 +157,8 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     created.state_saved = True
     print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
           f"{', '.join(spec.instruments)}; state in {state_path()}", flush=True)
+    if not args.no_api:
+        _start_api(config, started, created)
     code = _wait_until_quoting(controller, args.wait_s)
     if started.dashboard_url:
         print(f"ray dashboard {started.dashboard_url}", flush=True)
@@ -156,6 +166,31 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
         print("platform deploy: the deployment keeps running; `platform status` follows it, `platform stop` ends it",
               file=sys.stderr)
     return code
+
+
+def _start_api(config: RunConfig, started: DeploymentState, created: _Created) -> None:
+    """The API and dashboard on Ray Serve, reading the Controller; its token in a 0600 file (never printed)."""
+    from thalex_modular.deployment.api.app import ApiOptions
+    from thalex_modular.deployment.api.auth import TokenError, ensure_token_file, is_loopback, token_file
+    from thalex_modular.deployment.api.serve_app import start_api
+
+    settings = config.api
+    try:
+        path = ensure_token_file(settings, os.environ, token_file(settings, state_path().parent))
+    except TokenError as exc:
+        raise DeployError(str(exc)) from None
+    if not is_loopback(settings.host):
+        print(f"platform deploy: warning: the API listens on {settings.host}, not loopback: every endpoint needs the "
+              "token, and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
+    created.api = True
+    try:
+        url = start_api(ApiOptions(CONTROLLER, NAMESPACE, str(path), settings.model_copy(update={"token": None})))
+    except Exception as exc:  # the port taken, Serve failing to start: the deployment is undone
+        raise DeployError(f"the API did not start on {settings.host}:{settings.port}: {exc}", code=1) from None
+    started.api_url = url
+    started.save()
+    print(f"platform deploy: dashboard {url}/ (API {url}/api/v1, schema {url}/openapi.json; "
+          f"token in {path})", flush=True)
 
 
 def _refuse_a_second_deployment() -> None:
@@ -296,6 +331,11 @@ def _undo(started: DeploymentState, created: _Created) -> None:
         import ray
 
         if ray.is_initialized():
+            if created.api:
+                with contextlib.suppress(Exception):
+                    from thalex_modular.deployment.api.serve_app import stop_api
+
+                    stop_api()
             if created.controller:
                 with contextlib.suppress(Exception):
                     controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
@@ -396,6 +436,11 @@ def stop_command(args: argparse.Namespace) -> int:
     else:
         import ray
 
+        if state.api_url is not None:
+            from thalex_modular.deployment.api.serve_app import stop_api
+
+            stop_api()
+            print(f"platform stop: API at {state.api_url} stopped", flush=True)
         report = ray.get(controller.stop.remote(args.timeout_s), timeout=args.timeout_s + 30)
         for instrument, remaining in report.items():
             if remaining == 0:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _STATIC = resources.files("thalex_modular.deployment.api") / "static"
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+_BEARER = HTTPBearer(auto_error=False, description="the deployment's API token (docs/api.md)")
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,8 @@ def plotly_js() -> Path:
 def build_api(options: ApiOptions) -> FastAPI:
     """The application of one replica: it follows the Controller from its start (lifespan) to its end."""
     settings = options.settings
-    bearer = HTTPBearer(auto_error=False, description="the deployment's API token (docs/api.md)")
 
-    def check_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def check_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
         try:
             token = read_token(Path(options.token_file))

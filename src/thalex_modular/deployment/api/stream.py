@@ -1,5 +1,6 @@
 """SSE routes: ``/api/v1/stream/{equity,fills,quotes,regime}`` (``?instrument=`` filters one instrument,
-``?backlog=N`` starts with the last N held events; a ``Last-Event-ID`` header resumes after that id instead)."""
+``?backlog=N`` starts with the last N held events; a ``Last-Event-ID`` header, or ``?last_event_id=`` for a client
+that cannot set it, resumes after that id instead)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,14 @@ def stream_router(heartbeat_s: float, max_bytes: int) -> APIRouter:
             async def stream(request: Request,
                              instrument: Annotated[str | None, Query(description="only this instrument")] = None,
                              backlog: Annotated[int, Query(ge=0, le=10_000)] = 0,
+                             resume_after: Annotated[int | None, Query(
+                                 alias="last_event_id", ge=0,
+                                 description="resume after this id (for clients that cannot send the header)")] = None,
                              last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
                 feed: ControllerFeed = request.app.state.feed
                 resume = _event_id(last_event_id)
+                if resume is None:
+                    resume = resume_after
                 if instrument is not None:
                     try:
                         feed.snapshot(instrument)
@@ -42,7 +48,8 @@ def stream_router(heartbeat_s: float, max_bytes: int) -> APIRouter:
                         pass  # stream anyway: events flow once the Controller answers
                 hub = feed.hubs[name]
                 client = hub.subscribe(instrument, resume, backlog)
-                return StreamingResponse(sse_frames(hub, client, heartbeat_s, max_bytes), media_type="text/event-stream",
+                frames = sse_frames(hub, client, heartbeat_s, max_bytes)
+                return StreamingResponse(frames, media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
             router.add_api_route(
