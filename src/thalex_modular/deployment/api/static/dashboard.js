@@ -158,12 +158,12 @@ function follow(stream, backlog) {
     source = new EventSource(`${API}/stream/${stream}?${query}`);
     source.addEventListener(stream, (m) => {
       lastId = m.lastEventId;
+      setConnection("live");
       handlers[stream](JSON.parse(m.data));
     });
     source.addEventListener("gap", (m) => console.warn(`${stream}: ${JSON.parse(m.data).missed} events missed`));
-    source.onopen = () => setConnection("live");
-    source.onerror = () => {
-      setConnection("reconnecting");
+    source.onerror = () => {  // also when a response ended at its byte budget: the browser resumes by itself
+      if (source.readyState === EventSource.CLOSED) setConnection("reconnecting");
       if (source.readyState === EventSource.CLOSED) {  // the browser gave up (the API was down): open a new one
         setTimeout(open, 2000);
       }
