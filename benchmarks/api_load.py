@@ -33,6 +33,7 @@ import numpy as np
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import httpx
 import ray
@@ -65,11 +66,14 @@ def rss_mb(pid: int) -> float:
 
 
 def api_pids() -> list[int]:
-    """The Serve proxy's and the API replica's processes."""
-    from ray.util.state import list_actors
-
-    actors = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
-    return [a.pid for a in actors if a.class_name == "ProxyActor" or "thalex-api" in (a.class_name or "")]
+    """The Serve proxy's and the API replica's processes (asked of the actors themselves: no dashboard here)."""
+    pids = []
+    for named in ray.util.list_named_actors(all_namespaces=True):
+        name = named["name"]
+        if name.startswith("SERVE_PROXY_ACTOR") or name.startswith("SERVE_REPLICA::thalex-api"):
+            actor = ray.get_actor(name, namespace=named["namespace"])
+            pids.append(ray.get(actor.__ray_call__.remote(lambda self: os.getpid()), timeout=30))
+    return pids
 
 
 async def tick_to_quote(actors: list[Any], seconds: float) -> np.ndarray:
@@ -176,6 +180,7 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
         load = asyncio.create_task(rest_load(base, args.rps, rest_ms, errors, stop))
         await asyncio.sleep(2.0)  # everyone connected
         pids = api_pids()
+        assert len(pids) == 2, f"expected the Serve proxy and the API replica, found {pids}"
         rss_start = sum(rss_mb(p) for p in pids)
         loaded = await tick_to_quote(actors, args.seconds)
         rss_end = sum(rss_mb(p) for p in pids)

@@ -170,23 +170,20 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
 
 def _start_api(config: RunConfig, started: DeploymentState, created: _Created) -> None:
     """The API and dashboard on Ray Serve, reading the Controller; its token in a 0600 file (never printed)."""
-    from thalex_modular.deployment.api.app import ApiOptions
-    from thalex_modular.deployment.api.auth import TokenError, ensure_token_file, is_loopback, token_file
-    from thalex_modular.deployment.api.serve_app import start_api
+    from thalex_modular.deployment.api.auth import TokenError, is_loopback
+    from thalex_modular.deployment.api.serve_app import start_deployment_api
 
-    settings = config.api
-    try:
-        path = ensure_token_file(settings, os.environ, token_file(settings, state_path().parent))
-    except TokenError as exc:
-        raise DeployError(str(exc)) from None
-    if not is_loopback(settings.host):
-        print(f"platform deploy: warning: the API listens on {settings.host}, not loopback: every endpoint needs the "
-              "token, and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
+    host = config.api.host
+    if not is_loopback(host):
+        print(f"platform deploy: warning: the API listens on {host}, not loopback: every endpoint needs the token, "
+              "and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
     created.api = True
     try:
-        url = start_api(ApiOptions(CONTROLLER, NAMESPACE, str(path), settings.model_copy(update={"token": None})))
+        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent)
+    except TokenError as exc:
+        raise DeployError(str(exc)) from None
     except Exception as exc:  # the port taken, Serve failing to start: the deployment is undone
-        raise DeployError(f"the API did not start on {settings.host}:{settings.port}: {exc}", code=1) from None
+        raise DeployError(f"the API did not start on {host}:{config.api.port}: {exc}", code=1) from None
     started.api_url = url
     started.save()
     print(f"platform deploy: dashboard {url}/ (API {url}/api/v1, schema {url}/openapi.json; "

@@ -5,11 +5,15 @@ theirs open: Serve's default of 5 would starve the REST routes; RAY_NOTES)."""
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any, Final
 
 from thalex_modular.deployment.api.app import ApiOptions, build_api
+from thalex_modular.deployment.api.auth import ensure_token_file, token_file
+from thalex_modular.deployment.config import ApiSettings
 
-__all__ = ["APP_NAME", "start_api", "stop_api"]
+__all__ = ["APP_NAME", "start_api", "start_deployment_api", "stop_api"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,18 @@ def start_api(options: ApiOptions, *, port: int | None = None) -> str:
     return f"http://{host}:{port}"
 
 
+def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path) -> tuple[str, Path]:
+    """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``.
+    Returns the base URL and the token file's path.
+
+    Raises:
+        TokenError: the token file cannot be written or is readable by others.
+    """
+    path = ensure_token_file(settings, os.environ, token_file(settings, state_dir))
+    url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None})))
+    return url, path
+
+
 def stop_api() -> None:
     """Remove the API app and shut Serve down (its proxy and controller)."""
     from ray import serve
@@ -57,8 +73,3 @@ def stop_api() -> None:
         log.info("the API app was not running: %s", exc)
     serve.shutdown()
 
-
-def api_running() -> Any:
-    from ray import serve
-
-    return serve.status().applications.get(APP_NAME)
