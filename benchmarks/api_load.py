@@ -147,7 +147,36 @@ async def rest_load(base: str, rps: float, latencies_ms: list[float], errors: li
         await asyncio.gather(*tasks)
 
 
+def load_process(base: str, args: argparse.Namespace, results: Any) -> None:
+    """The clients, in their own process (like users on other machines; this one measures): SSE readers, stuck
+    clients and the REST load for 2 s of connecting plus ``args.seconds``; results go to ``results``."""
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+        lags_ms: list[float] = []
+        counts = {"events": 0, "gaps": 0}
+        rest_ms: list[float] = []
+        errors: list[int] = []
+        stuck = [stuck_client(base, "quotes") for _ in range(STUCK)]
+        readers = [asyncio.create_task(sse_reader(f"{base}/api/v1/stream/{STREAMS[i % 4]}", lags_ms, counts, stop))
+                   for i in range(args.sse_clients - STUCK)]
+        load = asyncio.create_task(rest_load(base, args.rps, rest_ms, errors, stop))
+        await asyncio.sleep(2.0 + args.seconds)
+        stop.set()
+        await load
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for sock in stuck:
+            sock.close()
+        return {"lags_ms": lags_ms, "rest_ms": rest_ms, "errors": len(errors), **counts}
+
+    results.put(asyncio.run(main()))
+
+
 async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
+    import multiprocessing
+
     config = load_run_config(None, {}, {"mode": "shadow", "network": "local", "connection.emulator_url": url,
                                         "options_vol.enabled": False})
     controller = ray.remote(Controller).options(name="controller", namespace=NAMESPACE, num_cpus=0,
@@ -169,28 +198,18 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
         quiet = await tick_to_quote(actors, args.seconds)
 
         print("api_load: loaded run", file=sys.stderr, flush=True)
-        stop = asyncio.Event()
-        lags_ms: list[float] = []
-        counts = {"events": 0, "gaps": 0}
-        rest_ms: list[float] = []
-        errors: list[int] = []
-        stuck = [stuck_client(base, "quotes") for _ in range(STUCK)]
-        readers = [asyncio.create_task(sse_reader(f"{base}/api/v1/stream/{STREAMS[i % 4]}", lags_ms, counts, stop))
-                   for i in range(args.sse_clients - STUCK)]
-        load = asyncio.create_task(rest_load(base, args.rps, rest_ms, errors, stop))
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        clients = context.Process(target=load_process, args=(base, args, results), daemon=True)
+        clients.start()
         await asyncio.sleep(2.0)  # everyone connected
         pids = api_pids()
         assert len(pids) == 2, f"expected the Serve proxy and the API replica, found {pids}"
         rss_start = sum(rss_mb(p) for p in pids)
         loaded = await tick_to_quote(actors, args.seconds)
         rss_end = sum(rss_mb(p) for p in pids)
-        stop.set()
-        await load
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for sock in stuck:
-            sock.close()
+        load = await asyncio.to_thread(results.get, True, 120)
+        clients.join(10)
     finally:
         stop_api()
         await controller.stop.remote(30.0)
@@ -198,19 +217,19 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
     quiet_p99 = float(np.percentile(quiet, 99))
     loaded_p99 = float(np.percentile(loaded, 99))
     return {
-        "sse_event_lag_p50_ms": float(np.percentile(lags_ms, 50)),
-        "sse_event_lag_p99_ms": float(np.percentile(lags_ms, 99)),
-        "rest_p50_ms": float(np.percentile(rest_ms, 50)),
-        "rest_p99_ms": float(np.percentile(rest_ms, 99)),
+        "sse_event_lag_p50_ms": float(np.percentile(load["lags_ms"], 50)),
+        "sse_event_lag_p99_ms": float(np.percentile(load["lags_ms"], 99)),
+        "rest_p50_ms": float(np.percentile(load["rest_ms"], 50)),
+        "rest_p99_ms": float(np.percentile(load["rest_ms"], 99)),
         "tick_to_quote_p99_ms": quiet_p99,
         "tick_to_quote_p99_ms_under_load": loaded_p99,
         "tick_to_quote_p99_ratio": loaded_p99 / quiet_p99,
         "api_rss_growth_mb": rss_end - rss_start,
-        "rest_requests": len(rest_ms),
-        "rest_achieved_rps": len(rest_ms) / (args.seconds + 2.0),
-        "rest_errors": len(errors),
-        "sse_events": counts["events"],
-        "sse_gaps": counts["gaps"],
+        "rest_requests": len(load["rest_ms"]),
+        "rest_achieved_rps": len(load["rest_ms"]) / (args.seconds + 2.0),
+        "rest_errors": load["errors"],
+        "sse_events": load["events"],
+        "sse_gaps": load["gaps"],
         "sse_stuck_clients": STUCK,
     }
 
@@ -233,7 +252,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--rps", type=float, default=200.0)
     parser.add_argument("--sse-clients", type=int, default=50)

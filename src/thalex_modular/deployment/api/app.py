@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
@@ -26,10 +27,12 @@ from thalex_modular.deployment.api.rest import rest_router
 from thalex_modular.deployment.api.stream import stream_router
 from thalex_modular.deployment.config import ApiSettings
 
-__all__ = ["ApiOptions", "build_api"]
+__all__ = ["API_NICENESS", "ApiOptions", "build_api"]
 
 log = logging.getLogger(__name__)
 
+#: The API's processes (replica, Serve proxy) yield the CPU to the instrument actors: a busy API must not delay a tick.
+API_NICENESS = 10
 _STATIC = resources.files("thalex_modular.deployment.api") / "static"
 _ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 _BEARER = HTTPBearer(auto_error=False, description="the deployment's API token (docs/api.md)")
@@ -53,7 +56,7 @@ class ApiOptions:
 
 def plotly_js() -> Path:
     """plotly.min.js as the installed ``plotly`` package ships it."""
-    import plotly
+    import plotly  # type: ignore[import-untyped]
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -76,6 +79,8 @@ def build_api(options: ApiOptions) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = os.nice(0)  # this replica yields the CPU to the instrument actors
+        os.nice(max(0, API_NICENESS - current))
         feed = ControllerFeed(options.controller, options.namespace, settings.sse_history_events,
                               settings.sse_queue_events)
         feed.start()

@@ -35,8 +35,9 @@ from thalex_modular.deployment.snapshots import FillEvent, InstrumentSnapshot, Q
 __all__ = ["rest_router"]
 
 _COMMAND_TIMEOUT_S = 10.0
-_UNAVAILABLE = {503: {"model": Problem, "description": "the deployment's Controller cannot be read"}}
-_UNKNOWN = {404: {"model": Problem, "description": "the instrument is not deployed"}, **_UNAVAILABLE}
+_Responses = dict[int | str, dict[str, Any]]
+_UNAVAILABLE: _Responses = {503: {"model": Problem, "description": "the deployment's Controller cannot be read"}}
+_UNKNOWN: _Responses = {404: {"model": Problem, "description": "the instrument is not deployed"}, **_UNAVAILABLE}
 _fill_decoder = msgspec.json.Decoder(FillEvent)
 _quote_decoder = msgspec.json.Decoder(QuoteEvent)
 
@@ -188,5 +189,5 @@ def rest_router(auth: Any) -> APIRouter:
     return router
 
 
-def _merge(secured: dict[str, Any], responses: dict[int, Any]) -> dict[str, Any]:
+def _merge(secured: dict[str, Any], responses: _Responses) -> dict[str, Any]:
     return {"dependencies": secured["dependencies"], "responses": {**secured["responses"], **responses}}

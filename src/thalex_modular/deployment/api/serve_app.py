@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from thalex_modular.deployment.api.app import ApiOptions, build_api
+from thalex_modular.deployment.api.app import API_NICENESS, ApiOptions, build_api
 from thalex_modular.deployment.api.auth import ensure_token_file, token_file
 from thalex_modular.deployment.config import ApiSettings
 
@@ -43,12 +43,33 @@ def start_api(options: ApiOptions, *, port: int | None = None) -> str:
         pass
 
     deployment = serve.deployment(
-        ThalexApi, name="api", num_replicas=1, max_ongoing_requests=_MAX_ONGOING_REQUESTS,
+        name="api", num_replicas=1, max_ongoing_requests=_MAX_ONGOING_REQUESTS,
         ray_actor_options={"num_cpus": 0}, logging_config=LoggingConfig(enable_access_log=False),
-    )
+    )(ThalexApi)
     serve.run(deployment.bind(), name=APP_NAME, route_prefix="/", blocking=False)
+    _lower_proxy_priority()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{port}"
+
+
+def _lower_proxy_priority() -> None:
+    """Serve's HTTP proxies run at :data:`API_NICENESS` like the replica (Serve has no option for it: the call runs
+    ``os.nice`` inside each proxy actor's process; best effort)."""
+    import ray
+
+    for named in ray.util.list_named_actors(all_namespaces=True):
+        if named["name"].startswith("SERVE_PROXY_ACTOR"):
+            try:
+                proxy = ray.get_actor(named["name"], namespace=named["namespace"])
+                ray.get(proxy.__ray_call__.remote(_renice), timeout=10)
+            except Exception as exc:
+                log.warning("the Serve proxy keeps its priority: %s", exc)
+
+
+def _renice(_actor: Any) -> int:
+    """Raise this process's niceness to at least :data:`API_NICENESS` (idempotent); returns it."""
+    current = os.nice(0)
+    return os.nice(max(0, API_NICENESS - current))
 
 
 def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path) -> tuple[str, Path]:
@@ -71,5 +92,5 @@ def stop_api() -> None:
         serve.delete(APP_NAME)
     except Exception as exc:  # not running: nothing to remove
         log.info("the API app was not running: %s", exc)
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]
 
