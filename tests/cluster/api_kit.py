@@ -34,6 +34,8 @@ class ApiDeployment:
     token: str
     controller: Any
     emulator_url: str
+    options: ApiOptions
+    port: int
 
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
@@ -73,9 +75,10 @@ def api_deployment(tmp: Path, controller_name: str, **api: Any) -> Iterator[ApiD
             settings = ApiSettings(**api)
             token_file = ensure_token_file(settings, {}, tmp / "api_token")
             options = ApiOptions(controller_name, NAMESPACE, str(token_file), settings)
-            url = start_api(options, port=free_port())
+            port = free_port()
+            url = start_api(options, port=port)
             try:
-                deployment = ApiDeployment(url, read_token(token_file), controller, emulator_url)
+                deployment = ApiDeployment(url, read_token(token_file), controller, emulator_url, options, port)
                 wait_until_quoting(deployment)
                 yield deployment
             finally:
@@ -99,3 +102,9 @@ def wait_until_quoting(deployment: ApiDeployment, timeout_s: float = 90.0) -> No
         time.sleep(0.5)
     raise AssertionError(f"the deployment did not quote through the API in {timeout_s} s: "
                          f"{None if last is None else last.text}")
+
+
+def restart_api(deployment: ApiDeployment) -> None:
+    """Stop the API (Serve shut down) and start it again on the same port: a new replica, an empty process."""
+    stop_api()
+    start_api(deployment.options, port=deployment.port)

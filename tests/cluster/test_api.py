@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from api_kit import BTC, ETH, ApiDeployment, api_deployment
+from api_kit import BTC, ETH, ApiDeployment, api_deployment, restart_api
 from hypothesis import HealthCheck, given, settings
 from sse_client import Message, messages
 
@@ -181,6 +181,24 @@ def test_last_event_id_resumes_with_exactly_the_missed_events(api: ApiDeployment
     # an id older than the history: a gap event saying how many, then the oldest held
     held = httpx.get(f"{api.url}/api/v1/health").json()
     assert held["status"] == "ok"
+
+
+def test_a_new_api_replica_resumes_a_stream_exactly_where_the_old_one_left(api: ApiDeployment) -> None:
+    url = f"{api.url}/api/v1/stream/equity"
+    before = [m for m in _read(url, 5) if m.event == "equity"]
+    # Act: the API goes away and comes back (a new replica: its history is loaded from the Controller)
+    restart_api(api)
+    _eventually(lambda: _served(f"{api.url}/api/v1/health"), 30.0, "the API back")
+    resumed = [m for m in _read(url, 10, headers={"Last-Event-ID": str(before[-1].id)}) if m.event != "heartbeat"]
+    # Assert: exactly the events after the last one seen, none missed while the API was down
+    assert [m.id for m in resumed] == list(range(before[-1].id + 1, before[-1].id + 11))
+
+
+def _served(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).json()["status"] == "ok"
+    except (httpx.HTTPError, ValueError, KeyError):  # not up yet: refused, or Serve's own error page
+        return False
 
 
 def test_a_client_that_never_reads_neither_grows_memory_nor_delays_the_others(api: ApiDeployment) -> None:
