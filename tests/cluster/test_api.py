@@ -44,17 +44,18 @@ def _eventually(check: Any, timeout_s: float, what: str) -> None:
 
 
 def _read(url: str, count: int, headers: dict[str, str] | None = None, timeout_s: float = 30.0) -> list[Message]:
-    """The first ``count`` stream events (not heartbeats) of ``url``."""
+    """The messages of ``url`` (heartbeats left out, gap events kept) until ``count`` stream events came."""
     out: list[Message] = []
+    events = 0
     with httpx.stream("GET", url, headers=headers, timeout=timeout_s) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         for message in messages(response):
-            if message.event in ("heartbeat", "gap"):
-                out.append(message) if message.event == "gap" else None
+            if message.event == "heartbeat":
                 continue
             out.append(message)
-            if len([m for m in out if m.event != "gap"]) >= count:
+            events += message.event != "gap"
+            if events >= count:
                 break
     return out
 
@@ -174,13 +175,10 @@ def test_last_event_id_resumes_with_exactly_the_missed_events(api: ApiDeployment
     first = [m for m in _read(url, 20) if m.event == "quotes"]
     cut = first[9]
     time.sleep(1.0)  # more events happen while disconnected
-    resumed = [m for m in _read(url, 30, headers={"Last-Event-ID": str(cut.id)}) if m.event != "heartbeat"]
+    resumed = _read(url, 30, headers={"Last-Event-ID": str(cut.id)})
     assert all(m.event == "quotes" for m in resumed)  # no gap: the history held them
     assert [m.id for m in resumed] == list(range(cut.id + 1, cut.id + 31))
     assert [(m.id, m.data) for m in resumed[:10]] == [(m.id, m.data) for m in first[10:20]]
-    # an id older than the history: a gap event saying how many, then the oldest held
-    held = httpx.get(f"{api.url}/api/v1/health").json()
-    assert held["status"] == "ok"
 
 
 def test_a_new_api_replica_resumes_a_stream_exactly_where_the_old_one_left(api: ApiDeployment) -> None:
@@ -189,7 +187,7 @@ def test_a_new_api_replica_resumes_a_stream_exactly_where_the_old_one_left(api: 
     # Act: the API goes away and comes back (a new replica: its history is loaded from the Controller)
     restart_api(api)
     _eventually(lambda: _served(f"{api.url}/api/v1/health"), 30.0, "the API back")
-    resumed = [m for m in _read(url, 10, headers={"Last-Event-ID": str(before[-1].id)}) if m.event != "heartbeat"]
+    resumed = _read(url, 10, headers={"Last-Event-ID": str(before[-1].id)})
     # Assert: exactly the events after the last one seen, none missed while the API was down
     assert [m.id for m in resumed] == list(range(before[-1].id + 1, before[-1].id + 11))
 
