@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import ValidationError
+from ray.exceptions import RayError
 
 from thalex_modular.deployment.api.feed import ControllerFeed, FeedUnavailable
 from thalex_modular.deployment.api.models import (
@@ -72,6 +73,10 @@ async def _command(feed: ControllerFeed, method: str, *args: Any) -> Any:
         raise HTTPException(503, str(exc)) from None
     except TimeoutError:
         raise HTTPException(503, f"the Controller did not answer {method} in {_COMMAND_TIMEOUT_S:.0f} s") from None
+    except RayError as exc:  # the actor refused or is gone (e.g. an instrument still starting): say why, not a 500
+        cause = getattr(exc, "cause", None) or exc
+        first_line = (str(cause).splitlines() or [""])[0]
+        raise HTTPException(503, f"{method} failed: {type(cause).__name__}: {first_line}") from None
 
 
 def rest_router(auth: Any) -> APIRouter:
