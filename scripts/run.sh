@@ -1,32 +1,41 @@
 #!/usr/bin/env bash
-# The main job on a fresh clone: set up, start the local Thalex emulator, then shadow-trade BTC-PERPETUAL on it
-# (real public market data from the emulator, simulated fills) until Ctrl-C.
-# Options go to `platform run` (e.g. --duration-s 60 --instrument ETH-PERPETUAL); EMULATOR_PORT picks the port.
+# The main job on a fresh clone: set up, then a shadow deployment of BTC-PERPETUAL and ETH-PERPETUAL on Ray against the
+# local Thalex emulator (which `platform deploy` starts when none answers), with the API and the live dashboard; prints
+# the dashboard's URL and follows `platform status --watch` until Ctrl-C, then `platform stop` stops the deployment, its
+# Ray head, the API and the emulator (nothing of ours keeps running).
+# Options go to `platform deploy` (e.g. --config FILE); EMULATOR_PORT and API_PORT pick the ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+export RAY_USAGE_STATS_ENABLED=0
 
-port=${EMULATOR_PORT:-8490}
-url="ws://127.0.0.1:${port}/ws/api/v2"
-log=$(mktemp -t thalex-emulator.XXXXXX.log)
-.venv/bin/platform emulator --host 127.0.0.1 --port "$port" --seed 1 >"$log" 2>&1 &
-emulator_pid=$!
-trap 'kill -INT "$emulator_pid" 2>/dev/null || true; wait "$emulator_pid" 2>/dev/null || true' EXIT
+emulator_url="ws://127.0.0.1:${EMULATOR_PORT:-8490}/ws/api/v2"
+deploy_log=$(mktemp -t thalex-deploy.XXXXXX.log)
+deployed=0
 
-for _ in $(seq 1 100); do
-    grep -q "emulator ready" "$log" && break
-    if ! kill -0 "$emulator_pid" 2>/dev/null; then
-        echo "run: the emulator did not start:" >&2
-        cat "$log" >&2
-        exit 1
+stop() {
+    trap '' INT TERM  # a second Ctrl-C must not interrupt the stop
+    if [ "$deployed" = 1 ]; then
+        echo "run: stopping the deployment"
+        .venv/bin/platform stop || true
     fi
-    sleep 0.2
-done
-grep -q "emulator ready" "$log" || { echo "run: the emulator was not ready after 20 s (log: $log)" >&2; exit 1; }
-echo "run: $(grep "emulator ready" "$log")"
+    rm -f "$deploy_log"
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
 
-args=("$@")
-has_instrument=0
-for a in "${args[@]}"; do [ "$a" = "--instrument" ] && has_instrument=1; done
-[ "$has_instrument" = 1 ] || args+=(--instrument BTC-PERPETUAL)
-.venv/bin/platform run --mode shadow --network local --emulator-url "$url" "${args[@]}"
+echo "run: deploying BTC-PERPETUAL and ETH-PERPETUAL (shadow, local emulator at $emulator_url); this takes a minute"
+deployed=1
+code=0
+.venv/bin/platform deploy --mode shadow --network local --instruments BTC-PERPETUAL,ETH-PERPETUAL \
+    --emulator-url "$emulator_url" --api-port "${API_PORT:-8480}" "$@" 2>&1 | tee "$deploy_log" || code=$?
+if ! grep -q "platform deploy: dashboard " "$deploy_log"; then
+    echo "run: the deployment did not start (exit $code)" >&2
+    grep -q "state in" "$deploy_log" || deployed=0  # nothing was left running
+    exit 1
+fi
+dashboard=$(grep -o "platform deploy: dashboard [^ ]*" "$deploy_log" | cut -d' ' -f4)
+echo
+echo "run: dashboard: $dashboard   (pause/resume/kill ask for the token: the file named above)"
+echo "run: following the deployment; Ctrl-C stops it"
+.venv/bin/platform status --watch || true

@@ -10,8 +10,10 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
+
 from exchange_kit import EmulatorFactory
-from thalex_modular.deployment.ray.cluster import free_port, process_alive
+from thalex_modular.deployment.ray.cluster import free_port, process_alive, wait_for_port
 from thalex_modular.platform.adapters.storage.factory import open_storage
 
 
@@ -45,8 +47,9 @@ async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_
     # Arrange: no emulator on the URL (deploy starts one), no Ray head (deploy starts one)
     url = f"ws://127.0.0.1:{free_port()}/ws/api/v2"
     store = tmp_path / "store.duckdb"
+    api_port = free_port()
     deploy = ("deploy", "--mode", "shadow", "--network", "local", "--instruments", "BTC-PERPETUAL,ETH-PERPETUAL",
-              "--emulator-url", url, "--no-dashboard", "--db", f"duckdb://{store}")
+              "--emulator-url", url, "--no-dashboard", "--db", f"duckdb://{store}", "--api-port", str(api_port))
     try:
         # Act: deploy
         code, out, err = await platform(*deploy, state_dir=tmp_path)
@@ -57,6 +60,17 @@ async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_
         head_pid, emulator_pid = state["head_pid"], state["emulator_pid"]
         assert process_alive(head_pid) and process_alive(emulator_pid)
         assert state["address"].startswith("127.0.0.1:") and state["address"] != "127.0.0.1:6379"
+        # the API: on loopback, its token in a 0600 file and nowhere in what deploy printed
+        assert state["api_url"] == f"http://127.0.0.1:{api_port}" and f"dashboard {state['api_url']}/" in out
+        token_file = tmp_path / "api_token"
+        assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+        token = token_file.read_text().strip()
+        assert len(token) >= 32 and token not in out + err
+        async with httpx.AsyncClient(base_url=state["api_url"]) as client:
+            assert (await client.get("/api/v1/health")).json()["instruments"] == 2
+            assert (await client.post("/api/v1/control/kill")).status_code == 401
+            assert (await client.get("/api/v1/config", headers={"Authorization": f"Bearer {token}"})).json()[
+                "instruments"] == ["BTC-PERPETUAL", "ETH-PERPETUAL"]
 
         # status, as text and JSON
         code, out, err = await platform("status", state_dir=tmp_path)
@@ -83,6 +97,7 @@ async def test_deploy_status_stop_as_a_user_runs_them_leave_nothing_running(tmp_
         assert _processes_with(f"--gcs_server_port={gcs_port}") == []
         assert _processes_with(f"--port={gcs_port}") == []
         assert not (tmp_path / "deployment.json").exists()
+        assert not wait_for_port("127.0.0.1", api_port, 0.5)  # the API is gone with it
         code, _, err = await platform("status", state_dir=tmp_path)
         assert code == 2 and "no deployment is running" in err
         # the sessions were persisted to the store named by --db, closed by the stop

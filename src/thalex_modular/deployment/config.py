@@ -26,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, Va
 from thalex_modular.platform.adapters.exchanges.thalex.config import TickerDelay
 
 __all__ = [
+    "ApiSettings",
     "ConfigError",
     "ConnectionSettings",
     "CredentialSettings",
@@ -254,6 +255,27 @@ class OptionsVolSettings(_Model):
     publish_interval_s: float = Field(default=1.0, gt=0)
 
 
+class ApiSettings(_Model):
+    """The deployment's REST + SSE API and dashboard (docs/api.md), served by Ray Serve. ``host`` is loopback unless
+    set otherwise (off loopback every endpoint needs the token). The bearer token: ``token`` here, else the
+    ``THALEX_API_TOKEN`` environment variable, else ``token_file`` (default: ``api_token`` next to the deployment's
+    state file, created by ``platform deploy`` with mode 0600). ``sse_queue_events``: events held per SSE client
+    before the oldest are dropped (the client then gets a gap event); ``sse_history_events``: events per stream kept
+    for ``Last-Event-ID`` resumes; ``sse_connection_bytes``: an SSE response ends after about this many bytes and the
+    client resumes on a new one (EventSource does by itself), which bounds what a client that never reads can make
+    the HTTP proxy buffer (docs/api.md); ``cors_origins``: empty keeps CORS off."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8480, ge=1, le=65_535)
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    sse_queue_events: int = Field(default=1_000, ge=1)
+    sse_history_events: int = Field(default=5_000, ge=1)
+    sse_connection_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    cors_origins: tuple[str, ...] = ()
+
+
 class RunConfig(_Model):
     """Everything ``platform run`` needs for one instrument in one process."""
 
@@ -272,6 +294,7 @@ class RunConfig(_Model):
     mass_quote: MassQuoteSettings = Field(default_factory=MassQuoteSettings)
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     options_vol: OptionsVolSettings = Field(default_factory=OptionsVolSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @model_validator(mode="after")
     def _mass_quote_is_live_only(self) -> RunConfig:
@@ -416,7 +439,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "<config>"
         value = error.get("input")
-        shown = "***" if "key_id" in field or "token" in field else repr(value)
+        shown = "***" if "key_id" in field or field.endswith("token") else repr(value)
         if isinstance(value, dict):
             shown = "{...}"
         lines.append(f"{field}: {error['msg']} (was {shown})")

@@ -2,6 +2,7 @@
 
     platform deploy --mode shadow|live --network local|test|prod --instruments BTC-PERPETUAL,ETH-PERPETUAL
                     [--address auto|HOST:PORT|ray://HOST:PORT] [--config FILE] [--db DSN] [--wait-s S]
+                    [--api-host HOST] [--api-port PORT] [--no-api]
     platform status [--json] [--watch]
     platform stop [--timeout-s S]
 
@@ -9,8 +10,9 @@
 instruments): a mistake is a clear error, exit code 2, nothing started. Without ``--address`` it starts a Ray head
 on loopback that outlives the command (its own ports, never 6379); with ``--network local`` and no emulator answering
 it starts one. It compiles the tick path once (the actors load it from the kernel cache), creates the Controller,
-which creates the instrument actors, and returns when every instrument quotes (exit 0), or says which does not and
-why (exit 1; the others keep quoting). ``stop`` engages every kill switch, waits until our orders are cancelled (or
+which creates the instrument actors, starts the API and dashboard on Ray Serve (docs/api.md; 127.0.0.1 unless
+``--api-host``), and returns when every instrument quotes (exit 0), or says which does not and why (exit 1; the others
+keep quoting). ``stop`` engages every kill switch, waits until our orders are cancelled (or
 says which remain), removes the actors, and stops the Ray head and the emulator only if ``deploy`` started them.
 Live credentials are read as ``platform run`` reads them and reach the actors only through their node's environment.
 """
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import subprocess
@@ -29,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import msgspec
 
 from thalex_modular.deployment.config import ConfigError, RunConfig, RunMode, load_run_config
 from thalex_modular.deployment.db_target import DB_HELP, db_arg
@@ -44,19 +43,19 @@ from thalex_modular.deployment.ray.cluster import (
 )
 from thalex_modular.deployment.ray.names import CONTROLLER, NAMESPACE
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
+from thalex_modular.deployment.status_cli import (
+    DeployError,
+    init_ray,
+    quiet_logging,
+    status_command,
+    status_line,
+    stop_command,
+)
 
 __all__ = ["register"]
 
 log = logging.getLogger(__name__)
 _EMULATOR_START_TIMEOUT_S = 60.0
-
-
-class DeployError(Exception):
-    """A deploy step failed; ``code`` is the exit code (2: bad input, nothing running; 1: a failure)."""
-
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="keys file for an emulator deploy starts (live on --network local)")
     deploy.add_argument("--wait-s", type=float, default=120.0, help="how long to wait for every instrument to quote")
     deploy.add_argument("--no-dashboard", action="store_true", help="start the local Ray head without its dashboard")
+    deploy.add_argument("--api-host", default=None,
+                        help="the API and dashboard's address (default 127.0.0.1; off loopback every endpoint needs "
+                             "the token)")
+    deploy.add_argument("--api-port", type=int, default=None, help="the API and dashboard's port (default 8480)")
+    deploy.add_argument("--no-api", action="store_true", help="no API and dashboard")
     deploy.set_defaults(handler=deploy_command)
     status = subparsers.add_parser("status", help="one line per deployed instrument")
     status.add_argument("--json", action="store_true", help="machine-readable")
@@ -95,11 +99,12 @@ class _Created:
 
     def __init__(self) -> None:
         self.controller = False
+        self.api = False
         self.state_saved = False
 
 
 def deploy_command(args: argparse.Namespace) -> int:
-    _quiet_logging()
+    quiet_logging()
     started = DeploymentState(address="", namespace=NAMESPACE, mode=args.mode, network=args.network,
                               instruments=[], started_ns=time.time_ns())
     created = _Created()
@@ -121,7 +126,7 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     _refuse_a_second_deployment()
     instruments = [name.strip() for name in args.instruments.split(",") if name.strip()]
     flags = {"mode": args.mode, "network": args.network, "instrument": instruments[0] if instruments else None,
-             "connection.emulator_url": args.emulator_url}
+             "connection.emulator_url": args.emulator_url, "api.host": args.api_host, "api.port": args.api_port}
     try:
         config = load_run_config(args.config, os.environ, flags)
         db, db_env = _store_target(args.db, args.address)
@@ -157,6 +162,8 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     created.state_saved = True
     print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
           f"{', '.join(spec.instruments)}; state in {state_path()}", flush=True)
+    if not args.no_api:
+        _start_api(config, started, created)
     code = _wait_until_quoting(controller, args.wait_s)
     if started.dashboard_url:
         print(f"ray dashboard {started.dashboard_url}", flush=True)
@@ -164,6 +171,28 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
         print("platform deploy: the deployment keeps running; `platform status` follows it, `platform stop` ends it",
               file=sys.stderr)
     return code
+
+
+def _start_api(config: RunConfig, started: DeploymentState, created: _Created) -> None:
+    """The API and dashboard on Ray Serve, reading the Controller; its token in a 0600 file (never printed)."""
+    from thalex_modular.deployment.api.auth import TokenError, is_loopback
+    from thalex_modular.deployment.api.serve_app import start_deployment_api
+
+    host = config.api.host
+    if not is_loopback(host):
+        print(f"platform deploy: warning: the API listens on {host}, not loopback: every endpoint needs the token, "
+              "and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
+    created.api = True
+    try:
+        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent)
+    except TokenError as exc:
+        raise DeployError(str(exc)) from None
+    except Exception as exc:  # the port taken, Serve failing to start: the deployment is undone
+        raise DeployError(f"the API did not start on {host}:{config.api.port}: {exc}", code=1) from None
+    started.api_url = url
+    started.save()
+    print(f"platform deploy: dashboard {url}/ (API {url}/api/v1, schema {url}/openapi.json; "
+          f"token in {path})", flush=True)
 
 
 def _refuse_a_second_deployment() -> None:
@@ -272,28 +301,7 @@ def _connect(args: argparse.Namespace, started: DeploymentState, head_env: dict[
         print(f"platform deploy: started a local Ray head at {head.address} (pid {head.pid})", flush=True)
     else:
         started.address = args.address
-    return _init_ray(started.address)
-
-
-def _init_ray(address: str) -> Any:
-    """Join the cluster at ``address`` (a local head on loopback stays on loopback: RAY_NOTES).
-
-    Raises:
-        DeployError: nothing answers there (checked before Ray would wait minutes for it).
-    """
-    parts = urlsplit(address if "://" in address else f"ray://{address}")
-    if address != "auto" and parts.hostname is not None and parts.port is not None:
-        if parts.hostname in ("127.0.0.1", "localhost"):
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before ray is imported: loopback node address
-        if not wait_for_port(parts.hostname, parts.port, 5.0):
-            raise DeployError(f"cannot join the Ray cluster at {address}: nothing answers there")
-    import ray
-
-    try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING)
-    except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError: all mean the cluster is not there
-        raise DeployError(f"cannot join the Ray cluster at {address}: {exc}") from None
-    return ray
+    return init_ray(started.address)
 
 
 def _wait_until_quoting(controller: Any, wait_s: float) -> int:
@@ -312,7 +320,7 @@ def _wait_until_quoting(controller: Any, wait_s: float) -> int:
             break  # nothing left that may still come up
         time.sleep(0.5)
     for snapshot in status:
-        print(_line(snapshot), flush=True)
+        print(status_line(snapshot), flush=True)
     not_quoting = [s for s in status if s.state is not InstrumentState.QUOTING]
     for snapshot in not_quoting:
         print(f"platform deploy: {snapshot.instrument} is not quoting: {snapshot.state.value}"
@@ -326,6 +334,11 @@ def _undo(started: DeploymentState, created: _Created) -> None:
         import ray
 
         if ray.is_initialized():
+            if created.api:
+                with contextlib.suppress(Exception):
+                    from thalex_modular.deployment.api.serve_app import stop_api
+
+                    stop_api()
             if created.controller:
                 with contextlib.suppress(Exception):
                     controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
@@ -340,115 +353,3 @@ def _undo(started: DeploymentState, created: _Created) -> None:
         DeploymentState.clear()
 
 
-# -- status ------------------------------------------------------------------------------------------------------
-
-
-def status_command(args: argparse.Namespace) -> int:
-    _quiet_logging()
-    try:
-        state, controller = _attach()
-    except DeployError as exc:
-        print(f"platform status: {exc}", file=sys.stderr)
-        return exc.code
-    import ray
-
-    try:
-        while True:
-            status = ray.get(controller.status.remote(), timeout=30)
-            if args.json:
-                account = ray.get(controller.account.remote(), timeout=30)
-                print(json.dumps({"address": state.address, "mode": state.mode, "network": state.network,
-                                  "instruments": msgspec.to_builtins(status),
-                                  "account": msgspec.to_builtins(account)}), flush=True)
-            else:
-                for snapshot in status:
-                    print(_line(snapshot), flush=True)
-            if not args.watch:
-                return 0
-            time.sleep(args.interval_s)
-    except KeyboardInterrupt:
-        return 0
-
-
-def _line(s: InstrumentSnapshot) -> str:
-    latency = ""
-    if s.tick_to_quote_p50_ms is not None and s.tick_to_quote_p99_ms is not None:
-        latency = f" tick_to_quote_ms={s.tick_to_quote_p50_ms:.2f}/{s.tick_to_quote_p99_ms:.2f}"
-    age = "" if s.last_tick_age_ms is None else f" last_tick_ms={s.last_tick_age_ms:.0f}"
-    reason = "" if s.reason is None else f" ({s.reason})"
-    return (
-        f"{s.instrument} {s.state.value}{reason} position={s.position:+.4f} pnl_usd={s.pnl_usd:+.2f} "
-        f"fees_usd={s.fees_usd:.2f} open_quotes={s.open_quotes} fills={s.fills}{age}{latency}"
-    )
-
-
-def _attach() -> tuple[DeploymentState, Any]:
-    """The running deployment's state and its Controller.
-
-    Raises:
-        DeployError: none runs, or its cluster or Controller cannot be reached.
-    """
-    try:
-        state = DeploymentState.load()
-    except ValueError as exc:
-        raise DeployError(str(exc)) from None
-    if state is None:
-        raise DeployError(f"no deployment is running (no state in {state_path()})")
-    if state.head_pid is not None and not process_alive(state.head_pid):
-        raise DeployError(f"the deployment's Ray head (pid {state.head_pid}) is gone; `platform stop` clears it")
-    ray = _init_ray(state.address)
-    try:
-        controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)
-    except Exception as exc:
-        raise DeployError(f"no Controller in the deployment on {state.address}: {exc}", code=1) from None
-    return state, controller
-
-
-# -- stop ---------------------------------------------------------------------------------------------------------
-
-
-def stop_command(args: argparse.Namespace) -> int:
-    _quiet_logging()
-    try:
-        state = DeploymentState.load()
-    except ValueError as exc:
-        print(f"platform stop: {exc}", file=sys.stderr)
-        return 2
-    if state is None:
-        print(f"platform stop: no deployment is running (no state in {state_path()})", file=sys.stderr)
-        return 2
-    code = 0
-    try:
-        _, controller = _attach()
-    except DeployError as exc:
-        print(f"platform stop: {exc}; stopping what deploy started", file=sys.stderr)
-        code = 1
-    else:
-        import ray
-
-        report = ray.get(controller.stop.remote(args.timeout_s), timeout=args.timeout_s + 30)
-        for instrument, remaining in report.items():
-            if remaining == 0:
-                print(f"platform stop: {instrument}: every order cancelled", flush=True)
-            else:
-                code = 1
-                what = "unknown (its actor did not answer)" if remaining < 0 else f"{remaining} still open"
-                print(f"platform stop: {instrument}: orders {what}; cancel-on-disconnect pulls them as the session "
-                      "ends", file=sys.stderr, flush=True)
-        with contextlib.suppress(Exception):
-            ray.kill(controller, no_restart=True)
-        ray.shutdown()
-    if state.head_pid is not None:
-        ended = stop_process(state.head_pid)
-        print(f"platform stop: Ray head (pid {state.head_pid}) {'stopped' if ended else 'did not stop'}", flush=True)
-    if state.emulator_pid is not None:
-        stop_process(state.emulator_pid, timeout_s=10.0)
-        print(f"platform stop: emulator (pid {state.emulator_pid}) stopped", flush=True)
-    DeploymentState.clear()
-    return code
-
-
-def _quiet_logging() -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    for name in ("ray", "websockets"):
-        logging.getLogger(name).setLevel(logging.WARNING)

@@ -17,7 +17,7 @@ from thalex_modular.deployment.config import RunConfig
 from thalex_modular.deployment.event_log import EventLog, Page
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot, InstrumentState
 
-__all__ = ["AccountTotals", "DeploySpec", "DeploymentBook"]
+__all__ = ["AccountTotals", "DeploySpec", "DeploymentBook", "Feed"]
 
 #: a snapshot older than this (ns) means the actor stopped reporting
 STALE_NS = 5_000_000_000
@@ -29,7 +29,7 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
     Args:
         instruments: the instruments quoted, one actor each.
         config: the run config every instrument starts from (``RunConfig.model_dump(mode="json")`` without
-            credentials); ``instrument`` is set per actor.
+            credentials or the API token); ``instrument`` is set per actor.
         db: where sessions are persisted (a PostgreSQL DSN, an embedded store path, None: the embedded default).
         persistence: ship our orders, trades and equity to the persistence actor.
         record_market_data: the sessions also persist the tickers and public trades they see (needs persistence).
@@ -59,7 +59,7 @@ class DeploySpec(msgspec.Struct, frozen=True, kw_only=True):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"instruments named more than once: {', '.join(twice)}")
-        dumped = config.model_dump(mode="json", exclude={"credentials"})
+        dumped = config.model_dump(mode="json", exclude={"credentials": True, "api": {"token"}})
         return cls(instruments=names, config=dumped, **kwargs)
 
     @property
@@ -92,6 +92,16 @@ class AccountTotals(msgspec.Struct, frozen=True):
         return self.realised_pnl_usd + self.unrealised_pnl_usd
 
 
+class Feed(msgspec.Struct, frozen=True):
+    """What an API replica reads from the Controller in one call: every instrument's status, the account totals and,
+    per stream, the events after the replica's last id; ``ts_ns`` when it was read (wall clock)."""
+
+    status: list[InstrumentSnapshot]
+    account: AccountTotals
+    pages: dict[str, Page]
+    ts_ns: int
+
+
 class DeploymentBook:
     """The Controller's view of one deployment."""
 
@@ -102,6 +112,7 @@ class DeploymentBook:
         self._seen_ns: dict[str, int] = {}
         self._incarnations: dict[str, int] = {}
         self.restarts: dict[str, int] = dict.fromkeys(spec.instruments, 0)
+        self._strategies: dict[str, dict[str, Any]] = {}
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
         """An instrument actor's report: its snapshot and the events since its last report."""
@@ -161,6 +172,19 @@ class DeploymentBook:
 
     def events_since(self, stream: str, after_id: int = 0, instrument: str | None = None, limit: int = 1_000) -> Page:
         return self.events.since(stream, after_id, instrument, limit)
+
+    def has_events_after(self, after: Mapping[str, int]) -> bool:
+        """True when a stream of ``after`` holds an event with an id above the one given for it."""
+        return any(self.events.last_id(stream) > after_id for stream, after_id in after.items())
+
+    def strategy(self, instrument: str) -> dict[str, Any]:
+        """The strategy parameters in force for ``instrument`` (JSON values): the last update, else the spec's."""
+        if instrument in self._strategies:
+            return dict(self._strategies[instrument])
+        return dict(self.spec.config.get("strategy", {}))
+
+    def set_strategy(self, instrument: str, settings: Mapping[str, Any]) -> None:
+        self._strategies[instrument] = dict(settings)
 
     def states(self, now_ns: int) -> Mapping[str, InstrumentState]:
         return {s.instrument: s.state for s in self.status(now_ns)}

@@ -58,6 +58,11 @@ class EventLog:
             stream.events.append((stream.next_id, event))
             stream.next_id += 1
 
+    def last_id(self, stream: str) -> int:
+        """The newest id of ``stream`` (0: none yet; unknown streams too)."""
+        held = self._streams.get(stream)
+        return 0 if held is None else held.next_id - 1
+
     def since(self, stream: str, after_id: int = 0, instrument: str | None = None, limit: int = 1_000) -> Page:
         """At most ``limit`` events of ``stream`` with an id above ``after_id`` (of ``instrument`` only, when given).
 

@@ -72,3 +72,17 @@ def test_event_streams_give_what_a_reader_missed_and_say_how_much_fell_out() -> 
         log.since("orders")
     # events travel as plain JSON
     assert msgspec.json.decode(msgspec.json.encode(fills[0]))["trade_id"] == "t0"
+
+
+def test_the_spec_leaves_the_api_token_out_and_the_book_tracks_strategy_updates() -> None:
+    config = load_run_config(None, {"THALEX_API__TOKEN": "tok-secret"}, {"strategy.gamma": 0.004})
+    assert config.api.token is not None and config.api.host == "127.0.0.1"
+    spec = DeploySpec.of(config, [BTC, ETH])
+    assert "tok-secret" not in repr(pickle.dumps(spec)) and "token" not in spec.config["api"]
+    book = DeploymentBook(spec)
+    assert book.strategy(BTC)["gamma"] == 0.004
+    book.set_strategy(BTC, {**book.strategy(BTC), "gamma": 0.01})
+    assert book.strategy(BTC)["gamma"] == 0.01 and book.strategy(ETH)["gamma"] == 0.004
+    assert not book.has_events_after({"equity": 0})
+    book.publish(snapshot(BTC), [EquityEvent(BTC, 1, 0.0, 0.0, 0.0, 0.0)], 1)
+    assert book.has_events_after({"equity": 0}) and not book.has_events_after({"equity": 1, "fills": 0})

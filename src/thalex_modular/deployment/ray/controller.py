@@ -21,7 +21,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec
+from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec, Feed
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
 from thalex_modular.deployment.ray.cluster import state_path
@@ -63,6 +63,7 @@ class Controller:
         self._rate_limiter: Any = None
         self._persistence: Any = None
         self._stopping = False
+        self._published = asyncio.Event()
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
         self._deployed = loop.create_task(self._deploy(), name="controller-deploy")
@@ -144,6 +145,9 @@ class Controller:
 
     async def publish(self, snapshot: InstrumentSnapshot, events: list[Event]) -> None:
         self.book.publish(snapshot, events, time.time_ns())
+        # wake the API's long polls; the next ones wait on a fresh event
+        published, self._published = self._published, asyncio.Event()
+        published.set()
 
     async def status(self) -> list[InstrumentSnapshot]:
         return self.book.status(time.time_ns())
@@ -160,6 +164,22 @@ class Controller:
     async def events_since(self, stream: str, after_id: int = 0, instrument: str | None = None,
                            limit: int = 1_000) -> Page:
         return self.book.events_since(stream, after_id, instrument, limit)
+
+    async def feed(self, after: dict[str, int], timeout_s: float = 1.0, limit: int = 1_000) -> Feed:
+        """What the API replicas follow, as a long poll: once a stream has events after its id in ``after`` (or
+        ``timeout_s`` passed), every stream's page after those ids with the status and the account totals.
+        One call per report, whatever the number of API clients."""
+        if not self.book.has_events_after(after):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._published.wait(), timeout_s)
+        now_ns = time.time_ns()
+        pages = {stream: self.book.events_since(stream, after_id, None, limit) for stream, after_id in after.items()}
+        return Feed(self.book.status(now_ns), self.book.account(now_ns), pages, now_ns)
+
+    async def strategy(self, instrument: str) -> dict[str, Any]:
+        """The strategy parameters in force for ``instrument`` (the spec's, or the last update)."""
+        self._targets(instrument)
+        return self.book.strategy(instrument)
 
     # -- commands -----------------------------------------------------------------------------------------------
 
@@ -183,7 +203,13 @@ class Controller:
         await asyncio.gather(*(a.kill.remote(reason) for a in self._targets(instrument).values()))
 
     async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
+        """Quote ``instrument`` with ``settings`` (every field of the strategy) from its next tick on.
+
+        Raises:
+            pydantic.ValidationError: a bad field (raised by the actor: the same model as the config file's).
+        """
         await self._targets(instrument)[instrument].update_strategy.remote(settings)
+        self.book.set_strategy(instrument, settings)
 
     async def stop(self, timeout_s: float = 20.0) -> StopReport:
         """Stop every instrument (kill switch, cancels, connections closed) within ``timeout_s``, then remove the
