@@ -10,10 +10,14 @@ workers) inherit it.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
+
+sys.path.insert(0, str(Path(__file__).parent))  # this folder's kits (api_kit, sse_client, browser)
 
 from exchange_kit import Account, EmulatorFactory, emulators
 from thalex_modular.emulator.keys import keygen_to_dir

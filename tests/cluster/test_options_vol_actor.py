@@ -72,5 +72,11 @@ async def test_one_follower_per_underlying_black76_numbers_and_a_raised_iv_widen
             assert after[name].risk_multiplier > before[name].risk_multiplier
     finally:
         await controller.stop.remote(20.0)
-    with pytest.raises(ValueError):
-        ray.get_actor(OPTIONS_VOL, namespace=NAMESPACE)  # stopped with the deployment
+    def gone() -> bool:  # stopped with the deployment (ray.kill returns before the name is released)
+        try:
+            ray.get_actor(OPTIONS_VOL, namespace=NAMESPACE)
+        except ValueError:
+            return True
+        return False
+
+    await eventually(gone, timeout_s=10.0)
