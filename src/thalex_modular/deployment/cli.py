@@ -10,10 +10,11 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _registrars() -> list[Register]:
-    from thalex_modular.deployment import data_cli, demo_cli, deploy_cli, run_cli
+    from thalex_modular.deployment import backtest_cli, data_cli, demo_cli, deploy_cli, run_cli
     from thalex_modular.emulator import cli as emulator_cli
 
-    return [run_cli.register, deploy_cli.register, demo_cli.register, emulator_cli.register, data_cli.register]
+    return [run_cli.register, deploy_cli.register, demo_cli.register, emulator_cli.register, data_cli.register,
+            backtest_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

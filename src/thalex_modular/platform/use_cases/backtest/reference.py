@@ -56,6 +56,7 @@ class ReferenceDriver:
             config.instrument, history.start_ns, config.params, sim,
             on_booked=self._on_booked, on_request=self._on_request,
         )
+        self.session.core.warm_up()  # compile (or load) the kernels now, not inside the timed replay
         self.recorder = BacktestRecorder(sample_interval_for(history.start_ns, history.end_ns), history.start_ns)
         self._rng = random.Random(seed)
         self._name = config.instrument.instrument_name

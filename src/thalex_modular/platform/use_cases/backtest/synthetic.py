@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from thalex_modular.platform.domain.storage import QuoteRecord, TradeRecord, synthetic_trade_id
+
 from .events import EVENT_DTYPE, QUOTE, TRADE
 
 
@@ -39,7 +41,7 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
     """``events`` events in chunks of at most ``chunk_events``, oldest first."""
     rng = np.random.default_rng(config.seed)
     ts = config.start_ns
-    mid_ticks = int(round(config.start_price_usd / config.tick_size))
+    mid_ticks = round(config.start_price_usd / config.tick_size)
     tick = config.tick_size
     done = 0
     while done < events:
@@ -70,3 +72,22 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
         mid_ticks = int(mids[-1])
         done += n
         yield out
+
+
+def history_records(
+    instrument_name: str, events: npt.NDArray[np.void], feed_latency_ns: int | None = None
+) -> list[QuoteRecord | TradeRecord]:
+    """``events`` as the records ``platform data record`` stores (quotes and trades), to load a store with.
+    ``feed_latency_ns``: each row's receive time after its exchange time (None: no exchange time on quotes, as
+    a snapshot without one is filed)."""
+    out: list[QuoteRecord | TradeRecord] = []
+    delay = feed_latency_ns or 0
+    for i, (ts, kind, side, bp, ba, ap, aa, mk, px, amt) in enumerate(events.tolist()):
+        if kind == QUOTE:
+            exchange = ts if feed_latency_ns is not None else None
+            filed = ts if exchange is not None else ts + delay
+            out.append(QuoteRecord(instrument_name, filed, 0, bp, ba, ap, aa, mk, ts + delay, exchange))
+        else:
+            trade_id = synthetic_trade_id(instrument_name, ts, px, amt, side, i)
+            out.append(TradeRecord(instrument_name, ts, 0, trade_id, px, amt, side, ts + delay))
+    return out
