@@ -108,22 +108,21 @@ async def _known_instrument(storage: Storage, config: BacktestConfig) -> None:
 async def _run(args: argparse.Namespace, config: BacktestConfig, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     storage = make_storage(args.db, data_dir=args.data_dir)
-    bar: tqdm[Any] | None = None
+    bar: Any = None  # the progress bar: seconds of history replayed, events in its postfix
+    span_start_ns = 0
+    events = 0
 
     def on_span(lo: int, hi: int) -> None:
-        nonlocal bar
+        nonlocal bar, span_start_ns
+        span_start_ns = lo
         bar = tqdm(total=round((hi - lo) / _NS), unit="s", desc=f"backtest {config.history.mode}",
                    file=sys.stderr, dynamic_ncols=True)
-        bar.set_postfix_str("events=0")
-        bar.start_ns = lo  # type: ignore[attr-defined]
-
-    events = 0
 
     def on_progress(n: int, ts_ns: int) -> None:
         nonlocal events
         events += n
         if bar is not None:
-            bar.update(round((ts_ns - bar.start_ns) / _NS) - bar.n)  # type: ignore[attr-defined]
+            bar.update(round((ts_ns - span_start_ns) / _NS) - bar.n)
             bar.set_postfix_str(f"events={events:,}")
 
     created_ns = time.time_ns()

@@ -85,8 +85,8 @@ class BacktestRecorder:
     def __init__(self, sample_interval_ns: int, start_ns: int) -> None:
         self.sample_interval_ns = sample_interval_ns
         self.next_sample_ns = start_ns
-        self._fills = _columns(FILL_DTYPE)
-        self._samples = _columns(SAMPLE_DTYPE)
+        self._fills = typed_columns(FILL_DTYPE)
+        self._samples = typed_columns(SAMPLE_DTYPE)
         self._pending: list[deque[tuple[int, int]]] = [deque() for _ in MARKOUT_HORIZONS_NS]
         self._markouts: list[dict[int, float]] = [{} for _ in MARKOUT_HORIZONS_NS]
         self.position = 0.0
@@ -119,17 +119,21 @@ class BacktestRecorder:
         return ts_ns >= self.next_sample_ns
 
     def sample(self, ts_ns: int, mid: float, mark: float, quotes: RestingQuotes) -> None:
-        """One grid sample at ``ts_ns`` (the state before the event at ``ts_ns`` is applied)."""
+        """The grid points up to ``ts_ns`` (the state before the event at ``ts_ns`` is applied: nothing changed
+        since the last event, so every grid point in between gets the same row, stamped with its grid time)."""
         bid = max((p for p, _ in quotes.bids), default=math.nan)
         ask = min((p for p, _ in quotes.asks), default=math.nan)
         mqp = min(mqp_side_size(quotes.bids, mid), mqp_side_size(quotes.asks, mid))
-        row = (
-            ts_ns, mid, mark, self.position, self.equity_usd(mark), self.fees_usd,
+        state = (
+            mid, mark, self.position, self.equity_usd(mark), self.fees_usd,
             bid, sum(a for _, a in quotes.bids), ask, sum(a for _, a in quotes.asks), mqp,
         )
-        for column, value in zip(self._samples, row, strict=True):
-            column.append(value)
-        self.skip_to(ts_ns)
+        step = self.sample_interval_ns
+        for _ in range((ts_ns - self.next_sample_ns) // step + 1):
+            self._samples[0].append(self.next_sample_ns)
+            for column, value in zip(self._samples[1:], state, strict=True):
+                column.append(value)
+            self.next_sample_ns += step
 
     def skip_to(self, ts_ns: int) -> None:
         """Move the grid past ``ts_ns`` without a sample (nothing to sample yet: no mid seen)."""
@@ -141,22 +145,23 @@ class BacktestRecorder:
         return self.cash_usd + self.position * mark - self.fees_usd
 
     def fills(self) -> npt.NDArray[np.void]:
-        out = _table(FILL_DTYPE, self._fills)
+        out = columns_table(FILL_DTYPE, self._fills)
         for marks, column in zip(self._markouts, ("mid_1s", "mid_10s", "mid_60s"), strict=True):
             for index, mid in marks.items():
                 out[column][index] = mid
         return out
 
     def samples(self) -> npt.NDArray[np.void]:
-        return _table(SAMPLE_DTYPE, self._samples)
+        return columns_table(SAMPLE_DTYPE, self._samples)
 
 
-def _columns(dtype: np.dtype[np.void]) -> list[array[Any]]:
+def typed_columns(dtype: np.dtype[np.void]) -> list[array[Any]]:
     """One typed growable column per field: int64 for integer fields (ns stamps exceed a float's 53 bits)."""
     return [array("q" if dtype[name].kind == "i" else "d") for name in dtype.names or ()]
 
 
-def _table(dtype: np.dtype[np.void], columns: list[array[Any]]) -> npt.NDArray[np.void]:
+def columns_table(dtype: np.dtype[np.void], columns: list[array[Any]]) -> npt.NDArray[np.void]:
+    """The rows appended to :func:`typed_columns` as one structured array."""
     out = np.zeros(len(columns[0]), dtype=dtype)
     for name, column in zip(dtype.names or (), columns, strict=True):
         if len(column):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from array import array
 from typing import Final
 
 import numpy as np
@@ -24,7 +23,7 @@ from thalex_modular.platform.use_cases.sim_session import SimSession, build_sim_
 
 from .config import BacktestConfig
 from .events import QUOTE
-from .recorder import BacktestRecorder, RestingQuotes, sample_interval_for
+from .recorder import BacktestRecorder, RestingQuotes, columns_table, sample_interval_for, typed_columns
 
 #: Request kinds in the request log.
 INSERT: Final = 0
@@ -66,7 +65,7 @@ class ReferenceDriver:
         self.skipped = 0
         self.offered_amount = 0.0
         self._offered: dict[int, float] = {}
-        self._requests = [array("q"), array("q"), array("q"), array("q"), array("d"), array("d")]
+        self._requests = typed_columns(REQUEST_DTYPE)
 
     def replay(self, chunk: npt.NDArray[np.void]) -> None:
         """Feed one chunk of events, in order."""
@@ -142,8 +141,4 @@ class ReferenceDriver:
 
     def requests(self) -> npt.NDArray[np.void]:
         """Every request sent, in order (``REQUEST_DTYPE``)."""
-        out = np.zeros(len(self._requests[0]), dtype=REQUEST_DTYPE)
-        for name, column in zip(REQUEST_DTYPE.names or (), self._requests, strict=True):
-            if len(column):
-                out[name] = np.frombuffer(column, dtype="i8" if column.typecode == "q" else "f8")
-        return out
+        return columns_table(REQUEST_DTYPE, self._requests)

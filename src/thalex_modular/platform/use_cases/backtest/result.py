@@ -90,6 +90,6 @@ def write_csv(result: BacktestResult, prefix: Path) -> list[Path]:
     for path, table in zip(paths[1:], (result.fills, result.samples), strict=True):
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(table.dtype.names)
+            writer.writerow(table.dtype.names or ())
             writer.writerows(table.tolist())
     return paths
