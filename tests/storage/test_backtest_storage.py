@@ -59,8 +59,9 @@ async def test_chunked_storage_replay_equals_the_in_memory_one(store: Store) -> 
     config = BacktestConfig(backtest_instrument("BTC-PERPETUAL"), history)
     chunks: list[int] = []
     # Act
-    stored = await backtest_from_storage(store, config, seed=2, on_progress=lambda n, _ts: chunks.append(n))
-    memory = run_backtest(config, [events], seed=2, feed_latency_ns=FEED_NS)
+    stored = await backtest_from_storage(store, config, seed=2, on_progress=lambda n, _ts: chunks.append(n),
+                                         record_requests=True)
+    memory = run_backtest(config, [events], seed=2, feed_latency_ns=FEED_NS, record_requests=True)
     # Assert
     assert len(chunks) > 5 and sum(chunks) == EVENTS
     assert stored.metrics.feed_latency_ms == pytest.approx(FEED_NS / 1e6)

@@ -41,7 +41,7 @@ def _config(chunks: list[np.ndarray], mode: str = "tick", **params: object) -> B
 @pytest.fixture(scope="module")
 def tick_run() -> tuple[BacktestResult, BacktestRun]:
     chunks = _chunks()
-    run = BacktestRun(_config(chunks), seed=3)
+    run = BacktestRun(_config(chunks), seed=3, record_requests=True)
     for chunk in chunks:
         run.replay(chunk)
     return run.finish(), run
@@ -53,7 +53,7 @@ def test_a_rerun_with_the_same_seed_is_identical_and_chunking_does_not_matter(
     # Act: the same history cut into other chunks
     first, _ = tick_run
     recut = np.array_split(np.concatenate(_chunks()), 7)
-    again = run_backtest(_config(_chunks()), recut, seed=3)
+    again = run_backtest(_config(_chunks()), recut, seed=3, record_requests=True)
     # Assert
     assert first.metrics.fills > 20
     assert again.run_id == first.run_id
@@ -93,7 +93,7 @@ def test_risk_denials_are_counted_when_orders_exceed_the_limit() -> None:
     chunks = _chunks(3_000)
     config = _config(chunks, max_order_amount=0.02)
     # Act
-    result = run_backtest(config, chunks, seed=1)
+    result = run_backtest(config, chunks, seed=1, record_requests=True)
     # Assert
     assert result.metrics.denials > 0
     assert (result.requests["amount"][result.requests["kind"] == INSERT] <= 0.02 + 1e-12).all()

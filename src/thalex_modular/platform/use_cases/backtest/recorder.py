@@ -88,7 +88,8 @@ class BacktestRecorder:
         self._fills = typed_columns(FILL_DTYPE)
         self._samples = typed_columns(SAMPLE_DTYPE)
         self._pending: list[deque[tuple[int, int]]] = [deque() for _ in MARKOUT_HORIZONS_NS]
-        self._markouts: list[dict[int, float]] = [{} for _ in MARKOUT_HORIZONS_NS]
+        names = FILL_DTYPE.names or ()
+        self._markout_columns = [self._fills[names.index(f"mid_{h // NANOS_PER_SECOND}s")] for h in MARKOUT_HORIZONS_NS]
         self.position = 0.0
         self.cash_usd = 0.0
         self.fees_usd = 0.0
@@ -111,9 +112,9 @@ class BacktestRecorder:
 
     def observe(self, ts_ns: int, mid: float) -> None:
         """The mid as of ``ts_ns``: settles the markouts that came due."""
-        for pending, marks in zip(self._pending, self._markouts, strict=True):
+        for pending, column in zip(self._pending, self._markout_columns, strict=True):
             while pending and pending[0][0] <= ts_ns:
-                marks[pending.popleft()[1]] = mid
+                column[pending.popleft()[1]] = mid
 
     def due(self, ts_ns: int) -> bool:
         return ts_ns >= self.next_sample_ns
@@ -145,11 +146,7 @@ class BacktestRecorder:
         return self.cash_usd + self.position * mark - self.fees_usd
 
     def fills(self) -> npt.NDArray[np.void]:
-        out = columns_table(FILL_DTYPE, self._fills)
-        for marks, column in zip(self._markouts, ("mid_1s", "mid_10s", "mid_60s"), strict=True):
-            for index, mid in marks.items():
-                out[column][index] = mid
-        return out
+        return columns_table(FILL_DTYPE, self._fills)
 
     def samples(self) -> npt.NDArray[np.void]:
         return columns_table(SAMPLE_DTYPE, self._samples)

@@ -44,10 +44,13 @@ def _amount_or_none(price: float | None, amount: float) -> float | None:
 
 
 class ReferenceDriver:
-    """Replays ``EVENT_DTYPE`` chunks through a :class:`SimSession`; :attr:`recorder` holds what it saw."""
+    """Replays ``EVENT_DTYPE`` chunks through a :class:`SimSession`; :attr:`recorder` holds what it saw, and
+    with ``record_requests`` every request sent."""
 
-    def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None) -> None:
+    def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None,
+                 record_requests: bool = False) -> None:
         self.config = config
+        self.record_requests = record_requests
         self.feed_latency_ns = config.sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
         history = config.history
         sim = dataclasses.replace(config.sim, feed_latency_ns=self.feed_latency_ns)
@@ -65,6 +68,7 @@ class ReferenceDriver:
         self.skipped = 0
         self.offered_amount = 0.0
         self._offered: dict[int, float] = {}
+        self.request_counts = [0, 0, 0]  # inserts, amends, cancels
         self._requests = typed_columns(REQUEST_DTYPE)
 
     def replay(self, chunk: npt.NDArray[np.void]) -> None:
@@ -128,6 +132,9 @@ class ReferenceDriver:
         else:
             row = (CANCEL, 0, math.nan, math.nan)
             self._offered.pop(cid, None)
+        self.request_counts[row[0]] += 1
+        if not self.record_requests:
+            return
         for column, value in zip(self._requests, (self.session.clock.now_ns(), row[0], row[1],
                                                   request.client_order_id, row[2], row[3]), strict=True):
             column.append(value)
@@ -140,5 +147,6 @@ class ReferenceDriver:
             self._offered[client_order_id] = amount
 
     def requests(self) -> npt.NDArray[np.void]:
-        """Every request sent, in order (``REQUEST_DTYPE``)."""
+        """Every request sent, in order (``REQUEST_DTYPE``); empty unless ``record_requests`` (the log grows with
+        the replay: parity tests keep it, long runs do not)."""
         return columns_table(REQUEST_DTYPE, self._requests)

@@ -24,10 +24,11 @@ ProgressHook = Callable[[int, int], None]
 class BacktestRun:
     """One replay in progress: feed chunks with :meth:`replay`, then :meth:`finish`."""
 
-    def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None) -> None:
+    def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None,
+                 record_requests: bool = False) -> None:
         self.config = config
         self.seed = seed
-        self.driver = ReferenceDriver(config, seed, feed_latency_ns)
+        self.driver = ReferenceDriver(config, seed, feed_latency_ns, record_requests)
         self.replay_s = 0.0
         self.first_ns: int | None = None
         self.last_ns = config.history.start_ns
@@ -50,7 +51,7 @@ class BacktestRun:
         mark = d.mark if d.mark == d.mark else 0.0
         metrics = compute_metrics(
             rec.fills(), rec.samples(), sample_interval_ns=rec.sample_interval_ns, events=d.events,
-            requests=len(requests), inserts=int((requests["kind"] == INSERT).sum()),
+            requests=sum(d.request_counts), inserts=d.request_counts[INSERT],
             offered_amount=d.offered_amount, denials=summary.stats.denials, pnl_usd=rec.equity_usd(mark),
             spread_capture_usd=rec.spread_capture_usd, fees_usd=rec.fees_usd, position_final=summary.position,
             feed_latency_ns=d.feed_latency_ns,
@@ -65,11 +66,12 @@ class BacktestRun:
 
 def run_backtest(
     config: BacktestConfig, chunks: Iterable[npt.NDArray[np.void]], seed: int = 0, *,
-    feed_latency_ns: int | None = None, on_progress: ProgressHook | None = None,
+    feed_latency_ns: int | None = None, on_progress: ProgressHook | None = None, record_requests: bool = False,
 ) -> BacktestResult:
     """Replay ``chunks`` (``EVENT_DTYPE``, in time order) through the reference driver; deterministic for a seed.
-    ``feed_latency_ns`` overrides the simulator's feed leg (e.g. measured from the data)."""
-    run = BacktestRun(config, seed, feed_latency_ns)
+    ``feed_latency_ns`` overrides the simulator's feed leg (e.g. measured from the data); ``record_requests``
+    keeps the log of every request in ``result.requests``."""
+    run = BacktestRun(config, seed, feed_latency_ns, record_requests)
     for chunk in chunks:
         run.replay(chunk)
         if on_progress is not None and len(chunk):
@@ -79,7 +81,7 @@ def run_backtest(
 
 async def backtest_from_storage(
     storage: Storage, config: BacktestConfig, seed: int = 0, *, on_progress: ProgressHook | None = None,
-    on_span: Callable[[int, int], None] | None = None,
+    on_span: Callable[[int, int], None] | None = None, record_requests: bool = False,
 ) -> BacktestResult:
     """Replay ``config.history`` read from ``storage`` chunk by chunk. The feed latency is the median measured in
     the data's quotes (receive minus exchange time) where they carry both clocks, else the simulator's.
@@ -91,7 +93,7 @@ async def backtest_from_storage(
     if on_span is not None:
         on_span(*span)
     measured = await measured_feed_latency_ns(storage, config.history)
-    run = BacktestRun(config, seed, measured)
+    run = BacktestRun(config, seed, measured, record_requests)
     read_s = 0.0
     started = time.perf_counter()
     async for chunk in storage_chunks(storage, config.history, span):
