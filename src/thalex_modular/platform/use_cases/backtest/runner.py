@@ -84,7 +84,7 @@ async def backtest_from_storage(
     on_span: Callable[[int, int], None] | None = None, record_requests: bool = False,
 ) -> BacktestResult:
     """Replay ``config.history`` read from ``storage`` chunk by chunk. The feed latency is the median measured in
-    the data's quotes (receive minus exchange time) where they carry both clocks, else the simulator's.
+    the first chunk's quotes (receive minus exchange time) where they carry both clocks, else the simulator's.
 
     Raises:
         NoHistory: no data of the instrument in the range.
@@ -92,7 +92,7 @@ async def backtest_from_storage(
     span = await data_span(storage, config.history)
     if on_span is not None:
         on_span(*span)
-    measured = await measured_feed_latency_ns(storage, config.history)
+    measured = await measured_feed_latency_ns(storage, config.history, span)
     run = BacktestRun(config, seed, measured, record_requests)
     read_s = 0.0
     started = time.perf_counter()

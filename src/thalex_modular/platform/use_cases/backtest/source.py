@@ -79,12 +79,13 @@ async def data_span(storage: Storage, history: HistoryRange) -> tuple[int, int]:
     return lo, hi
 
 
-async def measured_feed_latency_ns(storage: Storage, history: HistoryRange) -> int | None:
-    """The median receive-minus-exchange delay of the range's first quotes that carry both clocks (ns), or None
-    when none does (Tardis quotes do; synthetic data do not)."""
+async def measured_feed_latency_ns(storage: Storage, history: HistoryRange, span: tuple[int, int]) -> int | None:
+    """The median receive-minus-exchange delay (ns) of the quotes in the first chunk of ``span`` that carry both
+    clocks, or None when none does (recordings and Tardis quotes do; synthetic data may not)."""
     if history.mode != "tick":
         return None
-    delays = await storage.read_feed_delays(history.instrument_name, history.start_ns, history.end_ns)
+    end = min(span[1], span[0] + history.chunk_ns)
+    delays = await storage.read_feed_delays(history.instrument_name, span[0], end)
     delays = delays[(delays >= 0) & (delays <= MAX_FEED_DELAY_NS)]
     return int(np.median(delays)) if len(delays) else None
 
