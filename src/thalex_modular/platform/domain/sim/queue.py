@@ -95,6 +95,12 @@ def through_distance(order: SimOrder, trade_ticks: int) -> int:
     return order.price_ticks - trade_ticks if order.side is Side.BUY else trade_ticks - order.price_ticks
 
 
+def _reached(orders: list[SimOrder], ticks: int) -> list[SimOrder]:
+    """The orders a print or level at ``ticks`` reaches with lots left: the only ones the kernel can fill or whose
+    queue it can move (most calls reach none, and skip the kernel)."""
+    return [o for o in orders if o.remaining_lots > 0 and through_distance(o, ticks) >= 0]
+
+
 def _arrays(orders: list[SimOrder]) -> tuple[NDArray[np.int64], ...]:
     """The kernel's columns of ``orders``: price ticks, remaining lots, queue ahead (-1 unknown), priority."""
     n = len(orders)
@@ -123,6 +129,7 @@ def allocate_cross(orders: list[SimOrder], opposite_ticks: int, crossed_lots: in
     Returns:
         ``(order, lots)`` pairs with lots > 0 in price-time priority, summing to at most ``crossed_lots``.
     """
+    orders = _reached(orders, opposite_ticks)
     if not orders:
         return []
     price, remaining, _, priority = _arrays(orders)
@@ -150,6 +157,7 @@ def allocate_trade(
         ``(order, lots)`` pairs with lots > 0, in price-time priority; the lots sum to at most ``trade_lots``.
         Queue positions of the orders at the trade's level are advanced in place.
     """
+    orders = _reached(orders, trade_ticks)
     if not orders:
         return []
     price, remaining, ahead, priority = _arrays(orders)
