@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,6 +80,16 @@ def ensure_store(directory: Path, events: int) -> Path:
     return path
 
 
+def _vm_hwm_mb() -> float:
+    """This process's peak RSS (MB): ``VmHWM`` of /proc/self/status. Not ``ru_maxrss``: Linux carries the parent's
+    peak into a child across exec (a vfork-spawned child would report the parent's RSS)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (this benchmark needs Linux)")
+
+
 async def _child(path: Path) -> None:
     storage = make_storage(path)
     await storage.open()
@@ -90,7 +99,7 @@ async def _child(path: Path) -> None:
         result = await backtest_from_storage(storage, _config(span[0], span[1] + 1), seed=0)
     finally:
         await storage.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _vm_hwm_mb()
     print(f"{result.metrics.events} {result.events_per_s:.0f} {peak_mb:.1f}")
 
 

@@ -94,7 +94,7 @@ async def storage_chunks(
     storage: Storage, history: HistoryRange, span: tuple[int, int]
 ) -> AsyncIterator[npt.NDArray[np.void]]:
     """``EVENT_DTYPE`` chunks of ``history`` over ``span`` (from :func:`data_span`), oldest first; empty windows
-    are skipped. Bar mode reads whole minutes: a window starts on a minute."""
+    are skipped. Bar mode's windows are whole minutes long (bars are read by their minute start)."""
     name = history.instrument_name
     chunk_ns = history.chunk_ns
     if history.mode == "bar":
