@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from thalex_modular.deployment.backtest_cli import EMBEDDED_MEMORY_LIMIT_MB
 from thalex_modular.platform.adapters.storage.factory import make_storage
 from thalex_modular.platform.use_cases.backtest import (
     BacktestConfig,
@@ -91,7 +92,7 @@ def _vm_hwm_mb() -> float:
 
 
 async def _child(path: Path) -> None:
-    storage = make_storage(path)
+    storage = make_storage(path, embedded_memory_limit_mb=EMBEDDED_MEMORY_LIMIT_MB)  # as platform backtest opens it
     await storage.open()
     try:
         span = await storage.span("quotes", NAME)

@@ -41,6 +41,9 @@ from thalex_modular.platform.use_cases.backtest import (
 from thalex_modular.platform.use_cases.backtest.report import write_report
 
 _NS: int = 1_000_000_000
+#: The embedded store's DuckDB memory limit during a backtest: its buffer pool would otherwise keep every page the
+#: replay read (memory growing with the range); a chunk's reads need far less.
+EMBEDDED_MEMORY_LIMIT_MB: int = 256
 
 
 def register(subparsers: Any) -> None:
@@ -107,7 +110,7 @@ async def _known_instrument(storage: Storage, config: BacktestConfig) -> None:
 
 async def _run(args: argparse.Namespace, config: BacktestConfig, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    storage = make_storage(args.db, data_dir=args.data_dir)
+    storage = make_storage(args.db, data_dir=args.data_dir, embedded_memory_limit_mb=EMBEDDED_MEMORY_LIMIT_MB)
     bar: Any = None  # the progress bar: seconds of history replayed, events in its postfix
     span_start_ns = 0
     events = 0

@@ -30,6 +30,7 @@ def make_storage(
     *,
     data_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    embedded_memory_limit_mb: int | None = None,
 ) -> PostgresStorage | EmbeddedStorage:
     """Build (not open) a store.
 
@@ -37,14 +38,15 @@ def make_storage(
         target: a ``postgresql://`` DSN, or a path to an embedded store file, or None.
         data_dir: directory of the embedded store when ``target`` is None (default: :func:`default_data_dir`).
         env: where to look up ``THALEX_DB_DSN`` when ``target`` is None (default: ``os.environ``).
+        embedded_memory_limit_mb: the embedded store's DuckDB memory limit (None: DuckDB's default).
     """
     if target is None:
         target = (os.environ if env is None else env).get(DSN_ENV) or None
     if isinstance(target, str) and is_dsn(target):
         return PostgresStorage(target)
     if target is not None:
-        return EmbeddedStorage(Path(target))
-    return EmbeddedStorage((data_dir or default_data_dir()) / STORE_FILE_NAME)
+        return EmbeddedStorage(Path(target), embedded_memory_limit_mb)
+    return EmbeddedStorage((data_dir or default_data_dir()) / STORE_FILE_NAME, embedded_memory_limit_mb)
 
 
 async def open_storage(
