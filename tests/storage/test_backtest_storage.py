@@ -14,6 +14,7 @@ import pytest
 from storage_kit import Backend, Store
 
 from thalex_modular.deployment import backtest_cli
+from thalex_modular.platform.adapters.storage import EmbeddedStorage
 from thalex_modular.platform.use_cases.backtest import (
     BacktestConfig,
     HistoryRange,
@@ -140,3 +141,18 @@ async def test_cli_usage_errors_exit_2_with_a_clear_message(
     # Assert
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+async def test_the_embedded_store_takes_a_memory_limit(tmp_path: Path) -> None:
+    # Arrange: what platform backtest opens (DuckDB's buffer pool otherwise keeps every page a replay read)
+    store = EmbeddedStorage(tmp_path / "s.duckdb", memory_limit_mb=backtest_cli.EMBEDDED_MEMORY_LIMIT_MB)
+    await store.open()
+    try:
+        # Act
+        rows = await store._run(lambda con: con.execute("SELECT current_setting('memory_limit')").fetchall())
+    finally:
+        await store.close()
+    # Assert: DuckDB reports it in its own units (256 MB = 244.1 MiB)
+    assert rows[0][0] == "244.1 MiB"
+    with pytest.raises(ValueError, match="memory_limit_mb must be > 0"):
+        EmbeddedStorage(tmp_path / "t.duckdb", memory_limit_mb=0)
