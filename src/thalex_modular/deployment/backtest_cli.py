@@ -43,7 +43,7 @@ from thalex_modular.platform.use_cases.backtest.report import write_report
 _NS: int = 1_000_000_000
 #: The embedded store's DuckDB memory limit during a backtest: its buffer pool would otherwise keep every page the
 #: replay read (memory growing with the range); a chunk's reads need far less.
-EMBEDDED_MEMORY_LIMIT_MB: int = 256
+EMBEDDED_MEMORY_LIMIT_MB: int = 64
 
 
 def register(subparsers: Any) -> None:
