@@ -61,4 +61,4 @@ def test_mqp_size_discounts_linearly_to_zero_at_10_bps() -> None:
 def test_the_sample_grid_widens_on_long_ranges() -> None:
     second = 10**9
     assert sample_interval_for(0, 3_600 * second) == second
-    assert sample_interval_for(0, 30 * 86_400 * second) == -(-30 * 86_400 * second // 200_000)
+    assert sample_interval_for(0, 30 * 86_400 * second) == -(-30 * 86_400 * second // 100_000)

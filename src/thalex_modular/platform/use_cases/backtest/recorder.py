@@ -20,7 +20,7 @@ NANOS_PER_SECOND: Final = 1_000_000_000
 #: Markout horizons (ns): the mid this long after a fill, against the fill's price.
 MARKOUT_HORIZONS_NS: Final = (1 * NANOS_PER_SECOND, 10 * NANOS_PER_SECOND, 60 * NANOS_PER_SECOND)
 #: At most about this many samples per run: the grid widens on long ranges (memory independent of length).
-MAX_SAMPLES: Final = 200_000
+MAX_SAMPLES: Final = 100_000
 #: Market Quality estimate: a quote this far from mid (bps) or farther counts nothing; linear in between.
 MQP_MAX_DISTANCE_BPS: Final = 10.0
 

@@ -112,10 +112,14 @@ class ReferenceDriver:
             return
         bids: list[tuple[float, float]] = []
         asks: list[tuple[float, float]] = []
+        open_ids = set()
         for order in self.session.core.tracker.open_orders(self._name):
+            open_ids.add(order.client_order_id)
             if order.status in _RESTING:
                 (bids if order.side is Side.BUY else asks).append((order.price, order.remaining_amount))
         self.recorder.sample(now, self.mid, self.mark, RestingQuotes(bids, asks))
+        if len(self._offered) > len(open_ids):  # forget orders that are gone (filled): memory bounded by open orders
+            self._offered = {cid: amount for cid, amount in self._offered.items() if cid in open_ids}
 
     def _on_booked(self, fill: Fill) -> None:
         self.recorder.on_fill(fill.ts_local_ns, fill.side.sign, fill.maker_taker is MakerTaker.MAKER, fill.price,
