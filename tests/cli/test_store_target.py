@@ -75,3 +75,17 @@ def test_deploy_checks_its_db_with_the_same_rule(cli: Cli) -> None:
     no_traceback(result)
     assert result.returncode == 2 and "--db" in result.stderr and "postgresql://" in result.stderr
     assert created(cli) == []
+
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (("--db", "garbage"), "'garbage'"),
+    (("--db", "mysql://me:hunter2@127.0.0.1/db"), "mysql://me@127.0.0.1/db"),
+    (("--data-dir", "typo-folder"), "no store at"),
+])
+def test_backtest_refuses_a_store_it_cannot_read_and_creates_none(cli: Cli, flags: tuple[str, str],
+                                                                   needle: str) -> None:
+    result = cli("backtest", "--instrument", "BTC-PERPETUAL", "--from", "2025-01-01", "--to", "2025-01-02", *flags)
+    no_traceback(result)
+    assert result.returncode == 2 and needle in result.stderr, result.stderr
+    assert "hunter2" not in result.stderr
+    assert created(cli) == []

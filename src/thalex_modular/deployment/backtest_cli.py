@@ -24,8 +24,9 @@ from tqdm import tqdm
 from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
 from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
+from thalex_modular.deployment.db_target import DB_HELP, StoreTarget, resolve_store
 from thalex_modular.deployment.time_args import parse_time_ns
-from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
+from thalex_modular.platform.adapters.storage.factory import make_storage
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage, StorageError
 from thalex_modular.platform.use_cases.backtest import (
@@ -55,7 +56,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--to", required=True, metavar="TIME", help="end (exclusive), same formats as --from")
     p.add_argument("--mode", choices=["tick", "bar"], default="tick",
                    help="tick: stored quotes + trades; bar: 1m OHLCV only (default tick)")
-    p.add_argument("--db", metavar="DSN", help=f"PostgreSQL DSN (default: env {DSN_ENV}; else the embedded store)")
+    p.add_argument("--db", metavar="DSN", help=DB_HELP)
     p.add_argument("--data-dir", type=Path, help="directory of the embedded store (default: user data dir)")
     p.add_argument("--config", type=Path, default=None, help="the run config file (TOML or JSON) platform run reads")
     p.add_argument("--seed", type=int, default=0, help="seed of the run's random choices (default 0)")
@@ -97,9 +98,12 @@ def run_backtest_command(args: argparse.Namespace) -> int:
     """Handler of ``platform backtest``."""
     try:
         _, config = build_config(args)
+        store = resolve_store(args.db, args.data_dir, must_exist=True)
     except (ConfigError, InvalidValue, UnknownInstrument) as exc:
         return _usage(str(exc))
-    return asyncio.run(_run(args, config))
+    except UsageError as exc:
+        return _usage(str(exc))
+    return asyncio.run(_run(args, config, store))
 
 
 async def _known_instrument(storage: Storage, config: BacktestConfig) -> None:
@@ -112,9 +116,10 @@ async def _known_instrument(storage: Storage, config: BacktestConfig) -> None:
         )
 
 
-async def _run(args: argparse.Namespace, config: BacktestConfig, out: TextIO | None = None) -> int:
+async def _run(args: argparse.Namespace, config: BacktestConfig, store: StoreTarget,
+               out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    storage = make_storage(args.db, data_dir=args.data_dir, embedded_memory_limit_mb=EMBEDDED_MEMORY_LIMIT_MB)
+    storage = make_storage(store.dsn or store.path, embedded_memory_limit_mb=EMBEDDED_MEMORY_LIMIT_MB)
     bar: Any = None  # the progress bar: seconds of history replayed, events in its postfix
     span_start_ns = 0
     events = 0
