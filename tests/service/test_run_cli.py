@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 
 from exchange_kit import EmulatorFactory
 from thalex_modular.deployment import run_cli
@@ -27,6 +28,19 @@ async def test_shadow_run_prints_status_and_stops_cleanly(start_emulator: Emulat
     assert code == 0
     assert "[shadow] BTC-PERPETUAL position=" in text and "regime=" in text and "open_quotes=" in text
     assert "stopped" in text and text.rstrip().splitlines()[-1].count("open_quotes=0") == 1
+
+
+async def test_json_prints_the_final_status_as_one_object(start_emulator: EmulatorFactory) -> None:
+    server = await start_emulator(speed=2.0)
+    config = load_run_config(None, {}, {"mode": "shadow", "network": "local", "duration_s": 1.0,
+                                        "connection.emulator_url": server.url})
+    summary = io.StringIO()
+    code = await run_cli.run(config, io.StringIO(), summary=summary)
+    doc = json.loads(summary.getvalue())
+    assert code == 0 and doc["exit_code"] == 0
+    assert doc["instrument"] == "BTC-PERPETUAL" and doc["mode"] == "shadow" and doc["open_quotes"] == 0
+    assert {"position", "realised_pnl_usd", "fees_usd", "fills"} <= doc.keys()
+    assert parse(["--mode", "shadow", "--network", "local", "--json"]).json is True
 
 
 async def test_stop_event_ends_a_run(start_emulator: EmulatorFactory) -> None:

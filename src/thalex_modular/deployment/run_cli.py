@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import signal
@@ -29,6 +31,7 @@ from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
 from thalex_modular.deployment.endpoints import EndpointUnreachable, probe
 from thalex_modular.deployment.order_sizes import OrderSizeError, fit_order_sizes
+from thalex_modular.deployment.summary import add_json_flag
 
 __all__ = ["register", "run", "run_command"]
 
@@ -47,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="TOML, YAML or JSON file (`platform config example` prints one)")
     parser.add_argument("--emulator-url", default=None, help="websocket URL of the emulator for --network local")
     parser.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
+    add_json_flag(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -64,11 +68,13 @@ def run_command(args: argparse.Namespace) -> int:
         config = load_run_config(args.config, os.environ, flags)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    return asyncio.run(run(config))
+    return asyncio.run(run(config, summary=sys.stdout if args.json else None))
 
 
-async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event | None = None) -> int:
-    """Run until ``stop`` is set, SIGINT/SIGTERM, or ``config.duration_s``; returns the exit code."""
+async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event | None = None,
+              summary: TextIO | None = None) -> int:
+    """Run until ``stop`` is set, SIGINT/SIGTERM, or ``config.duration_s``; returns the exit code. ``summary``: where
+    the final status goes as one JSON object (``--json``), besides the status lines on ``out``."""
     from thalex_modular.deployment.instrument_runtime import CredentialsMissing, build_runtime
     from thalex_modular.deployment.venue_check import VenueError, listed_instruments
     from thalex_modular.platform.adapters.exchanges.thalex.errors import CredentialsError, ThalexError
@@ -128,7 +134,11 @@ async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event |
             for task in (failed, stopping):
                 task.cancel()
             await runtime.stop()
-            print(f"platform run: stopped; {runtime.status().line()}", file=out, flush=True)
+            final = runtime.status()
+            print(f"platform run: stopped; {final.line()}", file=out, flush=True)
+            if summary is not None:
+                print(json.dumps({**dataclasses.asdict(final), "exit_code": code}, sort_keys=True), file=summary,
+                      flush=True)
         return code
     finally:
         for sig in installed:
