@@ -31,6 +31,7 @@ _VERB_MODULES: Final = {
     "data": "thalex_modular.deployment.data_cli",
     "instruments": "thalex_modular.deployment.instruments_cli",
     "config": "thalex_modular.deployment.config_cli",
+    "backtest": "thalex_modular.deployment.backtest_cli",
 }
 
 

@@ -244,6 +244,13 @@ class ShadowSettings(_Model):
     taker_fee_bps: float = 5.0
 
 
+class BacktestSettings(_Model):
+    """``platform backtest``: how history is read, and bar mode's fill bound (``docs/backtest.md``)."""
+
+    bar_volume_share: float = Field(default=0.1, gt=0, le=1.0)  # bar mode: most a side fills, share of bar volume
+    chunk_s: int = Field(default=600, gt=0)  # seconds of history per storage read (memory per chunk)
+
+
 class OptionsVolSettings(_Model):
     """The options volatility service (docs/quoting_model.md): when the instrument's underlying has options listed,
     their ATM implied vol at ``constant_maturity_days`` and the index's realized vol over the same horizon feed the
@@ -295,6 +302,7 @@ class RunConfig(_Model):
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     options_vol: OptionsVolSettings = Field(default_factory=OptionsVolSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
 
     @model_validator(mode="after")
     def _mass_quote_is_live_only(self) -> RunConfig:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
+from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
 from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
 from thalex_modular.deployment.order_sizes import fit_order_sizes
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
@@ -36,7 +37,6 @@ from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.domain.enums import InstrumentKind
 from thalex_modular.platform.domain.kill_switch import KillSwitchConfig
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowConfig, ToxicFlowDetector
-from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
 from thalex_modular.platform.domain.tracking.account_exposure import OrderOwnership
 from thalex_modular.platform.use_cases.mass_quoting import Level, MassQuoteSettings
@@ -214,20 +214,8 @@ def load_credentials(settings: CredentialSettings) -> ThalexCredentials:
 def service_parts(config: RunConfig) -> tuple[
     CoreParameters, QuotingServiceConfig, ToxicFlowDetector | None, KillSwitchConfig | None
 ]:
-    s, r, g, t, k = config.strategy, config.risk, config.guard, config.toxic_flow, config.kill_switch
-    params = CoreParameters(
-        gamma=s.gamma, max_position_underlying=r.max_position_underlying, level_amounts=s.level_amounts_underlying,
-        horizon_s=s.horizon_s, min_spread_ticks=s.min_spread_ticks, amend_tolerance_ticks=s.amend_tolerance_ticks,
-        amend_tolerance_bps=s.amend_tolerance_bps, amount_tolerance=s.amount_tolerance,
-        max_order_amount=r.max_order_amount_underlying, max_notional_usd=r.max_notional_usd,
-        max_instrument_notional_usd=r.max_instrument_notional_usd, max_account_notional_usd=r.max_account_notional_usd,
-        max_open_orders=r.max_open_orders, price_band_bps=r.price_band_bps, max_mark_age_ns=r.max_mark_age_ms * _MS,
-        fill_report_grace_ns=g.fill_report_grace_ms * _MS, label=s.label,
-        maker_fee_bps=s.maker_fee_bps if s.maker_fee_bps is not None or config.mode is RunMode.LIVE
-        else config.shadow.maker_fee_bps,
-        min_edge_bps=s.min_edge_bps, sigma_floor_annual=s.sigma_floor_annual, model=s.model,
-        arrival_intensity_per_s=s.arrival_intensity_per_s,
-    )
+    g, t, k = config.guard, config.toxic_flow, config.kill_switch
+    params = core_parameters(config)
     service_config = QuotingServiceConfig(
         max_feed_silence_ns=g.max_feed_silence_ms * _MS, max_data_age_ns=g.max_data_age_ms * _MS,
         check_interval_ns=g.check_interval_ms * _MS, throttle_backoff_ns=g.throttle_backoff_ms * _MS,
@@ -308,13 +296,7 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
     try:
         instrument = await _fetch_instrument(session, config.instrument)
         config = fit_order_sizes(config, instrument)
-        sh = config.shadow
-        sim = SimMatchConfig(
-            order_entry_latency_ns=round(sh.order_entry_latency_ms * _MS), cancel_latency_ns=round(sh.cancel_latency_ms
-            * _MS), response_latency_ns=round(sh.response_latency_ms * _MS), slippage_ticks=sh.slippage_ticks,
-            maker_fee_bps=sh.maker_fee_bps, taker_fee_bps=sh.taker_fee_bps,
-            feed_latency_ns=round(sh.feed_latency_ms * _MS),
-        )
+        sim = sim_match_config(config.shadow)
         gateway = SimGateway(SimMatchEngine(instrument, clock, sim), clock)
         params, service_config, toxic, kill_switch = service_parts(config)
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,

@@ -43,6 +43,9 @@ QUOTE_DTYPE: Final = np.dtype(
     ]
 )
 
+#: Feed delay of one quote: receive time minus exchange time (ns).
+FEED_DELAY_DTYPE: Final = np.dtype([("delay_ns", "i8")])
+
 #: One-minute bars built from trades: ``ts_ns`` is the minute's start; volume in the underlying.
 OHLCV_DTYPE: Final = np.dtype(
     [
@@ -462,6 +465,7 @@ class Storage(Protocol):
     ``write(records)``            insert any mix of records, ignoring rows already stored; returns rows added
     ``read_trades/quotes``        [start_ns, end_ns) of one instrument, ordered by (ts_ns, seq); quotes by the
                                   exchange clock unless ``clock="local"``
+    ``read_feed_delays``          receive minus exchange time (ns) of up to 10,000 quotes in range with both clocks
     ``read_ohlcv_1m``             bars whose minute start is in [start_ns, end_ns)
     ``read_candles_1m``           venue candles of (source, name) with minute start in [start_ns, end_ns)
     ``read_candle_fetches``       backfill chunks of (source, name) fetched once past, starting in [start_ns, end_ns)
@@ -492,6 +496,8 @@ class Storage(Protocol):
     async def read_quotes(
         self, instrument_name: str, start_ns: int, end_ns: int, clock: QuoteClock = "exchange"
     ) -> npt.NDArray[np.void]: ...
+
+    async def read_feed_delays(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.int64]: ...
 
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]: ...
 

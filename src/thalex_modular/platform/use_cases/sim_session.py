@@ -18,7 +18,7 @@ from thalex_modular.platform.domain.events import OrderDenied, ResyncRequest
 from thalex_modular.platform.domain.fees import thalex_maker_fee_bps
 from thalex_modular.platform.domain.market.regime import RegimeConfig
 from thalex_modular.platform.domain.market.regime_analyzer import MultiWindowRegimeAnalyzer
-from thalex_modular.platform.domain.requests import ClientOrderIds
+from thalex_modular.platform.domain.requests import ClientOrderIds, OrderRequest
 from thalex_modular.platform.domain.risk import RiskCheck, RiskConfig
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim.results import SimEvent
@@ -97,7 +97,11 @@ def _bps_of(usd: float, notional_usd: float) -> float:
 
 
 class SimSession:
-    """Drives one :class:`QuotingCore` against one :class:`SimMatchEngine` on a :class:`SimClock`."""
+    """Drives one :class:`QuotingCore` against one :class:`SimMatchEngine` on a :class:`SimClock`.
+
+    Hooks (each optional): ``on_fill`` gets every fill the tracker emits; ``on_booked`` every fill as the exchange
+    books it, with its fee (USD); ``on_request`` every request sent to the exchange (a backtest records them).
+    """
 
     def __init__(
         self,
@@ -105,12 +109,16 @@ class SimSession:
         engine: SimMatchEngine,
         clock: SimClock,
         on_fill: Callable[[Fill], None] | None = None,
+        on_booked: Callable[[Fill], None] | None = None,
+        on_request: Callable[[OrderRequest], None] | None = None,
     ) -> None:
         self.core = core
         self.engine = engine
         self.clock = clock
         self.stats = SimStats()
         self._on_fill = on_fill
+        self._on_booked = on_booked
+        self._on_request = on_request
 
     def on_ticker(self, ticker: Ticker) -> None:
         self._advance(ticker.ts_local_ns)
@@ -173,6 +181,8 @@ class SimSession:
                 for trade in self.engine.booked_trades(answer):  # the fees, as live books trade_history
                     if tracker.on_trade_fee(trade):
                         stats.fees_usd += trade.fee
+                    if self._on_booked is not None:
+                        self._on_booked(trade)
         if filled:
             position = abs(tracker.position(self.core.instrument.instrument_name).position)
             stats.max_abs_position = max(stats.max_abs_position, position)
@@ -184,6 +194,8 @@ class SimSession:
             self.core.register_sent(request, now)
             self.engine.submit(request)
             self.stats.requests_sent += 1
+            if self._on_request is not None:
+                self._on_request(request)
         self._count_denials(plan.denials)
 
     def _count_denials(self, denials: list[OrderDenied]) -> None:
@@ -283,12 +295,14 @@ def build_sim_session(
     params: CoreParameters | None = None,
     sim_config: SimMatchConfig | None = None,
     on_fill: Callable[[Fill], None] | None = None,
+    on_booked: Callable[[Fill], None] | None = None,
+    on_request: Callable[[OrderRequest], None] | None = None,
 ) -> SimSession:
     """A core against the simulator on simulated time; the strategy's maker fee is the simulator's unless
-    ``params`` names one."""
+    ``params`` names one. Hooks: see :class:`SimSession`."""
     clock = SimClock(start_ns)
     engine = SimMatchEngine(instrument, clock, sim_config)
     p = params or CoreParameters()
     if p.maker_fee_bps is None:
         p = dataclasses.replace(p, maker_fee_bps=engine.config.maker_fee_bps)
-    return SimSession(build_core(instrument, p), engine, clock, on_fill)
+    return SimSession(build_core(instrument, p), engine, clock, on_fill, on_booked, on_request)

@@ -87,9 +87,15 @@ class EmbeddedStorage(RangeReads, SessionReads):
 
     Args:
         path: the database file (its directory is created); ``":memory:"`` for a throwaway store.
+        memory_limit_mb: DuckDB's memory limit (its buffer pool keeps the pages it read up to it; the default is
+            80 % of RAM, so a long scan such as a backtest's range reads grows the process by what it read). None:
+            DuckDB's default.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, memory_limit_mb: int | None = None) -> None:
+        if memory_limit_mb is not None and memory_limit_mb <= 0:
+            raise ValueError(f"EmbeddedStorage: memory_limit_mb must be > 0, was {memory_limit_mb}")
+        self.memory_limit_mb = memory_limit_mb
         self.path = path if path == ":memory:" else Path(path)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
@@ -141,6 +147,8 @@ class EmbeddedStorage(RangeReads, SessionReads):
             if isinstance(self.path, Path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.path))
+            if self.memory_limit_mb is not None:
+                con.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
             # migration 5 keys stored quotes with it; another connection of this process to the file may have it
             with contextlib.suppress(duckdb.CatalogException):
                 con.create_function(

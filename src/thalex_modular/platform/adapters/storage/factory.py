@@ -33,6 +33,7 @@ def make_storage(
     *,
     data_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    embedded_memory_limit_mb: int | None = None,
 ) -> PostgresStorage | EmbeddedStorage:
     """Build (not open) a store.
 
@@ -40,6 +41,7 @@ def make_storage(
         target: a ``postgresql://`` DSN, or a path to an embedded store file (plain or ``duckdb:///path``), or None.
         data_dir: directory of the embedded store when ``target`` is None (default: :func:`default_data_dir`).
         env: where to look up ``THALEX_DB_DSN`` when ``target`` is None (default: ``os.environ``).
+        embedded_memory_limit_mb: the embedded store's DuckDB memory limit (None: DuckDB's default).
     """
     if target is None:
         target = (os.environ if env is None else env).get(DSN_ENV) or None
@@ -48,8 +50,8 @@ def make_storage(
     if isinstance(target, str) and target.startswith(EMBEDDED_SCHEME):
         target = target[len(EMBEDDED_SCHEME):]
     if target is not None:
-        return EmbeddedStorage(Path(target))
-    return EmbeddedStorage((data_dir or default_data_dir()) / STORE_FILE_NAME)
+        return EmbeddedStorage(Path(target), embedded_memory_limit_mb)
+    return EmbeddedStorage((data_dir or default_data_dir()) / STORE_FILE_NAME, embedded_memory_limit_mb)
 
 
 async def open_storage(

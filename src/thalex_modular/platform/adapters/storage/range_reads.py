@@ -12,6 +12,7 @@ from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import (
     CANDLE_DTYPE,
     CANDLE_FETCH_DTYPE,
+    FEED_DELAY_DTYPE,
     OHLCV_DTYPE,
     QUOTE_CLOCKS,
     QUOTE_DTYPE,
@@ -54,6 +55,13 @@ class RangeReads(ABC):
             raise InvalidValue(f"read_quotes: clock must be one of {list(QUOTE_CLOCKS)}, was {clock!r}")
         sql = schema.READ_QUOTES_SQL if clock == "exchange" else schema.READ_QUOTES_LOCAL_SQL
         return await self._read(sql, QUOTE_DTYPE, instrument_name, start_ns, end_ns)
+
+    async def read_feed_delays(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.int64]:
+        """Receive time minus exchange time (ns) of the first (at most 10,000) quotes in [start_ns, end_ns) that
+        carry both clocks; empty when none does (the backtest then keeps its configured feed latency)."""
+        check_range("read_feed_delays", start_ns, end_ns)
+        rows = await self._read(schema.READ_FEED_DELAYS_SQL, FEED_DELAY_DTYPE, instrument_name, start_ns, end_ns)
+        return np.asarray(rows["delay_ns"], dtype=np.int64)
 
     async def read_ohlcv_1m(self, instrument_name: str, start_ns: int, end_ns: int) -> npt.NDArray[np.void]:
         """1m bars with minute start in [start_ns, end_ns) as ``OHLCV_DTYPE``."""

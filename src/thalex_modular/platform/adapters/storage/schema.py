@@ -236,6 +236,12 @@ READ_QUOTES_LOCAL_SQL: Final = (
     f"SELECT ts_local_ns AS ts_ns, {_QUOTE_VALUES} FROM quotes "
     "WHERE instrument_name = $1 AND ts_local_ns >= $2 AND ts_local_ns < $3 ORDER BY ts_local_ns, seq, snapshot_id"
 )
+#: Feed delays of quotes that carry both clocks (receive time - exchange time, ns), oldest first, at most 10,000.
+READ_FEED_DELAYS_SQL: Final = (
+    "SELECT ts_local_ns - ts_exchange_ns AS delay_ns FROM quotes "
+    "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 AND ts_exchange_ns IS NOT NULL "
+    "ORDER BY ts_ns, seq, snapshot_id LIMIT 10000"
+)
 READ_OHLCV_SQL: Final = (
     "SELECT ts_ns, open, high, low, close, volume, trades FROM ohlcv_1m "
     "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns"

@@ -21,7 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ..enums import Side
+from .match_kernel import UNKNOWN_LOTS, allocate_cross_kernel, allocate_trade_kernel
 from .sim_order import SimOrder
 
 
@@ -91,19 +95,33 @@ def through_distance(order: SimOrder, trade_ticks: int) -> int:
     return order.price_ticks - trade_ticks if order.side is Side.BUY else trade_ticks - order.price_ticks
 
 
-def _price_time(orders: list[SimOrder], ticks: int) -> list[SimOrder]:
-    """The orders ``ticks`` reached (at or through their limit) with something left, in the order an aggressor at
-    ``ticks`` meets them: most aggressive price first, then earliest joined."""
-    reached = [o for o in orders if through_distance(o, ticks) >= 0 and o.remaining_lots > 0]
-    reached.sort(key=lambda o: (-through_distance(o, ticks), o.priority))
-    return reached
+def _reached(orders: list[SimOrder], ticks: int) -> list[SimOrder]:
+    """The orders a print or level at ``ticks`` reaches with lots left: the only ones the kernel can fill or whose
+    queue it can move (most calls reach none, and skip the kernel)."""
+    return [o for o in orders if o.remaining_lots > 0 and through_distance(o, ticks) >= 0]
+
+
+def _arrays(orders: list[SimOrder]) -> tuple[NDArray[np.int64], ...]:
+    """The kernel's columns of ``orders``: price ticks, remaining lots, queue ahead (-1 unknown), priority."""
+    n = len(orders)
+    price = np.empty(n, dtype=np.int64)
+    remaining = np.empty(n, dtype=np.int64)
+    ahead = np.empty(n, dtype=np.int64)
+    priority = np.empty(n, dtype=np.int64)
+    for i, o in enumerate(orders):
+        price[i] = o.price_ticks
+        remaining[i] = o.remaining_lots
+        ahead[i] = UNKNOWN_LOTS if o.queue_ahead_lots is None else o.queue_ahead_lots
+        priority[i] = o.priority
+    return price, remaining, ahead, priority
 
 
 def allocate_cross(orders: list[SimOrder], opposite_ticks: int, crossed_lots: int | None) -> list[tuple[SimOrder, int]]:
-    """Share the opposite best level that crossed our resting orders among them.
+    """Share the opposite best level that crossed our resting orders among them (:func:`allocate_cross_kernel`).
 
     Args:
-        orders: our resting orders on the side the level crosses (bids for an ask at or below them), any order.
+        orders: our resting orders on the side the level crosses (bids for an ask at or below them), one side,
+            any order.
         opposite_ticks: the opposite best price, ticks.
         crossed_lots: the lots of that level not yet used to fill us; None when its size is unknown (every
             crossed order then fills in full).
@@ -111,25 +129,26 @@ def allocate_cross(orders: list[SimOrder], opposite_ticks: int, crossed_lots: in
     Returns:
         ``(order, lots)`` pairs with lots > 0 in price-time priority, summing to at most ``crossed_lots``.
     """
-    fills: list[tuple[SimOrder, int]] = []
-    left = crossed_lots
-    for order in _price_time(orders, opposite_ticks):
-        lots = order.remaining_lots if left is None else min(left, order.remaining_lots)
-        if lots <= 0:
-            break
-        fills.append((order, lots))
-        if left is not None:
-            left -= lots
-    return fills
+    orders = _reached(orders, opposite_ticks)
+    if not orders:
+        return []
+    price, remaining, _, priority = _arrays(orders)
+    n = len(orders)
+    out_index = np.empty(n, dtype=np.int64)
+    out_lots = np.empty(n, dtype=np.int64)
+    left = UNKNOWN_LOTS if crossed_lots is None else max(0, crossed_lots)
+    count = allocate_cross_kernel(orders[0].side is Side.BUY, opposite_ticks, left, price, remaining, priority, n,
+                                  out_index, out_lots)
+    return [(orders[int(out_index[k])], int(out_lots[k])) for k in range(count)]
 
 
 def allocate_trade(
     orders: list[SimOrder], trade_ticks: int, trade_lots: int, slippage_ticks: int
 ) -> list[tuple[SimOrder, int]]:
-    """Share one public trade among our resting orders that it can fill.
+    """Share one public trade among our resting orders that it can fill (:func:`allocate_trade_kernel`).
 
     Args:
-        orders: our resting orders on the side the aggressor hit (buys for a sell aggressor), any order.
+        orders: our resting orders on the side the aggressor hit (buys for a sell aggressor), one side, any order.
         trade_ticks: the trade price in ticks (rounded against us by the caller).
         trade_lots: the trade size in lots (rounded down by the caller).
         slippage_ticks: ticks a trade must go through our limit to fill us without a queue (>= 1).
@@ -138,21 +157,16 @@ def allocate_trade(
         ``(order, lots)`` pairs with lots > 0, in price-time priority; the lots sum to at most ``trade_lots``.
         Queue positions of the orders at the trade's level are advanced in place.
     """
-    left = trade_lots
-    fills: list[tuple[SimOrder, int]] = []
-    for order in _price_time(orders, trade_ticks):
-        if left <= 0:
-            break
-        if through_distance(order, trade_ticks) < slippage_ticks:
-            if order.queue_ahead_lots is None:
-                continue  # level size unknown: the queue ahead is never consumed (conservative)
-            eaten = min(left, order.queue_ahead_lots)
-            order.queue_ahead_lots -= eaten
-            left -= eaten
-            if order.queue_ahead_lots > 0:
-                continue
-        lots = min(left, order.remaining_lots)
-        if lots > 0:
-            fills.append((order, lots))
-            left -= lots
-    return fills
+    orders = _reached(orders, trade_ticks)
+    if not orders:
+        return []
+    price, remaining, ahead, priority = _arrays(orders)
+    n = len(orders)
+    out_index = np.empty(n, dtype=np.int64)
+    out_lots = np.empty(n, dtype=np.int64)
+    count = allocate_trade_kernel(orders[0].side is Side.BUY, trade_ticks, trade_lots, slippage_ticks, price,
+                                  remaining, ahead, priority, n, out_index, out_lots)
+    for order, lots_ahead in zip(orders, ahead.tolist(), strict=True):
+        if order.queue_ahead_lots is not None:
+            order.queue_ahead_lots = lots_ahead
+    return [(orders[int(out_index[k])], int(out_lots[k])) for k in range(count)]

@@ -1,0 +1,152 @@
+"""The reference driver: history replayed through SimSession, i.e. the objects shadow mode runs (QuotingCore,
+StateTracker, RiskCheck, OrderReconciler, SimMatchEngine) on a simulated clock with the latency model.
+
+Each event of the exchange clock is seen ``feed_latency_ns`` later on ours (the clock the session runs on).
+Deterministic for a seed: the only random choice is the aggressor of a trade the data gives no side for and that
+printed exactly at the mid (others take the side of the mid they are on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from thalex_modular.platform.domain.entities import Fill, Ticker, Trade
+from thalex_modular.platform.domain.enums import MakerTaker, OrderStatus, Side
+from thalex_modular.platform.domain.requests import AmendOrder, InsertOrder, OrderRequest
+from thalex_modular.platform.use_cases.sim_session import SimSession, build_sim_session
+
+from .config import BacktestConfig
+from .events import QUOTE
+from .recorder import BacktestRecorder, RestingQuotes, columns_table, sample_interval_for, typed_columns
+
+#: Request kinds in the request log.
+INSERT: Final = 0
+AMEND: Final = 1
+CANCEL: Final = 2
+REQUEST_DTYPE: Final = np.dtype(
+    [("ts_ns", "i8"), ("kind", "i1"), ("side", "i1"), ("client_order_id", "i8"), ("price", "f8"), ("amount", "f8")]
+)
+_RESTING: Final = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
+def _positive_or_none(value: float) -> float | None:
+    return value if value > 0.0 else None  # NaN compares False: None
+
+
+def _amount_or_none(price: float | None, amount: float) -> float | None:
+    return amount if price is not None and amount >= 0.0 else None
+
+
+class ReferenceDriver:
+    """Replays ``EVENT_DTYPE`` chunks through a :class:`SimSession`; :attr:`recorder` holds what it saw, and
+    with ``record_requests`` every request sent."""
+
+    def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None,
+                 record_requests: bool = False) -> None:
+        self.config = config
+        self.record_requests = record_requests
+        self.feed_latency_ns = config.sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
+        history = config.history
+        sim = dataclasses.replace(config.sim, feed_latency_ns=self.feed_latency_ns)
+        self.session: SimSession = build_sim_session(
+            config.instrument, history.start_ns, config.params, sim,
+            on_booked=self._on_booked, on_request=self._on_request,
+        )
+        self.session.core.warm_up()  # compile (or load) the kernels now, not inside the timed replay
+        self.recorder = BacktestRecorder(sample_interval_for(history.start_ns, history.end_ns), history.start_ns)
+        self._rng = random.Random(seed)
+        self._name = config.instrument.instrument_name
+        self.mid = math.nan
+        self.mark = math.nan
+        self.events = 0
+        self.skipped = 0
+        self.offered_amount = 0.0
+        self._offered: dict[int, float] = {}
+        self.request_counts = [0, 0, 0]  # inserts, amends, cancels
+        self._requests = typed_columns(REQUEST_DTYPE)
+
+    def replay(self, chunk: npt.NDArray[np.void]) -> None:
+        """Feed one chunk of events, in order."""
+        session, recorder, name, feed = self.session, self.recorder, self._name, self.feed_latency_ns
+        for ts, kind, side, bp, ba, ap, aa, mk, px, amt in chunk.tolist():
+            now = ts + feed
+            if recorder.due(now):
+                self._sample(now)
+            recorder.observe(now, self.mid)
+            self.events += 1
+            if kind == QUOTE:
+                bid, ask = _positive_or_none(bp), _positive_or_none(ap)
+                mark = mk if mk > 0.0 else (0.5 * (bid + ask) if bid and ask else bid or ask)
+                if mark is None:
+                    self.skipped += 1
+                    continue
+                self.mid = 0.5 * (bid + ask) if bid and ask else mark
+                self.mark = mark
+                session.on_ticker(Ticker(
+                    name, mark, ts, now, best_bid_price=bid, best_bid_amount=_amount_or_none(bid, ba),
+                    best_ask_price=ask, best_ask_amount=_amount_or_none(ask, aa),
+                ))
+            else:
+                if not (px > 0.0 and amt > 0.0):
+                    self.skipped += 1
+                    continue
+                session.on_trade(Trade(name, px, amt, self._taker(side, px), ts, now))
+
+    def _taker(self, side: int, price: float) -> Side:
+        """The aggressor: the data's, else the side of the mid the print is on (a coin flip exactly at it)."""
+        if side:
+            return Side.BUY if side > 0 else Side.SELL
+        if price != self.mid and self.mid == self.mid:
+            return Side.BUY if price > self.mid else Side.SELL
+        return Side.BUY if self._rng.random() < 0.5 else Side.SELL
+
+    def _sample(self, now: int) -> None:
+        if self.mid != self.mid:
+            self.recorder.skip_to(now)
+            return
+        bids: list[tuple[float, float]] = []
+        asks: list[tuple[float, float]] = []
+        for order in self.session.core.tracker.open_orders(self._name):
+            if order.status in _RESTING:
+                (bids if order.side is Side.BUY else asks).append((order.price, order.remaining_amount))
+        self.recorder.sample(now, self.mid, self.mark, RestingQuotes(bids, asks))
+
+    def _on_booked(self, fill: Fill) -> None:
+        self.recorder.on_fill(fill.ts_local_ns, fill.side.sign, fill.maker_taker is MakerTaker.MAKER, fill.price,
+                              fill.amount, fill.fee, self.mid)
+
+    def _on_request(self, request: OrderRequest) -> None:
+        cid = request.client_order_id
+        if isinstance(request, InsertOrder):
+            row = (INSERT, request.side.sign, request.price, request.amount)
+            self._offer(cid, request.amount)
+        elif isinstance(request, AmendOrder):
+            row = (AMEND, 0, request.price, request.amount)
+            self._offer(cid, request.amount)
+        else:
+            row = (CANCEL, 0, math.nan, math.nan)
+            self._offered.pop(cid, None)
+        self.request_counts[row[0]] += 1
+        if not self.record_requests:
+            return
+        for column, value in zip(self._requests, (self.session.clock.now_ns(), row[0], row[1],
+                                                  request.client_order_id, row[2], row[3]), strict=True):
+            column.append(value)
+
+    def _offer(self, client_order_id: int, amount: float) -> None:
+        """Count what an order offers: its amount, plus what an amend adds (Thalex: the new total incl. fills)."""
+        before = self._offered.get(client_order_id, 0.0)
+        if amount > before:
+            self.offered_amount += amount - before
+            self._offered[client_order_id] = amount
+
+    def requests(self) -> npt.NDArray[np.void]:
+        """Every request sent, in order (``REQUEST_DTYPE``); empty unless ``record_requests`` (the log grows with
+        the replay: parity tests keep it, long runs do not)."""
+        return columns_table(REQUEST_DTYPE, self._requests)

@@ -1,0 +1,48 @@
+"""The event stream: tick merge order and the bar rule's events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from thalex_modular.platform.domain.errors import InvalidValue
+from thalex_modular.platform.domain.storage import NANOS_PER_MINUTE, OHLCV_DTYPE, QUOTE_DTYPE, TRADE_DTYPE
+from thalex_modular.platform.use_cases.backtest.events import BAR_PRINT_OFFSET_NS, QUOTE, TRADE, bar_events, tick_events
+
+
+def test_tick_events_merge_by_time_with_quotes_first_at_equal_times() -> None:
+    # Arrange
+    quotes = np.array([(10, 99.0, 1.0, 101.0, 2.0, 100.0), (30, 98.0, 1.0, 100.0, 1.0, np.nan)], dtype=QUOTE_DTYPE)
+    trades = np.array([(5, 100.0, 0.5, 1), (10, 99.0, 0.1, -1), (40, 97.0, 0.2, 0)], dtype=TRADE_DTYPE)
+    # Act
+    events = tick_events(quotes, trades)
+    # Assert
+    assert events["ts_ns"].tolist() == [5, 10, 10, 30, 40]
+    assert events["kind"].tolist() == [TRADE, QUOTE, TRADE, QUOTE, TRADE]
+    assert events["side"].tolist() == [1, 0, -1, 0, 0]
+    assert events[1]["bid_price"] == 99.0 and events[1]["ask_amount"] == 2.0 and np.isnan(events[1]["price"])
+    assert events[2]["price"] == 99.0 and events[2]["amount"] == 0.1 and np.isnan(events[2]["bid_price"])
+
+
+def test_bar_events_two_prints_of_the_volume_share_then_the_close_without_a_book() -> None:
+    # Arrange: a traded bar and an empty one
+    t0 = 1_700_000_040 * 10**9 // NANOS_PER_MINUTE * NANOS_PER_MINUTE
+    bars = np.array([(t0, 100.0, 105.0, 95.0, 102.0, 4.0, 9), (t0 + NANOS_PER_MINUTE, 102.0, 102.0, 102.0, 102.0,
+                                                                 0.0, 0)], dtype=OHLCV_DTYPE)
+    # Act
+    events = bar_events(bars, 0.25)
+    # Assert
+    assert events["ts_ns"].tolist() == [t0 + BAR_PRINT_OFFSET_NS] * 2 + [t0 + NANOS_PER_MINUTE - 1,
+                                                                         t0 + 2 * NANOS_PER_MINUTE - 1]
+    sell, buy, close, close2 = events
+    assert (sell["kind"], sell["side"], sell["price"], sell["amount"]) == (TRADE, -1, 95.0, 1.0)
+    assert (buy["kind"], buy["side"], buy["price"], buy["amount"]) == (TRADE, 1, 105.0, 1.0)
+    assert close["kind"] == QUOTE and close["mark_price"] == 102.0
+    assert np.isnan(close["bid_price"]) and np.isnan(close["ask_price"])
+    assert close2["mark_price"] == 102.0
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_bar_events_refuse_a_volume_share_outside_0_1(share: float) -> None:
+    with pytest.raises(InvalidValue, match="volume_share"):
+        bar_events(np.zeros(0, dtype=OHLCV_DTYPE), share)
