@@ -21,9 +21,10 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
+from thalex_modular.deployment.cli_errors import UsageError
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
 from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
-from thalex_modular.deployment.data_backfill import parse_time_s
+from thalex_modular.deployment.time_args import parse_time_ns
 from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage, StorageError
@@ -77,12 +78,15 @@ def build_config(args: argparse.Namespace) -> tuple[RunConfig, BacktestConfig]:
         ConfigError: invalid config; InvalidValue: bad --from/--to; UnknownInstrument: no trading rules for it.
     """
     run_config = load_run_config(args.config, os.environ, {"instrument": args.instrument})
-    start_s, end_s = parse_time_s(args.from_, "--from"), parse_time_s(args.to, "--to")
-    if end_s <= start_s:
+    try:
+        start_ns, end_ns = parse_time_ns(args.from_, "--from", "s"), parse_time_ns(args.to, "--to", "s")
+    except UsageError as exc:
+        raise InvalidValue(str(exc)) from None
+    if end_ns <= start_ns:
         raise InvalidValue(f"invalid `--to`: must be after --from ({args.from_}), was {args.to}")
     instrument = backtest_instrument(run_config.instrument)
     history = HistoryRange(
-        run_config.instrument, start_s * _NS, end_s * _NS, args.mode, run_config.backtest.chunk_s * _NS,
+        run_config.instrument, start_ns, end_ns, args.mode, run_config.backtest.chunk_s * _NS,
         run_config.backtest.bar_volume_share,
     )
     return run_config, BacktestConfig(instrument, history, core_parameters(run_config),
