@@ -98,6 +98,7 @@ def _record(study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcom
             trial.report(value, step)
     trial.set_user_attr("run_id", outcome.run_id)
     trial.set_user_attr("node_id", outcome.node_id)
+    trial.set_user_attr("pid", outcome.pid)
     trial.set_user_attr("backtest_s", outcome.backtest_s)
     trial.set_user_attr("metrics", {k: v for k, v in vars_of(outcome.metrics).items() if v == v})
     progress.nodes.add(outcome.node_id)
