@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from thalex_modular.deployment.cli_errors import CliError, UsageError
-from thalex_modular.deployment.progress import Progress
 from thalex_modular.deployment.time_args import time_arg
 from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
 from thalex_modular.platform.domain.storage import StorageError

@@ -68,7 +68,7 @@ def execute(req: SweepRequest, out: TextIO) -> int:
     args = req.args
     started_ray = ensure_ray(args.address)
     try:
-        parallel = args.parallel or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        parallel = args.parallel or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
         train, oos = share(req.train), (share(req.oos) if req.oos is not None else None)
         study = create_study(req)
         plan = SweepPlan(req.space, req.objectives, req.configs, args.trials, parallel, args.seed, args.steps,
@@ -101,9 +101,9 @@ def _write_configs(req: SweepRequest, rows: list[WalkForwardRow], study: optuna.
     names = [o.name for o in req.objectives]
     for i, row in enumerate(rows):
         path = args.out / ("best.toml" if i == 0 else f"pareto-{row.number}.toml")
-        trial = study.get_trials(deepcopy=False)[row.number]
+        run_id = study.get_trials(deepcopy=False)[row.number].user_attrs.get("run_id")
         header = (
-            f"platform sweep {study.study_name}: trial {row.number} (backtest run_id {trial.user_attrs.get('run_id')})\n"
+            f"platform sweep {study.study_name}: trial {row.number} (backtest run_id {run_id})\n"
             f"in-sample {'/'.join(names)} = {_fmt(row.in_sample)} over [{_iso(req.train.history.start_ns)}, "
             f"{_iso(req.train.history.end_ns)}); out-of-sample = {_fmt(row.out_of_sample)}\n"
             f"reproduce: platform backtest --instrument {args.instrument} --from {req.train.history.start_ns}ns "

@@ -29,7 +29,7 @@ def _figures(study: optuna.Study, objectives: Sequence[Objective]) -> list[tuple
     ]
     if len(complete) >= 2:
         figures.append(("Parallel coordinates", vis.plot_parallel_coordinate(study, target=target, target_name=name)))
-        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))[0].distributions) > 1:
+        if len(complete[0].distributions) > 1:
             try:
                 figures.append(("Parameter importances",
                                 vis.plot_param_importances(study, target=target, target_name=name)))
@@ -37,13 +37,9 @@ def _figures(study: optuna.Study, objectives: Sequence[Objective]) -> list[tuple
                 figures.append((f"Parameter importances: not computable ({exc})", None))
     if multi and complete:
         figures.append(("Pareto front", vis.plot_pareto_front(study, target_names=[o.name for o in objectives])))
-    if not single_objective_intermediates_absent(study):
+    if not multi and any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         figures.append(("Intermediate values (pruning)", vis.plot_intermediate_values(study)))
     return figures
-
-
-def single_objective_intermediates_absent(study: optuna.Study) -> bool:
-    return len(study.directions) > 1 or not any(t.intermediate_values for t in study.get_trials(deepcopy=False))
 
 
 def _table(rows: Sequence[WalkForwardRow], objectives: Sequence[Objective]) -> str:

@@ -9,6 +9,7 @@ left RUNNING are marked failed and enqueued again with their parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,7 +101,7 @@ def _record(study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcom
     trial.set_user_attr("node_id", outcome.node_id)
     trial.set_user_attr("pid", outcome.pid)
     trial.set_user_attr("backtest_s", outcome.backtest_s)
-    trial.set_user_attr("metrics", {k: v for k, v in vars_of(outcome.metrics).items() if v == v})
+    trial.set_user_attr("metrics", {k: v for k, v in dataclasses.asdict(outcome.metrics).items() if v == v})
     progress.nodes.add(outcome.node_id)
     progress.backtest_s.append(outcome.backtest_s)
     if outcome.pruned:
@@ -109,12 +110,6 @@ def _record(study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcom
     else:
         assert outcome.values is not None
         study.tell(trial, list(outcome.values))
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(obj)
 
 
 def _fail(study: optuna.Study, trial: optuna.trial.Trial, message: str, progress: SweepProgress) -> None:
@@ -148,7 +143,7 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
             _fail(study, trial, f"invalid parameters: {exc}", progress)
             progress.done += 1
             return
-        prune = (PruneSpec(study.pruner, study.direction.name.lower(), tuple(finished))
+        prune = (PruneSpec(study.pruner, study.direction, tuple(finished))
                  if single and plan.prune else None)
         ref = task.remote(config, window.ref, plan.seed, window.feed_latency_ns, plan.objectives, plan.steps, prune)
         pending[ref] = trial
@@ -162,7 +157,7 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
         trial = pending.pop(ready[0])
         try:
             outcome: TrialOutcome = ray.get(ready[0])
-        except (ray.exceptions.RayError, Exception) as exc:  # the backtest raised, or retries ran out
+        except Exception as exc:  # the backtest raised (RayTaskError), or Ray's retries ran out
             _fail(study, trial, f"{type(exc).__name__}: {exc}", progress)
         else:
             _record(study, trial, outcome, progress)

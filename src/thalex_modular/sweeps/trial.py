@@ -33,7 +33,7 @@ class PruneSpec:
     """What a trial needs to ask Optuna's pruner: the pruner, the direction, the finished trials."""
 
     pruner: optuna.pruners.BasePruner
-    direction: str
+    direction: optuna.study.StudyDirection
     finished: Sequence[optuna.trial.FrozenTrial]
 
 
