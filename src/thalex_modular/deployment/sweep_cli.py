@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -128,20 +129,26 @@ async def _load(args: argparse.Namespace, train: HistoryRange, oos: HistoryRange
         await storage.close()
 
 
-def _ray_address(address: str | None) -> dict[str, Any]:
-    if address is None:
-        return {"address": "local", "include_dashboard": False}
-    return {"address": address}
-
-
 def ensure_ray(address: str | None) -> bool:
-    """Connect to Ray (or start a local one); True when this call connected (the caller shuts it down)."""
+    """Connect to Ray: the cluster at ``address`` (checked to answer first), or a new local one on loopback without
+    a dashboard. True when this call connected (the caller shuts it down); False when Ray was already up.
+
+    Raises:
+        CliError: nothing answers at ``address``.
+    """
+    if address is None:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported (RAY_NOTES)
     import ray
 
     if ray.is_initialized():
         return False
-    try:
-        ray.init(**_ray_address(address), log_to_driver=False)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise CliError(f"cannot connect to Ray at {address or 'a new local instance'}: {exc}") from None
+    if address is not None:
+        from thalex_modular.deployment.status_cli import DeployError, init_ray
+
+        try:
+            init_ray(address)
+        except DeployError as exc:
+            raise CliError(str(exc)) from None
+        return True
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     return True
