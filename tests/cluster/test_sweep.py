@@ -187,3 +187,18 @@ def test_a_trial_whose_worker_is_killed_is_retried_and_the_study_goes_on(
     study = _study(journal)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert all(t.user_attrs["pid"] != killed for t in study.trials)
+
+
+def test_two_objectives_give_a_pareto_front_validated_out_of_sample(
+    ray_cluster: object, store: tuple[Path, int], tmp_path: Path,
+) -> None:
+    # Act: net PnL against max drawdown, the study in memory
+    out = tmp_path / "out"
+    printed = _sweep(_sweep_argv(store, out, 4, "--parallel", "4", "--objective", "pnl,drawdown"))
+    # Assert: one line and one config per front trial, in-sample and out-of-sample side by side
+    front = re.findall(r"best trial (\d+): pnl/drawdown in-sample=\S+ out-of-sample=(\S+)", printed)
+    assert front and all(oos != "n/a" for _, oos in front)
+    assert sorted(p.name for p in out.glob("*.toml")) == sorted(
+        ["best.toml", *(f"pareto-{n}.toml" for n, _ in front[1:])])
+    report = (out / "report.html").read_text()
+    assert "Pareto front" in report and "drawdown out-of-sample" in report

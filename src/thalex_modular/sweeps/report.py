@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 import optuna.visualization as vis
+from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
 from .objectives import Objective
@@ -32,7 +33,8 @@ def _figures(study: optuna.Study, objectives: Sequence[Objective]) -> list[tuple
         if len(complete[0].distributions) > 1:
             try:
                 figures.append(("Parameter importances",
-                                vis.plot_param_importances(study, target=target, target_name=name)))
+                                vis.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0),
+                                                           target=target, target_name=name)))
             except (RuntimeError, ValueError) as exc:  # e.g. every trial scored the same
                 figures.append((f"Parameter importances: not computable ({exc})", None))
     if multi and complete:
