@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from thalex_modular.deployment.config import RunConfig, load_run_config, read_config_file
+from thalex_modular.deployment.config import (
+    RunConfig,
+    _merge as merge_tables,  # the loader's own layering
+    load_run_config,
+    read_config_file,
+)
 from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
 from thalex_modular.platform.domain.entities import Instrument
 from thalex_modular.platform.use_cases.backtest.config import BacktestConfig
@@ -29,13 +34,6 @@ def nested(params: Mapping[str, Any]) -> dict[str, Any]:
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    return out
-
-
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
     return out
 
 
@@ -63,7 +61,7 @@ class TrialConfigs:
     def file_data(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The base file's tables with the instrument and ``params`` on top (what the written config holds)."""
         base = read_config_file(self.base_path) if self.base_path is not None else {}
-        return _merge(base, nested({"instrument": self.instrument_name, **params}))
+        return merge_tables(base, nested({"instrument": self.instrument_name, **params}))
 
 
 def _toml_value(value: Any, where: str) -> str:

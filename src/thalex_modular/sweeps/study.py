@@ -142,6 +142,8 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
         except (ConfigError, ValueError) as exc:
             _fail(study, trial, f"invalid parameters: {exc}", progress)
             progress.done += 1
+            if on_trial is not None:
+                on_trial(study, progress)
             return
         prune = (PruneSpec(study.pruner, study.direction, tuple(finished))
                  if single and plan.prune else None)
