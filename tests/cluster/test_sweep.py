@@ -24,8 +24,11 @@ import pytest
 from optuna.trial import TrialState
 
 from thalex_modular.deployment import backtest_cli, sweep_cli
+from thalex_modular.deployment.cli import main
 from thalex_modular.platform.adapters.storage import EmbeddedStorage
+from thalex_modular.platform.use_cases.backtest.source import HistoryRange
 from thalex_modular.platform.use_cases.backtest.synthetic import TickHistoryConfig, history_records, tick_history
+from thalex_modular.sweeps.history import Window, share
 from thalex_modular.sweeps.storage import open_storage
 
 START_S = 1_735_689_600  # 2025-01-01T00:00:00Z
@@ -102,6 +105,22 @@ def test_a_sweep_runs_on_both_nodes_and_its_best_config_reproduces_in_backtest(
     assert f"run_id={best.user_attrs['run_id']}" in text
     assert f"pnl_usd={best.user_attrs['metrics']['pnl_usd']:.2f}" in text.splitlines()[-1]
     assert best.user_attrs["metrics"]["pnl_usd"] == best.value
+    # ... and the file is a run config `platform run` and `deploy` accept
+    assert main(["config", "check", str(tmp_path / "out" / "best.toml")]) == 0
+
+
+def test_history_is_shared_through_the_object_store_without_a_copy(ray_cluster: object) -> None:
+    import ray
+
+    chunks = list(tick_history(TickHistoryConfig(seed=2), 2_000, chunk_events=500))
+    window = share(Window(HistoryRange(INSTRUMENT, chunks[0]["ts_ns"][0], chunks[-1]["ts_ns"][-1] + 1), chunks, None))
+
+    @ray.remote(num_cpus=1)
+    def inspect(received: list[np.ndarray]) -> list[tuple[bool, bool]]:
+        return [(c.flags.writeable, c.flags.owndata) for c in received]
+
+    # a chunk a task receives is a read-only view of the object store's buffer, not a copy of its own
+    assert ray.get(inspect.remote(window.ref)) == [(False, False)] * len(chunks)
 
 
 def _finished(journal: Path) -> list[tuple[int, float]]:

@@ -5,13 +5,13 @@ out-of-sample."""
 from __future__ import annotations
 
 import html
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import optuna.visualization as vis
-from optuna.importance import FanovaImportanceEvaluator
 from optuna.trial import TrialState
 
 from .objectives import Objective
@@ -33,8 +33,7 @@ def _figures(study: optuna.Study, objectives: Sequence[Objective]) -> list[tuple
         if len(complete[0].distributions) > 1:
             try:
                 figures.append(("Parameter importances",
-                                vis.plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0),
-                                                           target=target, target_name=name)))
+                                _importances(study, objectives)))
             except (RuntimeError, ValueError) as exc:  # e.g. every trial scored the same
                 figures.append((f"Parameter importances: not computable ({exc})", None))
     if multi and complete:
@@ -42,6 +41,19 @@ def _figures(study: optuna.Study, objectives: Sequence[Objective]) -> list[tuple
     if not multi and any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         figures.append(("Intermediate values (pruning)", vis.plot_intermediate_values(study)))
     return figures
+
+
+def _importances(study: optuna.Study, objectives: Sequence[Objective]) -> Any:
+    if len(objectives) == 1:
+        return vis.plot_param_importances(study)
+    # Optuna's default evaluator (PED-ANOVA) ranks parameters by what makes the target low: the first objective,
+    # negated when it is maximised
+    first = objectives[0]
+    sign = -1.0 if first.direction == "maximize" else 1.0
+    with warnings.catch_warnings():  # its warning that it favours low values: the sign above sees to that
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator", category=UserWarning)
+        return vis.plot_param_importances(study, target=lambda t: sign * t.values[0],
+                                          target_name=f"{'-' if sign < 0 else ''}{first.name}")
 
 
 def _table(rows: Sequence[WalkForwardRow], objectives: Sequence[Objective]) -> str:
