@@ -123,40 +123,48 @@ def test_history_is_shared_through_the_object_store_without_a_copy(ray_cluster: 
     assert ray.get(inspect.remote(window.ref)) == [(False, False)] * len(chunks)
 
 
-def _finished(journal: Path) -> list[tuple[int, float]]:
-    if not journal.exists():
-        return []
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _finished(url: str, name: str) -> list[tuple[int, float]]:
     try:
-        study = _study(journal)
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:  # the study is not created yet
         return []
     return [(t.number, t.value) for t in study.get_trials(states=(TrialState.COMPLETE,))]
 
 
-def test_a_killed_driver_resumes_from_its_journal_without_rerunning_finished_trials(
-    ray_cluster: object, store: tuple[Path, int], tmp_path: Path,
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_a_killed_driver_resumes_from_its_storage_without_rerunning_finished_trials(
+    ray_cluster: object, store: tuple[Path, int], tmp_path: Path, kind: str,
 ) -> None:
     # Arrange: a driver in its own process, on the session's cluster
-    journal = tmp_path / "study.journal"
-    argv = _sweep_argv(store, tmp_path / "out", 8, "--parallel", "2", "--no-prune", "--storage", f"journal:{journal}")
+    url = f"journal:{tmp_path / 'study.journal'}" if kind == "journal" else PG_URL
+    name = f"resume-{kind}-{os.getpid()}-{time.time_ns()}"
+    argv = _sweep_argv(store, tmp_path / "out", 8, "--parallel", "2", "--no-prune", "--storage", url,
+                       "--study-name", name)
     address = ray_cluster.address  # type: ignore[attr-defined]
     driver = subprocess.Popen([sys.executable, "-m", "thalex_modular", *argv, "--address", address],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    # Act: kill it once two trials are finished
-    deadline = time.monotonic() + 90
-    while len(_finished(journal)) < 2 and driver.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.3)
-    assert driver.poll() is None, "the driver ended before it was killed"
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
-    before = _finished(journal)
-    assert 2 <= len(before) < 8
-    printed = _sweep(argv)
-    # Assert: the finished trials are kept as they were, and only the rest ran
-    after = _finished(journal)
-    assert len(after) == 8
-    assert set(before) <= set(after)
-    assert f"ran {8 - len(before)} now ({len(before)} resumed)" in printed
+    try:
+        # Act: kill it once two trials are finished
+        deadline = time.monotonic() + 90
+        while len(_finished(url, name)) < 2 and driver.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert driver.poll() is None, "the driver ended before it was killed"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        before = _finished(url, name)
+        assert 2 <= len(before) < 8
+        printed = _sweep(argv)
+        # Assert: the finished trials are kept as they were, and only the rest ran
+        after = _finished(url, name)
+        assert len(after) == 8
+        assert set(before) <= set(after)
+        assert f"ran {8 - len(before)} now ({len(before)} resumed)" in printed
+    finally:
+        if kind == "postgresql":
+            optuna.delete_study(study_name=name, storage=open_storage(url))
 
 
 def _trial_workers() -> list[int]:
@@ -221,3 +229,22 @@ def test_two_objectives_give_a_pareto_front_validated_out_of_sample(
         ["best.toml", *(f"pareto-{n}.toml" for n, _ in front[1:])])
     report = (out / "report.html").read_text()
     assert "Pareto front" in report and "drawdown out-of-sample" in report
+
+
+def test_parameters_the_run_config_refuses_fail_their_trial_and_the_study_goes_on(
+    ray_cluster: object, store: tuple[Path, int], tmp_path: Path,
+) -> None:
+    # Arrange: half of the gamma range is refused by the run config (gamma must be > 0)
+    space = tmp_path / "space.toml"
+    space.write_text('[params."strategy.gamma"]\ntype = "float"\nlow = -0.01\nhigh = 0.01\n')
+    journal = tmp_path / "study.journal"
+    argv = _sweep_argv(store, tmp_path / "out", 6, "--parallel", "4", "--storage", f"journal:{journal}")
+    argv[argv.index("--space") + 1] = str(space)
+    # Act
+    _sweep(argv)
+    # Assert: refused trials are FAILED with the reason, the others ran
+    trials = _study(journal).trials
+    failed = [t for t in trials if t.state is TrialState.FAIL]
+    assert len(trials) == 6 and failed and len(failed) < 6
+    assert all("strategy.gamma" in t.user_attrs["error"] for t in failed)
+    assert all(t.params["strategy.gamma"] <= 0 for t in failed)
