@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from thalex_modular.deployment.cli_errors import CliError, UsageError
+from thalex_modular.deployment.db_target import DB_HELP, db_arg
 from thalex_modular.deployment.time_args import time_arg
-from thalex_modular.platform.adapters.storage.factory import DSN_ENV, make_storage
+from thalex_modular.platform.adapters.storage.factory import make_storage
 from thalex_modular.platform.domain.storage import StorageError
 from thalex_modular.platform.use_cases.backtest import NoHistory, UnknownInstrument, backtest_instrument
 from thalex_modular.platform.use_cases.backtest.source import HistoryRange
@@ -53,8 +54,7 @@ def register(subparsers: Any) -> None:
                    help="share of the range held out as the out-of-sample window (0: none; default 0.25)")
     p.add_argument("--mode", choices=["tick", "bar"], default="tick", help="history mode (default tick)")
     p.add_argument("--config", type=Path, default=None, help="the base run config the trials vary")
-    p.add_argument("--db", metavar="DSN", help=f"history store: PostgreSQL DSN (default: env {DSN_ENV}; else the "
-                                               "embedded store)")
+    p.add_argument("--db", metavar="DSN", type=db_arg, help=f"history store: {DB_HELP}")
     p.add_argument("--data-dir", type=Path, help="directory of the embedded store")
     p.add_argument("--seed", type=int, default=0, help="the sampler's and every backtest's seed (default 0)")
     p.add_argument("--steps", type=int, default=4, help="intermediate results per trial, for pruning (default 4)")
