@@ -32,6 +32,7 @@ _VERB_MODULES: Final = {
     "instruments": "thalex_modular.deployment.instruments_cli",
     "config": "thalex_modular.deployment.config_cli",
     "backtest": "thalex_modular.deployment.backtest_cli",
+    "sweep": "thalex_modular.deployment.sweep_cli",
 }
 
 
