@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from thalex_modular.deployment import backtest_cli, sweep_cli
 from thalex_modular.deployment.cli import main
+from thalex_modular.deployment.db_target import resolve_store
 from thalex_modular.platform.adapters.storage import EmbeddedStorage
 from thalex_modular.platform.use_cases.backtest.source import HistoryRange
 from thalex_modular.platform.use_cases.backtest.synthetic import TickHistoryConfig, history_records, tick_history
@@ -99,7 +100,8 @@ def test_a_sweep_runs_on_both_nodes_and_its_best_config_reproduces_in_backtest(
     reproduce[-1] = str(tmp_path / "out" / "best.toml")
     args = _parse(backtest_cli, [*reproduce, "--db", f"duckdb://{store[0]}"])
     backtest_out = io.StringIO()
-    assert asyncio.run(backtest_cli._run(args, backtest_cli.build_config(args)[1], backtest_out)) == 0
+    target = resolve_store(args.db, args.data_dir, must_exist=True)
+    assert asyncio.run(backtest_cli._run(args, backtest_cli.build_config(args)[1], target, backtest_out)) == 0
     # Assert: the same run id (config, range, seed) and exactly the same figures
     text = backtest_out.getvalue()
     assert f"run_id={best.user_attrs['run_id']}" in text
