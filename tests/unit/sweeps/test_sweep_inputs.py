@@ -4,6 +4,7 @@ config (read back by the run config loader), the replay's slicing, and `platform
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,10 @@ def test_a_study_in_postgresql_persists_across_storages() -> None:
         optuna.delete_study(study_name=name, storage=open_storage(url))
 
 
-def test_the_written_config_is_a_run_config_with_the_trial_parameters(tmp_path: Path) -> None:
+def test_the_written_config_is_a_run_config_with_the_trial_parameters(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("THALEX_")]:  # e.g. the cluster tests' login key
+        monkeypatch.delenv(name)
     base = tmp_path / "base.toml"
     base.write_text('mode = "shadow"\n[strategy]\ngamma = 0.01\nlevel_amounts_underlying = [0.01, 0.02]\n'
                     '[shadow]\nmaker_fee_bps = 0.5\n')
