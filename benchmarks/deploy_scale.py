@@ -41,6 +41,8 @@ from thalex_modular.deployment.snapshots import InstrumentState
 from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.process import emulator_process
 
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file written to ~/.ray by a benchmark
+
 INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL", "BTC-25DEC26", "ETH-25DEC26", "BTC-29JAN27", "ETH-29JAN27",
                "BTC-26FEB27", "ETH-26FEB27"]
 NAMESPACE = "thalex-modular-bench"

@@ -47,6 +47,8 @@ from thalex_modular.emulator.auth import make_token
 from thalex_modular.emulator.keys import keygen_to_dir
 from thalex_modular.emulator.process import control_token_of, emulator_process
 
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file written to ~/.ray by a benchmark
+
 INSTRUMENTS = ["BTC-PERPETUAL", "ETH-PERPETUAL"]
 NAMESPACE = "thalex-modular-faults"
 ACCOUNT = "A000000061"

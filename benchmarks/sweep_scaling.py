@@ -30,6 +30,8 @@ from thalex_modular.sweeps.objectives import parse_objectives
 from thalex_modular.sweeps.space import load_space
 from thalex_modular.sweeps.study import SweepPlan, SweepProgress, run_sweep
 
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file written to ~/.ray by a benchmark
+
 NAME = "BTC-PERPETUAL"
 HISTORY = TickHistoryConfig(seed=17, start_ns=1_735_689_600 * 10**9)
 FEED_NS = 2_000_000

@@ -17,6 +17,8 @@ from typing import Any
 
 import optuna
 
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file written to ~/.ray by a benchmark
+
 
 def _trial(x: float, sleep_s: float) -> float:
     time.sleep(sleep_s)
