@@ -175,6 +175,17 @@ class SimMatchEngine:
         """Orders resting on the simulated exchange now (requests still in flight not counted)."""
         return len(self._orders)
 
+    def next_event_ns(self) -> int | None:
+        """When the engine next has something to do: the earliest request reaching the exchange or answer reaching
+        us (int ns), None when nothing is in flight. A driver on simulated time steps through these, so each
+        answer is handled at its own time, not at the next market event."""
+        pending, outbox = self._pending, self._outbox
+        if pending and outbox:
+            return min(pending[0][0], outbox[0][0])
+        if pending:
+            return pending[0][0]
+        return outbox[0][0] if outbox else None
+
     def pending_count(self) -> int:
         """Requests in flight plus answers not yet delivered (both bounded by what was submitted)."""
         return len(self._pending) + len(self._outbox)

@@ -153,10 +153,18 @@ class SimSession:
     # -- internals ----------------------------------------------------------------------------------------
 
     def _advance(self, ts_ns: int) -> None:
-        if ts_ns > self.clock.now_ns():
-            self.clock.advance_to(ts_ns)
-        if self._deliver(self.engine.advance(self.clock.now_ns())):
-            self._execute(self.core.requote(self.clock.now_ns()))
+        """Move the clock to ``ts_ns`` through every time the exchange acts or answers before it: an answer is
+        handled when it reaches us (a fill requotes then, as the shadow session does), not at the next event."""
+        clock, engine = self.clock, self.engine
+        due = engine.next_event_ns()
+        while due is not None and due <= ts_ns:
+            if due > clock.now_ns():
+                clock.advance_to(due)
+            if self._deliver(engine.advance(clock.now_ns())):
+                self._execute(self.core.requote(clock.now_ns()))
+            due = engine.next_event_ns()
+        if ts_ns > clock.now_ns():
+            clock.advance_to(ts_ns)
 
     def _deliver(self, answers: list[SimEvent]) -> bool:
         """Feed the exchange's answers to the tracker; True when one of them was a fill of ours."""

@@ -1,7 +1,8 @@
 """The reference driver: history replayed through SimSession, i.e. the objects shadow mode runs (QuotingCore,
 StateTracker, RiskCheck, OrderReconciler, SimMatchEngine) on a simulated clock with the latency model.
 
-Each event of the exchange clock is seen ``feed_latency_ns`` later on ours (the clock the session runs on).
+Each event of the exchange clock is seen ``feed_latency_ns`` later on ours (the clock the session runs on); the
+simulator's feed leg is that delay or the configured one, whichever is larger (:func:`simulated_feed_leg_ns`).
 Deterministic for a seed: the only random choice is the aggressor of a trade the data gives no side for and that
 printed exactly at the mid (others take the side of the mid they are on).
 """
@@ -43,6 +44,13 @@ def _amount_or_none(price: float | None, amount: float) -> float | None:
     return amount if price is not None and amount >= 0.0 else None
 
 
+def simulated_feed_leg_ns(config: BacktestConfig, replay_feed_ns: int) -> int:
+    """The simulator's feed leg when events are seen ``replay_feed_ns`` after they happened: the configured leg is
+    a floor, as in shadow mode (SimMatchEngine uses a measured feed delay only when it is larger), so a recorded
+    shadow session replays with the latencies it ran with."""
+    return max(config.sim.feed_latency_ns, replay_feed_ns)
+
+
 class ReferenceDriver:
     """Replays ``EVENT_DTYPE`` chunks through a :class:`SimSession`; :attr:`recorder` holds what it saw, and
     with ``record_requests`` every request sent."""
@@ -53,7 +61,7 @@ class ReferenceDriver:
         self.record_requests = record_requests
         self.feed_latency_ns = config.sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
         history = config.history
-        sim = dataclasses.replace(config.sim, feed_latency_ns=self.feed_latency_ns)
+        sim = dataclasses.replace(config.sim, feed_latency_ns=simulated_feed_leg_ns(config, self.feed_latency_ns))
         self.session: SimSession = build_sim_session(
             config.instrument, history.start_ns, config.params, sim,
             on_booked=self._on_booked, on_request=self._on_request,
