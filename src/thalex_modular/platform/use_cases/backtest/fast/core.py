@@ -1,0 +1,287 @@
+"""The quoting core's decisions as kernels: :meth:`QuotingCore.requote` (the strategy's quote kernel with the online
+kappa, then the reconcile + risk kernel :func:`plan_requests` over our orders' rows), the session sending the plan
+(the tracker registers each request, the simulator receives it, the request log and the offered amount), and the
+regime analyzer's update after the sends (:func:`regime_step`). The kernels are the ones live calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from thalex_modular.platform.domain.jit import kernel
+from thalex_modular.platform.domain.market.vol_kernel import I_FIRST_TS_NS, regime_step
+from thalex_modular.platform.domain.risk_kernel import (
+    C_COLLAR_HIGH,
+    C_COLLAR_LOW,
+    C_EXTRA_ASKS,
+    C_EXTRA_BIDS,
+    C_MARK,
+    C_OTHER_NOTIONAL,
+    C_POSITION,
+    C_REFERENCE,
+    IC_BUDGET,
+    IC_MARK_TS,
+    IC_MARK_TS_KNOWN,
+    IC_NOW,
+    UNLIMITED_BUDGET,
+)
+from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
+from thalex_modular.strategies.as_kernel import quote_kernel
+from thalex_modular.strategies.glft_kernel import glft_quote_kernel
+
+from .engine import submit
+from .kappa import estimator_kappa, sampler_flush
+from .layout import (
+    ERR_QUOTE,
+    F_AN_LAST_PRICE,
+    F_AN_MULT,
+    F_AN_SIGMA,
+    F_BOOK_ASK,
+    F_BOOK_BID,
+    F_KAPPA,
+    F_MULT,
+    F_OFFERED,
+    F_REF,
+    F_SIGMA,
+    F_TICKER_ASK,
+    F_TICKER_BID,
+    F_TICKER_MARK,
+    FL_AMEND,
+    FL_CANCEL,
+    FL_INSERT,
+    O_BUY,
+    O_CID,
+    O_FLIGHT,
+    O_HAS_AMEND,
+    O_RESTING,
+    O_STATUS,
+    OF_AMEND,
+    OF_AMOUNT,
+    OF_FILLED,
+    OF_FILLS,
+    OF_OFFERED,
+    OF_PRICE,
+    P_AMOUNT_DIV,
+    P_AN_INTERVAL,
+    P_BAND_FROM_MARK,
+    P_KAPPA_FIXED,
+    P_MODEL,
+    P_PRICE_DIV,
+    P_RECORD,
+    Q_FIXED_KAPPA,
+    Q_TICK,
+    Q_VTICK,
+    RQ_AMEND,
+    RQ_CANCEL,
+    RQ_INSERT,
+    S_AN_HAS_LAST,
+    S_AN_LAST_TS,
+    S_BOOK_NS,
+    S_CLOCK,
+    S_DENIALS,
+    S_ERROR,
+    S_HAS_TICKER,
+    S_KP_HEAD,
+    S_KP_TAIL,
+    S_NEXT_CID,
+    S_QUOTED,
+    S_REQ_COUNTS,
+    S_REQUESTS,
+    S_SLOTS,
+    S_TICKER_TS_LOCAL,
+    ST_NONE,
+    ST_PENDING,
+)
+from .tracker import position_of
+
+
+@kernel
+def log_return(previous: float, price: float) -> float:
+    """``rolling_volatility.log_return``."""
+    ratio = (price - previous) / previous
+    if -1.0 < ratio < math.inf:
+        return math.log1p(ratio)
+    return math.log(price) - math.log(previous)
+
+
+@kernel
+def analyzer_update(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64],
+                    af: NDArray[np.float64], ai: NDArray[np.int64], price: float, ts_ns: int) -> None:
+    """``MultiWindowRegimeAnalyzer.update`` (a sample at least the sample interval after the last one)."""
+    if si[S_AN_HAS_LAST] == 0:
+        si[S_AN_HAS_LAST] = 1
+        ai[I_FIRST_TS_NS] = ts_ns
+        sigma, mult = regime_step(0.0, 0, ts_ns, af, ai)
+    else:
+        dt_ns = ts_ns - si[S_AN_LAST_TS]
+        if dt_ns < pi[P_AN_INTERVAL]:
+            return
+        sigma, mult = regime_step(log_return(sf[F_AN_LAST_PRICE], price), dt_ns, ts_ns, af, ai)
+    sf[F_AN_SIGMA] = sigma
+    sf[F_AN_MULT] = mult
+    sf[F_AN_LAST_PRICE] = price
+    si[S_AN_LAST_TS] = ts_ns
+
+
+@kernel
+def _log(si: NDArray[np.int64], pi: NDArray[np.int64], ri: NDArray[np.int64], rf: NDArray[np.float64], kind: int,
+         side: int, cid: int, price: float, amount: float) -> None:
+    si[S_REQ_COUNTS + kind] += 1
+    if pi[P_RECORD] == 0:
+        return
+    k = si[S_REQUESTS]
+    ri[k, 0] = si[S_CLOCK]
+    ri[k, 1] = kind
+    ri[k, 2] = side
+    ri[k, 3] = cid
+    rf[k, 0] = price
+    rf[k, 1] = amount
+    si[S_REQUESTS] = k + 1
+
+
+@kernel
+def _offer(sf: NDArray[np.float64], of: NDArray[np.float64], s: int, amount: float) -> None:
+    before = of[s, OF_OFFERED]
+    if amount > before:
+        sf[F_OFFERED] += amount - before
+        of[s, OF_OFFERED] = amount
+
+
+@kernel
+def _rows(si: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64], of: NDArray[np.float64],
+          ints: NDArray[np.int64], floats: NDArray[np.float64], row_slot: NDArray[np.int64]) -> int:
+    """``OrderRows``: our pending, open and partially filled orders in the tracker's order."""
+    ticks_per_usd = 1.0 / pf[Q_TICK]
+    lots_per_unit = 1.0 / pf[Q_VTICK]
+    n = 0
+    for s in range(si[S_SLOTS]):
+        if oi[s, O_STATUS] == ST_NONE:
+            continue
+        filled = of[s, OF_FILLED]
+        remaining = of[s, OF_AMOUNT] - filled
+        if remaining < 0.0:
+            remaining = 0.0
+        ints[n, 0] = oi[s, O_BUY]
+        ints[n, 1] = round(of[s, OF_PRICE] * ticks_per_usd)
+        ints[n, 2] = round(remaining * lots_per_unit)
+        ints[n, 3] = round(filled * lots_per_unit)
+        ints[n, 4] = 0 if oi[s, O_FLIGHT] == 0 else 1
+        ints[n, 5] = oi[s, O_CID]
+        if oi[s, O_HAS_AMEND] != 0:  # Order.exposure_amount
+            exposure = of[s, OF_AMOUNT] - filled
+            if of[s, OF_AMEND] > of[s, OF_AMOUNT]:
+                exposure = of[s, OF_AMEND] - filled
+            remaining = exposure if exposure > 0.0 else 0.0
+        floats[n, 0] = remaining
+        floats[n, 1] = filled
+        row_slot[n] = s
+        n += 1
+    return n
+
+
+@kernel
+def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64],
+            oi: NDArray[np.int64], of: NDArray[np.float64], pq: NDArray[np.int64], kp: NDArray[np.int64],
+            kd: NDArray[np.float64], ko: NDArray[np.int64], dist: NDArray[np.float64],
+            partials: NDArray[np.float64], qfp: NDArray[np.float64], qip: NDArray[np.int64],
+            desired: NDArray[np.int64], lim: NDArray[np.float64], ilim: NDArray[np.int64],
+            grid: NDArray[np.int64], ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64],
+            floats: NDArray[np.float64], row_slot: NDArray[np.int64], out: NDArray[np.int64],
+            denied: NDArray[np.int64], denied_book: NDArray[np.float64], ri: NDArray[np.int64],
+            rf: NDArray[np.float64]) -> int:
+    """``QuotingCore.requote`` against the latest ticker, then ``SimSession._execute``; returns 0 or ERR_QUOTE."""
+    if si[S_HAS_TICKER] == 0:
+        return 0
+    now = si[S_CLOCK]
+    position = position_of(sf)
+    # AvellanedaStoikovStrategy.quote_into
+    if pi[P_KAPPA_FIXED] != 0:
+        kappa = pf[Q_FIXED_KAPPA]
+    else:
+        if si[S_KP_TAIL] > si[S_KP_HEAD] and sampler_flush(si, pi, kp, kd, ko, dist, partials, now):
+            sf[F_KAPPA] = np.nan
+        kappa = sf[F_KAPPA]
+        if kappa != kappa:
+            kappa = estimator_kappa(si, pi, pf, partials)
+            sf[F_KAPPA] = kappa
+    bid = sf[F_TICKER_BID]
+    ask = sf[F_TICKER_ASK]
+    if pi[P_MODEL] == 0:
+        nq = quote_kernel(desired, qfp, qip, bid, ask, sf[F_REF], position, sf[F_SIGMA], sf[F_MULT], now, kappa)
+    else:
+        nq = glft_quote_kernel(desired, qfp, qip, bid, ask, sf[F_REF], position, sf[F_SIGMA], sf[F_MULT], now,
+                               kappa)
+    if nq < 0:
+        si[S_ERROR] = nq
+        return ERR_QUOTE
+    si[S_QUOTED] = 1
+    sf[F_BOOK_BID] = bid
+    sf[F_BOOK_ASK] = ask
+    si[S_BOOK_NS] = now
+    # OrderReconciler.plan_at
+    no = _rows(si, pf, oi, of, ints, floats, row_slot)
+    mark = sf[F_TICKER_MARK]
+    ctx[C_POSITION] = position
+    ctx[C_REFERENCE] = mark if pi[P_BAND_FROM_MARK] != 0 else np.nan
+    ctx[C_MARK] = mark
+    ctx[C_COLLAR_LOW] = np.nan
+    ctx[C_COLLAR_HIGH] = np.nan
+    ctx[C_OTHER_NOTIONAL] = 0.0
+    ctx[C_EXTRA_BIDS] = 0.0
+    ctx[C_EXTRA_ASKS] = 0.0
+    ictx[IC_NOW] = now
+    ictx[IC_MARK_TS] = si[S_TICKER_TS_LOCAL]
+    ictx[IC_MARK_TS_KNOWN] = 1
+    ictx[IC_BUDGET] = UNLIMITED_BUDGET
+    counts = plan_requests(desired, nq, ints, floats, no, lim, ilim, grid, ctx, ictx, out, denied, denied_book)
+    if counts == 0:
+        return 0
+    n_out = counts & 0xFFFFFFFF
+    si[S_DENIALS] += (counts >> 32) & 0xFFFF
+    price_div = pi[P_PRICE_DIV]
+    amount_div = pi[P_AMOUNT_DIV]
+    for k in range(n_out):
+        kind = out[k, 0]
+        row = out[k, 1]
+        ticks = out[k, 2]
+        lots = out[k, 3]
+        price = ticks / price_div
+        amount = lots / amount_div
+        if kind == KIND_AMEND:
+            s = row_slot[row]
+            oi[s, O_FLIGHT] = FL_AMEND
+            oi[s, O_HAS_AMEND] = 1
+            of[s, OF_AMEND] = amount
+            submit(si, pi, pq, RQ_AMEND, oi[s, O_CID], ticks, lots, now)
+            _log(si, pi, ri, rf, RQ_AMEND, 0, oi[s, O_CID], price, amount)
+            _offer(sf, of, s, amount)
+        elif kind == KIND_CANCEL:
+            s = row_slot[row]
+            oi[s, O_FLIGHT] = FL_CANCEL
+            submit(si, pi, pq, RQ_CANCEL, oi[s, O_CID], 0, 0, now)
+            _log(si, pi, ri, rf, RQ_CANCEL, 0, oi[s, O_CID], np.nan, np.nan)
+            of[s, OF_OFFERED] = 0.0
+        else:
+            cid = si[S_NEXT_CID]
+            si[S_NEXT_CID] = cid + 1
+            s = si[S_SLOTS]
+            si[S_SLOTS] = s + 1
+            buy = desired[row, 0]
+            oi[s, :] = 0
+            of[s, :] = 0.0
+            oi[s, O_CID] = cid
+            oi[s, O_BUY] = 1 if buy != 0 else 0
+            oi[s, O_STATUS] = ST_PENDING
+            oi[s, O_FLIGHT] = FL_INSERT
+            oi[s, O_RESTING] = 0
+            of[s, OF_PRICE] = price
+            of[s, OF_AMOUNT] = amount
+            of[s, OF_FILLED] = 0.0
+            of[s, OF_FILLS] = 0.0
+            submit(si, pi, pq, RQ_INSERT, cid, ticks, lots, now)
+            _log(si, pi, ri, rf, RQ_INSERT, 1 if buy != 0 else -1, cid, price, amount)
+            _offer(sf, of, s, amount)
+    return 0
