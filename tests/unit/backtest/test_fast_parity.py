@@ -24,6 +24,7 @@ from thalex_modular.platform.use_cases.backtest.events import QUOTE, TRADE
 from thalex_modular.platform.use_cases.backtest.reference import AMEND, CANCEL, INSERT
 from thalex_modular.platform.use_cases.backtest.synthetic import TickHistoryConfig, tick_history
 from thalex_modular.platform.use_cases.sim_session import CoreParameters
+from twins import pure
 
 INSTRUMENT = backtest_instrument("BTC-PERPETUAL")
 CALM = TickHistoryConfig(seed=5)
@@ -156,3 +157,26 @@ def test_bar_mode_gives_the_same_run() -> None:
     # Assert
     assert reference.metrics.fills > 0
     _assert_same(reference, fast)
+
+
+def test_the_pure_python_twin_of_the_loop_gives_the_compiled_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the loop and every kernel it calls as uncompiled Python (STYLE: each kernel has its twin)
+    from thalex_modular.platform.domain import risk_kernel
+    from thalex_modular.platform.domain.market import vol_kernel
+    from thalex_modular.platform.domain.sim import match_kernel
+    from thalex_modular.platform.use_cases import reconcile_kernel
+    from thalex_modular.platform.use_cases.backtest.fast import core, driver, engine, kappa, layout, loop, tracker
+    from thalex_modular.strategies import as_kernel, glft_kernel, ladder_kernel
+
+    twin = pure(loop.replay, loop, core, engine, kappa, tracker, layout, match_kernel, as_kernel, glft_kernel,
+                ladder_kernel, reconcile_kernel, risk_kernel, vol_kernel)
+    events = _edge_history()[:2_500]
+    chunks = np.array_split(events, 2)
+    config = _config(chunks, dataclasses.replace(P, gamma=0.01, level_amounts=(0.01, 0.02)))
+    compiled = run_backtest(config, chunks, 5, record_requests=True, driver="fast")
+    # Act
+    monkeypatch.setattr(driver, "replay", twin)
+    uncompiled = run_backtest(config, chunks, 5, record_requests=True, driver="fast")
+    # Assert
+    assert compiled.metrics.fills > 5
+    _assert_same(compiled, uncompiled)

@@ -52,12 +52,12 @@ from .layout import (
     FL_AMEND,
     FL_CANCEL,
     FL_INSERT,
-    O_BUY,
-    O_CID,
-    O_FLIGHT,
-    O_HAS_AMEND,
-    O_RESTING,
-    O_STATUS,
+    OC_BUY,
+    OC_CID,
+    OC_FLIGHT,
+    OC_HAS_AMEND,
+    OC_RESTING,
+    OC_STATUS,
     OF_AMEND,
     OF_AMOUNT,
     OF_FILLED,
@@ -158,19 +158,19 @@ def _rows(si: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64],
     lots_per_unit = 1.0 / pf[Q_VTICK]
     n = 0
     for s in range(si[S_SLOTS]):
-        if oi[s, O_STATUS] == ST_NONE:
+        if oi[s, OC_STATUS] == ST_NONE:
             continue
         filled = of[s, OF_FILLED]
         remaining = of[s, OF_AMOUNT] - filled
         if remaining < 0.0:
             remaining = 0.0
-        ints[n, 0] = oi[s, O_BUY]
+        ints[n, 0] = oi[s, OC_BUY]
         ints[n, 1] = round(of[s, OF_PRICE] * ticks_per_usd)
         ints[n, 2] = round(remaining * lots_per_unit)
         ints[n, 3] = round(filled * lots_per_unit)
-        ints[n, 4] = 0 if oi[s, O_FLIGHT] == 0 else 1
-        ints[n, 5] = oi[s, O_CID]
-        if oi[s, O_HAS_AMEND] != 0:  # Order.exposure_amount
+        ints[n, 4] = 0 if oi[s, OC_FLIGHT] == 0 else 1
+        ints[n, 5] = oi[s, OC_CID]
+        if oi[s, OC_HAS_AMEND] != 0:  # Order.exposure_amount
             exposure = of[s, OF_AMOUNT] - filled
             if of[s, OF_AMEND] > of[s, OF_AMOUNT]:
                 exposure = of[s, OF_AMEND] - filled
@@ -252,17 +252,17 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
         amount = lots / amount_div
         if kind == KIND_AMEND:
             s = row_slot[row]
-            oi[s, O_FLIGHT] = FL_AMEND
-            oi[s, O_HAS_AMEND] = 1
+            oi[s, OC_FLIGHT] = FL_AMEND
+            oi[s, OC_HAS_AMEND] = 1
             of[s, OF_AMEND] = amount
-            submit(si, pi, pq, RQ_AMEND, oi[s, O_CID], ticks, lots, now)
-            _log(si, pi, ri, rf, RQ_AMEND, 0, oi[s, O_CID], price, amount)
+            submit(si, pi, pq, RQ_AMEND, oi[s, OC_CID], ticks, lots, now)
+            _log(si, pi, ri, rf, RQ_AMEND, 0, oi[s, OC_CID], price, amount)
             _offer(sf, of, s, amount)
         elif kind == KIND_CANCEL:
             s = row_slot[row]
-            oi[s, O_FLIGHT] = FL_CANCEL
-            submit(si, pi, pq, RQ_CANCEL, oi[s, O_CID], 0, 0, now)
-            _log(si, pi, ri, rf, RQ_CANCEL, 0, oi[s, O_CID], np.nan, np.nan)
+            oi[s, OC_FLIGHT] = FL_CANCEL
+            submit(si, pi, pq, RQ_CANCEL, oi[s, OC_CID], 0, 0, now)
+            _log(si, pi, ri, rf, RQ_CANCEL, 0, oi[s, OC_CID], np.nan, np.nan)
             of[s, OF_OFFERED] = 0.0
         else:
             cid = si[S_NEXT_CID]
@@ -272,11 +272,11 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
             buy = desired[row, 0]
             oi[s, :] = 0
             of[s, :] = 0.0
-            oi[s, O_CID] = cid
-            oi[s, O_BUY] = 1 if buy != 0 else 0
-            oi[s, O_STATUS] = ST_PENDING
-            oi[s, O_FLIGHT] = FL_INSERT
-            oi[s, O_RESTING] = 0
+            oi[s, OC_CID] = cid
+            oi[s, OC_BUY] = 1 if buy != 0 else 0
+            oi[s, OC_STATUS] = ST_PENDING
+            oi[s, OC_FLIGHT] = FL_INSERT
+            oi[s, OC_RESTING] = 0
             of[s, OF_PRICE] = price
             of[s, OF_AMOUNT] = amount
             of[s, OF_FILLED] = 0.0

@@ -25,14 +25,14 @@ from .layout import (
     B_REJECT,
     B_STATUS,
     B_TICKS,
-    O_BUY,
-    O_CID,
-    O_FILLED,
-    O_LOTS,
-    O_PRIO,
-    O_QUEUE,
-    O_RESTING,
-    O_TICKS,
+    OC_BUY,
+    OC_CID,
+    OC_FILLED,
+    OC_LOTS,
+    OC_PRIO,
+    OC_QUEUE,
+    OC_RESTING,
+    OC_TICKS,
     P_CANCEL_LAT,
     P_ENTRY_LAT,
     P_FEED,
@@ -82,7 +82,7 @@ UNKNOWN = -1  # match_kernel.UNKNOWN_LOTS
 def find_slot(si: NDArray[np.int64], oi: NDArray[np.int64], cid: int) -> int:
     """The slot of ``cid``, or -1."""
     for s in range(si[S_SLOTS]):
-        if oi[s, O_CID] == cid:
+        if oi[s, OC_CID] == cid:
             return s
     return -1
 
@@ -129,20 +129,20 @@ def _answer(si: NDArray[np.int64], pi: NDArray[np.int64], ob: NDArray[np.int64],
 def _update(si: NDArray[np.int64], pi: NDArray[np.int64], ob: NDArray[np.int64], oi: NDArray[np.int64], s: int,
             status: int, reason: int, at: int, fill_lots: int) -> None:
     """The order's state as an update (with one maker fill of ``fill_lots`` at its price when > 0)."""
-    _answer(si, pi, ob, at, 0, oi[s, O_CID], status, reason, oi[s, O_TICKS], oi[s, O_LOTS], oi[s, O_FILLED],
-            fill_lots, oi[s, O_TICKS])
+    _answer(si, pi, ob, at, 0, oi[s, OC_CID], status, reason, oi[s, OC_TICKS], oi[s, OC_LOTS], oi[s, OC_FILLED],
+            fill_lots, oi[s, OC_TICKS])
 
 
 @kernel
 def _live_status(oi: NDArray[np.int64], s: int) -> int:
-    if oi[s, O_LOTS] - oi[s, O_FILLED] <= 0:
+    if oi[s, OC_LOTS] - oi[s, OC_FILLED] <= 0:
         return ST_FILLED
-    return ST_PARTIAL if oi[s, O_FILLED] > 0 else ST_OPEN
+    return ST_PARTIAL if oi[s, OC_FILLED] > 0 else ST_OPEN
 
 
 @kernel
 def _closed_status(oi: NDArray[np.int64], s: int) -> int:
-    return ST_CANCELLED_PARTIAL if oi[s, O_FILLED] > 0 else ST_CANCELLED
+    return ST_CANCELLED_PARTIAL if oi[s, OC_FILLED] > 0 else ST_CANCELLED
 
 
 @kernel
@@ -166,20 +166,20 @@ def _place(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], 
            reason: int, at: int) -> None:
     """``SimMatchEngine._place`` of a post-only limit GTC order: moved one tick off a crossing opposite best (or
     cancelled when that leaves no valid price), then rests with its queue."""
-    buy = oi[s, O_BUY] != 0
+    buy = oi[s, OC_BUY] != 0
     if si[S_HAS_TOP] != 0 and (si[S_HAS_ASK] if buy else si[S_HAS_BID]) != 0:
         opp = si[S_ASK_T] if buy else si[S_BID_T]
-        if (oi[s, O_TICKS] >= opp) if buy else (oi[s, O_TICKS] <= opp):
+        if (oi[s, OC_TICKS] >= opp) if buy else (oi[s, OC_TICKS] <= opp):
             adjusted = opp - 1 if buy else opp + 1
             if adjusted <= 0:
-                oi[s, O_RESTING] = 0
+                oi[s, OC_RESTING] = 0
                 _update(si, pi, ob, oi, s, _closed_status(oi, s), reason, at, 0)
                 return
-            oi[s, O_TICKS] = adjusted
+            oi[s, OC_TICKS] = adjusted
     si[S_PRIORITY] += 1
-    oi[s, O_PRIO] = si[S_PRIORITY]
-    oi[s, O_QUEUE] = _join_queue(si, buy, oi[s, O_TICKS])
-    oi[s, O_RESTING] = 1
+    oi[s, OC_PRIO] = si[S_PRIORITY]
+    oi[s, OC_QUEUE] = _join_queue(si, buy, oi[s, OC_TICKS])
+    oi[s, OC_RESTING] = 1
     _update(si, pi, ob, oi, s, _live_status(oi, s), reason, at, 0)
 
 
@@ -191,7 +191,7 @@ def _reject(si: NDArray[np.int64], pi: NDArray[np.int64], ob: NDArray[np.int64],
 @kernel
 def _resting_slot(si: NDArray[np.int64], oi: NDArray[np.int64], cid: int) -> int:
     s = find_slot(si, oi, cid)
-    return s if s >= 0 and oi[s, O_RESTING] != 0 else -1
+    return s if s >= 0 and oi[s, OC_RESTING] != 0 else -1
 
 
 @kernel
@@ -231,34 +231,34 @@ def process_arrivals(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[n
             if s < 0 or ticks <= 0 or lots < pi[P_MIN_LOTS] or lots <= 0:
                 _reject(si, pi, ob, cid, at)
                 continue
-            oi[s, O_TICKS] = ticks
-            oi[s, O_LOTS] = lots
-            oi[s, O_FILLED] = 0
+            oi[s, OC_TICKS] = ticks
+            oi[s, OC_LOTS] = lots
+            oi[s, OC_FILLED] = 0
             _place(si, pi, oi, ob, s, R_INSERT, at)
         elif kind == RQ_AMEND:
             s = _resting_slot(si, oi, cid)
             if s < 0 or ticks <= 0 or lots < pi[P_MIN_LOTS] or lots <= 0:
                 _reject(si, pi, ob, cid, at)
                 continue
-            if lots <= oi[s, O_FILLED]:  # Thalex: amended to at most the filled amount cancels the order
-                oi[s, O_LOTS] = oi[s, O_FILLED]
-                oi[s, O_RESTING] = 0
+            if lots <= oi[s, OC_FILLED]:  # Thalex: amended to at most the filled amount cancels the order
+                oi[s, OC_LOTS] = oi[s, OC_FILLED]
+                oi[s, OC_RESTING] = 0
                 _update(si, pi, ob, oi, s, _closed_status(oi, s), R_AMEND, at, 0)
                 continue
-            keeps_priority = ticks == oi[s, O_TICKS] and lots <= oi[s, O_LOTS]
-            oi[s, O_LOTS] = lots
+            keeps_priority = ticks == oi[s, OC_TICKS] and lots <= oi[s, OC_LOTS]
+            oi[s, OC_LOTS] = lots
             if keeps_priority:
                 _update(si, pi, ob, oi, s, _live_status(oi, s), R_AMEND, at, 0)
                 continue
-            oi[s, O_RESTING] = 0
-            oi[s, O_TICKS] = ticks
+            oi[s, OC_RESTING] = 0
+            oi[s, OC_TICKS] = ticks
             _place(si, pi, oi, ob, s, R_AMEND, at)
         else:
             s = _resting_slot(si, oi, cid)
             if s < 0:
                 _reject(si, pi, ob, cid, at)
                 continue
-            oi[s, O_RESTING] = 0
+            oi[s, OC_RESTING] = 0
             _update(si, pi, ob, oi, s, _closed_status(oi, s), R_CANCEL, at, 0)
 
 
@@ -283,14 +283,14 @@ def set_top(si: NDArray[np.int64], oi: NDArray[np.int64], has_bid: bool, bid_tic
     si[S_ASK_T] = ask_ticks
     si[S_ASK_L] = ask_lots
     for s in range(si[S_SLOTS]):
-        if oi[s, O_RESTING] == 0:
+        if oi[s, OC_RESTING] == 0:
             continue
-        buy = oi[s, O_BUY] != 0
-        shown = _join_queue(si, buy, oi[s, O_TICKS])  # displayed_at: the same rule
+        buy = oi[s, OC_BUY] != 0
+        shown = _join_queue(si, buy, oi[s, OC_TICKS])  # displayed_at: the same rule
         if shown == UNKNOWN:
             continue
-        if oi[s, O_QUEUE] == UNKNOWN or shown < oi[s, O_QUEUE]:
-            oi[s, O_QUEUE] = shown
+        if oi[s, OC_QUEUE] == UNKNOWN or shown < oi[s, OC_QUEUE]:
+            oi[s, OC_QUEUE] = shown
 
 
 @kernel
@@ -300,13 +300,13 @@ def _side_rows(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, slots: ND
     """The matching kernel's columns of our resting orders on one side."""
     n = 0
     for s in range(si[S_SLOTS]):
-        if oi[s, O_RESTING] != 0 and oi[s, O_BUY] == buy:
+        if oi[s, OC_RESTING] != 0 and oi[s, OC_BUY] == buy:
             slots[n] = s
-            price[n] = oi[s, O_TICKS]
-            left = oi[s, O_LOTS] - oi[s, O_FILLED]
+            price[n] = oi[s, OC_TICKS]
+            left = oi[s, OC_LOTS] - oi[s, OC_FILLED]
             remaining[n] = left if left > 0 else 0
-            ahead[n] = oi[s, O_QUEUE]
-            priority[n] = oi[s, O_PRIO]
+            ahead[n] = oi[s, OC_QUEUE]
+            priority[n] = oi[s, OC_PRIO]
             n += 1
     return n
 
@@ -314,9 +314,9 @@ def _side_rows(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, slots: ND
 @kernel
 def _maker_fill(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64], s: int,
                 lots: int, at: int) -> None:
-    oi[s, O_FILLED] += lots
-    if oi[s, O_LOTS] - oi[s, O_FILLED] <= 0:
-        oi[s, O_RESTING] = 0
+    oi[s, OC_FILLED] += lots
+    if oi[s, OC_LOTS] - oi[s, OC_FILLED] <= 0:
+        oi[s, OC_RESTING] = 0
     _update(si, pi, ob, oi, s, _live_status(oi, s), R_FILL, at, lots)
 
 
@@ -383,8 +383,8 @@ def fill_by_trade(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.i
                                   priority, n, out_index, out_lots)
     for k in range(n):
         s = slots[k]
-        if oi[s, O_QUEUE] != UNKNOWN:
-            oi[s, O_QUEUE] = ahead[k]
+        if oi[s, OC_QUEUE] != UNKNOWN:
+            oi[s, OC_QUEUE] = ahead[k]
     for k in range(count):
         _maker_fill(si, pi, oi, ob, slots[out_index[k]], out_lots[k], at)
 

@@ -120,17 +120,17 @@ Q_K_FALLBACK: Final = 7
 Q_SIZE: Final = 8
 
 # -- order slots ---------------------------------------------------------------------------------------------
-O_CID: Final = 0
-O_BUY: Final = 1  # 1 buy, 0 sell
-O_STATUS: Final = 2  # the tracker's: ST_NONE (closed), ST_PENDING, ST_OPEN, ST_PARTIAL
-O_FLIGHT: Final = 3  # FL_*
-O_HAS_AMEND: Final = 4
-O_RESTING: Final = 5  # the engine holds it
-O_TICKS: Final = 6  # the engine's price, lots, filled lots, queue ahead (-1 unknown), time priority
-O_LOTS: Final = 7
-O_FILLED: Final = 8
-O_QUEUE: Final = 9
-O_PRIO: Final = 10
+OC_CID: Final = 0
+OC_BUY: Final = 1  # 1 buy, 0 sell
+OC_STATUS: Final = 2  # the tracker's: ST_NONE (closed), ST_PENDING, ST_OPEN, ST_PARTIAL
+OC_FLIGHT: Final = 3  # FL_*
+OC_HAS_AMEND: Final = 4
+OC_RESTING: Final = 5  # the engine holds it
+OC_TICKS: Final = 6  # the engine's price, lots, filled lots, queue ahead (-1 unknown), time priority
+OC_LOTS: Final = 7
+OC_FILLED: Final = 8
+OC_QUEUE: Final = 9
+OC_PRIO: Final = 10
 OI_COLS: Final = 11
 
 OF_PRICE: Final = 0  # the tracker's price, amount, filled amount, sum of fills seen, amend amount

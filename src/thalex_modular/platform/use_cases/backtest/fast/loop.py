@@ -39,12 +39,12 @@ from .layout import (
     F_TICKER_MARK,
     FF_MARKOUT,
     NEED_ROOM,
-    O_RESTING,
-    O_STATUS,
+    OC_RESTING,
+    OC_STATUS,
     OF_AMOUNT,
     OF_FILLED,
     OF_PRICE,
-    O_BUY,
+    OC_BUY,
     P_FEED,
     P_KAPPA_FIXED,
     P_RECORD,
@@ -140,8 +140,8 @@ def _side_quotes(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
     total = 0.0
     mqp = 0.0
     for s in range(si[S_SLOTS]):
-        status = oi[s, O_STATUS]
-        if oi[s, O_BUY] != buy or (status != ST_OPEN and status != ST_PARTIAL):
+        status = oi[s, OC_STATUS]
+        if oi[s, OC_BUY] != buy or (status != ST_OPEN and status != ST_PARTIAL):
             continue
         price = of[s, OF_PRICE]
         left = of[s, OF_AMOUNT] - of[s, OF_FILLED]
@@ -206,7 +206,7 @@ def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
     n = si[S_SLOTS]
     k = 0
     for s in range(n):
-        if oi[s, O_STATUS] == 0 and oi[s, O_RESTING] == 0:
+        if oi[s, OC_STATUS] == 0 and oi[s, OC_RESTING] == 0:
             continue
         if k != s:
             oi[k, :] = oi[s, :]

@@ -43,10 +43,10 @@ from .layout import (
     FL_CANCEL,
     FL_INSERT,
     FL_NONE,
-    O_BUY,
-    O_FLIGHT,
-    O_HAS_AMEND,
-    O_STATUS,
+    OC_BUY,
+    OC_FLIGHT,
+    OC_HAS_AMEND,
+    OC_STATUS,
     OF_AMOUNT,
     OF_FILLED,
     OF_FILLS,
@@ -72,7 +72,7 @@ from .layout import (
 
 AMOUNT_EPSILON = 1e-12  # positions.AMOUNT_EPSILON
 TRACKER_EPSILON = 1e-9  # state_tracker.DEFAULT_AMOUNT_EPSILON
-_BPS = 1e-4
+_PER_BP = 1e-4
 
 
 @kernel
@@ -142,13 +142,13 @@ def _apply_update(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.f
     if status == ST_CANCELLED and filled > TRACKER_EPSILON:
         status = ST_CANCELLED_PARTIAL
     terminal = status >= 4
-    oi[s, O_STATUS] = ST_NONE if terminal else status
-    flight = oi[s, O_FLIGHT]
+    oi[s, OC_STATUS] = ST_NONE if terminal else status
+    flight = oi[s, OC_FLIGHT]
     reason = ob[b, B_REASON]
     if flight != FL_NONE and (flight == FL_INSERT or terminal or (flight == FL_AMEND and reason == R_AMEND)
                               or (flight == FL_CANCEL and reason == R_CANCEL)):
-        oi[s, O_FLIGHT] = FL_NONE
-        oi[s, O_HAS_AMEND] = 0
+        oi[s, OC_FLIGHT] = FL_NONE
+        oi[s, OC_HAS_AMEND] = 0
 
 
 @kernel
@@ -165,19 +165,19 @@ def deliver(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
         b = si[S_OB_HEAD]
         si[S_OB_HEAD] = b + 1
         s = find_slot(si, oi, ob[b, B_CID])
-        if s < 0 or oi[s, O_STATUS] == ST_NONE:
+        if s < 0 or oi[s, OC_STATUS] == ST_NONE:
             continue  # a closed order: nothing of it changes what we do
         due = ob[b, B_DUE]
         if ob[b, B_REJECT] != 0:  # StateTracker.on_request_failed
-            if oi[s, O_FLIGHT] == FL_INSERT and oi[s, O_STATUS] == ST_PENDING:
-                oi[s, O_STATUS] = ST_NONE
-            oi[s, O_FLIGHT] = FL_NONE
-            oi[s, O_HAS_AMEND] = 0
+            if oi[s, OC_FLIGHT] == FL_INSERT and oi[s, OC_STATUS] == ST_PENDING:
+                oi[s, OC_STATUS] = ST_NONE
+            oi[s, OC_FLIGHT] = FL_NONE
+            oi[s, OC_HAS_AMEND] = 0
             continue
         fill_lots = ob[b, B_FILL_LOTS]
         price = 0.0
         amount = 0.0
-        side = 1 if oi[s, O_BUY] != 0 else -1
+        side = 1 if oi[s, OC_BUY] != 0 else -1
         if fill_lots > 0:
             price = ob[b, B_FILL_TICKS] / price_div
             amount = fill_lots / amount_div
@@ -190,7 +190,7 @@ def deliver(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
         if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0:
             if sampler_on_own_fill(si, pi, pf, kp, kd, ko, dist, partials, due, price, amount, side, pf[Q_TICK]):
                 sf[F_KAPPA] = np.nan
-        fee = price * amount * pf[Q_MAKER_BPS] * _BPS
+        fee = price * amount * pf[Q_MAKER_BPS] * _PER_BP
         mid = sf[F_MID]
         k = si[S_FILLS]
         fi[k, 0] = due
