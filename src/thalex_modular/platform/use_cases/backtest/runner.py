@@ -17,9 +17,10 @@ from .config import BacktestConfig
 from .metrics import compute_metrics
 from .reference import INSERT, ReferenceDriver
 from .result import BacktestResult
+from .source import data_span, measured_feed_latency_ns, storage_chunks
+
 if TYPE_CHECKING:
     from .fast import FastDriver
-from .source import data_span, measured_feed_latency_ns, storage_chunks
 
 ProgressHook = Callable[[int, int], None]
 """Called after each chunk with (events replayed in it, exchange time reached in ns)."""
