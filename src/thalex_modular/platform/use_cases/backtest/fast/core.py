@@ -86,6 +86,9 @@ from .layout import (
     S_HAS_TICKER,
     S_KP_HEAD,
     S_KP_TAIL,
+    S_MEMO_NO,
+    S_MEMO_NQ,
+    S_MEMO_VALID,
     S_NEXT_CID,
     S_QUOTED,
     S_REQ_COUNTS,
@@ -183,6 +186,17 @@ def _rows(si: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64],
 
 
 @kernel
+def _same_rows(rows: NDArray[np.int64], n: int, memo: NDArray[np.int64], memo_n: int) -> bool:
+    if n != memo_n:
+        return False
+    for r in range(n):
+        for c in range(rows.shape[1]):
+            if rows[r, c] != memo[r, c]:
+                return False
+    return True
+
+
+@kernel
 def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64],
             oi: NDArray[np.int64], of: NDArray[np.float64], pq: NDArray[np.int64], kp: NDArray[np.int64],
             kd: NDArray[np.float64], ko: NDArray[np.int64], dist: NDArray[np.float64],
@@ -191,8 +205,12 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
             grid: NDArray[np.int64], ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64],
             floats: NDArray[np.float64], row_slot: NDArray[np.int64], out: NDArray[np.int64],
             denied: NDArray[np.int64], denied_book: NDArray[np.float64], ri: NDArray[np.int64],
-            rf: NDArray[np.float64]) -> int:
-    """``QuotingCore.requote`` against the latest ticker, then ``SimSession._execute``; returns 0 or ERR_QUOTE."""
+            rf: NDArray[np.float64], memo_q: NDArray[np.int64], memo_o: NDArray[np.int64]) -> int:
+    """``QuotingCore.requote`` against the latest ticker, then ``SimSession._execute``; returns 0 or ERR_QUOTE.
+
+    Whether a plan sends anything is decided by the desired rows and the order rows alone (``_diff_side``; risk
+    is checked only for what would be sent): a plan on the same rows as the last one that sent nothing sends
+    nothing either, and is not run again (``memo_q`` / ``memo_o``)."""
     if si[S_HAS_TICKER] == 0:
         return 0
     now = si[S_CLOCK]
@@ -223,6 +241,9 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     si[S_BOOK_NS] = now
     # OrderReconciler.plan_at
     no = _rows(si, pf, oi, of, ints, floats, row_slot)
+    if si[S_MEMO_VALID] != 0 and _same_rows(desired, nq, memo_q, si[S_MEMO_NQ]) and \
+            _same_rows(ints, no, memo_o, si[S_MEMO_NO]):
+        return 0
     mark = sf[F_TICKER_MARK]
     ctx[C_POSITION] = position
     ctx[C_REFERENCE] = mark if pi[P_BAND_FROM_MARK] != 0 else np.nan
@@ -238,7 +259,13 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     ictx[IC_BUDGET] = UNLIMITED_BUDGET
     counts = plan_requests(desired, nq, ints, floats, no, lim, ilim, grid, ctx, ictx, out, denied, denied_book)
     if counts == 0:
+        memo_q[:nq] = desired[:nq]
+        memo_o[:no] = ints[:no]
+        si[S_MEMO_NQ] = nq
+        si[S_MEMO_NO] = no
+        si[S_MEMO_VALID] = 1
         return 0
+    si[S_MEMO_VALID] = 0
     n_out = counts & 0xFFFFFFFF
     si[S_DENIALS] += (counts >> 32) & 0xFFFF
     price_div = pi[P_PRICE_DIV]

@@ -151,6 +151,7 @@ class FastDriver:
             "ri": _i64(1024 if record_requests else 1, L.RI_COLS),
             "rf": _f64(1024 if record_requests else 1, L.RF_COLS),
             "smi": _i64(1024), "smf": _f64(1024, L.SF_COLS),
+            "scratch": _i64(7, slots), "memo_q": _i64(max_quotes, 4), "memo_o": _i64(slots, 6),
         }
         self._rng = random.Random(seed)
         self._mid_carry = _NAN  # the mid after the last chunk (trades without a side take the side of it)
@@ -168,7 +169,7 @@ class FastDriver:
         s = self._s
         order = ("si", "sf", "pi", "pf", "oi", "of", "pq", "ob", "kp", "kd", "ko", "dist", "partials", "lots", "af",
                  "ai", "qfp", "qip", "desired", "lim", "ilim", "grid", "ctx", "ictx", "ints", "floats", "row_slot",
-                 "out", "denied", "denied_book", "fi", "ff", "ri", "rf", "smi", "smf")
+                 "out", "denied", "denied_book", "fi", "ff", "ri", "rf", "smi", "smf", "scratch", "memo_q", "memo_o")
         start = 0
         while True:
             code = replay(start, *columns, *(s[name] for name in order))
@@ -215,7 +216,7 @@ class FastDriver:
     def _grow(self, mask: int) -> None:
         s = self._s
         groups = (
-            (SHORT_SLOTS, ("oi", "of", "ints", "floats", "row_slot", "out", "denied", "denied_book")),
+            (SHORT_SLOTS, ("oi", "of", "ints", "floats", "row_slot", "out", "denied", "denied_book", "memo_o")),
             (SHORT_PQ, ("pq",)), (SHORT_OB, ("ob",)), (SHORT_FILLS, ("fi", "ff")), (SHORT_KO, ("ko",)),
             (SHORT_KP, ("kp", "kd")), (SHORT_LOTS, ("lots",)), (SHORT_REQUESTS, ("ri", "rf")),
             (SHORT_SAMPLES, ("smi", "smf")),
@@ -224,6 +225,8 @@ class FastDriver:
             if mask & bit:
                 for name in names:
                     s[name] = _grown(s[name])
+        if mask & SHORT_SLOTS:
+            s["scratch"] = np.zeros((7, 2 * s["scratch"].shape[1]), dtype=np.int64)
         needed = int(s["si"][L.S_NEED_SAMPLES])
         while mask & SHORT_SAMPLES and s["smi"].shape[0] < needed:  # a long gap needs many grid points at once
             s["smi"], s["smf"] = _grown(s["smi"]), _grown(s["smf"])

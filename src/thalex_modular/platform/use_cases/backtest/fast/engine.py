@@ -41,6 +41,7 @@ from .layout import (
     P_SLIPPAGE,
     PQ_ARRIVAL,
     PQ_CID,
+    PQ_COLS,
     PQ_KIND,
     PQ_LOTS,
     PQ_SEQ,
@@ -218,7 +219,7 @@ def process_arrivals(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[n
     """``SimMatchEngine._process_arrivals``: handle every request that reached the exchange by ``until``."""
     if si[S_PQ] == 0:
         return
-    row = np.empty(pq.shape[1], dtype=np.int64)
+    row = np.empty(PQ_COLS, dtype=np.int64)
     while _pop_arrival(si, pq, until, row):
         at = row[PQ_ARRIVAL] if row[PQ_ARRIVAL] > si[S_ENG_NOW] else si[S_ENG_NOW]
         si[S_ENG_NOW] = at
@@ -321,18 +322,30 @@ def _maker_fill(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int
 
 
 @kernel
+def _reaches(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, ticks: int) -> bool:
+    """A resting order of ours on one side with lots left that a level or print at ``ticks`` reaches (``_reached``:
+    most events reach none, and skip the matching kernel)."""
+    for s in range(si[S_SLOTS]):
+        if oi[s, OC_RESTING] == 0 or oi[s, OC_BUY] != buy or oi[s, OC_LOTS] <= oi[s, OC_FILLED]:
+            continue
+        if (oi[s, OC_TICKS] >= ticks) if buy != 0 else (oi[s, OC_TICKS] <= ticks):
+            return True
+    return False
+
+
+@kernel
 def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
-                 at: int) -> None:
+                 scratch: NDArray[np.int64], at: int) -> None:
     """``_fill_crossed``: resting orders the new opposite best reached fill at their limits, from the part of that
-    level not used before, in price-time priority (``allocate_cross_kernel``)."""
-    cap = si[S_SLOTS] + 1
-    slots = np.empty(cap, dtype=np.int64)
-    price = np.empty(cap, dtype=np.int64)
-    remaining = np.empty(cap, dtype=np.int64)
-    ahead = np.empty(cap, dtype=np.int64)
-    priority = np.empty(cap, dtype=np.int64)
-    out_index = np.empty(cap, dtype=np.int64)
-    out_lots = np.empty(cap, dtype=np.int64)
+    level not used before, in price-time priority (``allocate_cross_kernel``). ``scratch``: 7 rows of at least
+    the slots in use."""
+    slots = scratch[0]
+    price = scratch[1]
+    remaining = scratch[2]
+    ahead = scratch[3]
+    priority = scratch[4]
+    out_index = scratch[5]
+    out_lots = scratch[6]
     for side in range(2):  # our bids, then our asks
         buy = side == 0
         has_opp = si[S_HAS_ASK] if buy else si[S_HAS_BID]
@@ -345,11 +358,11 @@ def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.in
             si[S_CROSS_TAKEN + side] = 0
         si[S_CROSS_HAS + side] = 1
         si[S_CROSS_TICKS + side] = opp_ticks
+        if not _reaches(si, oi, 1 if buy else 0, opp_ticks):
+            continue
         taken = si[S_CROSS_TAKEN + side]
         left = UNKNOWN if opp_lots == UNKNOWN else max(0, opp_lots - taken)
         n = _side_rows(si, oi, 1 if buy else 0, slots, price, remaining, ahead, priority)
-        if n == 0:
-            continue
         count = allocate_cross_kernel(buy, opp_ticks, left, price, remaining, priority, n, out_index, out_lots)
         for k in range(count):
             lots = out_lots[k]
@@ -365,20 +378,20 @@ def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.in
 
 @kernel
 def fill_by_trade(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
-                  hit_buy: bool, trade_ticks: int, trade_lots: int, at: int) -> None:
+                  scratch: NDArray[np.int64], hit_buy: bool, trade_ticks: int, trade_lots: int, at: int) -> None:
     """``SimMatchEngine.on_trade``'s matching: the print is shared among our orders on the side it hit
     (``allocate_trade_kernel``: queue ahead first, price-time priority); queue positions advance."""
-    cap = si[S_SLOTS] + 1
-    slots = np.empty(cap, dtype=np.int64)
-    price = np.empty(cap, dtype=np.int64)
-    remaining = np.empty(cap, dtype=np.int64)
-    ahead = np.empty(cap, dtype=np.int64)
-    priority = np.empty(cap, dtype=np.int64)
-    n = _side_rows(si, oi, 1 if hit_buy else 0, slots, price, remaining, ahead, priority)
-    if n == 0:
+    buy = 1 if hit_buy else 0
+    if not _reaches(si, oi, buy, trade_ticks):
         return
-    out_index = np.empty(n, dtype=np.int64)
-    out_lots = np.empty(n, dtype=np.int64)
+    slots = scratch[0]
+    price = scratch[1]
+    remaining = scratch[2]
+    ahead = scratch[3]
+    priority = scratch[4]
+    out_index = scratch[5]
+    out_lots = scratch[6]
+    n = _side_rows(si, oi, buy, slots, price, remaining, ahead, priority)
     count = allocate_trade_kernel(hit_buy, trade_ticks, trade_lots, pi[P_SLIPPAGE], price, remaining, ahead,
                                   priority, n, out_index, out_lots)
     for k in range(n):

@@ -45,21 +45,21 @@ _GRID_RELATIVE = 1e-12
 def bid_ticks_of(price: float, tick: float) -> int:
     """:meth:`Instrument.bid_ticks`."""
     ticks = price / tick
-    return int(math.floor(ticks + _GRID_EPSILON + _GRID_RELATIVE * abs(ticks)))
+    return math.floor(ticks + _GRID_EPSILON + _GRID_RELATIVE * abs(ticks))
 
 
 @kernel
 def ask_ticks_of(price: float, tick: float) -> int:
     """:meth:`Instrument.ask_ticks`."""
     ticks = price / tick
-    return int(math.ceil(ticks - _GRID_EPSILON - _GRID_RELATIVE * abs(ticks)))
+    return math.ceil(ticks - _GRID_EPSILON - _GRID_RELATIVE * abs(ticks))
 
 
 @kernel
 def lots_floor_of(amount: float, vtick: float) -> int:
     """:meth:`Instrument.lots_floor`."""
     lots = amount / vtick
-    return int(math.floor(lots + _GRID_EPSILON + _GRID_RELATIVE * abs(lots)))
+    return math.floor(lots + _GRID_EPSILON + _GRID_RELATIVE * abs(lots))
 
 
 @kernel

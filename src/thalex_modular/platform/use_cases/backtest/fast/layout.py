@@ -62,7 +62,10 @@ S_TRADES: Final = 52
 S_TICKERS: Final = 53
 S_POS: Final = 54  # the chunk row to resume from after NEED_ROOM
 S_NEED_SAMPLES: Final = 55  # the sample rows the event needs (NEED_ROOM)
-S_SIZE: Final = 56
+S_MEMO_VALID: Final = 56  # the last plan sent nothing: its desired rows and order rows are in memo_q / memo_o
+S_MEMO_NQ: Final = 57
+S_MEMO_NO: Final = 58
+S_SIZE: Final = 60
 
 # -- sf: float64 scalars -------------------------------------------------------------------------------------
 F_MID: Final = 0  # the driver's mid (NaN before a book)

@@ -39,12 +39,12 @@ from .layout import (
     F_TICKER_MARK,
     FF_MARKOUT,
     NEED_ROOM,
+    OC_BUY,
     OC_RESTING,
     OC_STATUS,
     OF_AMOUNT,
     OF_FILLED,
     OF_PRICE,
-    OC_BUY,
     P_FEED,
     P_KAPPA_FIXED,
     P_RECORD,
@@ -228,7 +228,8 @@ def replay(
     ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64], floats: NDArray[np.float64],
     row_slot: NDArray[np.int64], out: NDArray[np.int64], denied: NDArray[np.int64],
     denied_book: NDArray[np.float64], fi: NDArray[np.int64], ff: NDArray[np.float64], ri: NDArray[np.int64],
-    rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64],
+    rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], scratch: NDArray[np.int64],
+    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
 ) -> int:
     """Replay rows ``start:`` of one chunk (``taker``: each trade's aggressor, +1 / -1, resolved by the caller)."""
     feed = pi[P_FEED]
@@ -272,13 +273,14 @@ def replay(
             start_event(si, pi, oi, ob, pq, clock)
             if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
                 code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf)
+                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                               memo_o)
             start_event(si, pi, oi, ob, pq, clock)
             set_top(si, oi, has_b, bid_ticks_of(b, tick) if has_b else 0,
                     lots_floor_of(ba[r], vtick) if has_b and ba[r] >= 0.0 else UNKNOWN,
                     has_a, ask_ticks_of(a, tick) if has_a else 0,
                     lots_floor_of(aa[r], vtick) if has_a and aa[r] >= 0.0 else UNKNOWN)
-            fill_crossed(si, pi, oi, ob, clock)
+            fill_crossed(si, pi, oi, ob, scratch, clock)
             deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock)
             si[S_TICKERS] += 1
             # QuotingCore.on_ticker: observe (the quoting inputs as of now), requote, after_sends
@@ -292,7 +294,8 @@ def replay(
             si[S_HAS_TICKER] = 1
             if code == 0:
                 code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf)
+                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                               memo_o)
             analyzer_update(si, sf, pi, af, ai, mark, ts[r])
         else:
             price = px[r]
@@ -307,20 +310,22 @@ def replay(
             start_event(si, pi, oi, ob, pq, clock)
             if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
                 code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf)
+                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                               memo_o)
             si[S_TRADES] += 1
             side = taker[r]
-            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0:
-                if sampler_on_print(si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side,
-                                    sf[F_BOOK_BID], sf[F_BOOK_ASK], tick):
-                    sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
+            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_print(
+                    si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
+                    tick):
+                sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
             start_event(si, pi, oi, ob, pq, clock)
             hit_buy = side < 0  # a sell aggressor hits our bids
             trade_ticks = ask_ticks_of(price, tick) if hit_buy else bid_ticks_of(price, tick)
-            fill_by_trade(si, pi, oi, ob, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
+            fill_by_trade(si, pi, oi, ob, scratch, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
             if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock) and code == 0:
                 code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf)
+                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                               memo_o)
         _drop_closed(si, oi, of)
         if code != 0:
             si[S_POS] = r + 1

@@ -187,9 +187,9 @@ def deliver(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
         if fill_lots == 0:
             continue
         filled_any = True
-        if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0:
-            if sampler_on_own_fill(si, pi, pf, kp, kd, ko, dist, partials, due, price, amount, side, pf[Q_TICK]):
-                sf[F_KAPPA] = np.nan
+        if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_own_fill(
+                si, pi, pf, kp, kd, ko, dist, partials, due, price, amount, side, pf[Q_TICK]):
+            sf[F_KAPPA] = np.nan
         fee = price * amount * pf[Q_MAKER_BPS] * _PER_BP
         mid = sf[F_MID]
         k = si[S_FILLS]
