@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.jit import kernel
 
 from ..events import QUOTE
+from .borrow import borrowed
 from .core import analyzer_update, requote
 from .engine import UNKNOWN, fill_by_trade, fill_crossed, set_top, start_event
 from .kappa import ask_ticks_of, bid_ticks_of, lots_floor_of, sampler_on_print
@@ -232,6 +233,56 @@ def replay(
     memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
 ) -> int:
     """Replay rows ``start:`` of one chunk (``taker``: each trade's aggressor, +1 / -1, resolved by the caller)."""
+    # the loop's arrays without reference counting (borrow.py): the caller holds them for the whole call
+    si = borrowed(si)
+    sf = borrowed(sf)
+    pi = borrowed(pi)
+    pf = borrowed(pf)
+    oi = borrowed(oi)
+    of = borrowed(of)
+    pq = borrowed(pq)
+    ob = borrowed(ob)
+    kp = borrowed(kp)
+    kd = borrowed(kd)
+    ko = borrowed(ko)
+    dist = borrowed(dist)
+    partials = borrowed(partials)
+    lots = borrowed(lots)
+    af = borrowed(af)
+    ai = borrowed(ai)
+    qfp = borrowed(qfp)
+    qip = borrowed(qip)
+    desired = borrowed(desired)
+    lim = borrowed(lim)
+    ilim = borrowed(ilim)
+    grid = borrowed(grid)
+    ctx = borrowed(ctx)
+    ictx = borrowed(ictx)
+    ints = borrowed(ints)
+    floats = borrowed(floats)
+    row_slot = borrowed(row_slot)
+    out = borrowed(out)
+    denied = borrowed(denied)
+    denied_book = borrowed(denied_book)
+    fi = borrowed(fi)
+    ff = borrowed(ff)
+    ri = borrowed(ri)
+    rf = borrowed(rf)
+    smi = borrowed(smi)
+    smf = borrowed(smf)
+    scratch = borrowed(scratch)
+    memo_q = borrowed(memo_q)
+    memo_o = borrowed(memo_o)
+    ts = borrowed(ts)
+    kind = borrowed(kind)
+    taker = borrowed(taker)
+    bp = borrowed(bp)
+    ba = borrowed(ba)
+    ap = borrowed(ap)
+    aa = borrowed(aa)
+    mk = borrowed(mk)
+    px = borrowed(px)
+    amt = borrowed(amt)
     feed = pi[P_FEED]
     tick = pf[Q_TICK]
     vtick = pf[Q_VTICK]
@@ -247,43 +298,62 @@ def replay(
             _sample(si, sf, pi, oi, of, smi, smf, now)
         _observe(si, fi, ff, now, sf[F_MID])
         si[S_EVENTS] += 1
-        code = 0
-        if kind[r] == QUOTE:
-            b = bp[r]
-            a = ap[r]
-            has_b = b > 0.0
-            has_a = a > 0.0
-            if mk[r] > 0.0:
-                mark = mk[r]
-            elif has_b and has_a:
-                mark = 0.5 * (b + a)
-            elif has_b:
-                mark = b
-            elif has_a:
-                mark = a
-            else:
-                si[S_SKIPPED] += 1
-                continue
+        is_quote = kind[r] == QUOTE
+        b = bp[r]
+        a = ap[r]
+        has_b = b > 0.0
+        has_a = a > 0.0
+        mark = mk[r]
+        price = px[r]
+        amount = amt[r]
+        if is_quote:
+            if not mark > 0.0:
+                if has_b and has_a:
+                    mark = 0.5 * (b + a)
+                elif has_b:
+                    mark = b
+                elif has_a:
+                    mark = a
+                else:
+                    si[S_SKIPPED] += 1
+                    continue
             sf[F_MID] = 0.5 * (b + a) if has_b and has_a else mark
             sf[F_MARK] = mark
-            # SimSession.on_ticker
-            if now > si[S_CLOCK]:
-                si[S_CLOCK] = now
-            clock = si[S_CLOCK]
-            start_event(si, pi, oi, ob, pq, clock)
-            if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
-                code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                               memo_o)
-            start_event(si, pi, oi, ob, pq, clock)
+        elif not (price > 0.0 and amount > 0.0):
+            si[S_SKIPPED] += 1
+            continue
+        # SimSession._advance: the clock, the exchange up to it, its answers due, a requote after one of our fills
+        if now > si[S_CLOCK]:
+            si[S_CLOCK] = now
+        clock = si[S_CLOCK]
+        code = 0
+        start_event(si, pi, oi, ob, pq, clock)
+        if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
+            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
+                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                           memo_o)
+        if is_quote:  # the simulator sees the book first, then QuotingCore.on_ticker observes and plans
+            si[S_TICKERS] += 1
+        else:  # the strategy sees the print (kappa), then the simulator
+            si[S_TRADES] += 1
+            side = taker[r]
+            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_print(
+                    si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
+                    tick):
+                sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
+        start_event(si, pi, oi, ob, pq, clock)
+        if is_quote:
             set_top(si, oi, has_b, bid_ticks_of(b, tick) if has_b else 0,
                     lots_floor_of(ba[r], vtick) if has_b and ba[r] >= 0.0 else UNKNOWN,
                     has_a, ask_ticks_of(a, tick) if has_a else 0,
                     lots_floor_of(aa[r], vtick) if has_a and aa[r] >= 0.0 else UNKNOWN)
             fill_crossed(si, pi, oi, ob, scratch, clock)
-            deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock)
-            si[S_TICKERS] += 1
-            # QuotingCore.on_ticker: observe (the quoting inputs as of now), requote, after_sends
+        else:
+            hit_buy = side < 0  # a sell aggressor hits our bids
+            trade_ticks = ask_ticks_of(price, tick) if hit_buy else bid_ticks_of(price, tick)
+            fill_by_trade(si, pi, oi, ob, scratch, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
+        filled = deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock)
+        if is_quote:
             sf[F_SIGMA] = sf[F_AN_SIGMA]
             sf[F_MULT] = sf[F_AN_MULT]
             sf[F_REF] = mark
@@ -292,40 +362,12 @@ def replay(
             sf[F_TICKER_MARK] = mark
             si[S_TICKER_TS_LOCAL] = now
             si[S_HAS_TICKER] = 1
-            if code == 0:
-                code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                               memo_o)
+        if code == 0 and (is_quote or filled):
+            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
+                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                           memo_o)
+        if is_quote:  # QuotingCore.after_sends: the regime analyzer takes the ticker's price
             analyzer_update(si, sf, pi, af, ai, mark, ts[r])
-        else:
-            price = px[r]
-            amount = amt[r]
-            if not (price > 0.0 and amount > 0.0):
-                si[S_SKIPPED] += 1
-                continue
-            # SimSession.on_trade
-            if now > si[S_CLOCK]:
-                si[S_CLOCK] = now
-            clock = si[S_CLOCK]
-            start_event(si, pi, oi, ob, pq, clock)
-            if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
-                code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                               memo_o)
-            si[S_TRADES] += 1
-            side = taker[r]
-            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_print(
-                    si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
-                    tick):
-                sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
-            start_event(si, pi, oi, ob, pq, clock)
-            hit_buy = side < 0  # a sell aggressor hits our bids
-            trade_ticks = ask_ticks_of(price, tick) if hit_buy else bid_ticks_of(price, tick)
-            fill_by_trade(si, pi, oi, ob, scratch, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
-            if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock) and code == 0:
-                code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                               grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                               memo_o)
         _drop_closed(si, oi, of)
         if code != 0:
             si[S_POS] = r + 1
