@@ -28,11 +28,12 @@ from thalex_modular.platform.domain.risk_kernel import (
     IC_NOW,
     UNLIMITED_BUDGET,
 )
-from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
+from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, _keeps, plan_requests
 from thalex_modular.strategies.as_kernel import quote_kernel
 from thalex_modular.strategies.glft_kernel import glft_quote_kernel
 
 from .engine import submit
+from .inline import inline_kernel
 from .kappa import estimator_kappa, sampler_flush
 from .layout import (
     ERR_QUOTE,
@@ -60,10 +61,12 @@ from .layout import (
     OC_STATUS,
     OF_AMEND,
     OF_AMOUNT,
+    OF_COLS,
     OF_FILLED,
     OF_FILLS,
     OF_OFFERED,
     OF_PRICE,
+    OI_COLS,
     P_AMOUNT_DIV,
     P_AN_INTERVAL,
     P_BAND_FROM_MARK,
@@ -110,7 +113,7 @@ def log_return(previous: float, price: float) -> float:
     return math.log(price) - math.log(previous)
 
 
-@kernel
+@inline_kernel
 def analyzer_update(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64],
                     af: NDArray[np.float64], ai: NDArray[np.int64], price: float, ts_ns: int) -> None:
     """``MultiWindowRegimeAnalyzer.update`` (a sample at least the sample interval after the last one)."""
@@ -197,6 +200,51 @@ def _same_rows(rows: NDArray[np.int64], n: int, memo: NDArray[np.int64], memo_n:
 
 
 @kernel
+def _insert_sorted(keys: NDArray[np.int64], n: int, key0: int, key1: int, row: int) -> None:
+    """Insert (key0, key1, row) into ``keys[:n]`` (3 rows: key0, key1, row) after the equal keys (stable)."""
+    j = n
+    while j > 0 and (keys[0, j - 1] > key0 or (keys[0, j - 1] == key0 and keys[1, j - 1] > key1)):
+        keys[0, j] = keys[0, j - 1]
+        keys[1, j] = keys[1, j - 1]
+        keys[2, j] = keys[2, j - 1]
+        j -= 1
+    keys[0, j] = key0
+    keys[1, j] = key1
+    keys[2, j] = row
+
+
+@kernel
+def _side_settled(is_buy: int, desired: NDArray[np.int64], nq: int, ints: NDArray[np.int64], no: int,
+                  grid: NDArray[np.int64], quotes: NDArray[np.int64], free: NDArray[np.int64]) -> bool:
+    """``_diff_side``'s fast path, without its allocations: no order of the side has a request in flight and each
+    rests where ``_keeps`` keeps it for the quote of its rank (both best price first, ties by level and by
+    client_order_id). True means that side adds no request."""
+    better_first = -1 if is_buy else 1
+    n_quotes = 0
+    for r in range(nq):
+        if desired[r, 0] == is_buy:
+            _insert_sorted(quotes, n_quotes, better_first * desired[r, 1], desired[r, 3], r)
+            n_quotes += 1
+    n_free = 0
+    for r in range(no):
+        if ints[r, 0] != is_buy:
+            continue
+        if ints[r, 4] != 0:
+            return False  # a request in flight: the full diff
+        if ints[r, 2] > 0:
+            _insert_sorted(free, n_free, better_first * ints[r, 1], ints[r, 5], r)
+            n_free += 1
+    if n_quotes != n_free:
+        return False
+    for k in range(n_quotes):
+        q = quotes[2, k]
+        o = free[2, k]
+        if _keeps(is_buy, desired[q, 1], desired[q, 2], ints[o, 1], ints[o, 2], grid) < 0:
+            return False
+    return True
+
+
+@kernel
 def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64],
             oi: NDArray[np.int64], of: NDArray[np.float64], pq: NDArray[np.int64], kp: NDArray[np.int64],
             kd: NDArray[np.float64], ko: NDArray[np.int64], dist: NDArray[np.float64],
@@ -205,7 +253,8 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
             grid: NDArray[np.int64], ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64],
             floats: NDArray[np.float64], row_slot: NDArray[np.int64], out: NDArray[np.int64],
             denied: NDArray[np.int64], denied_book: NDArray[np.float64], ri: NDArray[np.int64],
-            rf: NDArray[np.float64], memo_q: NDArray[np.int64], memo_o: NDArray[np.int64]) -> int:
+            rf: NDArray[np.float64], memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
+            scratch: NDArray[np.int64]) -> int:
     """``QuotingCore.requote`` against the latest ticker, then ``SimSession._execute``; returns 0 or ERR_QUOTE.
 
     Whether a plan sends anything is decided by the desired rows and the order rows alone (``_diff_side``; risk
@@ -244,6 +293,9 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     if si[S_MEMO_VALID] != 0 and _same_rows(desired, nq, memo_q, si[S_MEMO_NQ]) and \
             _same_rows(ints, no, memo_o, si[S_MEMO_NO]):
         return 0
+    if _side_settled(1, desired, nq, ints, no, grid, scratch[0:3], scratch[3:6]) and \
+            _side_settled(0, desired, nq, ints, no, grid, scratch[0:3], scratch[3:6]):
+        return 0  # plan_requests would send nothing: both sides take its fast path
     mark = sf[F_TICKER_MARK]
     ctx[C_POSITION] = position
     ctx[C_REFERENCE] = mark if pi[P_BAND_FROM_MARK] != 0 else np.nan
@@ -259,8 +311,12 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     ictx[IC_BUDGET] = UNLIMITED_BUDGET
     counts = plan_requests(desired, nq, ints, floats, no, lim, ilim, grid, ctx, ictx, out, denied, denied_book)
     if counts == 0:
-        memo_q[:nq] = desired[:nq]
-        memo_o[:no] = ints[:no]
+        for r in range(nq):
+            for c in range(4):
+                memo_q[r, c] = desired[r, c]
+        for r in range(no):
+            for c in range(6):
+                memo_o[r, c] = ints[r, c]
         si[S_MEMO_NQ] = nq
         si[S_MEMO_NO] = no
         si[S_MEMO_VALID] = 1
@@ -297,8 +353,10 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
             s = si[S_SLOTS]
             si[S_SLOTS] = s + 1
             buy = desired[row, 0]
-            oi[s, :] = 0
-            of[s, :] = 0.0
+            for c in range(OI_COLS):
+                oi[s, c] = 0
+            for c in range(OF_COLS):
+                of[s, c] = 0.0
             oi[s, OC_CID] = cid
             oi[s, OC_BUY] = 1 if buy != 0 else 0
             oi[s, OC_STATUS] = ST_PENDING

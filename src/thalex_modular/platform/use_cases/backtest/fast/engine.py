@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.jit import kernel
 from thalex_modular.platform.domain.sim.match_kernel import allocate_cross_kernel, allocate_trade_kernel
 
+from .inline import inline_kernel
 from .layout import (
     B_AT,
     B_CID,
@@ -263,15 +264,16 @@ def process_arrivals(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[n
             _update(si, pi, ob, oi, s, _closed_status(oi, s), R_CANCEL, at, 0)
 
 
-@kernel
+@inline_kernel
 def start_event(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                 pq: NDArray[np.int64], now_ns: int) -> None:
     """Bring the exchange to ``now_ns`` (``_start_event`` / ``advance``)."""
-    process_arrivals(si, pi, oi, ob, pq, now_ns)
+    if si[S_PQ] > 0:
+        process_arrivals(si, pi, oi, ob, pq, now_ns)
     si[S_ENG_NOW] = now_ns
 
 
-@kernel
+@inline_kernel
 def set_top(si: NDArray[np.int64], oi: NDArray[np.int64], has_bid: bool, bid_ticks: int, bid_lots: int,
             has_ask: bool, ask_ticks: int, ask_lots: int) -> None:
     """``_set_top``: the new book (lots -1 unknown); the queue ahead of a resting order never exceeds what is shown
@@ -333,7 +335,7 @@ def _reaches(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, ticks: int)
     return False
 
 
-@kernel
+@inline_kernel
 def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                  scratch: NDArray[np.int64], at: int) -> None:
     """``_fill_crossed``: resting orders the new opposite best reached fill at their limits, from the part of that
@@ -376,7 +378,7 @@ def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.in
             _maker_fill(si, pi, oi, ob, slots[out_index[k]], out_lots[k], at)
 
 
-@kernel
+@inline_kernel
 def fill_by_trade(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                   scratch: NDArray[np.int64], hit_buy: bool, trade_ticks: int, trade_lots: int, at: int) -> None:
     """``SimMatchEngine.on_trade``'s matching: the print is shared among our orders on the side it hit

@@ -18,8 +18,10 @@ from ..events import QUOTE
 from .borrow import borrowed
 from .core import analyzer_update, requote
 from .engine import UNKNOWN, fill_by_trade, fill_crossed, set_top, start_event
+from .inline import inline_kernel
 from .kappa import ask_ticks_of, bid_ticks_of, lots_floor_of, sampler_on_print
 from .layout import (
+    B_DUE,
     DONE,
     ERR_QUOTE,
     F_AN_MULT,
@@ -90,7 +92,7 @@ _HORIZONS_NS = (1_000_000_000, 10_000_000_000, 60_000_000_000)  # recorder.MARKO
 _MQP_MAX_DISTANCE_BPS = 10.0
 
 
-@kernel
+@inline_kernel
 def _short(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], pq: NDArray[np.int64],
            ob: NDArray[np.int64], fi: NDArray[np.int64], ko: NDArray[np.int64], kp: NDArray[np.int64],
            lots: NDArray[np.float64], ri: NDArray[np.int64], smi: NDArray[np.int64], max_quotes: int,
@@ -189,7 +191,13 @@ def _sample(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
         si[S_NEXT_SAMPLE] += step
 
 
-@kernel
+@inline_kernel
+def _due(si: NDArray[np.int64], ob: NDArray[np.int64], now: int) -> bool:
+    """An answer reaches us by ``now`` (``deliver`` has something to do)."""
+    return si[S_OB_HEAD] < si[S_OB_TAIL] and ob[si[S_OB_HEAD], B_DUE] <= now
+
+
+@inline_kernel
 def _observe(si: NDArray[np.int64], fi: NDArray[np.int64], ff: NDArray[np.float64], now: int, mid: float) -> None:
     """``BacktestRecorder.observe``: the markouts that came due get the mid as of ``now``."""
     for h in range(3):
@@ -201,7 +209,7 @@ def _observe(si: NDArray[np.int64], fi: NDArray[np.int64], ff: NDArray[np.float6
         si[S_MARKOUT_PTR + h] = k
 
 
-@kernel
+@inline_kernel
 def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.float64]) -> None:
     """Free the slots of orders neither the tracker nor the simulator holds (order of the others kept)."""
     n = si[S_SLOTS]
@@ -214,6 +222,119 @@ def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
             of[k, :] = of[s, :]
         k += 1
     si[S_SLOTS] = k
+
+
+@kernel
+def _replay_rows(
+    start: int, ts: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8], bp: NDArray[np.float64],
+    ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64], mk: NDArray[np.float64],
+    px: NDArray[np.float64], amt: NDArray[np.float64], si: NDArray[np.int64], sf: NDArray[np.float64],
+    pi: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64], of: NDArray[np.float64],
+    pq: NDArray[np.int64], ob: NDArray[np.int64], kp: NDArray[np.int64], kd: NDArray[np.float64],
+    ko: NDArray[np.int64], dist: NDArray[np.float64], partials: NDArray[np.float64], lots: NDArray[np.float64],
+    af: NDArray[np.float64], ai: NDArray[np.int64], qfp: NDArray[np.float64], qip: NDArray[np.int64],
+    desired: NDArray[np.int64], lim: NDArray[np.float64], ilim: NDArray[np.int64], grid: NDArray[np.int64],
+    ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64], floats: NDArray[np.float64],
+    row_slot: NDArray[np.int64], out: NDArray[np.int64], denied: NDArray[np.int64],
+    denied_book: NDArray[np.float64], fi: NDArray[np.int64], ff: NDArray[np.float64], ri: NDArray[np.int64],
+    rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], scratch: NDArray[np.int64],
+    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
+) -> int:
+    """The loop of :func:`replay` (its steps inlined: no ``borrowed`` in this function, which numba's inlining
+    pass refuses)."""
+    feed = pi[P_FEED]
+    tick = pf[Q_TICK]
+    vtick = pf[Q_VTICK]
+    max_quotes = desired.shape[0]
+    for r in range(start, ts.shape[0]):
+        now = ts[r] + feed
+        mask = _short(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+        if mask != 0:
+            si[S_POS] = r
+            si[S_ERROR] = mask
+            return NEED_ROOM
+        if now >= si[S_NEXT_SAMPLE]:
+            _sample(si, sf, pi, oi, of, smi, smf, now)
+        _observe(si, fi, ff, now, sf[F_MID])
+        si[S_EVENTS] += 1
+        is_quote = kind[r] == QUOTE
+        b = bp[r]
+        a = ap[r]
+        has_b = b > 0.0
+        has_a = a > 0.0
+        mark = mk[r]
+        price = px[r]
+        amount = amt[r]
+        if is_quote:
+            if not mark > 0.0:
+                if has_b and has_a:
+                    mark = 0.5 * (b + a)
+                elif has_b:
+                    mark = b
+                elif has_a:
+                    mark = a
+                else:
+                    si[S_SKIPPED] += 1
+                    continue
+            sf[F_MID] = 0.5 * (b + a) if has_b and has_a else mark
+            sf[F_MARK] = mark
+        elif not (price > 0.0 and amount > 0.0):
+            si[S_SKIPPED] += 1
+            continue
+        # SimSession._advance: the clock, the exchange up to it, its answers due, a requote after one of our fills
+        if now > si[S_CLOCK]:
+            si[S_CLOCK] = now
+        clock = si[S_CLOCK]
+        code = 0
+        start_event(si, pi, oi, ob, pq, clock)
+        if _due(si, ob, clock) and deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff,
+                                           clock):
+            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
+                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                           memo_o, scratch)
+        if is_quote:  # the simulator sees the book first, then QuotingCore.on_ticker observes and plans
+            si[S_TICKERS] += 1
+        else:  # the strategy sees the print (kappa), then the simulator
+            si[S_TRADES] += 1
+            side = taker[r]
+            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_print(
+                    si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
+                    tick):
+                sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
+        start_event(si, pi, oi, ob, pq, clock)
+        if is_quote:
+            set_top(si, oi, has_b, bid_ticks_of(b, tick) if has_b else 0,
+                    lots_floor_of(ba[r], vtick) if has_b and ba[r] >= 0.0 else UNKNOWN,
+                    has_a, ask_ticks_of(a, tick) if has_a else 0,
+                    lots_floor_of(aa[r], vtick) if has_a and aa[r] >= 0.0 else UNKNOWN)
+            fill_crossed(si, pi, oi, ob, scratch, clock)
+        else:
+            hit_buy = side < 0  # a sell aggressor hits our bids
+            trade_ticks = ask_ticks_of(price, tick) if hit_buy else bid_ticks_of(price, tick)
+            fill_by_trade(si, pi, oi, ob, scratch, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
+        filled = _due(si, ob, clock) and deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi,
+                                                 ff, clock)
+        if is_quote:
+            sf[F_SIGMA] = sf[F_AN_SIGMA]
+            sf[F_MULT] = sf[F_AN_MULT]
+            sf[F_REF] = mark
+            sf[F_TICKER_BID] = b if has_b else np.nan
+            sf[F_TICKER_ASK] = a if has_a else np.nan
+            sf[F_TICKER_MARK] = mark
+            si[S_TICKER_TS_LOCAL] = now
+            si[S_HAS_TICKER] = 1
+        if code == 0 and (is_quote or filled):
+            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
+                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+                           memo_o, scratch)
+        if is_quote:  # QuotingCore.after_sends: the regime analyzer takes the ticker's price
+            analyzer_update(si, sf, pi, af, ai, mark, ts[r])
+        _drop_closed(si, oi, of)
+        if code != 0:
+            si[S_POS] = r + 1
+            return ERR_QUOTE
+    si[S_POS] = ts.shape[0]
+    return DONE
 
 
 @kernel
@@ -283,97 +404,11 @@ def replay(
     mk = borrowed(mk)
     px = borrowed(px)
     amt = borrowed(amt)
-    feed = pi[P_FEED]
-    tick = pf[Q_TICK]
-    vtick = pf[Q_VTICK]
-    max_quotes = desired.shape[0]
-    for r in range(start, ts.shape[0]):
-        now = ts[r] + feed
-        mask = _short(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
-        if mask != 0:
-            si[S_POS] = r
-            si[S_ERROR] = mask
-            return NEED_ROOM
-        if now >= si[S_NEXT_SAMPLE]:
-            _sample(si, sf, pi, oi, of, smi, smf, now)
-        _observe(si, fi, ff, now, sf[F_MID])
-        si[S_EVENTS] += 1
-        is_quote = kind[r] == QUOTE
-        b = bp[r]
-        a = ap[r]
-        has_b = b > 0.0
-        has_a = a > 0.0
-        mark = mk[r]
-        price = px[r]
-        amount = amt[r]
-        if is_quote:
-            if not mark > 0.0:
-                if has_b and has_a:
-                    mark = 0.5 * (b + a)
-                elif has_b:
-                    mark = b
-                elif has_a:
-                    mark = a
-                else:
-                    si[S_SKIPPED] += 1
-                    continue
-            sf[F_MID] = 0.5 * (b + a) if has_b and has_a else mark
-            sf[F_MARK] = mark
-        elif not (price > 0.0 and amount > 0.0):
-            si[S_SKIPPED] += 1
-            continue
-        # SimSession._advance: the clock, the exchange up to it, its answers due, a requote after one of our fills
-        if now > si[S_CLOCK]:
-            si[S_CLOCK] = now
-        clock = si[S_CLOCK]
-        code = 0
-        start_event(si, pi, oi, ob, pq, clock)
-        if deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock):
-            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                           memo_o)
-        if is_quote:  # the simulator sees the book first, then QuotingCore.on_ticker observes and plans
-            si[S_TICKERS] += 1
-        else:  # the strategy sees the print (kappa), then the simulator
-            si[S_TRADES] += 1
-            side = taker[r]
-            if si[S_QUOTED] != 0 and pi[P_KAPPA_FIXED] == 0 and sampler_on_print(
-                    si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
-                    tick):
-                sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
-        start_event(si, pi, oi, ob, pq, clock)
-        if is_quote:
-            set_top(si, oi, has_b, bid_ticks_of(b, tick) if has_b else 0,
-                    lots_floor_of(ba[r], vtick) if has_b and ba[r] >= 0.0 else UNKNOWN,
-                    has_a, ask_ticks_of(a, tick) if has_a else 0,
-                    lots_floor_of(aa[r], vtick) if has_a and aa[r] >= 0.0 else UNKNOWN)
-            fill_crossed(si, pi, oi, ob, scratch, clock)
-        else:
-            hit_buy = side < 0  # a sell aggressor hits our bids
-            trade_ticks = ask_ticks_of(price, tick) if hit_buy else bid_ticks_of(price, tick)
-            fill_by_trade(si, pi, oi, ob, scratch, hit_buy, trade_ticks, lots_floor_of(amount, vtick), clock)
-        filled = deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff, clock)
-        if is_quote:
-            sf[F_SIGMA] = sf[F_AN_SIGMA]
-            sf[F_MULT] = sf[F_AN_MULT]
-            sf[F_REF] = mark
-            sf[F_TICKER_BID] = b if has_b else np.nan
-            sf[F_TICKER_ASK] = a if has_a else np.nan
-            sf[F_TICKER_MARK] = mark
-            si[S_TICKER_TS_LOCAL] = now
-            si[S_HAS_TICKER] = 1
-        if code == 0 and (is_quote or filled):
-            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
-                           memo_o)
-        if is_quote:  # QuotingCore.after_sends: the regime analyzer takes the ticker's price
-            analyzer_update(si, sf, pi, af, ai, mark, ts[r])
-        _drop_closed(si, oi, of)
-        if code != 0:
-            si[S_POS] = r + 1
-            return ERR_QUOTE
-    si[S_POS] = ts.shape[0]
-    return DONE
+    return _replay_rows(
+        start, ts, kind, taker, bp, ba, ap, aa, mk, px, amt, si, sf, pi, pf, oi, of, pq, ob, kp, kd, ko, dist,
+        partials, lots, af, ai, qfp, qip, desired, lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out,
+        denied, denied_book, fi, ff, ri, rf, smi, smf, scratch, memo_q, memo_o,
+    )
 
 
 __all__ = ["replay"]
