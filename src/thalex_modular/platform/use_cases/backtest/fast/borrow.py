@@ -32,15 +32,20 @@ if COMPILED:
             view = context.make_array(array)(context, builder)
             for field in ("nitems", "itemsize", "data", "shape", "strides"):
                 setattr(view, field, getattr(source, field))
-            view.meminfo = cgutils.get_null_value(view.meminfo.type)
-            view.parent = cgutils.get_null_value(view.parent.type)
+            null: Any = cgutils.get_null_value  # untyped
+            view.meminfo = null(view.meminfo.type)
+            view.parent = null(view.parent.type)
             return view._getvalue()
 
         return array(array), codegen
 
-    @overload(borrowed, jit_options={"cache": True})
+    options: Any = {"cache": True}
+
+    @overload(borrowed, jit_options=options)
     def _borrowed_overload(array: Any) -> Any:
+        uncounted: Any = _uncounted
+
         def implementation(array: Any) -> Any:
-            return _uncounted(array)
+            return uncounted(array)
 
         return implementation

@@ -159,7 +159,7 @@ def _join_queue(si: NDArray[np.int64], buy: bool, ticks: int) -> int:
     if (ticks > best) if buy else (ticks < best):
         return 0
     if ticks == best:
-        return si[S_BID_L] if buy else si[S_ASK_L]
+        return int(si[S_BID_L] if buy else si[S_ASK_L])
     return UNKNOWN
 
 

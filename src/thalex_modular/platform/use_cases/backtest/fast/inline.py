@@ -21,5 +21,5 @@ def inline_kernel(fn: F) -> F:
         return fn
     from numba import njit
 
-    compiled: F = njit(cache=True, nogil=True, inline="always")(fn)
-    return compiled
+    compiled: Any = njit(cache=True, nogil=True, inline="always")(fn)
+    return compiled  # type: ignore[no-any-return]

@@ -133,12 +133,12 @@ def estimator_kappa(si: NDArray[np.int64], pi: NDArray[np.int64], pf: NDArray[np
     """:meth:`KappaEstimator.kappa_per_usd`."""
     count = si[S_EST_COUNT]
     if count < pi[P_EST_MIN]:
-        return pf[Q_K_FALLBACK]
+        return float(pf[Q_K_FALLBACK])
     total = fsum_of(partials, si[S_EST_NPART])
     if total <= 0.0:
-        return pf[Q_K_MAX]
+        return float(pf[Q_K_MAX])
     kappa = count / total
-    return min(max(kappa, pf[Q_K_MIN]), pf[Q_K_MAX])
+    return float(min(max(kappa, pf[Q_K_MIN]), pf[Q_K_MAX]))
 
 
 @kernel

@@ -194,7 +194,7 @@ def _sample(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
 @inline_kernel
 def _due(si: NDArray[np.int64], ob: NDArray[np.int64], now: int) -> bool:
     """An answer reaches us by ``now`` (``deliver`` has something to do)."""
-    return si[S_OB_HEAD] < si[S_OB_TAIL] and ob[si[S_OB_HEAD], B_DUE] <= now
+    return bool(si[S_OB_HEAD] < si[S_OB_TAIL] and ob[si[S_OB_HEAD], B_DUE] <= now)
 
 
 @inline_kernel

@@ -78,7 +78,7 @@ _PER_BP = 1e-4
 @kernel
 def position_of(sf: NDArray[np.float64]) -> float:
     """``FifoPosition.position``."""
-    return sf[F_POS] + sf[F_POS_COMP]
+    return float(sf[F_POS] + sf[F_POS_COMP])
 
 
 @kernel
