@@ -103,6 +103,14 @@ from .layout import (
 )
 from .tracker import position_of
 
+KappaState = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64],
+                   NDArray[np.float64]]
+"""(kp, kd, ko, dist, partials): the kappa sampler's and estimator's arrays."""
+PlanState = tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64],
+                  NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
+                  NDArray[np.float64]]
+"""(lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book): the plan's inputs and outputs."""
+
 
 @kernel
 def log_return(previous: float, price: float) -> float:
@@ -244,22 +252,20 @@ def _side_settled(is_buy: int, desired: NDArray[np.int64], nq: int, ints: NDArra
     return True
 
 
-@kernel
+@inline_kernel
 def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64],
-            oi: NDArray[np.int64], of: NDArray[np.float64], pq: NDArray[np.int64], kp: NDArray[np.int64],
-            kd: NDArray[np.float64], ko: NDArray[np.int64], dist: NDArray[np.float64],
-            partials: NDArray[np.float64], qfp: NDArray[np.float64], qip: NDArray[np.int64],
-            desired: NDArray[np.int64], lim: NDArray[np.float64], ilim: NDArray[np.int64],
-            grid: NDArray[np.int64], ctx: NDArray[np.float64], ictx: NDArray[np.int64], ints: NDArray[np.int64],
-            floats: NDArray[np.float64], row_slot: NDArray[np.int64], out: NDArray[np.int64],
-            denied: NDArray[np.int64], denied_book: NDArray[np.float64], ri: NDArray[np.int64],
-            rf: NDArray[np.float64], memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
+            oi: NDArray[np.int64], of: NDArray[np.float64], pq: NDArray[np.int64], kappa_state: KappaState,
+            qfp: NDArray[np.float64], qip: NDArray[np.int64], desired: NDArray[np.int64], plan_state: PlanState,
+            ri: NDArray[np.int64], rf: NDArray[np.float64], memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
             scratch: NDArray[np.int64]) -> int:
     """``QuotingCore.requote`` against the latest ticker, then ``SimSession._execute``; returns 0 or ERR_QUOTE.
 
     Whether a plan sends anything is decided by the desired rows and the order rows alone (``_diff_side``; risk
     is checked only for what would be sent): a plan on the same rows as the last one that sent nothing sends
-    nothing either, and is not run again (``memo_q`` / ``memo_o``)."""
+    nothing either, and is not run again (``memo_q`` / ``memo_o``). The arrays of the kappa and of the plan come as
+    two tuples: a call of more than 30 arguments is compiled as a ``*args`` call, which numba does not inline."""
+    kp, kd, ko, dist, partials = kappa_state
+    lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book = plan_state
     if si[S_HAS_TICKER] == 0:
         return 0
     now = si[S_CLOCK]

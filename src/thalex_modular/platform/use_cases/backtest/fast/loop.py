@@ -244,6 +244,8 @@ def _replay_rows(
     pass refuses)."""
     feed = pi[P_FEED]
     tick = pf[Q_TICK]
+    kappa_state = (kp, kd, ko, dist, partials)
+    plan_state = (lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book)
     vtick = pf[Q_VTICK]
     max_quotes = desired.shape[0]
     for r in range(start, ts.shape[0]):
@@ -289,8 +291,7 @@ def _replay_rows(
         start_event(si, pi, oi, ob, pq, clock)
         if _due(si, ob, clock) and deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff,
                                            clock):
-            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+            code = requote(si, sf, pi, pf, oi, of, pq, kappa_state, qfp, qip, desired, plan_state, ri, rf, memo_q,
                            memo_o, scratch)
         if is_quote:  # the simulator sees the book first, then QuotingCore.on_ticker observes and plans
             si[S_TICKERS] += 1
@@ -324,8 +325,7 @@ def _replay_rows(
             si[S_TICKER_TS_LOCAL] = now
             si[S_HAS_TICKER] = 1
         if code == 0 and (is_quote or filled):
-            code = requote(si, sf, pi, pf, oi, of, pq, kp, kd, ko, dist, partials, qfp, qip, desired, lim, ilim,
-                           grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, ri, rf, memo_q,
+            code = requote(si, sf, pi, pf, oi, of, pq, kappa_state, qfp, qip, desired, plan_state, ri, rf, memo_q,
                            memo_o, scratch)
         if is_quote:  # QuotingCore.after_sends: the regime analyzer takes the ticker's price
             analyzer_update(si, sf, pi, af, ai, mark, ts[r])
