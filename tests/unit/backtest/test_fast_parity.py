@@ -62,6 +62,8 @@ CASES = {
     "as-high-gamma-one-level-volatile": (VOLATILE, dataclasses.replace(P, gamma=0.02, level_amounts=(0.01,)), None),
     "as-low-gamma-four-levels": (CALM, dataclasses.replace(P, gamma=0.0005, level_amounts=(0.01, 0.01, 0.02, 0.02),
                                                             amend_tolerance_ticks=0, amount_tolerance=0.0), None),
+    "ten-levels-buffers-grow": (CALM, dataclasses.replace(P, gamma=0.001, level_amounts=(0.01,) * 10,
+                                                          max_open_orders=40, max_position_underlying=2.0), None),
     "glft-calm": (CALM, dataclasses.replace(P, model="glft", gamma=0.01, arrival_intensity_per_s=2.0), None),
     "glft-volatile": (VOLATILE, dataclasses.replace(P, model="glft", gamma=0.002, level_amounts=(0.02, 0.02)), None),
     "risk-denials": (VOLATILE, dataclasses.replace(P, max_position_underlying=0.03, max_open_orders=3,
