@@ -104,6 +104,22 @@ async def test_cli_runs_reports_and_stores_the_run(backend: Backend, store: Stor
     assert json.loads(run.config_json)["seed"] == 4
 
 
+async def test_cli_drivers_give_the_same_run(backend: Backend, store: Store,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange
+    await _load(store)
+    argv = ["--instrument", "BTC-PERPETUAL", "--from", "2025-01-01", "--to", "2025-01-02", *backend.cli_args()]
+    lines = []
+    # Act: the default (fast) and the reference driver
+    for extra in ([], ["--driver", "reference"]):
+        assert await cli([*argv, *extra]) == 0
+        lines.append(capsys.readouterr().out.strip().splitlines()[-1])
+    # Assert: the same events, fills and PnL (replay_s / events_per_s differ)
+    fast, reference = ([part for part in line.split() if not part.startswith(("replay_s=", "events_per_s="))]
+                       for line in lines)
+    assert fast == reference and fast[1] != "fills=0"
+
+
 async def test_cli_bar_mode_reads_the_stores_1m_bars(backend: Backend, store: Store,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     await _load(store)

@@ -41,6 +41,7 @@ from thalex_modular.platform.use_cases.backtest import (
     write_json,
 )
 from thalex_modular.platform.use_cases.backtest.report import write_report
+from thalex_modular.platform.use_cases.backtest.runner import DEFAULT_DRIVER, DRIVERS
 
 _NS: int = 1_000_000_000
 #: The embedded store's DuckDB memory limit during a backtest: its buffer pool would otherwise keep every page the
@@ -64,6 +65,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the figures as JSON here")
     p.add_argument("--csv", type=Path, default=None, metavar="PREFIX",
                    help="write PREFIX.metrics.csv, PREFIX.fills.csv, PREFIX.samples.csv")
+    p.add_argument("--driver", choices=list(DRIVERS), default=DEFAULT_DRIVER,
+                   help=f"replay loop: fast (compiled) or reference (SimSession); the same decisions "
+                        f"(default {DEFAULT_DRIVER})")
     p.set_defaults(handler=run_backtest_command)
 
 
@@ -141,7 +145,8 @@ async def _run(args: argparse.Namespace, config: BacktestConfig, store: StoreTar
     try:
         await storage.open()
         await _known_instrument(storage, config)
-        result = await backtest_from_storage(storage, config, args.seed, on_progress=on_progress, on_span=on_span)
+        result = await backtest_from_storage(storage, config, args.seed, on_progress=on_progress, on_span=on_span,
+                                             driver=args.driver)
         await storage.save_run(result.to_run(created_ns, time.time_ns()))
     except (NoHistory, UnknownInstrument) as exc:
         return _usage(str(exc))

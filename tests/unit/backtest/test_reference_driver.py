@@ -41,7 +41,7 @@ def _config(chunks: list[np.ndarray], mode: str = "tick", **params: object) -> B
 @pytest.fixture(scope="module")
 def tick_run() -> tuple[BacktestResult, BacktestRun]:
     chunks = _chunks()
-    run = BacktestRun(_config(chunks), seed=3, record_requests=True)
+    run = BacktestRun(_config(chunks), seed=3, record_requests=True, driver="reference")
     for chunk in chunks:
         run.replay(chunk)
     return run.finish(), run

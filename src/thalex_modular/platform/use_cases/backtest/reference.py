@@ -158,6 +158,38 @@ class ReferenceDriver:
             self.offered_amount += amount - before
             self._offered[client_order_id] = amount
 
+    # -- what the run gives (the interface BacktestRun reads from either driver) ----------------------------------
+
+    @property
+    def sample_interval_ns(self) -> int:
+        return self.recorder.sample_interval_ns
+
+    @property
+    def denials(self) -> int:
+        return self.session.stats.denials
+
+    @property
+    def position(self) -> float:
+        """The tracker's position at the end, underlying."""
+        return self.session.core.tracker.position_amount(self._name)
+
+    @property
+    def spread_capture_usd(self) -> float:
+        return self.recorder.spread_capture_usd
+
+    @property
+    def fees_usd(self) -> float:
+        return self.recorder.fees_usd
+
+    def equity_usd(self, mark: float) -> float:
+        return self.recorder.equity_usd(mark)
+
+    def fills(self) -> npt.NDArray[np.void]:
+        return self.recorder.fills()
+
+    def samples(self) -> npt.NDArray[np.void]:
+        return self.recorder.samples()
+
     def requests(self) -> npt.NDArray[np.void]:
         """Every request sent, in order (``REQUEST_DTYPE``); empty unless ``record_requests`` (the log grows with
         the replay: parity tests keep it, long runs do not)."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage
 
 from .config import BacktestConfig
@@ -17,18 +19,36 @@ from .reference import INSERT, ReferenceDriver
 from .result import BacktestResult
 from .source import data_span, measured_feed_latency_ns, storage_chunks
 
+if TYPE_CHECKING:
+    from .fast import FastDriver
+
 ProgressHook = Callable[[int, int], None]
 """Called after each chunk with (events replayed in it, exchange time reached in ns)."""
 
 
+DRIVERS = ("fast", "reference")
+#: The driver ``platform backtest`` and :func:`run_backtest` use unless told: the compiled loop (parity with the
+#: reference driver is tested: tests/unit/backtest/test_fast_parity.py).
+DEFAULT_DRIVER = "fast"
+
+
 class BacktestRun:
-    """One replay in progress: feed chunks with :meth:`replay`, then :meth:`finish`."""
+    """One replay in progress: feed chunks with :meth:`replay`, then :meth:`finish`. ``driver``: ``"fast"`` (the
+    compiled loop) or ``"reference"`` (SimSession); the same decisions either way."""
 
     def __init__(self, config: BacktestConfig, seed: int, feed_latency_ns: int | None = None,
-                 record_requests: bool = False) -> None:
+                 record_requests: bool = False, driver: str = DEFAULT_DRIVER) -> None:
         self.config = config
         self.seed = seed
-        self.driver = ReferenceDriver(config, seed, feed_latency_ns, record_requests)
+        if driver == "fast":
+            from .fast import FastDriver  # compiles (or loads) the loop: only when asked for
+
+            self.driver: ReferenceDriver | FastDriver = FastDriver(config, seed, feed_latency_ns, record_requests)
+        elif driver == "reference":
+            self.driver = ReferenceDriver(config, seed, feed_latency_ns, record_requests)
+        else:
+            raise InvalidValue(f"driver must be one of {DRIVERS}, was {driver!r}")
+        self.driver_name = driver
         self.replay_s = 0.0
         self.first_ns: int | None = None
         self.last_ns = config.history.start_ns
@@ -45,21 +65,21 @@ class BacktestRun:
 
     def finish(self, read_s: float = 0.0) -> BacktestResult:
         d = self.driver
-        rec = d.recorder
-        summary = d.session.summary()
-        requests = d.requests()
+        fills = d.fills()
+        samples = d.samples()
         mark = d.mark if d.mark == d.mark else 0.0
+        counts = d.request_counts
         metrics = compute_metrics(
-            rec.fills(), rec.samples(), sample_interval_ns=rec.sample_interval_ns, events=d.events,
-            requests=sum(d.request_counts), inserts=d.request_counts[INSERT],
-            offered_amount=d.offered_amount, denials=summary.stats.denials, pnl_usd=rec.equity_usd(mark),
-            spread_capture_usd=rec.spread_capture_usd, fees_usd=rec.fees_usd, position_final=summary.position,
+            fills, samples, sample_interval_ns=d.sample_interval_ns, events=d.events,
+            requests=sum(counts), inserts=counts[INSERT],
+            offered_amount=d.offered_amount, denials=d.denials, pnl_usd=d.equity_usd(mark),
+            spread_capture_usd=d.spread_capture_usd, fees_usd=d.fees_usd, position_final=d.position,
             feed_latency_ns=d.feed_latency_ns,
         )
         return BacktestResult(
             run_id=self.config.run_id(self.seed), seed=self.seed, config=self.config.as_dict(),
             data_start_ns=self.first_ns if self.first_ns is not None else self.config.history.start_ns,
-            data_end_ns=self.last_ns, metrics=metrics, fills=rec.fills(), samples=rec.samples(), requests=requests,
+            data_end_ns=self.last_ns, metrics=metrics, fills=fills, samples=samples, requests=d.requests(),
             replay_s=self.replay_s, read_s=read_s,
         )
 
@@ -67,11 +87,12 @@ class BacktestRun:
 def run_backtest(
     config: BacktestConfig, chunks: Iterable[npt.NDArray[np.void]], seed: int = 0, *,
     feed_latency_ns: int | None = None, on_progress: ProgressHook | None = None, record_requests: bool = False,
+    driver: str = DEFAULT_DRIVER,
 ) -> BacktestResult:
-    """Replay ``chunks`` (``EVENT_DTYPE``, in time order) through the reference driver; deterministic for a seed.
+    """Replay ``chunks`` (``EVENT_DTYPE``, in time order) through ``driver``; deterministic for a seed.
     ``feed_latency_ns`` overrides the simulator's feed leg (e.g. measured from the data); ``record_requests``
     keeps the log of every request in ``result.requests``."""
-    run = BacktestRun(config, seed, feed_latency_ns, record_requests)
+    run = BacktestRun(config, seed, feed_latency_ns, record_requests, driver)
     for chunk in chunks:
         run.replay(chunk)
         if on_progress is not None and len(chunk):
@@ -82,6 +103,7 @@ def run_backtest(
 async def backtest_from_storage(
     storage: Storage, config: BacktestConfig, seed: int = 0, *, on_progress: ProgressHook | None = None,
     on_span: Callable[[int, int], None] | None = None, record_requests: bool = False,
+    driver: str = DEFAULT_DRIVER,
 ) -> BacktestResult:
     """Replay ``config.history`` read from ``storage`` chunk by chunk. The feed latency is the median measured in
     the first chunk's quotes (receive minus exchange time) where they carry both clocks, else the simulator's.
@@ -93,7 +115,7 @@ async def backtest_from_storage(
     if on_span is not None:
         on_span(*span)
     measured = await measured_feed_latency_ns(storage, config.history, span)
-    run = BacktestRun(config, seed, measured, record_requests)
+    run = BacktestRun(config, seed, measured, record_requests, driver)
     read_s = 0.0
     started = time.perf_counter()
     async for chunk in storage_chunks(storage, config.history, span):

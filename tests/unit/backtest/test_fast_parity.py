@@ -1,0 +1,184 @@
+"""The fast driver (compiled loop) against the reference driver (SimSession): the same history gives the same
+requests (ts, kind, side, id, price, amount), the same fills (price, amount, fee, mid, markouts), the same samples
+and the same figures, bit for bit, across strategies' parameters, regimes, risk denials, partial fills, latency legs,
+hand-built edge cases, bar mode and chunking."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from thalex_modular.platform.domain.sim.config import SimMatchConfig
+from thalex_modular.platform.domain.storage import ohlcv_from_trades
+from thalex_modular.platform.use_cases.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    HistoryRange,
+    backtest_instrument,
+    bar_events,
+    run_backtest,
+)
+from thalex_modular.platform.use_cases.backtest.events import QUOTE, TRADE
+from thalex_modular.platform.use_cases.backtest.reference import AMEND, CANCEL, INSERT
+from thalex_modular.platform.use_cases.backtest.synthetic import TickHistoryConfig, tick_history
+from thalex_modular.platform.use_cases.sim_session import CoreParameters
+from twins import pure
+
+INSTRUMENT = backtest_instrument("BTC-PERPETUAL")
+CALM = TickHistoryConfig(seed=5)
+VOLATILE = TickHistoryConfig(seed=7, move_probability=0.8, through_probability=0.4, max_through_ticks=80,
+                             half_spread_ticks=3)
+EVENTS = 6_000
+
+
+def _config(chunks: list[np.ndarray], params: CoreParameters, sim: SimMatchConfig | None = None,
+            mode: str = "tick") -> BacktestConfig:
+    end = int(chunks[-1]["ts_ns"][-1]) + 1
+    history = HistoryRange("BTC-PERPETUAL", int(chunks[0]["ts_ns"][0]), end, mode)  # type: ignore[arg-type]
+    return BacktestConfig(INSTRUMENT, history, params, sim or SimMatchConfig())
+
+
+def _both(config: BacktestConfig, chunks: list[np.ndarray], seed: int = 3) -> tuple[BacktestResult, BacktestResult]:
+    reference = run_backtest(config, chunks, seed, record_requests=True, driver="reference")
+    fast = run_backtest(config, chunks, seed, record_requests=True, driver="fast")
+    return reference, fast
+
+
+def _assert_same(reference: BacktestResult, fast: BacktestResult) -> None:
+    for table in ("requests", "fills", "samples"):
+        a, b = getattr(reference, table), getattr(fast, table)
+        assert a.dtype == b.dtype and len(a) == len(b), table
+        for name in a.dtype.names or ():
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{table}.{name}")  # NaN equals NaN
+    assert fast.metrics == reference.metrics
+    assert round(fast.metrics.pnl_usd, 2) == round(reference.metrics.pnl_usd, 2)
+
+
+P = CoreParameters()
+CASES = {
+    "as-default-calm": (CALM, P, None),
+    "as-high-gamma-one-level-volatile": (VOLATILE, dataclasses.replace(P, gamma=0.02, level_amounts=(0.01,)), None),
+    "as-low-gamma-four-levels": (CALM, dataclasses.replace(P, gamma=0.0005, level_amounts=(0.01, 0.01, 0.02, 0.02),
+                                                            amend_tolerance_ticks=0, amount_tolerance=0.0), None),
+    "ten-levels-buffers-grow": (CALM, dataclasses.replace(P, gamma=0.001, level_amounts=(0.01,) * 10,
+                                                          max_open_orders=40, max_position_underlying=2.0), None),
+    "glft-calm": (CALM, dataclasses.replace(P, model="glft", gamma=0.01, arrival_intensity_per_s=2.0), None),
+    "glft-volatile": (VOLATILE, dataclasses.replace(P, model="glft", gamma=0.002, level_amounts=(0.02, 0.02)), None),
+    "risk-denials": (VOLATILE, dataclasses.replace(P, max_position_underlying=0.03, max_open_orders=3,
+                                                   max_notional_usd=3_000.0, max_order_amount=0.02), None),
+    "partial-fills": (TickHistoryConfig(seed=9, mean_trade_amount=0.01),
+                      dataclasses.replace(P, level_amounts=(0.05, 0.1), max_order_amount=0.2, gamma=0.0005), None),
+    "slow-entry-fast-cancel": (CALM, P, SimMatchConfig(order_entry_latency_ns=50_000_000, cancel_latency_ns=1_000_000,
+                                                       response_latency_ns=20_000_000, feed_latency_ns=2_000_000)),
+    "zero-latency": (VOLATILE, P, SimMatchConfig(order_entry_latency_ns=0, cancel_latency_ns=0,
+                                                 response_latency_ns=0, feed_latency_ns=0)),
+    "feed-slower-than-response-slippage-2": (VOLATILE, P, SimMatchConfig(feed_latency_ns=30_000_000,
+                                                                         response_latency_ns=3_000_000,
+                                                                         slippage_ticks=2, maker_fee_bps=-0.5)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_both_drivers_decide_and_book_the_same(case: str) -> None:
+    # Arrange
+    history, params, sim = CASES[case]
+    chunks = list(tick_history(history, EVENTS, 2_500))
+    config = _config(chunks, params, sim)
+    # Act
+    reference, fast = _both(config, chunks)
+    # Assert: the case exercises what it names, and the drivers agree on all of it
+    assert reference.metrics.fills > 10
+    kinds = set(reference.requests["kind"].tolist())
+    assert {INSERT, AMEND} <= kinds
+    if case == "risk-denials":
+        assert reference.metrics.denials > 0 and CANCEL in kinds
+    if case == "partial-fills":
+        assert (reference.fills["amount"] < 0.05).any()
+    _assert_same(reference, fast)
+
+
+def _edge_history() -> np.ndarray:
+    """A generated history bent into the cases real data has: trades without a side (at, above, below the mid and
+    before any book), one-sided and crossed books, unknown sizes, rows to skip, a long gap."""
+    events = next(tick_history(VOLATILE, 8_000, 8_000)).copy()
+    rng = np.random.default_rng(1)
+    quotes = np.flatnonzero(events["kind"] == QUOTE)
+    trades = np.flatnonzero(events["kind"] == TRADE)
+    events["side"][trades[rng.random(len(trades)) < 0.3]] = 0
+    at_mid = trades[rng.random(len(trades)) < 0.05]
+    for row in at_mid.tolist():  # exactly at the mid of the book before it: the seeded coin flip
+        before = quotes[quotes < row]
+        if len(before):
+            q = events[before[-1]]
+            events["price"][row] = 0.5 * (q["bid_price"] + q["ask_price"])
+            events["side"][row] = 0
+    events["side"][trades[:3]] = 0  # before any book
+    events["bid_price"][quotes[rng.random(len(quotes)) < 0.03]] = np.nan  # one-sided
+    events["ask_amount"][quotes[rng.random(len(quotes)) < 0.05]] = np.nan  # size unknown
+    events["mark_price"][quotes[rng.random(len(quotes)) < 0.2]] = np.nan  # no mark: the mid
+    crossed = quotes[rng.random(len(quotes)) < 0.03]
+    events["ask_price"][crossed] = events["bid_price"][crossed] - 3.0  # a crossed book fills our bids
+    empty = quotes[rng.random(len(quotes)) < 0.01]
+    events["bid_price"][empty] = np.nan
+    events["ask_price"][empty] = np.nan
+    events["mark_price"][empty] = np.nan  # nothing to quote on: skipped
+    events["amount"][trades[rng.random(len(trades)) < 0.01]] = 0.0  # skipped
+    events["ts_ns"][len(events) // 2:] += 15 * 60 * 10**9  # a quarter of an hour without data
+    return events
+
+
+def test_edge_cases_of_real_data_and_any_chunking_give_the_same_run() -> None:
+    # Arrange
+    events = _edge_history()
+    params = dataclasses.replace(P, max_mark_age_ns=2 * 10**9)
+    chunks = np.array_split(events, 7)
+    config = _config(chunks, params)
+    # Act
+    reference, fast = _both(config, chunks, seed=11)
+    fast_in_one = run_backtest(config, [events], 11, record_requests=True, driver="fast")
+    # Assert
+    assert reference.metrics.fills > 10 and reference.metrics.denials > 0
+    _assert_same(reference, fast)
+    _assert_same(reference, fast_in_one)
+
+
+def test_bar_mode_gives_the_same_run() -> None:
+    # Arrange: 1m bars of generated trades
+    events = next(tick_history(VOLATILE, 60_000, 60_000))
+    trades = events[events["kind"] == TRADE]
+    raw = np.zeros(len(trades), dtype=[("ts_ns", "i8"), ("price", "f8"), ("amount", "f8"), ("side", "i1")])
+    for name in ("ts_ns", "price", "amount", "side"):
+        raw[name] = trades[name]
+    bar_chunk = bar_events(ohlcv_from_trades(raw), 0.05)
+    params = dataclasses.replace(P, min_spread_ticks=1, min_edge_bps=0.0, max_mark_age_ns=None)
+    config = _config([bar_chunk], params, mode="bar")
+    # Act
+    reference, fast = _both(config, [bar_chunk])
+    # Assert
+    assert reference.metrics.fills > 0
+    _assert_same(reference, fast)
+
+
+def test_the_pure_python_twin_of_the_loop_gives_the_compiled_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the loop and every kernel it calls as uncompiled Python (STYLE: each kernel has its twin)
+    from thalex_modular.platform.domain import risk_kernel
+    from thalex_modular.platform.domain.market import vol_kernel
+    from thalex_modular.platform.domain.sim import match_kernel
+    from thalex_modular.platform.use_cases import reconcile_kernel
+    from thalex_modular.platform.use_cases.backtest.fast import core, driver, engine, kappa, layout, loop, tracker
+    from thalex_modular.strategies import as_kernel, glft_kernel, ladder_kernel
+
+    twin = pure(loop.replay, loop, core, engine, kappa, tracker, layout, match_kernel, as_kernel, glft_kernel,
+                ladder_kernel, reconcile_kernel, risk_kernel, vol_kernel)
+    events = _edge_history()[:2_500]
+    chunks = np.array_split(events, 2)
+    config = _config(chunks, dataclasses.replace(P, gamma=0.01, level_amounts=(0.01, 0.02)))
+    compiled = run_backtest(config, chunks, 5, record_requests=True, driver="fast")
+    # Act
+    monkeypatch.setattr(driver, "replay", twin)
+    uncompiled = run_backtest(config, chunks, 5, record_requests=True, driver="fast")
+    # Assert
+    assert compiled.metrics.fills > 5
+    _assert_same(compiled, uncompiled)
