@@ -27,7 +27,7 @@ from thalex_modular.strategies.glft_kernel import pack_glft_parameters
 from ..config import BacktestConfig
 from ..events import QUOTE, TRADE
 from ..recorder import FILL_DTYPE, SAMPLE_DTYPE, sample_interval_for
-from ..reference import REQUEST_DTYPE
+from ..reference import REQUEST_DTYPE, simulated_feed_leg_ns
 from . import layout as L
 from .loop import (
     SHORT_FILLS,
@@ -70,7 +70,7 @@ class FastDriver:
         inst = config.instrument
         sim = config.sim
         self.feed_latency_ns = sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
-        sim = dataclasses.replace(sim, feed_latency_ns=self.feed_latency_ns)
+        sim = dataclasses.replace(sim, feed_latency_ns=simulated_feed_leg_ns(config, self.feed_latency_ns))
         if not (inst.price_divisor and inst.amount_divisor):
             raise InvalidValue(f"the fast driver needs a decimal tick and volume tick, {inst.instrument_name} has "
                                f"{inst.tick_size} / {inst.volume_tick_size}: use driver='reference'")
@@ -94,7 +94,8 @@ class FastDriver:
         self.sample_interval_ns = sample_interval_for(start_ns, config.history.end_ns)
 
         pi = _i64(L.P_SIZE)
-        pi[L.P_FEED] = self.feed_latency_ns
+        pi[L.P_FEED] = sim.feed_latency_ns
+        pi[L.P_REPLAY_FEED] = self.feed_latency_ns
         pi[L.P_ENTRY_LAT] = sim.order_entry_latency_ns
         pi[L.P_CANCEL_LAT] = sim.cancel_latency_ns
         pi[L.P_RESPONSE_LAT] = sim.response_latency_ns

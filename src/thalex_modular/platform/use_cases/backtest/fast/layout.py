@@ -65,6 +65,7 @@ S_NEED_SAMPLES: Final = 55  # the sample rows the event needs (NEED_ROOM)
 S_MEMO_VALID: Final = 56  # the last plan sent nothing: its desired rows and order rows are in memo_q / memo_o
 S_MEMO_NQ: Final = 57
 S_MEMO_NO: Final = 58
+S_RESUME_ADVANCE: Final = 59  # NEED_ROOM came inside the event's advance: resume it there
 S_SIZE: Final = 60
 
 # -- sf: float64 scalars -------------------------------------------------------------------------------------
@@ -110,6 +111,7 @@ P_AN_INTERVAL: Final = 14
 P_BAND_FROM_MARK: Final = 15
 P_SAMPLE_STEP: Final = 16
 P_RECORD: Final = 17
+P_REPLAY_FEED: Final = 18  # events are seen this long after ts_ns (P_FEED: the simulator's leg)
 P_SIZE: Final = 20
 
 Q_TICK: Final = 0

@@ -48,10 +48,11 @@ from .layout import (
     OF_AMOUNT,
     OF_FILLED,
     OF_PRICE,
-    P_FEED,
     P_KAPPA_FIXED,
     P_RECORD,
+    P_REPLAY_FEED,
     P_SAMPLE_STEP,
+    PQ_ARRIVAL,
     Q_TICK,
     Q_VTICK,
     S_CLOCK,
@@ -74,6 +75,7 @@ from .layout import (
     S_PQ,
     S_QUOTED,
     S_REQUESTS,
+    S_RESUME_ADVANCE,
     S_SAMPLES,
     S_SKIPPED,
     S_SLOTS,
@@ -198,6 +200,16 @@ def _due(si: NDArray[np.int64], ob: NDArray[np.int64], now: int) -> bool:
 
 
 @inline_kernel
+def _next_due(si: NDArray[np.int64], pq: NDArray[np.int64], ob: NDArray[np.int64]) -> int:
+    """``SimMatchEngine.next_event_ns``: the earliest request arrival or answer due (ns), -1 when none."""
+    due = ob[si[S_OB_HEAD], B_DUE] if si[S_OB_HEAD] < si[S_OB_TAIL] else -1
+    for k in range(si[S_PQ]):
+        if due < 0 or pq[k, PQ_ARRIVAL] < due:
+            due = pq[k, PQ_ARRIVAL]
+    return int(due)
+
+
+@inline_kernel
 def _observe(si: NDArray[np.int64], fi: NDArray[np.int64], ff: NDArray[np.float64], now: int, mid: float) -> None:
     """``BacktestRecorder.observe``: the markouts that came due get the mid as of ``now``."""
     for h in range(3):
@@ -242,7 +254,7 @@ def _replay_rows(
 ) -> int:
     """The loop of :func:`replay` (its steps inlined: no ``borrowed`` in this function, which numba's inlining
     pass refuses)."""
-    feed = pi[P_FEED]
+    feed = pi[P_REPLAY_FEED]
     tick = pf[Q_TICK]
     kappa_state = (kp, kd, ko, dist, partials)
     plan_state = (lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book)
@@ -258,7 +270,10 @@ def _replay_rows(
         if now >= si[S_NEXT_SAMPLE]:
             _sample(si, sf, pi, oi, of, smi, smf, now)
         _observe(si, fi, ff, now, sf[F_MID])
-        si[S_EVENTS] += 1
+        resuming = si[S_RESUME_ADVANCE] != 0
+        si[S_RESUME_ADVANCE] = 0
+        if not resuming:
+            si[S_EVENTS] += 1
         is_quote = kind[r] == QUOTE
         b = bp[r]
         a = ap[r]
@@ -283,16 +298,31 @@ def _replay_rows(
         elif not (price > 0.0 and amount > 0.0):
             si[S_SKIPPED] += 1
             continue
-        # SimSession._advance: the clock, the exchange up to it, its answers due, a requote after one of our fills
+        # SimSession._advance: the clock steps through every time the exchange acts or answers before the event;
+        # an answer is handled when it reaches us, a fill of ours requotes then
+        code = 0
+        due = _next_due(si, pq, ob)
+        while due >= 0 and due <= now:
+            mask = _short(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+            if mask != 0:  # room for one more plan first; the event resumes here
+                si[S_POS] = r
+                si[S_ERROR] = mask
+                si[S_RESUME_ADVANCE] = 1
+                return NEED_ROOM
+            if due > si[S_CLOCK]:
+                si[S_CLOCK] = due
+            clock = si[S_CLOCK]
+            start_event(si, pi, oi, ob, pq, clock)
+            if _due(si, ob, clock) and deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi,
+                                               ff, clock):
+                code = requote(si, sf, pi, pf, oi, of, pq, kappa_state, qfp, qip, desired, plan_state, ri, rf,
+                               memo_q, memo_o, scratch)
+                if code != 0:
+                    break
+            due = _next_due(si, pq, ob)
         if now > si[S_CLOCK]:
             si[S_CLOCK] = now
         clock = si[S_CLOCK]
-        code = 0
-        start_event(si, pi, oi, ob, pq, clock)
-        if _due(si, ob, clock) and deliver(si, sf, pi, pf, oi, of, ob, lots, kp, kd, ko, dist, partials, fi, ff,
-                                           clock):
-            code = requote(si, sf, pi, pf, oi, of, pq, kappa_state, qfp, qip, desired, plan_state, ri, rf, memo_q,
-                           memo_o, scratch)
         if is_quote:  # the simulator sees the book first, then QuotingCore.on_ticker observes and plans
             si[S_TICKERS] += 1
         else:  # the strategy sees the print (kappa), then the simulator
