@@ -5,12 +5,17 @@ Starts ``platform emulator`` in a subprocess and a local Ray instance here (2 CP
 the Controller as ``platform deploy`` does, starts the API (one replica, loopback), lets it quote for ``--warmup-s``,
 then measures ``--seconds`` without load and ``--seconds`` with it.
 
+The clients (api_load_clients.py) are one asyncio process on raw sockets, at the instrument actors' niceness, on the
+same two cores: their own CPU use is printed (``load_client_cpu_pct``), as is the API replica's (``api_cpu_pct``).
+
 Prints ``sse_event_lag_p99_ms`` (an event's own timestamp in its actor to a reading client parsing it: includes the
-actor's report interval of 250 ms; target <= 250), ``rest_p99_ms`` (one GET, sent to received; target <= 50),
-``tick_to_quote_p99_ms`` without load and ``tick_to_quote_p99_ms_under_load`` with it and their ratio
-``tick_to_quote_p99_ratio`` (target <= 1.2), ``api_rss_growth_mb`` (the API replica's and Serve proxy's resident
-memory at the end of the loaded run minus at its start; target <= 50), and counts (``rest_requests``,
-``rest_errors``, ``sse_events``, ``sse_gaps``, ``sse_stuck_clients``).
+actor's report interval of 250 ms; target <= 250) and ``sse_event_lag_p99_ms_quiet`` (the same with one reader per
+stream and no other load: the pipeline's own floor), ``rest_p99_ms`` (one GET, from when it was due to its last byte:
+a request waiting for a free connection counts its wait; target <= 50), ``tick_to_quote_p99_ms`` without load and
+``tick_to_quote_p99_ms_under_load`` with it and their ratio ``tick_to_quote_p99_ratio`` (target <= 1.2),
+``api_rss_growth_mb`` (the API replica's resident memory at the end of the loaded run minus at its start; target
+<= 50), and counts (``rest_requests``, ``rest_achieved_rps``, ``rest_errors``, ``rest_unsent``, ``sse_events``,
+``sse_gaps``, ``sse_stuck_clients``).
 
 Run: ``.venv/bin/python benchmarks/api_load.py [--seconds 30] [--warmup-s 10] [--rps 200] [--sse-clients 50]``.
 """

@@ -84,20 +84,23 @@ def start_api(options: ApiOptions, *, port: int | None = None) -> str:
     return f"http://{host}:{port}"
 
 
-def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path) -> tuple[str, Path]:
-    """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``.
-    Returns the base URL and the token file's path.
+def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path,
+                         history_store: str | None = None) -> tuple[str, Path]:
+    """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``
+    (its backtests and sweeps reading ``history_store``, the deployment's store). Returns the base URL and the token
+    file's path.
 
     Raises:
         TokenError: the token file cannot be written or is readable by others.
     """
     path = ensure_token_file(settings, os.environ, token_file(settings, state_dir))
-    url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None})))
+    url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None}),
+                               history_store))
     return url, path
 
 
 def stop_api() -> None:
-    """Remove the API app and shut Serve down (its proxy and controller)."""
+    """Remove the API app and shut Serve down (its controller)."""
     from ray import serve
 
     try:
