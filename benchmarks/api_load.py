@@ -145,6 +145,7 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
         "sse_event_lag_p50_ms": float(np.percentile(load["lags_ms"], 50)),
         "sse_event_lag_p99_ms": float(np.percentile(load["lags_ms"], 99)),
         "rest_p50_ms": float(np.percentile(load["rest_ms"], 50)),
+        "rest_p95_ms": float(np.percentile(load["rest_ms"], 95)),
         "rest_p99_ms": float(np.percentile(load["rest_ms"], 99)),
         "tick_to_quote_p99_ms": quiet_p99,
         "tick_to_quote_p99_ms_under_load": loaded_p99,

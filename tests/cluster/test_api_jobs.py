@@ -145,7 +145,8 @@ def test_bad_requests_are_422_naming_the_field_and_starting_needs_the_token(
     cases = [
         ("/backtests", good | {"to": START_S - 60}, "to", "after"),
         ("/backtests", good | {"from": "yesterday-ish"}, "from", "from"),
-        ("/backtests", good | {"instrument": "NOPE-PERP"}, "instrument", "NOPE-PERP"),
+        ("/backtests", good | {"instrument": "NOPE-PERP"}, "instrument", "pattern"),
+        ("/backtests", good | {"instrument": "BTC-FOO"}, "instrument", "BTC-FOO"),
         ("/backtests", good | {"config": {"strategy.gamma": -1}}, "config", "gamma"),
         ("/backtests", good | {"mode": "minute"}, "mode", ""),
         ("/sweeps", good | {"space": {"params": {"strategy.nope": {"type": "float", "low": 0, "high": 1}}},

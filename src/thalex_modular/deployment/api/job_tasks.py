@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["BacktestJob", "SweepJob", "backtest_task", "sweep_task"]
 
@@ -43,7 +43,7 @@ class SweepJob:
     instrument: str
     start_ns: int
     end_ns: int
-    mode: str
+    mode: Literal["tick", "bar"]
     configs: Any
     space: Any
     objectives: tuple[Any, ...]
@@ -54,6 +54,21 @@ class SweepJob:
     prune: bool
     oos_share: float
     store: str | None
+
+
+def _storage(store: str | None) -> Any:
+    """The history store of a job, not opened; an embedded store must exist already (a job only reads).
+
+    Raises:
+        UsageError: no store there (the message says where it looked).
+    """
+    from thalex_modular.deployment.db_target import resolve_store
+    from thalex_modular.platform.adapters.storage.factory import EMBEDDED_SCHEME, is_dsn, make_storage
+
+    if store is not None and not is_dsn(store) and not store.startswith(EMBEDDED_SCHEME):
+        store = EMBEDDED_SCHEME + store
+    target = resolve_store(store, None, must_exist=True)
+    return make_storage(target.dsn or target.path, embedded_memory_limit_mb=_MEMORY_LIMIT_MB)
 
 
 def _finite(value: Any) -> Any:
@@ -95,7 +110,6 @@ def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]
 
 def backtest_task(job: BacktestJob) -> Iterator[dict[str, Any]]:
     """The backtest of ``job`` (a Ray generator task)."""
-    from thalex_modular.platform.adapters.storage.factory import make_storage
     from thalex_modular.platform.use_cases.backtest import backtest_from_storage
     from thalex_modular.platform.use_cases.backtest.report import write_report
 
@@ -112,7 +126,7 @@ def backtest_task(job: BacktestJob) -> Iterator[dict[str, Any]]:
             report({"events": events, "progress": min(1.0, (ts_ns - span[0]) / max(1, span[1] - span[0]))})
 
         async def run() -> Any:
-            storage = make_storage(job.store, embedded_memory_limit_mb=_MEMORY_LIMIT_MB)
+            storage = _storage(job.store)
             await storage.open()
             try:
                 return await backtest_from_storage(storage, job.config, job.seed, on_progress=on_progress,
@@ -141,7 +155,6 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
     import ray
 
     from thalex_modular.deployment.sweep_execute import PRUNER_STARTUP_TRIALS
-    from thalex_modular.platform.adapters.storage.factory import make_storage
     from thalex_modular.platform.use_cases.backtest.source import HistoryRange
     from thalex_modular.sweeps.history import load_window, share
     from thalex_modular.sweeps.report import write_report
@@ -156,7 +169,7 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
            if split < job.end_ns else None)
 
     async def load() -> tuple[Any, Any]:
-        storage = make_storage(job.store, embedded_memory_limit_mb=_MEMORY_LIMIT_MB)
+        storage = _storage(job.store)
         await storage.open()
         try:
             return await load_window(storage, train), (await load_window(storage, oos) if oos is not None else None)

@@ -149,11 +149,13 @@ class JobBoard:
         job_id = f"{kind[0]}{next(self._ids)}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
         job = Job(id=job_id, kind=kind, state="queued", request=request, created_ns=time.time_ns(), progress=0.0)  # type: ignore[arg-type]
         self._jobs[job_id] = job
-        if kind == "backtest":  # one core for the replay; a sweep's driver only waits, its trials take the cores
-            remote = ray.remote(backtest_task).options(num_cpus=1, name=f"api_backtest_{job_id}", max_retries=0)
+        records: Any
+        if isinstance(spec, BacktestJob):  # one core for the replay; a sweep's driver only waits, its trials take cores
+            records = ray.remote(backtest_task).options(num_cpus=1, name=f"api_backtest_{job_id}",
+                                                        max_retries=0).remote(spec)
         else:
-            remote = ray.remote(sweep_task).options(num_cpus=0, name=f"api_sweep_{job_id}", max_retries=0)
-        task = asyncio.get_running_loop().create_task(self._follow(job_id, remote.remote(spec)))
+            records = ray.remote(sweep_task).options(num_cpus=0, name=f"api_sweep_{job_id}", max_retries=0).remote(spec)
+        task = asyncio.get_running_loop().create_task(self._follow(job_id, records))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._forget_old()

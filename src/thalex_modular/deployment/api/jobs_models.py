@@ -16,7 +16,9 @@ _TIME = ("UTC: an ISO 8601 date or date-time (2024-11-28, 2024-11-28T12:30:00Z) 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    instrument: str = Field(min_length=1, max_length=64, description="e.g. BTC-PERPETUAL (its history must be stored)")
+    instrument: str = Field(pattern=r"^(BTC|ETH)-[A-Z0-9]+$", max_length=64,
+                            description="a BTC or ETH perpetual or future, e.g. BTC-PERPETUAL, BTC-27DEC24 (its "
+                                        "history must be stored)")
     from_: str | int = Field(alias="from", description=f"start, {_TIME}")
     to: str | int = Field(description=f"end, {_TIME}")
     mode: Literal["tick", "bar"] = Field("tick", description="tick: stored quotes and trades; bar: 1m OHLCV")

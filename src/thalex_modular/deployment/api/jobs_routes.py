@@ -14,7 +14,8 @@ from thalex_modular.deployment.api.models import Problem
 
 __all__ = ["jobs_router"]
 
-_NOT_FOUND = {404: {"model": Problem, "description": "no such job (or, for a report, not done)"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such job (or, for a report, not done)"}}
 
 
 async def board_of(request: Request) -> JobBoard:
@@ -23,7 +24,7 @@ async def board_of(request: Request) -> JobBoard:
 
 
 BoardDep = Annotated[JobBoard, Depends(board_of)]
-_HTML = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
+_HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}}
 
 
 def jobs_router(auth: Any) -> APIRouter:
@@ -65,7 +66,7 @@ def jobs_router(auth: Any) -> APIRouter:
                                  summary=f"the {kind}s started here, newest first")
             router.add_api_route(f"/{kind}s/{{job_id}}", one, methods=["GET"], response_model=Job,
                                  responses=_NOT_FOUND, summary=f"one {kind}: state, progress, figures")
-            router.add_api_route(f"/{kind}s/{{job_id}}/report", report, methods=["GET"], response_class=HTMLResponse,
+            router.add_api_route(f"/{kind}s/{{job_id}}/report", report, methods=["GET"],  # 404s are JSON
                                  responses={**_NOT_FOUND, **_HTML},
                                  summary=f"one {kind}'s HTML report (once done)")
 
