@@ -5,8 +5,9 @@ Starts ``platform emulator`` in a subprocess and a local Ray instance here (2 CP
 the Controller as ``platform deploy`` does, starts the API (one replica, loopback), lets it quote for ``--warmup-s``,
 then measures ``--seconds`` without load and ``--seconds`` with it.
 
-The clients (api_load_clients.py) are one asyncio process on raw sockets, at the instrument actors' niceness, on the
-same two cores: their own CPU use is printed (``load_client_cpu_pct``), as is the API replica's (``api_cpu_pct``).
+The clients (api_load_clients.py) are one asyncio process on raw sockets, at the instrument actors' niceness (or
+``--client-niceness``), on the same two cores: their own CPU use is printed (``load_client_cpu_pct``), as is the API
+replica's (``api_cpu_pct``).
 
 Prints ``sse_event_lag_p99_ms`` (an event's own timestamp in its actor to a reading client parsing it: includes the
 actor's report interval of 250 ms; target <= 250) and ``sse_event_lag_p99_ms_quiet`` (the same with one reader per
@@ -122,7 +123,9 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
 
         print("api_load: loaded run", file=sys.stderr, flush=True)
         pid = api_pid()
-        niceness = await actors[0].__ray_call__.remote(lambda self: os.nice(0))  # the clients get no priority
+        niceness = args.client_niceness
+        if niceness is None:  # the instruments': the clients get no priority over them
+            niceness = await actors[0].__ray_call__.remote(lambda self: os.nice(0))
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         clients = context.Process(target=load_process, daemon=True,
@@ -150,6 +153,8 @@ async def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]
         "tick_to_quote_p99_ms": quiet_p99,
         "tick_to_quote_p99_ms_under_load": loaded_p99,
         "tick_to_quote_p99_ratio": loaded_p99 / quiet_p99,
+        "tick_to_quote_samples": f"{len(quiet)}/{len(loaded)}",
+        "load_client_niceness": niceness,
         "api_rss_growth_mb": rss_end - rss_start,
         "rest_requests": len(load["rest_ms"]),
         "rest_achieved_rps": len(load["rest_ms"]) / (args.seconds + 2.0),
@@ -185,6 +190,9 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--rps", type=float, default=200.0)
     parser.add_argument("--sse-clients", type=int, default=50)
+    parser.add_argument("--client-niceness", type=int, default=None,
+                        help="the load clients' niceness (default: the instrument actors'; 19: the lowest, nearer "
+                             "to clients on other machines)")
     return asyncio.run(main_async(parser.parse_args()))
 
 
