@@ -135,6 +135,17 @@ def test_a_sweep_reports_its_best_trial_so_far_then_its_walk_forward_result(
     assert report.status_code == 200 and "Optimisation history" in report.text
 
 
+def test_a_backtest_of_a_range_without_history_fails_saying_why(api: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, auth = api
+    body = {"instrument": BTC, "from": "2024-03-01", "to": "2024-03-02"}
+    response = client.post("/backtests", json=body, headers=auth)
+    assert response.status_code == 202, response.text
+    job = _until_done(client, f"/backtests/{response.json()['id']}", 60.0)
+    assert job["state"] == "failed" and "NoHistory" in job["error"] and BTC in job["error"]
+    assert job["result"] is None and job["report"] is None
+    assert client.get(f"/backtests/{job['id']}/report").status_code == 404
+
+
 def test_bad_requests_are_422_naming_the_field_and_starting_needs_the_token(
     api: tuple[httpx.Client, dict[str, str]], store: tuple[Path, int],
 ) -> None:

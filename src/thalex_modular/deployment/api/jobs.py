@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 
@@ -143,11 +143,11 @@ class JobBoard:
             raise KeyError(f"{kind} {job_id!r} has no report ({job.state})")
         return self._reports[job_id]
 
-    def start(self, kind: str, request: dict[str, Any], spec: BacktestJob | SweepJob) -> Job:
+    def start(self, kind: Literal["backtest", "sweep"], request: dict[str, Any], spec: BacktestJob | SweepJob) -> Job:
         import ray
 
         job_id = f"{kind[0]}{next(self._ids)}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-        job = Job(id=job_id, kind=kind, state="queued", request=request, created_ns=time.time_ns(), progress=0.0)  # type: ignore[arg-type]
+        job = Job(id=job_id, kind=kind, state="queued", request=request, created_ns=time.time_ns(), progress=0.0)
         self._jobs[job_id] = job
         records: Any
         if isinstance(spec, BacktestJob):  # one core for the replay; a sweep's driver only waits, its trials take cores
