@@ -174,3 +174,31 @@ def test_bad_requests_are_422_naming_the_field_and_starting_needs_the_token(
     assert client.get("/sweeps").json() == [] or all(j["request"]["trials"] != 2 for j in client.get("/sweeps").json())
     assert client.get("/backtests/b999-x").status_code == 404
     assert client.get("/sweeps/s999-x/report").status_code == 404
+
+
+def test_serve_replaces_a_replica_that_died_and_the_api_answers_again_on_its_port(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    # last in the module: the new replica has forgotten the jobs (they live with the replica, docs/api.md)
+    import ray
+
+    client, _ = api
+    assert client.get("/backtests").json()
+    names = [a for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["name"].startswith("SERVE_REPLICA::thalex-api")]
+    assert len(names) == 1
+    # Act: the replica's process dies
+    ray.kill(ray.get_actor(names[0]["name"], namespace=names[0]["namespace"]), no_restart=True)
+    # Assert: Serve starts another one, which serves the API on the same port (the old one, until it is gone, still
+    # lists its jobs: ray.kill returns at once)
+    deadline = time.monotonic() + 90.0
+    while time.monotonic() < deadline:
+        try:
+            response = client.get("/backtests", timeout=2.0)
+        except httpx.HTTPError:
+            time.sleep(0.5)
+            continue
+        if response.status_code == 200 and response.json() == []:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the API did not answer again within 90 s of its replica dying")
