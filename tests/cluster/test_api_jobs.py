@@ -176,6 +176,36 @@ def test_bad_requests_are_422_naming_the_field_and_starting_needs_the_token(
     assert client.get("/sweeps/s999-x/report").status_code == 404
 
 
+def test_the_dashboard_lists_the_jobs_with_their_figures_and_report_links(
+    api: tuple[httpx.Client, dict[str, str]],
+) -> None:
+    from browser import chromium
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    client, _ = api
+    jobs = client.get("/backtests").json() + client.get("/sweeps").json()
+    done = {j["id"]: j for j in jobs if j["state"] == "done"}
+    assert {j["kind"] for j in done.values()} == {"backtest", "sweep"}  # the tests above ran them
+    driver = chromium()
+    try:
+        driver.get(str(client.base_url).removesuffix("/api/v1/") + "/")
+        wait = WebDriverWait(driver, 30, poll_frequency=0.2)
+        wait.until(lambda _: len(driver.find_elements(By.CSS_SELECTOR, '#jobs tr[data-state="done"]')) == len(done))
+        for row in driver.find_elements(By.CSS_SELECTOR, '#jobs tr[data-state="done"]'):
+            job = done[row.get_attribute("data-job")]
+            link = row.find_element(By.CSS_SELECTOR, "a").get_attribute("href")
+            assert link.endswith(job["report"])
+            if job["kind"] == "backtest":
+                assert f"PnL {job['result']['metrics']['pnl_usd']:.2f} USD" in row.text
+            else:
+                assert f"best trial {job['result']['best'][0]['trial']}" in row.text
+        failed = driver.find_elements(By.CSS_SELECTOR, '#jobs tr[data-state="failed"]')
+        assert failed and "NoHistory" in failed[0].text
+    finally:
+        driver.quit()
+
+
 def test_serve_replaces_a_replica_that_died_and_the_api_answers_again_on_its_port(
     api: tuple[httpx.Client, dict[str, str]],
 ) -> None:

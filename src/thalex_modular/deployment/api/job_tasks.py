@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import os
 import queue
 import tempfile
 import threading
@@ -78,7 +79,11 @@ def _finite(value: Any) -> Any:
 
 def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Run ``work(report)`` in a thread; yield what it reports (at most every 0.5 s, the last one always), then its
-    result as a ``done`` record, or a ``failed`` one with the error."""
+    result as a ``done`` record, or a ``failed`` one with the error. The worker yields the CPU to the instrument
+    actors as the API does (a sweep's trials, tasks of the sweeps package, run at Ray's default niceness)."""
+    from thalex_modular.deployment.api.app import API_NICENESS
+
+    os.nice(max(0, API_NICENESS - os.nice(0)))
     records: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     def run() -> None:
