@@ -46,14 +46,20 @@ class ApiServer:
         config = uvicorn.Config(build_api(options), log_level="warning", access_log=False, lifespan="on",
                                 timeout_graceful_shutdown=1)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="api-http",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="api-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT_S
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the API's HTTP server did not start on {host}:{port}")
             time.sleep(0.05)
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:  # this thread does all the HTTP work: any instrument actor waking up preempts it at once
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as exc:
+            log.warning("the API's HTTP thread keeps its scheduling policy: %s", exc)
+        self._server.run(sockets=[sock])
 
     def check_health(self) -> None:
         if not self._thread.is_alive() or self._server.should_exit:
