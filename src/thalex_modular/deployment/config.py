@@ -269,8 +269,8 @@ class ApiSettings(_Model):
     state file, created by ``platform deploy`` with mode 0600). ``sse_queue_events``: events held per SSE client
     before the oldest are dropped (the client then gets a gap event); ``sse_history_events``: events per stream kept
     for ``Last-Event-ID`` resumes; ``sse_connection_bytes``: an SSE response ends after about this many bytes and the
-    client resumes on a new one (EventSource does by itself), which bounds what a client that never reads can make
-    the HTTP proxy buffer (docs/api.md); ``cors_origins``: empty keeps CORS off."""
+    client resumes on a new one (EventSource does by itself), a bound on what a client that never reads holds on
+    top of uvicorn's write backpressure (docs/api.md); ``cors_origins``: empty keeps CORS off."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8480, ge=1, le=65_535)

@@ -163,7 +163,7 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     print(f"platform deploy: {config.mode.value} on {config.network.value} ({config.url}): "
           f"{', '.join(spec.instruments)}; state in {state_path()}", flush=True)
     if not args.no_api:
-        _start_api(config, started, created)
+        _start_api(config, started, created, db)
     code = _wait_until_quoting(controller, args.wait_s)
     if started.dashboard_url:
         print(f"ray dashboard {started.dashboard_url}", flush=True)
@@ -173,7 +173,7 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     return code
 
 
-def _start_api(config: RunConfig, started: DeploymentState, created: _Created) -> None:
+def _start_api(config: RunConfig, started: DeploymentState, created: _Created, db: str | None) -> None:
     """The API and dashboard on Ray Serve, reading the Controller; its token in a 0600 file (never printed)."""
     from thalex_modular.deployment.api.auth import TokenError, is_loopback
     from thalex_modular.deployment.api.serve_app import start_deployment_api
@@ -184,7 +184,7 @@ def _start_api(config: RunConfig, started: DeploymentState, created: _Created) -
               "and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
     created.api = True
     try:
-        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent)
+        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent, db)
     except TokenError as exc:
         raise DeployError(str(exc)) from None
     except Exception as exc:  # the port taken, Serve failing to start: the deployment is undone

@@ -31,7 +31,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from thalex_modular.deployment.config import RunConfig
 
-__all__ = ["SearchSpace", "SpaceError", "load_space"]
+__all__ = ["SearchSpace", "SpaceError", "load_space", "space_of"]
 
 KINDS: Final = ("float", "int", "categorical")
 
@@ -129,13 +129,21 @@ def load_space(path: Path) -> SearchSpace:
     Raises:
         SpaceError: unreadable file, unknown key, bad distribution (naming the file and the parameter).
     """
-    data = _read(path)
+    return space_of(_read(path), str(path))
+
+
+def space_of(data: dict[str, Any], source: str) -> SearchSpace:
+    """The space of a space file's parsed contents (``{"params": {...}}``); ``source`` names it in errors.
+
+    Raises:
+        SpaceError: unknown key, bad distribution (naming ``source`` and the parameter).
+    """
     params = data.get("params")
     if not isinstance(params, dict) or not params:
-        raise SpaceError(f"the space file {path} has no [params] tables (see examples/sweep_space.toml)")
+        raise SpaceError(f"the space file {source} has no [params] tables (see examples/sweep_space.toml)")
     out: dict[str, BaseDistribution] = {}
     for key, spec in params.items():
-        where = f"{path}: params.{key}"
+        where = f"{source}: params.{key}"
         _check_key(where, key)
         out[key] = _distribution(where, spec)
     return SearchSpace(out)

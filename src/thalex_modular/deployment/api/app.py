@@ -1,9 +1,10 @@
 """The API's FastAPI application, built on the Serve replica by :func:`build_api` (STYLE 19).
 
-Routes: REST under ``/api/v1`` (rest.py), SSE under ``/api/v1/stream`` (stream.py), the dashboard at ``/`` with its
-assets under ``/static`` (plotly.js from the installed ``plotly`` package: the page needs no internet), the OpenAPI
-schema at ``/openapi.json`` (docs at ``/docs``). Config and control routes need the bearer token; when the API listens
-off loopback every route does. CORS is off unless origins are configured.
+Routes: REST under ``/api/v1`` (rest.py), backtest and sweep jobs (jobs_routes.py), SSE under ``/api/v1/stream``
+(stream.py), the dashboard at ``/`` with its assets under ``/static`` (plotly.js from the installed ``plotly``
+package: the page needs no internet), the OpenAPI schema at ``/openapi.json`` (docs at ``/docs``). Config, control
+and job-starting routes need the bearer token; when the API listens off loopback every route does.
+CORS is off unless origins are configured.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from thalex_modular.deployment.api.auth import TokenError, bearer_matches, is_loopback, read_token
 from thalex_modular.deployment.api.feed import ControllerFeed
+from thalex_modular.deployment.api.feed_cache import FeedCache
+from thalex_modular.deployment.api.jobs import JobBoard
+from thalex_modular.deployment.api.jobs_routes import jobs_router
 from thalex_modular.deployment.api.rest import rest_router
 from thalex_modular.deployment.api.stream import stream_router
 from thalex_modular.deployment.config import ApiSettings
@@ -31,10 +35,11 @@ __all__ = ["API_NICENESS", "ApiOptions", "build_api"]
 
 log = logging.getLogger(__name__)
 
-#: The API's processes (replica, Serve proxy) yield the CPU to the instrument actors: a busy API must not delay a tick.
-API_NICENESS = 10
+#: The API's process yields the CPU to the instrument actors: a busy API must not delay a tick. Ray starts its workers
+#: at nice 15 (its ``worker_niceness``); at 19 the replica weighs 15 against an instrument's 36 on a contended core.
+API_NICENESS = 19
 _STATIC = resources.files("thalex_modular.deployment.api") / "static"
-_ASSETS = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
+_ASSETS = {"dashboard.js": "text/javascript", "jobs.js": "text/javascript", "dashboard.css": "text/css"}
 _BEARER = HTTPBearer(auto_error=False, description="the deployment's API token (docs/api.md)")
 
 
@@ -46,12 +51,15 @@ class ApiOptions:
         controller: the Controller's name; namespace: the deployment's Ray namespace.
         token_file: the bearer token's file (mode 0600).
         settings: the API settings (host, SSE bounds, heartbeat, CORS), without the token.
+        history_store: where backtests and sweeps read history (a DSN without secrets, or an embedded store's path;
+            None: ``THALEX_DB_DSN`` on the worker, else the embedded store in its user data directory).
     """
 
     controller: str
     namespace: str
     token_file: str
     settings: ApiSettings
+    history_store: str | None = None
 
 
 def plotly_js() -> Path:
@@ -65,7 +73,7 @@ def build_api(options: ApiOptions) -> FastAPI:
     """The application of one replica: it follows the Controller from its start (lifespan) to its end."""
     settings = options.settings
 
-    def check_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+    async def check_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
         try:
             token = read_token(Path(options.token_file))
@@ -85,15 +93,19 @@ def build_api(options: ApiOptions) -> FastAPI:
                               settings.sse_queue_events)
         feed.start()
         app.state.feed = feed
+        app.state.jobs = JobBoard(options.history_store)
         try:
             yield
         finally:
+            await app.state.jobs.close()
             await feed.close()
 
     everywhere = [] if is_loopback(settings.host) else [Depends(check_token)]
     app = FastAPI(title="Thalex Modular deployment API", version="1", lifespan=lifespan,
                   dependencies=everywhere,
                   description="REST and server-sent event streams of a running deployment (docs/api.md).")
+    if not everywhere:
+        app.add_middleware(FeedCache)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -101,6 +113,7 @@ def build_api(options: ApiOptions) -> FastAPI:
                            allow_methods=["GET", "POST", "PATCH"], allow_headers=["Authorization", "Content-Type"])
     app.include_router(rest_router(check_token))
     app.include_router(stream_router(settings.heartbeat_s, settings.sse_connection_bytes))
+    app.include_router(jobs_router(check_token))
     _static_routes(app)
     return app
 

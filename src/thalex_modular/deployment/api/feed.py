@@ -49,6 +49,7 @@ class ControllerFeed:
         self._feed: Feed | None = None
         self._handle: Any = None
         self.polls = 0
+        self.version = 0  # +1 whenever the state held changes (FeedCache keys on it)
         self.error: str | None = "not connected yet"
         self._task: asyncio.Task[None] | None = None
 
@@ -139,6 +140,7 @@ class ControllerFeed:
                 hub.publish(page.events)
                 after[name] = hub.last_id
             self._feed = feed
+            self.version += 1
 
     async def _start_ids(self) -> dict[str, int]:
         """Per stream, where to start: ``history`` events before the newest (a new replica starts with the recent

@@ -43,7 +43,7 @@ _fill_decoder = msgspec.json.Decoder(FillEvent)
 _quote_decoder = msgspec.json.Decoder(QuoteEvent)
 
 
-def feed_of(request: Request) -> ControllerFeed:
+async def feed_of(request: Request) -> ControllerFeed:  # async: a sync one runs in a thread per request
     feed: ControllerFeed = request.app.state.feed
     return feed
 

@@ -1,91 +1,112 @@
-"""Running the API on Ray Serve: one replica (``num_cpus=0``: it must not take a core from the instrument actors),
-its HTTP proxy bound to loopback unless told otherwise, access logs off, many concurrent requests (SSE clients hold
-theirs open: Serve's default of 5 would starve the REST routes; RAY_NOTES)."""
+"""Running the API on Ray Serve: Serve deploys, health-checks and restarts one replica (``num_cpus=0``: it must not
+take a core from the instrument actors), and that replica serves the FastAPI app itself with uvicorn on the API's
+host and port (loopback unless told otherwise). Serve's own HTTP proxy is not started: measured under load
+(docs/api.md), relaying each request from the proxy to the replica as an actor call cost several times the app's own
+work, on the same two cores as the instruments.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
+import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from thalex_modular.deployment.api.app import API_NICENESS, ApiOptions, build_api
+from thalex_modular.deployment.api.app import ApiOptions, build_api
 from thalex_modular.deployment.api.auth import ensure_token_file, token_file
 from thalex_modular.deployment.config import ApiSettings
 
-__all__ = ["APP_NAME", "start_api", "start_deployment_api", "stop_api"]
+__all__ = ["APP_NAME", "ApiServer", "start_api", "start_deployment_api", "stop_api"]
 
 log = logging.getLogger(__name__)
 
 APP_NAME: Final = "thalex-api"
-_MAX_ONGOING_REQUESTS = 1_000
+_START_TIMEOUT_S = 30.0
+_STOP_TIMEOUT_S = 5.0
+
+
+class ApiServer:
+    """The Serve replica: the API app on uvicorn in a thread of its own, listening on ``host``:``port``.
+
+    The socket is bound here, so a port in use fails the deployment at once (Serve reports the error). Serve calls
+    :meth:`check_health` periodically: a server that stopped makes Serve replace the replica.
+    """
+
+    def __init__(self, options: ApiOptions, host: str, port: int) -> None:
+        import uvicorn
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        config = uvicorn.Config(build_api(options), log_level="warning", access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, args=(sock,), name="api-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the API's HTTP server did not start on {host}:{port}")
+            time.sleep(0.05)
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:  # this thread does all the HTTP work: any instrument actor waking up preempts it at once
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as exc:
+            log.warning("the API's HTTP thread keeps its scheduling policy: %s", exc)
+        self._server.run(sockets=[sock])
+
+    def check_health(self) -> None:
+        if not self._thread.is_alive() or self._server.should_exit:
+            raise RuntimeError("the API's HTTP server stopped")
+
+    def __del__(self) -> None:  # Serve calls it when the replica is shut down: close the listener first
+        self._server.should_exit = True
+        self._thread.join(_STOP_TIMEOUT_S)
 
 
 def start_api(options: ApiOptions, *, port: int | None = None) -> str:
-    """Start Serve (HTTP on ``options.settings.host``:``port``) with the API app; returns its base URL.
+    """Deploy the API (one replica serving HTTP on ``options.settings.host``:``port``); returns its base URL.
 
-    Needs a connected Ray driver. Serve's controller and proxy are detached: they outlive the caller.
+    Needs a connected Ray driver. Serve's controller is detached: it outlives the caller.
     """
     from ray import serve
-    from ray.serve.config import HTTPOptions
     from ray.serve.schema import LoggingConfig
 
     settings = options.settings
     port = settings.port if port is None else port
-    serve.start(proxy_location="HeadOnly", http_options=HTTPOptions(host=settings.host, port=port),
-                logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
-
-    def builder() -> Any:  # run on the replica (a function: Serve calls it there; options travel with it)
-        return build_api(options)
-
-    @serve.ingress(builder)
-    class ThalexApi:
-        pass
-
+    serve.start(proxy_location="Disabled", logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
     deployment = serve.deployment(
-        name="api", num_replicas=1, max_ongoing_requests=_MAX_ONGOING_REQUESTS,
-        ray_actor_options={"num_cpus": 0}, logging_config=LoggingConfig(enable_access_log=False),
-    )(ThalexApi)
-    serve.run(deployment.bind(), name=APP_NAME, route_prefix="/", blocking=False)
-    _lower_proxy_priority()
+        name="api", num_replicas=1, ray_actor_options={"num_cpus": 0},
+        logging_config=LoggingConfig(enable_access_log=False), health_check_period_s=5,
+    )(ApiServer)
+    serve.run(deployment.bind(options, settings.host, port), name=APP_NAME, route_prefix=None, blocking=False)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return f"http://{host}:{port}"
 
 
-def _lower_proxy_priority() -> None:
-    """Serve's HTTP proxies run at :data:`API_NICENESS` like the replica (Serve has no option for it: the call runs
-    ``os.nice`` inside each proxy actor's process; best effort)."""
-    import ray
-
-    for named in ray.util.list_named_actors(all_namespaces=True):
-        if named["name"].startswith("SERVE_PROXY_ACTOR"):
-            try:
-                proxy = ray.get_actor(named["name"], namespace=named["namespace"])
-                ray.get(proxy.__ray_call__.remote(_renice), timeout=10)
-            except Exception as exc:
-                log.warning("the Serve proxy keeps its priority: %s", exc)
-
-
-def _renice(_actor: Any) -> int:
-    """Raise this process's niceness to at least :data:`API_NICENESS` (idempotent); returns it."""
-    current = os.nice(0)
-    return os.nice(max(0, API_NICENESS - current))
-
-
-def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path) -> tuple[str, Path]:
-    """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``.
-    Returns the base URL and the token file's path.
+def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path,
+                         history_store: str | None = None) -> tuple[str, Path]:
+    """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``
+    (its backtests and sweeps reading ``history_store``, the deployment's store). Returns the base URL and the token
+    file's path.
 
     Raises:
         TokenError: the token file cannot be written or is readable by others.
     """
     path = ensure_token_file(settings, os.environ, token_file(settings, state_dir))
-    url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None})))
+    url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None}),
+                               history_store))
     return url, path
 
 
 def stop_api() -> None:
-    """Remove the API app and shut Serve down (its proxy and controller)."""
+    """Remove the API app and shut Serve down (its controller)."""
     from ray import serve
 
     try:

@@ -181,8 +181,8 @@ async def sse_frames(hub: StreamHub, client: ClientQueue, heartbeat_s: float,
                      max_bytes: int) -> AsyncIterator[bytes]:
     """The byte chunks of one client's stream until it disconnects (the server cancels this generator then) or
     about ``max_bytes`` went out: the response then ends and the client resumes on a new one with its
-    ``Last-Event-ID``. Ray Serve's proxy buffers what a client does not read without bound, so ending the response
-    is what bounds a stuck client's cost."""
+    ``Last-Event-ID``. uvicorn already waits for a full socket before sending more; ending the response is a second
+    bound on a stuck client's cost (it was the only one behind Ray Serve's proxy, which buffered without limit)."""
     sent = 0
     try:
         yield b"retry: %d\n\n" % RETRY_MS
