@@ -29,7 +29,8 @@ from ..events import QUOTE, TRADE
 from ..recorder import FILL_DTYPE, SAMPLE_DTYPE, sample_interval_for
 from ..reference import REQUEST_DTYPE, simulated_feed_leg_ns
 from . import layout as L
-from .loop import (
+from .loop import replay
+from .room import (
     SHORT_FILLS,
     SHORT_KO,
     SHORT_KP,
@@ -39,7 +40,6 @@ from .loop import (
     SHORT_REQUESTS,
     SHORT_SAMPLES,
     SHORT_SLOTS,
-    replay,
 )
 
 _NAN = math.nan

@@ -4,7 +4,7 @@ clock, deliver the answers due, feed the book to the simulator, then plan and se
 simulator, and a requote after one of our fills), sampling on the recorder's grid and settling markouts.
 
 ``replay`` returns DONE, or NEED_ROOM with ``si[S_POS]`` the row to resume from and ``si[S_ERROR]`` a mask of the
-buffers short of room (:data:`SHORT_*`), or ERR_QUOTE (the quote kernel's refusal in ``si[S_ERROR]``).
+buffers short of room (:data:`.room.SHORT_*`), or ERR_QUOTE (the quote kernel's refusal in ``si[S_ERROR]``).
 """
 
 from __future__ import annotations
@@ -32,165 +32,39 @@ from .layout import (
     F_MARK,
     F_MID,
     F_MULT,
-    F_REC_CASH,
-    F_REC_FEES,
-    F_REC_POS,
     F_REF,
     F_SIGMA,
     F_TICKER_ASK,
     F_TICKER_BID,
     F_TICKER_MARK,
-    FF_MARKOUT,
     NEED_ROOM,
-    OC_BUY,
     OC_RESTING,
     OC_STATUS,
-    OF_AMOUNT,
-    OF_FILLED,
-    OF_PRICE,
     P_KAPPA_FIXED,
-    P_RECORD,
     P_REPLAY_FEED,
-    P_SAMPLE_STEP,
     PQ_ARRIVAL,
     Q_TICK,
     Q_VTICK,
     S_CLOCK,
     S_ERROR,
     S_EVENTS,
-    S_FILLS,
     S_HAS_TICKER,
-    S_KO_HEAD,
-    S_KO_TAIL,
-    S_KP_HEAD,
-    S_KP_TAIL,
-    S_LOTS_HEAD,
-    S_LOTS_TAIL,
-    S_MARKOUT_PTR,
-    S_NEED_SAMPLES,
     S_NEXT_SAMPLE,
     S_OB_HEAD,
     S_OB_TAIL,
     S_POS,
     S_PQ,
     S_QUOTED,
-    S_REQUESTS,
     S_RESUME_ADVANCE,
-    S_SAMPLES,
     S_SKIPPED,
     S_SLOTS,
     S_TICKER_TS_LOCAL,
     S_TICKERS,
     S_TRADES,
-    ST_OPEN,
-    ST_PARTIAL,
 )
+from .recording import observe, sample
+from .room import short_of_room
 from .tracker import deliver
-
-#: buffers NEED_ROOM may name (a bit mask)
-SHORT_SLOTS, SHORT_PQ, SHORT_OB, SHORT_FILLS, SHORT_KO, SHORT_KP, SHORT_LOTS, SHORT_REQUESTS, SHORT_SAMPLES = (
-    1, 2, 4, 8, 16, 32, 64, 128, 256)
-_HORIZONS_NS = (1_000_000_000, 10_000_000_000, 60_000_000_000)  # recorder.MARKOUT_HORIZONS_NS
-_MQP_MAX_DISTANCE_BPS = 10.0
-
-
-@inline_kernel
-def _short(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], pq: NDArray[np.int64],
-           ob: NDArray[np.int64], fi: NDArray[np.int64], ko: NDArray[np.int64], kp: NDArray[np.int64],
-           lots: NDArray[np.float64], ri: NDArray[np.int64], smi: NDArray[np.int64], max_quotes: int,
-           now: int) -> int:
-    """The buffers without room for the worst one event can add (a mask of SHORT_*)."""
-    head = si[S_OB_HEAD]
-    tail = si[S_OB_TAIL]
-    if head > 0:
-        for k in range(tail - head):
-            for c in range(ob.shape[1]):
-                ob[k, c] = ob[head + k, c]
-        si[S_OB_HEAD] = 0
-        si[S_OB_TAIL] = tail - head
-    slots = si[S_SLOTS]
-    sends = 2 * (slots + max_quotes) + 2  # two plans at most per event
-    answers = si[S_OB_TAIL] + si[S_PQ] + 2 * sends + slots + 4
-    mask = 0
-    if slots + 2 * max_quotes + 2 > oi.shape[0]:
-        mask |= SHORT_SLOTS
-    if si[S_PQ] + sends > pq.shape[0]:
-        mask |= SHORT_PQ
-    if answers > ob.shape[0]:
-        mask |= SHORT_OB
-    if si[S_FILLS] + answers > fi.shape[0]:
-        mask |= SHORT_FILLS
-    if si[S_KO_TAIL] - si[S_KO_HEAD] + answers > ko.shape[0]:
-        mask |= SHORT_KO
-    if si[S_KP_TAIL] - si[S_KP_HEAD] + 2 > kp.shape[0]:
-        mask |= SHORT_KP
-    if si[S_LOTS_TAIL] - si[S_LOTS_HEAD] + answers > lots.shape[0]:
-        mask |= SHORT_LOTS
-    if pi[P_RECORD] != 0 and si[S_REQUESTS] + sends > ri.shape[0]:
-        mask |= SHORT_REQUESTS
-    if now >= si[S_NEXT_SAMPLE]:
-        needed = si[S_SAMPLES] + (now - si[S_NEXT_SAMPLE]) // pi[P_SAMPLE_STEP] + 1
-        if needed > smi.shape[0]:
-            si[S_NEED_SAMPLES] = needed
-            mask |= SHORT_SAMPLES
-    return mask
-
-
-@kernel
-def _side_quotes(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.float64], buy: int,
-                 mid: float) -> tuple[float, float, float]:
-    """(best price or NaN, total remaining, Market Quality size) of our acknowledged resting orders on one side, in the
-    tracker's order (``recorder.mqp_side_size``)."""
-    best = np.nan
-    total = 0.0
-    mqp = 0.0
-    for s in range(si[S_SLOTS]):
-        status = oi[s, OC_STATUS]
-        if oi[s, OC_BUY] != buy or (status != ST_OPEN and status != ST_PARTIAL):
-            continue
-        price = of[s, OF_PRICE]
-        left = of[s, OF_AMOUNT] - of[s, OF_FILLED]
-        amount = left if left > 0.0 else 0.0
-        if best != best or (price > best if buy else price < best):
-            best = price
-        total += amount
-        distance_bps = abs(price - mid) / mid * 1e4
-        share = 1.0 - distance_bps / _MQP_MAX_DISTANCE_BPS
-        mqp += amount * (share if share > 0.0 else 0.0)
-    return best, total, mqp
-
-
-@kernel
-def _sample(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64], oi: NDArray[np.int64],
-            of: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], now: int) -> None:
-    """``ReferenceDriver._sample`` / ``BacktestRecorder.sample``: the grid points up to ``now``, with the state
-    before the event at ``now``."""
-    step = pi[P_SAMPLE_STEP]
-    points = (now - si[S_NEXT_SAMPLE]) // step + 1
-    mid = sf[F_MID]
-    if mid != mid:
-        si[S_NEXT_SAMPLE] += points * step
-        return
-    mark = sf[F_MARK]
-    bid, bid_amount, bid_mqp = _side_quotes(si, oi, of, 1, mid)
-    ask, ask_amount, ask_mqp = _side_quotes(si, oi, of, 0, mid)
-    equity = sf[F_REC_CASH] + sf[F_REC_POS] * mark - sf[F_REC_FEES]
-    mqp = bid_mqp if bid_mqp <= ask_mqp else ask_mqp
-    for _ in range(points):
-        k = si[S_SAMPLES]
-        smi[k] = si[S_NEXT_SAMPLE]
-        smf[k, 0] = mid
-        smf[k, 1] = mark
-        smf[k, 2] = sf[F_REC_POS]
-        smf[k, 3] = equity
-        smf[k, 4] = sf[F_REC_FEES]
-        smf[k, 5] = bid
-        smf[k, 6] = bid_amount
-        smf[k, 7] = ask
-        smf[k, 8] = ask_amount
-        smf[k, 9] = mqp
-        si[S_SAMPLES] = k + 1
-        si[S_NEXT_SAMPLE] += step
 
 
 @inline_kernel
@@ -207,18 +81,6 @@ def _next_due(si: NDArray[np.int64], pq: NDArray[np.int64], ob: NDArray[np.int64
         if due < 0 or pq[k, PQ_ARRIVAL] < due:
             due = pq[k, PQ_ARRIVAL]
     return int(due)
-
-
-@inline_kernel
-def _observe(si: NDArray[np.int64], fi: NDArray[np.int64], ff: NDArray[np.float64], now: int, mid: float) -> None:
-    """``BacktestRecorder.observe``: the markouts that came due get the mid as of ``now``."""
-    for h in range(3):
-        horizon = _HORIZONS_NS[h]
-        k = si[S_MARKOUT_PTR + h]
-        while k < si[S_FILLS] and fi[k, 0] + horizon <= now:
-            ff[k, FF_MARKOUT + h] = mid
-            k += 1
-        si[S_MARKOUT_PTR + h] = k
 
 
 @inline_kernel
@@ -262,14 +124,14 @@ def _replay_rows(
     max_quotes = desired.shape[0]
     for r in range(start, ts.shape[0]):
         now = ts[r] + feed
-        mask = _short(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+        mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
         if mask != 0:
             si[S_POS] = r
             si[S_ERROR] = mask
             return NEED_ROOM
         if now >= si[S_NEXT_SAMPLE]:
-            _sample(si, sf, pi, oi, of, smi, smf, now)
-        _observe(si, fi, ff, now, sf[F_MID])
+            sample(si, sf, pi, oi, of, smi, smf, now)
+        observe(si, fi, ff, now, sf[F_MID])
         resuming = si[S_RESUME_ADVANCE] != 0
         si[S_RESUME_ADVANCE] = 0
         if not resuming:
@@ -303,7 +165,7 @@ def _replay_rows(
         code = 0
         due = _next_due(si, pq, ob)
         while due >= 0 and due <= now:
-            mask = _short(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+            mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
             if mask != 0:  # room for one more plan first; the event resumes here
                 si[S_POS] = r
                 si[S_ERROR] = mask
