@@ -39,11 +39,15 @@ SPACE = Path(__file__).parents[2] / "examples" / "sweep_space.toml"
 TRIAL_NAME = "ray::sweep_trial"
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
-    """An embedded store with the history; returns its path and the end of the range (s)."""
-    path = tmp_path_factory.mktemp("sweep-store") / "store.duckdb"
-    events = np.concatenate(list(tick_history(TickHistoryConfig(seed=9, start_ns=START_S * 10**9), EVENTS)))
+#: The kill tests' history: long enough that a trial runs for a while. The fast driver replays 3,000 events in a
+#: few ms: a worker seen running a trial could finish it before the kill lands, and a whole study could end before
+#: its driver is killed.
+LONG_EVENTS = 200_000
+
+
+def _history_store(path: Path, events_wanted: int) -> tuple[Path, int]:
+    """An embedded store with ``events_wanted`` generated events; returns its path and the end of the range (s)."""
+    events = np.concatenate(list(tick_history(TickHistoryConfig(seed=9, start_ns=START_S * 10**9), events_wanted)))
 
     async def load() -> None:
         storage = EmbeddedStorage(path)
@@ -53,6 +57,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 
     asyncio.run(load())
     return path, int(events["ts_ns"][-1]) // 10**9 + 1
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """An embedded store with the history; returns its path and the end of the range (s)."""
+    return _history_store(tmp_path_factory.mktemp("sweep-store") / "store.duckdb", EVENTS)
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    return _history_store(tmp_path_factory.mktemp("sweep-long-store") / "store.duckdb", LONG_EVENTS)
 
 
 def _parse(verb_module: object, argv: list[str]) -> argparse.Namespace:
@@ -138,12 +153,12 @@ def _finished(url: str, name: str) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])
 def test_a_killed_driver_resumes_from_its_storage_without_rerunning_finished_trials(
-    ray_cluster: object, store: tuple[Path, int], tmp_path: Path, kind: str,
+    ray_cluster: object, long_store: tuple[Path, int], tmp_path: Path, kind: str,
 ) -> None:
-    # Arrange: a driver in its own process, on the session's cluster
+    # Arrange: a driver in its own process, on the session's cluster, with trials long enough to kill it mid-study
     url = f"journal:{tmp_path / 'study.journal'}" if kind == "journal" else PG_URL
     name = f"resume-{kind}-{os.getpid()}-{time.time_ns()}"
-    argv = _sweep_argv(store, tmp_path / "out", 8, "--parallel", "2", "--no-prune", "--storage", url,
+    argv = _sweep_argv(long_store, tmp_path / "out", 8, "--parallel", "2", "--no-prune", "--storage", url,
                        "--study-name", name)
     address = ray_cluster.address  # type: ignore[attr-defined]
     driver = subprocess.Popen([sys.executable, "-m", "thalex_modular", *argv, "--address", address],
@@ -192,11 +207,12 @@ def _trial_workers() -> list[int]:
 
 
 def test_a_trial_whose_worker_is_killed_is_retried_and_the_study_goes_on(
-    ray_cluster: object, store: tuple[Path, int], tmp_path: Path,
+    ray_cluster: object, long_store: tuple[Path, int], tmp_path: Path,
 ) -> None:
-    # Arrange
+    # Arrange: trials long enough to be killed in the middle
     journal = tmp_path / "study.journal"
-    argv = _sweep_argv(store, tmp_path / "out", 4, "--parallel", "2", "--no-prune", "--storage", f"journal:{journal}")
+    argv = _sweep_argv(long_store, tmp_path / "out", 4, "--parallel", "2", "--no-prune", "--storage",
+                       f"journal:{journal}")
     printed: list[str] = []
     sweep = threading.Thread(target=lambda: printed.append(_sweep(argv)))
     # Act: kill the first worker seen running a trial
