@@ -13,7 +13,7 @@ import pytest
 import ray
 
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
-from thalex_modular.deployment.config import load_run_config
+from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
 from thalex_modular.deployment.ray.controller import Controller
@@ -130,6 +130,9 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
     try:
         await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
         assert await ours()
+        gamma = (await controller.strategy.remote(BTC))["gamma"] * 1.5
+        settings = StrategySettings.model_validate({**await controller.strategy.remote(BTC), "gamma": gamma})
+        await controller.update_strategy.remote(BTC, settings.model_dump(mode="json"))
         # Act
         started = time.monotonic()
         await controller.kill.remote(None, "test")
@@ -141,6 +144,22 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         status = await _status(controller)
         assert {s.state for s in status.values()} == {InstrumentState.PAUSED}
         assert all("kill switch" in (s.reason or "") for s in status.values())
+
+        # Act: BTC's actor process dies while held (Ray restarts it from its creation arguments)
+        ray.kill(ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE), no_restart=False)
+
+        async def btc_restarted_held() -> bool:
+            btc = (await _status(controller))[BTC]
+            return btc.incarnation == 2 and btc.state is InstrumentState.PAUSED and btc.tickers > 0
+
+        await eventually(btc_restarted_held, timeout_s=60.0, interval_s=0.3)
+        # Assert: the restarted actor holds the kill switch and the strategy set before, and quotes nothing
+        await asyncio.sleep(1.5)
+        assert await ours() == []
+        btc = (await _status(controller))[BTC]
+        assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
+        held = await ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE).intent.remote()
+        assert held.kill_reason == "test" and held.strategy is not None and held.strategy["gamma"] == gamma
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
         assert await ours()

@@ -8,16 +8,19 @@ run config's JSON, so it travels to actors and survives a Controller restart as 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 
 from thalex_modular.deployment.config import RunConfig
 from thalex_modular.deployment.event_log import EventLog, Page
+from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot, InstrumentState
 
 __all__ = ["AccountTotals", "DeploySpec", "DeploymentBook", "Feed"]
+
+_NO_INTENT = OperatorIntent()
 
 #: a snapshot older than this (ns) means the actor stopped reporting
 STALE_NS = 5_000_000_000
@@ -112,7 +115,8 @@ class DeploymentBook:
         self._seen_ns: dict[str, int] = {}
         self._incarnations: dict[str, int] = {}
         self.restarts: dict[str, int] = dict.fromkeys(spec.instruments, 0)
-        self._strategies: dict[str, dict[str, Any]] = {}
+        self._intents: dict[str, OperatorIntent] = {}
+        self._resumed_ns: dict[str, int] = {}
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
         """An instrument actor's report: its snapshot and the events since its last report."""
@@ -123,6 +127,10 @@ class DeploymentBook:
         if started is not None and snapshot.started_ns != started:
             self.restarts[name] += 1
         self._incarnations[name] = snapshot.started_ns
+        kept = self.intent(name)
+        if (snapshot.kill_reason is not None and kept.kill_reason is None
+                and snapshot.ts_ns >= self._resumed_ns.get(name, 0)):  # tripped by a limit: held until a resume
+            self._intents[name] = kept.kill(snapshot.kill_reason)
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns
         self.events.add(events)
@@ -179,12 +187,35 @@ class DeploymentBook:
 
     def strategy(self, instrument: str) -> dict[str, Any]:
         """The strategy parameters in force for ``instrument`` (JSON values): the last update, else the spec's."""
-        if instrument in self._strategies:
-            return dict(self._strategies[instrument])
-        return dict(self.spec.config.get("strategy", {}))
+        kept = self.intent(instrument).strategy
+        return dict(kept if kept is not None else self.spec.config.get("strategy", {}))
+
+    # -- operator intent: what a restarted actor must hold (see operator_intent.py) ----------------------------
+
+    def intent(self, instrument: str) -> OperatorIntent:
+        return self._intents.get(instrument, _NO_INTENT)
 
     def set_strategy(self, instrument: str, settings: Mapping[str, Any]) -> None:
-        self._strategies[instrument] = dict(settings)
+        self._intents[instrument] = self.intent(instrument).with_strategy(dict(settings))
+
+    def pause(self, instruments: Iterable[str], reason: str) -> None:
+        for name in instruments:
+            self._intents[name] = self.intent(name).pause(reason)
+
+    def kill(self, instruments: Iterable[str], reason: str) -> None:
+        for name in instruments:
+            self._intents[name] = self.intent(name).kill(reason)
+
+    def resume(self, instruments: Iterable[str], now_ns: int) -> None:
+        """An operator resumed: reports taken before ``now_ns`` (wall clock) no longer re-arm a tripped kill switch."""
+        for name in instruments:
+            self._intents[name] = self.intent(name).resume()
+            self._resumed_ns[name] = now_ns
+
+    def take_back(self, instrument: str, intent: OperatorIntent) -> None:
+        """A restarted Controller takes an actor's intent back (its book starts empty; a command it took since
+        is newer and stays)."""
+        self._intents.setdefault(instrument, intent)
 
     def states(self, now_ns: int) -> Mapping[str, InstrumentState]:
         return {s.instrument: s.state for s in self.status(now_ns)}

@@ -18,7 +18,13 @@ from typing import Any
 import msgspec
 
 from thalex_modular.deployment.config import RunConfig, StrategySettings
-from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime, service_parts
+from thalex_modular.deployment.instrument_runtime import (
+    InstrumentRuntime,
+    build_runtime,
+    hold_before_start,
+    service_parts,
+)
+from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.options_vol_feed import publish_implied_vol
 from thalex_modular.deployment.snapshots import (
     EquityEvent,
@@ -114,8 +120,34 @@ class InstrumentHost:
         self._last_quotes: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
         self._last_regime: tuple[str, float] | None = None
         self._last_equity_ns = 0
+        self.intent = OperatorIntent()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def adopt(self, intent: OperatorIntent) -> None:
+        """Take the operator's decisions kept by the deployment (before :meth:`start`: a restarted actor): its
+        strategy parameters, and its pause or kill switch, held from the first quote on.
+
+        Raises:
+            pydantic.ValidationError: the kept strategy no longer fits the config model.
+        """
+        if intent.strategy is not None:
+            settings = StrategySettings.model_validate(intent.strategy)
+            self.config = self.config.model_copy(update={"strategy": settings})
+        self.intent = intent
+        runtime = self.runtime
+        if runtime is not None:
+            if intent.strategy is not None:
+                self._replace_strategy(runtime)
+            hold_before_start(runtime.service, intent)
+
+    def current_intent(self) -> OperatorIntent:
+        """The intent with a kill switch the service tripped by itself (a limit), which only a resume lifts."""
+        runtime = self.runtime
+        if runtime is None or self.intent.kill_reason is not None:
+            return self.intent
+        tripped = runtime.service.core.reconciler.risk.kill_reason
+        return self.intent if tripped is None else self.intent.kill(tripped)
 
     async def start(self) -> None:
         """Build and start the runtime: ``syncing`` until open orders and positions are resynced and quoting runs;
@@ -124,7 +156,7 @@ class InstrumentHost:
         try:
             self.runtime = await self._builder(
                 self.config, tokens=self._tokens, journal=self._tee, market=self._market,
-                credentials=self._credentials,
+                credentials=self._credentials, intent=self.intent,
             )
         except Exception as exc:  # a deployment reports why an instrument cannot quote instead of dying
             log.exception("%s: cannot start", self.name)
@@ -150,15 +182,20 @@ class InstrumentHost:
 
     # -- operator commands ------------------------------------------------------------------------------------
 
+    # A command that arrives while the runtime is being built is kept in the intent, which the build applies.
+
     def pause(self, reason: str = "operator") -> None:
+        self.intent = self.intent.pause(reason)
         if self.runtime is not None:
             self.runtime.service.pause(reason)
 
     def resume(self) -> None:
+        self.intent = self.intent.resume()
         if self.runtime is not None:
             self.runtime.service.resume()
 
     def kill(self, reason: str = "operator") -> None:
+        self.intent = self.intent.kill(reason)
         if self.runtime is not None:
             self.runtime.service.kill(reason)
 
@@ -168,15 +205,17 @@ class InstrumentHost:
             publish_implied_vol(snap, self.runtime.service.core.analyzer)
 
     def update_strategy(self, settings: StrategySettings) -> None:
-        """Quote with new strategy parameters from the next tick on (validated by the config model already)."""
-        runtime = self.runtime
-        if runtime is None:
-            raise RuntimeError(f"{self.name} is not running yet: no strategy to update")
-        config = self.config.model_copy(update={"strategy": settings})
-        params = service_parts(config)[0]
+        """Quote with new strategy parameters from the next tick on (validated by the config model already); while
+        the runtime is being built, from its first quote."""
+        self.config = self.config.model_copy(update={"strategy": settings})
+        self.intent = self.intent.with_strategy(settings.model_dump(mode="json"))
+        if self.runtime is not None:
+            self._replace_strategy(self.runtime)
+
+    def _replace_strategy(self, runtime: InstrumentRuntime) -> None:
+        params = service_parts(self.config)[0]
         runtime.service.replace_strategy(build_strategy(params, runtime.instrument), params.amend_tolerance_ticks,
                                          params.amend_tolerance_bps, params.amount_tolerance)
-        self.config = config
 
     # -- what the deployment reads ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Final
 
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
 from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
+from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
 from thalex_modular.deployment.order_sizes import fit_order_sizes
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
@@ -260,6 +261,14 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def hold_before_start(service: QuotingService, intent: OperatorIntent) -> None:
+    """Hold ``service`` as ``intent`` says before it starts: nothing is quoted until an operator resumes."""
+    if intent.kill_reason is not None:
+        service.kill(intent.kill_reason)
+    if intent.paused is not None:
+        service.pause(intent.paused)
+
+
 async def _start_with_options_vol(
     config: RunConfig, session: ThalexSession, instrument: Instrument, service: QuotingService, clock: LiveClock,
     snapshot: ExchangeState | None = None,
@@ -282,10 +291,11 @@ async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
 
 
 async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
-                       journal: SessionJournal | None = None, market: MarketRecorder | None = None
-                       ) -> InstrumentRuntime:
+                       journal: SessionJournal | None = None, market: MarketRecorder | None = None,
+                       intent: OperatorIntent | None = None) -> InstrumentRuntime:
     """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway. ``journal``
-    records our orders and trades (persistence), ``market`` the tickers and public trades the session sees."""
+    records our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``intent``
+    an operator's pause or kill switch to hold from the start (a restarted deployment actor)."""
     if config.mode is not RunMode.SHADOW:
         raise ValueError(f"build_shadow needs mode 'shadow', was {config.mode.value!r}")
     clock = clock or LiveClock()
@@ -302,6 +312,8 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  kill_switch=kill_switch, journal=journal, record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
+        if intent is not None:
+            hold_before_start(service, intent)
         options_vol = await _start_with_options_vol(config, session, instrument, service, clock)
     except BaseException:
         await session.stop(cancel_session=False)
@@ -316,12 +328,13 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
                      credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None,
                      tokens: TokenSource | None = None, journal: SessionJournal | None = None,
-                     market: MarketRecorder | None = None) -> InstrumentRuntime:
+                     market: MarketRecorder | None = None, intent: OperatorIntent | None = None) -> InstrumentRuntime:
     """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
 
     ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits);
     ``tokens`` the session's own rate limiter (a Ray deployment leases from the account-wide one); ``journal`` records
-    our orders and trades (persistence), ``market`` the tickers and public trades the session sees.
+    our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``intent`` an
+    operator's pause or kill switch to hold from the start (a restarted deployment actor).
 
     Raises:
         CredentialsMissing: no key configured; ThalexRpcError: login refused.
@@ -364,6 +377,8 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_down_sink(service.on_connection_lost)
         gateway.set_desync_sink(service.request_resync)
         holder.append(service)
+        if intent is not None:
+            hold_before_start(service, intent)
         snapshot = gateway.last_snapshot  # taken at connect: the start needs no second one (one resync, paced)
         options_vol = await _start_with_options_vol(
             config, session, instrument, service, clock,
@@ -381,9 +396,10 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
 
 async def build_runtime(config: RunConfig, *, record_prices: bool = False, tokens: TokenSource | None = None,
                         credentials: ThalexCredentials | None = None, journal: SessionJournal | None = None,
-                        market: MarketRecorder | None = None) -> InstrumentRuntime:
+                        market: MarketRecorder | None = None, intent: OperatorIntent | None = None
+                        ) -> InstrumentRuntime:
     """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials or order tokens)."""
     if config.mode is RunMode.LIVE:
         return await build_live(config, record_prices=record_prices, tokens=tokens, credentials=credentials,
-                                journal=journal, market=market)
-    return await build_shadow(config, record_prices=record_prices, journal=journal, market=market)
+                                journal=journal, market=market, intent=intent)
+    return await build_shadow(config, record_prices=record_prices, journal=journal, market=market, intent=intent)

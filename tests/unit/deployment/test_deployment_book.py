@@ -10,6 +10,7 @@ import pytest
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.deployment_book import STALE_NS, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import EventLog
+from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.snapshots import EquityEvent, FillEvent, InstrumentSnapshot, InstrumentState
 
 S = 1_000_000_000
@@ -86,3 +87,31 @@ def test_the_spec_leaves_the_api_token_out_and_the_book_tracks_strategy_updates(
     assert not book.has_events_after({"equity": 0})
     book.publish(snapshot(BTC), [EquityEvent(BTC, 1, 0.0, 0.0, 0.0, 0.0)], 1)
     assert book.has_events_after({"equity": 0}) and not book.has_events_after({"equity": 1, "fills": 0})
+
+
+def test_operator_intent_is_kept_for_a_restarted_actor_and_a_tripped_kill_switch_holds_until_resumed() -> None:
+    book = DeploymentBook(DeploySpec.of(load_run_config(None, {}, {"strategy.gamma": 0.004}), [BTC, ETH]))
+    assert book.intent(BTC) == OperatorIntent() and book.strategy(BTC)["gamma"] == 0.004
+    # commands: a pause for one, a strategy for the other
+    book.pause([BTC], "operator")
+    book.set_strategy(ETH, {**book.strategy(ETH), "gamma": 0.002})
+    assert book.intent(BTC).paused == "operator" and book.intent(BTC).strategy is None
+    assert book.intent(ETH).strategy is not None and book.strategy(ETH)["gamma"] == 0.002
+    # ETH's kill switch trips by a limit: its report arms the intent, which a resume lifts
+    book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 3.00 USD", ts_ns=2 * S), [], 2 * S)
+    assert book.intent(ETH).kill_reason == "drawdown 3.00 USD" and book.strategy(ETH)["gamma"] == 0.002
+    book.resume([BTC, ETH], 3 * S)
+    assert book.intent(BTC) == OperatorIntent() and book.intent(ETH).kill_reason is None
+    # a report taken before the resume (in flight) does not re-arm it; a later trip does
+    book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 3.00 USD", ts_ns=3 * S - 1), [], 3 * S)
+    assert book.intent(ETH).kill_reason is None
+    book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 4.00 USD", ts_ns=4 * S), [], 4 * S)
+    assert book.intent(ETH).kill_reason == "drawdown 4.00 USD"
+    # an operator's kill keeps its own reason; a restarted Controller takes an actor's intent back, never over a
+    # command it took since
+    book.kill([BTC], "operator kill")
+    book.take_back(BTC, OperatorIntent(paused="older"))
+    assert book.intent(BTC) == OperatorIntent(kill_reason="operator kill")
+    fresh = DeploymentBook(book.spec)
+    fresh.take_back(BTC, book.intent(BTC))
+    assert fresh.intent(BTC).kill_reason == "operator kill" and fresh.intent(ETH) == OperatorIntent()

@@ -24,6 +24,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec, Feed
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
+from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.ray.cluster import state_path
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
 from thalex_modular.deployment.ray.names import OPTIONS_VOL, PERSISTENCE, RATE_LIMITER, instrument_actor
@@ -88,6 +89,21 @@ class Controller:
                                                  LeaseConfig())
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
+        await self._take_back_intents()
+
+    async def _take_back_intents(self) -> None:
+        """After a restart of this actor, the book is empty: the actors that kept running hold the operator's
+        pauses, kill switches and strategies; take them back so that an actor restarted later holds them too."""
+        names = list(self._actors)
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(self._actors[n].intent.remote(), 10.0) for n in names), return_exceptions=True
+        )
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, OperatorIntent):
+                if answer != OperatorIntent():
+                    self.book.take_back(name, answer)
+            else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
+                log.warning("%s: its operator state could not be read back (%s)", name, answer)
 
     def _singleton(self, name: str, cls: type, *args: Any, **options: Any) -> Any:
         """The deployment's named singleton ``name`` (found again after a restart of this actor, else created)."""
@@ -192,15 +208,28 @@ class Controller:
             )
         return {instrument: self._actors[instrument]}
 
+    # Commands are kept in the book first: an actor that restarts holds them (see operator_intent.py).
+
     async def pause(self, instrument: str | None = None, reason: str = "operator") -> None:
-        await asyncio.gather(*(a.pause.remote(reason) for a in self._targets(instrument).values()))
+        targets = self._targets(instrument)
+        self.book.pause(targets, reason)
+        await asyncio.gather(*(a.pause.remote(reason) for a in targets.values()))
 
     async def resume(self, instrument: str | None = None) -> None:
-        await asyncio.gather(*(a.resume.remote() for a in self._targets(instrument).values()))
+        targets = self._targets(instrument)
+        self.book.resume(targets, time.time_ns())
+        await asyncio.gather(*(a.resume.remote() for a in targets.values()))
 
     async def kill(self, instrument: str | None = None, reason: str = "operator") -> None:
         """Engage the kill switch: quotes pulled, every order of ours cancelled, paused until resumed."""
-        await asyncio.gather(*(a.kill.remote(reason) for a in self._targets(instrument).values()))
+        targets = self._targets(instrument)
+        self.book.kill(targets, reason)
+        await asyncio.gather(*(a.kill.remote(reason) for a in targets.values()))
+
+    async def intent(self, instrument: str) -> OperatorIntent:
+        """What ``instrument``'s actor must hold when it (re)starts: the operator's pause or kill switch (or one a
+        limit tripped) and the strategy set through the API."""
+        return self.book.intent(instrument)
 
     async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
         """Quote ``instrument`` with ``settings`` (every field of the strategy) from its next tick on.
