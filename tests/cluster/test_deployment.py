@@ -160,6 +160,8 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
         held = await ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE).intent.remote()
         assert held.kill_reason == "test" and held.strategy is not None and held.strategy["gamma"] == gamma
+        # its loss limits count what the killed process used (held: no check since, so exactly the carried figures)
+        assert held.limits_used is not None and btc.limits_used == held.limits_used
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
         assert await ours()

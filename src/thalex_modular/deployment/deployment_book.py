@@ -127,10 +127,13 @@ class DeploymentBook:
         if started is not None and snapshot.started_ns != started:
             self.restarts[name] += 1
         self._incarnations[name] = snapshot.started_ns
-        kept = self.intent(name)
-        if (snapshot.kill_reason is not None and kept.kill_reason is None
-                and snapshot.ts_ns >= self._resumed_ns.get(name, 0)):  # tripped by a limit: held until a resume
-            self._intents[name] = kept.kill(snapshot.kill_reason)
+        if snapshot.ts_ns >= self._resumed_ns.get(name, 0):  # a report from before a resume re-arms nothing
+            kept = self.intent(name)
+            if snapshot.kill_reason is not None and kept.kill_reason is None:  # tripped by a limit: held till resume
+                kept = kept.kill(snapshot.kill_reason)
+            if snapshot.limits_used is not None:
+                kept = kept.with_limits_used(snapshot.limits_used)
+            self._intents[name] = kept
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns
         self.events.add(events)

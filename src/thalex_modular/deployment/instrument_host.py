@@ -284,7 +284,7 @@ class InstrumentHost:
             tick_to_quote_p50_ms=None if p50 != p50 else p50, tick_to_quote_p99_ms=None if p99 != p99 else p99,
             regime=str(regime.label), risk_multiplier=regime.risk_multiplier,
             sigma_fast_annual=regime.sigma_fast_annual, sigma_slow_annual=regime.sigma_slow_annual,
-            atm_iv_annual=regime.atm_iv_annual, kill_reason=stats.kill_reason,
+            atm_iv_annual=regime.atm_iv_annual, kill_reason=stats.kill_reason, limits_used=service.limits_used(),
         )
 
     def collect_events(self, equity_every_ns: int = 1_000_000_000) -> list[Event]:

@@ -262,7 +262,10 @@ def _freeze_startup_heap() -> None:
 
 
 def hold_before_start(service: QuotingService, intent: OperatorIntent) -> None:
-    """Hold ``service`` as ``intent`` says before it starts: nothing is quoted until an operator resumes."""
+    """Hold ``service`` as ``intent`` says before it starts: nothing is quoted until an operator resumes; the loss
+    limits count what the instrument's earlier sessions used."""
+    if intent.limits_used is not None:
+        service.carry_limits(intent.limits_used)
     if intent.kill_reason is not None:
         service.kill(intent.kill_reason)
     if intent.paused is not None:

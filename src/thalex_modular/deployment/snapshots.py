@@ -14,6 +14,8 @@ from enum import StrEnum
 
 import msgspec
 
+from thalex_modular.platform.domain.kill_switch import LimitsUsed
+
 __all__ = [
     "EquityEvent",
     "Event",
@@ -79,6 +81,7 @@ class InstrumentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     sigma_slow_annual: float = 0.0
     atm_iv_annual: float | None = None
     kill_reason: str | None = None
+    limits_used: LimitsUsed | None = None  # of the daily loss and drawdown limits, carried over a restart
 
     @property
     def pnl_usd(self) -> float:

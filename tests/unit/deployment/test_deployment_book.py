@@ -12,6 +12,7 @@ from thalex_modular.deployment.deployment_book import STALE_NS, DeploymentBook, 
 from thalex_modular.deployment.event_log import EventLog
 from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.snapshots import EquityEvent, FillEvent, InstrumentSnapshot, InstrumentState
+from thalex_modular.platform.domain.kill_switch import LimitsUsed
 
 S = 1_000_000_000
 BTC, ETH = "BTC-PERPETUAL", "ETH-PERPETUAL"
@@ -107,6 +108,11 @@ def test_operator_intent_is_kept_for_a_restarted_actor_and_a_tripped_kill_switch
     assert book.intent(ETH).kill_reason is None
     book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 4.00 USD", ts_ns=4 * S), [], 4 * S)
     assert book.intent(ETH).kill_reason == "drawdown 4.00 USD"
+    # the loss limits used come with each report (a restart carries them on); a resume starts them again
+    book.publish(snapshot(BTC, limits_used=LimitsUsed(3, 40.0, 12.0), ts_ns=5 * S), [], 5 * S)
+    assert book.intent(BTC).limits_used == LimitsUsed(3, 40.0, 12.0)
+    book.resume([BTC], 6 * S)
+    assert book.intent(BTC).limits_used is None
     # an operator's kill keeps its own reason; a restarted Controller takes an actor's intent back, never over a
     # command it took since
     book.kill([BTC], "operator kill")

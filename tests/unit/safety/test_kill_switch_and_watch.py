@@ -13,7 +13,7 @@ from thalex_modular.platform.adapters.sim_gateway import SimGateway
 from thalex_modular.platform.domain.entities import Quote
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.errors import InvalidValue
-from thalex_modular.platform.domain.kill_switch import KillSwitchConfig, KillSwitchMonitor
+from thalex_modular.platform.domain.kill_switch import KillSwitchConfig, KillSwitchMonitor, LimitsUsed
 from thalex_modular.platform.domain.risk import OpenBook, RiskCheck, RiskConfig, RiskContext, RiskLimit
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
 from thalex_modular.platform.domain.sim_match_engine import SimMatchEngine
@@ -41,6 +41,40 @@ def test_daily_loss_counts_from_the_start_of_the_utc_day_and_from_a_resume() -> 
     assert m.check(4 * DAY + 1, -60.0, 0.0) is None  # a new day counts from its own start
     m.rebase(4 * DAY + 2, -200.0)  # an operator resumed at -200: losses count from there
     assert m.check(4 * DAY + 3, -250.0, 0.0) is None
+
+
+def test_a_restarted_session_carries_the_loss_and_drawdown_its_predecessor_used() -> None:
+    # Arrange: a session lost 80 of a 100 USD daily budget and is 25 below its peak (limit 30), then restarts
+    before = monitor(max_daily_loss_usd=100.0, max_drawdown_usd=30.0)
+    assert before.used(0.0) is None
+    before.check(3 * DAY + S, 0.0, 0.0)
+    before.check(3 * DAY + 2 * S, 5.0, 0.0)
+    assert before.check(3 * DAY + 3 * S, -20.0, 0.0) is None
+    used = before.used(-20.0)
+    assert used == LimitsUsed(3, 20.0, 25.0)
+    # Act: the new session starts from its own zero (realised PnL is per session) with what was used carried
+    after = monitor(max_daily_loss_usd=100.0, max_drawdown_usd=30.0)
+    after.carry(LimitsUsed(3, 80.0, 25.0))
+    assert after.used(1.0) == LimitsUsed(3, 80.0, 25.0)  # reported as carried until its first check
+    assert after.check(3 * DAY + 10 * S, 0.0, 0.0) is None
+    # Assert: 6 more USD lost trips the drawdown (25 + 6 > 30); 21 more would trip the daily loss (80 + 21 > 100)
+    assert "drawdown 31.00" in (after.check(3 * DAY + 11 * S, -6.0, 0.0) or "")
+    daily = monitor(max_daily_loss_usd=100.0)
+    daily.carry(LimitsUsed(3, 80.0, 0.0))
+    daily.check(3 * DAY + 10 * S, 0.0, 0.0)
+    assert daily.check(3 * DAY + 11 * S, -19.0, 0.0) is None
+    assert "daily loss 101.00" in (daily.check(3 * DAY + 12 * S, -21.0, 0.0) or "")
+    # a carry from an earlier UTC day keeps the drawdown but not the day's loss; a resume drops the carry
+    next_day = monitor(max_daily_loss_usd=100.0, max_drawdown_usd=30.0)
+    next_day.carry(LimitsUsed(2, 90.0, 10.0))
+    next_day.check(3 * DAY + S, 0.0, 0.0)
+    assert next_day.used(0.0) == LimitsUsed(3, 0.0, 10.0)
+    resumed = monitor(max_daily_loss_usd=100.0)
+    resumed.carry(LimitsUsed(3, 99.0, 0.0))
+    resumed.rebase(3 * DAY, 0.0)
+    assert resumed.check(3 * DAY + S, -50.0, 0.0) is None
+    with pytest.raises(InvalidValue, match=r"LimitsUsed\.loss_usd"):
+        LimitsUsed(3, float("nan"), 0.0)
 
 
 def test_drawdown_from_the_peak_position_breach_and_repeated_rejects_or_resyncs() -> None:

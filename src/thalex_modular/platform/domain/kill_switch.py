@@ -6,6 +6,7 @@ Triggers (each off when its limit is None):
 * daily loss: equity (realised net of fees + unrealised at the mark, USD) fell more than ``max_daily_loss_usd``
   below its value at the start of the UTC day (or at the last resume, whichever is later);
 * drawdown: equity fell more than ``max_drawdown_usd`` below its peak since the session started (or resumed);
+* both count what an earlier session of the instrument used (:class:`LimitsUsed`, carried over a restart);
 * position breach: the absolute position exceeds ``max_position`` (a fill we could not prevent, a position adopted
   from the exchange);
 * repeated rejects: more than ``max_rejects`` requests refused by the exchange within ``reject_window_ns``;
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidValue
 
-__all__ = ["KillSwitchConfig", "KillSwitchMonitor"]
+__all__ = ["KillSwitchConfig", "KillSwitchMonitor", "LimitsUsed"]
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -48,6 +49,22 @@ class KillSwitchConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise InvalidValue(f"invalid KillSwitchConfig.{name} <= 0, was {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsUsed:
+    """How much of the loss limits a session has used: ``loss_usd`` below the equity at the start of UTC day
+    ``day`` (days since the epoch) and ``drawdown_usd`` below the peak. A restarted session carries them on, so that
+    a restart does not hand out a fresh daily loss budget."""
+
+    day: int
+    loss_usd: float
+    drawdown_usd: float
+
+    def __post_init__(self) -> None:
+        for name in ("loss_usd", "drawdown_usd"):
+            if not math.isfinite(getattr(self, name)):
+                raise InvalidValue(f"invalid LimitsUsed.{name}: must be finite, was {getattr(self, name)!r}")
 
 
 class _Window:
@@ -88,7 +105,8 @@ class KillSwitchMonitor:
     """
 
     __slots__ = (
-        "_config", "_day", "_day_start_equity", "_max_position", "_peak_equity", "_rejects", "_resyncs", "_tolerance",
+        "_carried", "_config", "_day", "_day_start_equity", "_max_position", "_peak_equity", "_rejects", "_resyncs",
+        "_tolerance",
     )
 
     def __init__(self, config: KillSwitchConfig, max_position: float, position_tolerance: float) -> None:
@@ -100,6 +118,7 @@ class KillSwitchMonitor:
         self._day: int | None = None
         self._day_start_equity = 0.0
         self._peak_equity: float | None = None
+        self._carried: LimitsUsed | None = None
 
     @property
     def config(self) -> KillSwitchConfig:
@@ -118,6 +137,11 @@ class KillSwitchMonitor:
         (the mark moves the equity)."""
         cfg = self._config
         day = now_ns // _NS_PER_DAY
+        carried, self._carried = self._carried, None
+        if carried is not None:  # the first check of a restarted session: its predecessor's use counts
+            self._day = day
+            self._day_start_equity = equity_usd + (carried.loss_usd if carried.day == day else 0.0)
+            self._peak_equity = equity_usd + max(carried.drawdown_usd, 0.0)
         if day != self._day:
             self._day = day
             self._day_start_equity = equity_usd
@@ -139,10 +163,23 @@ class KillSwitchMonitor:
                     f"> max_resyncs {cfg.max_resyncs}")
         return None
 
+    def used(self, equity_usd: float) -> LimitsUsed | None:
+        """The limits used at ``equity_usd`` (None before the first check)."""
+        if self._day is None or self._peak_equity is None:
+            return self._carried
+        peak = max(self._peak_equity, equity_usd)
+        return LimitsUsed(self._day, self._day_start_equity - equity_usd, peak - equity_usd)
+
+    def carry(self, used: LimitsUsed) -> None:
+        """Before the first check: what an earlier session of this instrument used (applied at that check, to the
+        equity this session starts from)."""
+        self._carried = used
+
     def rebase(self, now_ns: int, equity_usd: float) -> None:
         """An operator resumed: losses and drawdown count from ``equity_usd`` now; rejects and resyncs from now."""
         self._day = now_ns // _NS_PER_DAY
         self._day_start_equity = equity_usd
         self._peak_equity = equity_usd
+        self._carried = None
         self._rejects.clear()
         self._resyncs.clear()

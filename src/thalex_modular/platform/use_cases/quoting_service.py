@@ -43,7 +43,7 @@ from thalex_modular.platform.domain.entities import Fill, OrderUpdate, Portfolio
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.error_codes import ORDER_NOT_FOUND, TEMPORARY_FAILURE, THROTTLE_EXCEEDED
 from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
-from thalex_modular.platform.domain.kill_switch import KillSwitchConfig, KillSwitchMonitor
+from thalex_modular.platform.domain.kill_switch import KillSwitchConfig, KillSwitchMonitor, LimitsUsed
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import InsertOrder
 from thalex_modular.platform.domain.tracking.position_watch import PositionWatch
@@ -245,6 +245,16 @@ class QuotingService:
         """Why quoting is held by an operator or the kill switch (None: it is not)."""
         kill = self.core.reconciler.risk.kill_reason
         return f"kill switch: {kill}" if kill is not None else self._paused
+
+    def limits_used(self) -> LimitsUsed | None:
+        """How much of the daily loss and drawdown limits this session has used (None: no kill switch)."""
+        monitor = self._kill_monitor
+        return None if monitor is None else monitor.used(self.core.equity_usd())
+
+    def carry_limits(self, used: LimitsUsed) -> None:
+        """Before :meth:`start`: what an earlier session of the instrument used counts against the limits."""
+        if self._kill_monitor is not None:
+            self._kill_monitor.carry(used)
 
     def _check_kill_switch(self, now: int) -> None:
         monitor = self._kill_monitor
