@@ -133,6 +133,11 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         gamma = (await controller.strategy.remote(BTC))["gamma"] * 1.5
         settings = StrategySettings.model_validate({**await controller.strategy.remote(BTC), "gamma": gamma})
         await controller.update_strategy.remote(BTC, settings.model_dump(mode="json"))
+
+        async def btc_filled() -> bool:
+            return (await _status(controller))[BTC].fills > 0
+
+        await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)  # PnL and fees to carry over the restart
         # Act
         started = time.monotonic()
         await controller.kill.remote(None, "test")
@@ -146,6 +151,7 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         assert all("kill switch" in (s.reason or "") for s in status.values())
 
         # Act: BTC's actor process dies while held (Ray restarts it from its creation arguments)
+        before = status[BTC]
         ray.kill(ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE), no_restart=False)
 
         async def btc_restarted_held() -> bool:
@@ -158,10 +164,13 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         assert await ours() == []
         btc = (await _status(controller))[BTC]
         assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
-        held = await ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE).intent.remote()
+        held = await ray.get_actor(instrument_actor(BTC), namespace=NAMESPACE).carried.remote()
         assert held.kill_reason == "test" and held.strategy is not None and held.strategy["gamma"] == gamma
         # its loss limits count what the killed process used (held: no check since, so exactly the carried figures)
         assert held.limits_used is not None and btc.limits_used == held.limits_used
+        # and its realised PnL and fees go on from the killed process's (held: no fill since)
+        assert before.fees_usd != 0.0 and btc.fees_usd == before.fees_usd
+        assert btc.realised_pnl_usd == before.realised_pnl_usd
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
         assert await ours()

@@ -13,14 +13,14 @@ from typing import Any
 
 import msgspec
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import RunConfig
 from thalex_modular.deployment.event_log import EventLog, Page
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot, InstrumentState
 
 __all__ = ["AccountTotals", "DeploySpec", "DeploymentBook", "Feed"]
 
-_NO_INTENT = OperatorIntent()
+_NOTHING_CARRIED = CarriedState()
 
 #: a snapshot older than this (ns) means the actor stopped reporting
 STALE_NS = 5_000_000_000
@@ -115,7 +115,7 @@ class DeploymentBook:
         self._seen_ns: dict[str, int] = {}
         self._incarnations: dict[str, int] = {}
         self.restarts: dict[str, int] = dict.fromkeys(spec.instruments, 0)
-        self._intents: dict[str, OperatorIntent] = {}
+        self._carried_by_name: dict[str, CarriedState] = {}
         self._resumed_ns: dict[str, int] = {}
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
@@ -127,13 +127,13 @@ class DeploymentBook:
         if started is not None and snapshot.started_ns != started:
             self.restarts[name] += 1
         self._incarnations[name] = snapshot.started_ns
+        kept = self.carried(name)
+        limits_used = None
         if snapshot.ts_ns >= self._resumed_ns.get(name, 0):  # a report from before a resume re-arms nothing
-            kept = self.intent(name)
             if snapshot.kill_reason is not None and kept.kill_reason is None:  # tripped by a limit: held till resume
                 kept = kept.kill(snapshot.kill_reason)
-            if snapshot.limits_used is not None:
-                kept = kept.with_limits_used(snapshot.limits_used)
-            self._intents[name] = kept
+            limits_used = snapshot.limits_used
+        self._carried_by_name[name] = kept.reported(limits_used, snapshot.realised_pnl_usd, snapshot.fees_usd)
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns
         self.events.add(events)
@@ -190,35 +190,35 @@ class DeploymentBook:
 
     def strategy(self, instrument: str) -> dict[str, Any]:
         """The strategy parameters in force for ``instrument`` (JSON values): the last update, else the spec's."""
-        kept = self.intent(instrument).strategy
+        kept = self.carried(instrument).strategy
         return dict(kept if kept is not None else self.spec.config.get("strategy", {}))
 
-    # -- operator intent: what a restarted actor must hold (see operator_intent.py) ----------------------------
+    # -- what a restarted actor is handed (see carried_state.py) ---------------------------------------------
 
-    def intent(self, instrument: str) -> OperatorIntent:
-        return self._intents.get(instrument, _NO_INTENT)
+    def carried(self, instrument: str) -> CarriedState:
+        return self._carried_by_name.get(instrument, _NOTHING_CARRIED)
 
     def set_strategy(self, instrument: str, settings: Mapping[str, Any]) -> None:
-        self._intents[instrument] = self.intent(instrument).with_strategy(dict(settings))
+        self._carried_by_name[instrument] = self.carried(instrument).with_strategy(dict(settings))
 
     def pause(self, instruments: Iterable[str], reason: str) -> None:
         for name in instruments:
-            self._intents[name] = self.intent(name).pause(reason)
+            self._carried_by_name[name] = self.carried(name).pause(reason)
 
     def kill(self, instruments: Iterable[str], reason: str) -> None:
         for name in instruments:
-            self._intents[name] = self.intent(name).kill(reason)
+            self._carried_by_name[name] = self.carried(name).kill(reason)
 
     def resume(self, instruments: Iterable[str], now_ns: int) -> None:
         """An operator resumed: reports taken before ``now_ns`` (wall clock) no longer re-arm a tripped kill switch."""
         for name in instruments:
-            self._intents[name] = self.intent(name).resume()
+            self._carried_by_name[name] = self.carried(name).resume()
             self._resumed_ns[name] = now_ns
 
-    def take_back(self, instrument: str, intent: OperatorIntent) -> None:
-        """A restarted Controller takes an actor's intent back (its book starts empty; a command it took since
+    def take_back(self, instrument: str, carried: CarriedState) -> None:
+        """A restarted Controller takes back what an actor holds (its book starts empty; a command it took since
         is newer and stays)."""
-        self._intents.setdefault(instrument, intent)
+        self._carried_by_name.setdefault(instrument, carried)
 
     def states(self, now_ns: int) -> Mapping[str, InstrumentState]:
         return {s.instrument: s.state for s in self.status(now_ns)}

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import RunConfig, StrategySettings
 from thalex_modular.deployment.instrument_runtime import (
     InstrumentRuntime,
@@ -24,7 +25,6 @@ from thalex_modular.deployment.instrument_runtime import (
     hold_before_start,
     service_parts,
 )
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.options_vol_feed import publish_implied_vol
 from thalex_modular.deployment.snapshots import (
     EquityEvent,
@@ -120,34 +120,50 @@ class InstrumentHost:
         self._last_quotes: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
         self._last_regime: tuple[str, float] | None = None
         self._last_equity_ns = 0
-        self.intent = OperatorIntent()
+        self.carried = CarriedState()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
-    def adopt(self, intent: OperatorIntent) -> None:
-        """Take the operator's decisions kept by the deployment (before :meth:`start`: a restarted actor): its
-        strategy parameters, and its pause or kill switch, held from the first quote on.
+    def adopt(self, carried: CarriedState) -> None:
+        """Take what the deployment kept of the instrument (before :meth:`start`: a restarted actor): its strategy
+        parameters, its pause or kill switch held from the first quote on, the loss limits used, and the PnL and fees
+        of its earlier sessions, which the reports add to this one's.
 
         Raises:
             pydantic.ValidationError: the kept strategy no longer fits the config model.
         """
-        if intent.strategy is not None:
-            settings = StrategySettings.model_validate(intent.strategy)
+        if carried.strategy is not None:
+            settings = StrategySettings.model_validate(carried.strategy)
             self.config = self.config.model_copy(update={"strategy": settings})
-        self.intent = intent
+        self.carried = carried
         runtime = self.runtime
         if runtime is not None:
-            if intent.strategy is not None:
+            if carried.strategy is not None:
                 self._replace_strategy(runtime)
-            hold_before_start(runtime.service, intent)
+            hold_before_start(runtime.service, carried)
 
-    def current_intent(self) -> OperatorIntent:
-        """The intent with a kill switch the service tripped by itself (a limit), which only a resume lifts."""
+    def current_carried(self) -> CarriedState:
+        """What a successor must be handed now: with a kill switch the service tripped by itself (a limit), which only
+        a resume lifts, the limits used and the PnL and fees so far."""
+        carried = self.carried
         runtime = self.runtime
-        if runtime is None or self.intent.kill_reason is not None:
-            return self.intent
-        tripped = runtime.service.core.reconciler.risk.kill_reason
-        return self.intent if tripped is None else self.intent.kill(tripped)
+        if runtime is None:
+            return carried
+        service = runtime.service
+        tripped = service.core.reconciler.risk.kill_reason
+        if carried.kill_reason is None and tripped is not None:
+            carried = carried.kill(tripped)
+        return carried.reported(service.limits_used(), *self._realised_and_fees_usd())
+
+    def _realised_and_fees_usd(self) -> tuple[float, float]:
+        """Realised PnL (net of fees) and fees, USD, of this and the earlier sessions of the instrument."""
+        carried = self.carried
+        runtime = self.runtime
+        if runtime is None:
+            return carried.realised_pnl_usd, carried.fees_usd
+        tracker = runtime.service.core.tracker
+        return (carried.realised_pnl_usd + tracker.position(self.name).realised_pnl,
+                carried.fees_usd + tracker.fees_usd(self.name))
 
     async def start(self) -> None:
         """Build and start the runtime: ``syncing`` until open orders and positions are resynced and quoting runs;
@@ -156,7 +172,7 @@ class InstrumentHost:
         try:
             self.runtime = await self._builder(
                 self.config, tokens=self._tokens, journal=self._tee, market=self._market,
-                credentials=self._credentials, intent=self.intent,
+                credentials=self._credentials, carried=self.carried,
             )
         except Exception as exc:  # a deployment reports why an instrument cannot quote instead of dying
             log.exception("%s: cannot start", self.name)
@@ -182,20 +198,20 @@ class InstrumentHost:
 
     # -- operator commands ------------------------------------------------------------------------------------
 
-    # A command that arrives while the runtime is being built is kept in the intent, which the build applies.
+    # A command that arrives while the runtime is being built is kept in ``carried``, which the build applies.
 
     def pause(self, reason: str = "operator") -> None:
-        self.intent = self.intent.pause(reason)
+        self.carried = self.carried.pause(reason)
         if self.runtime is not None:
             self.runtime.service.pause(reason)
 
     def resume(self) -> None:
-        self.intent = self.intent.resume()
+        self.carried = self.carried.resume()
         if self.runtime is not None:
             self.runtime.service.resume()
 
     def kill(self, reason: str = "operator") -> None:
-        self.intent = self.intent.kill(reason)
+        self.carried = self.carried.kill(reason)
         if self.runtime is not None:
             self.runtime.service.kill(reason)
 
@@ -208,7 +224,7 @@ class InstrumentHost:
         """Quote with new strategy parameters from the next tick on (validated by the config model already); while
         the runtime is being built, from its first quote."""
         self.config = self.config.model_copy(update={"strategy": settings})
-        self.intent = self.intent.with_strategy(settings.model_dump(mode="json"))
+        self.carried = self.carried.with_strategy(settings.model_dump(mode="json"))
         if self.runtime is not None:
             self._replace_strategy(self.runtime)
 
@@ -250,9 +266,11 @@ class InstrumentHost:
         """The instrument's state now."""
         state, reason = self._current_state()
         now = time.time_ns()
+        realised_usd, fees_usd = self._realised_and_fees_usd()
         base = InstrumentSnapshot(
             instrument=self.name, mode=self.config.mode.value, state=state, reason=reason, ts_ns=now,
             started_ns=self._started_ns, incarnation=self._incarnation, node_id=self._node_id,
+            realised_pnl_usd=realised_usd, fees_usd=fees_usd,
         )
         runtime = self.runtime
         if runtime is None:
@@ -268,9 +286,7 @@ class InstrumentHost:
         return msgspec.structs.replace(
             base,
             position=position.position, average_price=position.average_price,
-            realised_pnl_usd=position.realised_pnl,
             unrealised_pnl_usd=position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
-            fees_usd=core.tracker.fees_usd(self.name),
             mark_price=None if ticker is None else ticker.mark_price,
             index_price=None if ticker is None else ticker.index,
             best_bid_price=None if ticker is None else ticker.best_bid_price,
@@ -315,10 +331,10 @@ class InstrumentHost:
         if now - self._last_equity_ns >= equity_every_ns:
             self._last_equity_ns = now
             position = core.tracker.position(self.name)
+            realised_usd, fees_usd = self._realised_and_fees_usd()
             events.append(EquityEvent(
-                self.name, now, position.position, position.realised_pnl,
-                position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
-                core.tracker.fees_usd(self.name),
+                self.name, now, position.position, realised_usd,
+                position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0, fees_usd,
             ))
         return events
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import CredentialSettings, Network, RunConfig, RunMode
 from thalex_modular.deployment.core_settings import core_parameters, sim_match_config
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.options_vol_feed import OptionsVolFeed, start_options_vol
 from thalex_modular.deployment.order_sizes import fit_order_sizes
 from thalex_modular.platform.adapters.exchanges.thalex.auth import ThalexCredentials
@@ -261,15 +261,15 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
-def hold_before_start(service: QuotingService, intent: OperatorIntent) -> None:
-    """Hold ``service`` as ``intent`` says before it starts: nothing is quoted until an operator resumes; the loss
+def hold_before_start(service: QuotingService, carried: CarriedState) -> None:
+    """Hold ``service`` as ``carried`` says before it starts: nothing is quoted until an operator resumes; the loss
     limits count what the instrument's earlier sessions used."""
-    if intent.limits_used is not None:
-        service.carry_limits(intent.limits_used)
-    if intent.kill_reason is not None:
-        service.kill(intent.kill_reason)
-    if intent.paused is not None:
-        service.pause(intent.paused)
+    if carried.limits_used is not None:
+        service.carry_limits(carried.limits_used)
+    if carried.kill_reason is not None:
+        service.kill(carried.kill_reason)
+    if carried.paused is not None:
+        service.pause(carried.paused)
 
 
 async def _start_with_options_vol(
@@ -295,9 +295,9 @@ async def _fetch_instrument(session: ThalexSession, name: str) -> Instrument:
 
 async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
                        journal: SessionJournal | None = None, market: MarketRecorder | None = None,
-                       intent: OperatorIntent | None = None) -> InstrumentRuntime:
+                       carried: CarriedState | None = None) -> InstrumentRuntime:
     """Shadow mode: a public-only session (never logs in, credentials are not read) and a SimGateway. ``journal``
-    records our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``intent``
+    records our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``carried``
     an operator's pause or kill switch to hold from the start (a restarted deployment actor)."""
     if config.mode is not RunMode.SHADOW:
         raise ValueError(f"build_shadow needs mode 'shadow', was {config.mode.value!r}")
@@ -315,8 +315,8 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
         service = QuotingService(build_core(instrument, params), gateway, clock, service_config, toxic=toxic,
                                  kill_switch=kill_switch, journal=journal, record_prices=record_prices)
         gateway.set_fill_sink(service.on_own_trade)
-        if intent is not None:
-            hold_before_start(service, intent)
+        if carried is not None:
+            hold_before_start(service, carried)
         options_vol = await _start_with_options_vol(config, session, instrument, service, clock)
     except BaseException:
         await session.stop(cancel_session=False)
@@ -331,12 +331,12 @@ async def build_shadow(config: RunConfig, clock: LiveClock | None = None, *, rec
 async def build_live(config: RunConfig, clock: LiveClock | None = None, *, record_prices: bool = False,
                      credentials: ThalexCredentials | None = None, thalex: ThalexConfig | None = None,
                      tokens: TokenSource | None = None, journal: SessionJournal | None = None,
-                     market: MarketRecorder | None = None, intent: OperatorIntent | None = None) -> InstrumentRuntime:
+                     market: MarketRecorder | None = None, carried: CarriedState | None = None) -> InstrumentRuntime:
     """Live mode: a logged-in session with cancel-on-disconnect, the ThalexGateway, insert/amend or mass quotes.
 
     ``thalex`` replaces the connection config derived from ``config`` (benchmarks: client-side rate limits);
     ``tokens`` the session's own rate limiter (a Ray deployment leases from the account-wide one); ``journal`` records
-    our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``intent`` an
+    our orders and trades (persistence), ``market`` the tickers and public trades the session sees; ``carried`` an
     operator's pause or kill switch to hold from the start (a restarted deployment actor).
 
     Raises:
@@ -380,8 +380,8 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_down_sink(service.on_connection_lost)
         gateway.set_desync_sink(service.request_resync)
         holder.append(service)
-        if intent is not None:
-            hold_before_start(service, intent)
+        if carried is not None:
+            hold_before_start(service, carried)
         snapshot = gateway.last_snapshot  # taken at connect: the start needs no second one (one resync, paced)
         options_vol = await _start_with_options_vol(
             config, session, instrument, service, clock,
@@ -399,10 +399,10 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
 
 async def build_runtime(config: RunConfig, *, record_prices: bool = False, tokens: TokenSource | None = None,
                         credentials: ThalexCredentials | None = None, journal: SessionJournal | None = None,
-                        market: MarketRecorder | None = None, intent: OperatorIntent | None = None
+                        market: MarketRecorder | None = None, carried: CarriedState | None = None
                         ) -> InstrumentRuntime:
     """Shadow or live by ``config.mode`` (the one switch; shadow never touches credentials or order tokens)."""
     if config.mode is RunMode.LIVE:
         return await build_live(config, record_prices=record_prices, tokens=tokens, credentials=credentials,
-                                journal=journal, market=market, intent=intent)
-    return await build_shadow(config, record_prices=record_prices, journal=journal, market=market, intent=intent)
+                                journal=journal, market=market, carried=carried)
+    return await build_shadow(config, record_prices=record_prices, journal=journal, market=market, carried=carried)

@@ -7,10 +7,10 @@ import pickle
 import msgspec
 import pytest
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import load_run_config
 from thalex_modular.deployment.deployment_book import STALE_NS, DeploymentBook, DeploySpec
 from thalex_modular.deployment.event_log import EventLog
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.snapshots import EquityEvent, FillEvent, InstrumentSnapshot, InstrumentState
 from thalex_modular.platform.domain.kill_switch import LimitsUsed
 
@@ -90,34 +90,37 @@ def test_the_spec_leaves_the_api_token_out_and_the_book_tracks_strategy_updates(
     assert book.has_events_after({"equity": 0}) and not book.has_events_after({"equity": 1, "fills": 0})
 
 
-def test_operator_intent_is_kept_for_a_restarted_actor_and_a_tripped_kill_switch_holds_until_resumed() -> None:
+def test_carried_state_is_kept_for_a_restarted_actor_and_a_tripped_kill_switch_holds_until_resumed() -> None:
     book = DeploymentBook(DeploySpec.of(load_run_config(None, {}, {"strategy.gamma": 0.004}), [BTC, ETH]))
-    assert book.intent(BTC) == OperatorIntent() and book.strategy(BTC)["gamma"] == 0.004
+    assert book.carried(BTC) == CarriedState() and book.strategy(BTC)["gamma"] == 0.004
     # commands: a pause for one, a strategy for the other
     book.pause([BTC], "operator")
     book.set_strategy(ETH, {**book.strategy(ETH), "gamma": 0.002})
-    assert book.intent(BTC).paused == "operator" and book.intent(BTC).strategy is None
-    assert book.intent(ETH).strategy is not None and book.strategy(ETH)["gamma"] == 0.002
-    # ETH's kill switch trips by a limit: its report arms the intent, which a resume lifts
+    assert book.carried(BTC).paused == "operator" and book.carried(BTC).strategy is None
+    assert book.carried(ETH).strategy is not None and book.strategy(ETH)["gamma"] == 0.002
+    # ETH's kill switch trips by a limit: its report arms the carried, which a resume lifts
     book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 3.00 USD", ts_ns=2 * S), [], 2 * S)
-    assert book.intent(ETH).kill_reason == "drawdown 3.00 USD" and book.strategy(ETH)["gamma"] == 0.002
+    assert book.carried(ETH).kill_reason == "drawdown 3.00 USD" and book.strategy(ETH)["gamma"] == 0.002
     book.resume([BTC, ETH], 3 * S)
-    assert book.intent(BTC) == OperatorIntent() and book.intent(ETH).kill_reason is None
+    assert book.carried(BTC) == CarriedState() and book.carried(ETH).kill_reason is None
     # a report taken before the resume (in flight) does not re-arm it; a later trip does
     book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 3.00 USD", ts_ns=3 * S - 1), [], 3 * S)
-    assert book.intent(ETH).kill_reason is None
+    assert book.carried(ETH).kill_reason is None
     book.publish(snapshot(ETH, InstrumentState.PAUSED, kill_reason="drawdown 4.00 USD", ts_ns=4 * S), [], 4 * S)
-    assert book.intent(ETH).kill_reason == "drawdown 4.00 USD"
+    assert book.carried(ETH).kill_reason == "drawdown 4.00 USD"
     # the loss limits used come with each report (a restart carries them on); a resume starts them again
     book.publish(snapshot(BTC, limits_used=LimitsUsed(3, 40.0, 12.0), ts_ns=5 * S), [], 5 * S)
-    assert book.intent(BTC).limits_used == LimitsUsed(3, 40.0, 12.0)
+    assert book.carried(BTC).limits_used == LimitsUsed(3, 40.0, 12.0)
     book.resume([BTC], 6 * S)
-    assert book.intent(BTC).limits_used is None
-    # an operator's kill keeps its own reason; a restarted Controller takes an actor's intent back, never over a
+    assert book.carried(BTC).limits_used is None
+    # the PnL and fees of the last report are handed on (a report includes what its actor was handed)
+    book.publish(snapshot(BTC, realised_pnl_usd=12.5, fees_usd=0.75, ts_ns=7 * S), [], 7 * S)
+    assert (book.carried(BTC).realised_pnl_usd, book.carried(BTC).fees_usd) == (12.5, 0.75)
+    # an operator's kill keeps its own reason; a restarted Controller takes an actor's carried back, never over a
     # command it took since
     book.kill([BTC], "operator kill")
-    book.take_back(BTC, OperatorIntent(paused="older"))
-    assert book.intent(BTC) == OperatorIntent(kill_reason="operator kill")
+    book.take_back(BTC, CarriedState(paused="older"))
+    assert book.carried(BTC) == CarriedState(kill_reason="operator kill", realised_pnl_usd=12.5, fees_usd=0.75)
     fresh = DeploymentBook(book.spec)
-    fresh.take_back(BTC, book.intent(BTC))
-    assert fresh.intent(BTC).kill_reason == "operator kill" and fresh.intent(ETH) == OperatorIntent()
+    fresh.take_back(BTC, book.carried(BTC))
+    assert fresh.carried(BTC).kill_reason == "operator kill" and fresh.carried(ETH) == CarriedState()

@@ -21,10 +21,10 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec, Feed
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.ray.cluster import state_path
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
 from thalex_modular.deployment.ray.names import OPTIONS_VOL, PERSISTENCE, RATE_LIMITER, instrument_actor
@@ -89,21 +89,22 @@ class Controller:
                                                  LeaseConfig())
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
-        await self._take_back_intents()
+        await self._take_back_carried()
 
-    async def _take_back_intents(self) -> None:
+    async def _take_back_carried(self) -> None:
         """After a restart of this actor, the book is empty: the actors that kept running hold the operator's
-        pauses, kill switches and strategies; take them back so that an actor restarted later holds them too."""
+        pauses, kill switches and strategies, the limits used and the PnL so far; take them back so that an actor
+        restarted later is handed them too."""
         names = list(self._actors)
         answers = await asyncio.gather(
-            *(asyncio.wait_for(self._actors[n].intent.remote(), 10.0) for n in names), return_exceptions=True
+            *(asyncio.wait_for(self._actors[n].carried.remote(), 10.0) for n in names), return_exceptions=True
         )
         for name, answer in zip(names, answers, strict=True):
-            if isinstance(answer, OperatorIntent):
-                if answer != OperatorIntent():
+            if isinstance(answer, CarriedState):
+                if answer != CarriedState():
                     self.book.take_back(name, answer)
             else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
-                log.warning("%s: its operator state could not be read back (%s)", name, answer)
+                log.warning("%s: its carried state could not be read back (%s)", name, answer)
 
     def _singleton(self, name: str, cls: type, *args: Any, **options: Any) -> Any:
         """The deployment's named singleton ``name`` (found again after a restart of this actor, else created)."""
@@ -208,7 +209,7 @@ class Controller:
             )
         return {instrument: self._actors[instrument]}
 
-    # Commands are kept in the book first: an actor that restarts holds them (see operator_intent.py).
+    # Commands are kept in the book first: an actor that restarts holds them (see carried_state.py).
 
     async def pause(self, instrument: str | None = None, reason: str = "operator") -> None:
         targets = self._targets(instrument)
@@ -226,10 +227,9 @@ class Controller:
         self.book.kill(targets, reason)
         await asyncio.gather(*(a.kill.remote(reason) for a in targets.values()))
 
-    async def intent(self, instrument: str) -> OperatorIntent:
-        """What ``instrument``'s actor must hold when it (re)starts: the operator's pause or kill switch (or one a
-        limit tripped) and the strategy set through the API."""
-        return self.book.intent(instrument)
+    async def carried(self, instrument: str) -> CarriedState:
+        """What ``instrument``'s actor is handed when it (re)starts (see carried_state.py)."""
+        return self.book.carried(instrument)
 
     async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
         """Quote ``instrument`` with ``settings`` (every field of the strategy) from its next tick on.

@@ -24,11 +24,11 @@ from typing import Any
 import msgspec
 import ray
 
+from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import RunConfig, StrategySettings, credentials_from_environment
 from thalex_modular.deployment.instrument_host import InstrumentHost
 from thalex_modular.deployment.instrument_runtime import load_credentials, thalex_config
 from thalex_modular.deployment.journal_shipper import JournalShipper
-from thalex_modular.deployment.operator_intent import OperatorIntent
 from thalex_modular.deployment.ray.metrics import InstrumentMetrics
 from thalex_modular.deployment.ray.persistence_actor import persistence_sender
 from thalex_modular.deployment.ray.rate_limiter import leased_tokens
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 #: How long a stop may take inside the actor (the Controller waits longer): cancel-on-disconnect covers the rest.
 _STOP_TIMEOUT_S = 15.0
-_INTENT_TIMEOUT_S = 10.0  # the Controller answers at once; a restarting one within seconds
+_CARRIED_TIMEOUT_S = 10.0  # the Controller answers at once; a restarting one within seconds
 #: Position and equity snapshots go to persistence this often (seconds).
 _SNAPSHOT_EVERY_S = 1.0
 
@@ -106,7 +106,7 @@ class InstrumentActor:
     async def _run(self, start: bool) -> None:
         controller = ray.get_actor(self._controller, namespace=self._namespace)
         if start:
-            await self._adopt_intent(controller)
+            await self._adopt_carried(controller)
             await self.host.start()
         if self._options_vol is not None and self.host.runtime is not None:
             asyncio.get_running_loop().create_task(
@@ -129,22 +129,22 @@ class InstrumentActor:
                 log.exception("%s: report failed", self._config.instrument)
             await asyncio.sleep(self._interval_s)
 
-    async def _adopt_intent(self, controller: Any) -> None:
-        """Before the first quote: the operator's pause, kill switch and strategy the Controller kept (this actor may
-        be a restart). Without an answer it starts held: quoting against an operator's pause is the worse error."""
+    async def _adopt_carried(self, controller: Any) -> None:
+        """Before the first quote: what the Controller kept of the instrument (this actor may be a restart; see
+        carried_state.py). Without an answer it starts held: quoting against an operator's pause is the worse error."""
         name = self._config.instrument
         try:
-            intent = await asyncio.wait_for(controller.intent.remote(name), _INTENT_TIMEOUT_S)
+            carried = await asyncio.wait_for(controller.carried.remote(name), _CARRIED_TIMEOUT_S)
         except Exception as exc:
             log.error("%s: the controller did not give the operator's state (%s): held until an operator resumes",
                       name, exc)
             self.host.pause("operator state unknown at start (the controller did not answer): resume to quote")
             return
         try:
-            self.host.adopt(intent)
+            self.host.adopt(carried)
         except Exception as exc:  # a strategy the config model refuses now: keep the config's, hold for an operator
             log.error("%s: the kept strategy is refused (%s): held until an operator resumes", name, exc)
-            self.host.adopt(msgspec.structs.replace(intent, strategy=None))
+            self.host.adopt(msgspec.structs.replace(carried, strategy=None))
             self.host.pause(f"the strategy set before the restart is refused: {exc}")
 
     async def _follow_vol(self, name: str, underlying: str) -> None:
@@ -204,9 +204,9 @@ class InstrumentActor:
     async def kill(self, reason: str = "operator") -> None:
         self.host.kill(reason)
 
-    async def intent(self) -> OperatorIntent:
-        """The operator's state this actor holds (a restarted Controller takes it back)."""
-        return self.host.current_intent()
+    async def carried(self) -> CarriedState:
+        """What this actor would hand to a successor (a restarted Controller takes it back)."""
+        return self.host.current_carried()
 
     async def update_strategy(self, settings: dict[str, Any]) -> None:
         """New strategy parameters from the next tick on.
