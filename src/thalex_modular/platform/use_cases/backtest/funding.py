@@ -51,7 +51,7 @@ def _accrued_to(sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], t_ns: 
     if sti[I_HAS_RATE] == 0 or t_ns <= sti[I_T_LAST]:
         return 0.0
     per_ns = stf[F_RATE] * stf[F_INDEX] / DAY_NS  # USD per unit per ns, paid by a long (the emulator's per_ns)
-    return -stf[F_POS] * per_ns * float(t_ns - sti[I_T_LAST])
+    return float(-stf[F_POS] * per_ns * float(t_ns - sti[I_T_LAST]))
 
 
 @kernel
