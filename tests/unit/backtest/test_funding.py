@@ -114,11 +114,13 @@ def test_the_note_says_what_funding_rests_on() -> None:
 
 
 def test_the_kernel_equals_its_pure_python_twin() -> None:
-    # Arrange: random updates, fills and samples (sorted, with ties between them)
+    # Arrange: random events (a fifth without an observation), fills and samples, sorted, with ties between them
     rng = np.random.default_rng(4)
     times = np.sort(rng.integers(T0, T0 + 3_600 * S, 600)).astype(np.int64)
-    update_ns, fill_ns, sample_ns = np.sort(times[:300]), np.sort(times[250:450]), np.sort(times[400:])
+    event_ns, fill_ns, sample_ns = np.sort(times[:300]), np.sort(times[250:450]), np.sort(times[400:])
     rate, index = rng.normal(0.0, 0.01, 300), rng.uniform(90_000.0, 110_000.0, 300)
+    rate[rng.random(300) < 0.1] = np.nan
+    index[rng.random(300) < 0.1] = np.nan
     amount = rng.normal(0.0, 0.1, 200)
     twin = pure(funding.accrue, funding)
     results = []
@@ -126,8 +128,10 @@ def test_the_kernel_equals_its_pure_python_twin() -> None:
     for fn in (funding.accrue, twin):
         sti, stf = np.zeros(3, dtype=np.int64), np.zeros(4)
         out = np.zeros(len(sample_ns))
-        fn(sti, stf, update_ns, rate, index, fill_ns, amount, sample_ns, out)
+        fn(sti, stf, FEED, event_ns, rate, index, fill_ns, amount, sample_ns, out)
         results.append((sti.tobytes(), stf.tobytes(), out.tobytes()))
     # Assert
     assert results[0] == results[1]
+    sti = np.frombuffer(results[0][0], dtype=np.int64)
+    assert sti[funding.I_UPDATES] == int((np.isfinite(rate) & np.isfinite(index)).sum())
     assert np.frombuffer(results[0][1])[funding.F_FUNDING] != 0.0

@@ -55,24 +55,33 @@ def _accrued_to(sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], t_ns: 
 
 
 @kernel
+def _observation(rate: float, index: float) -> bool:
+    """A row carries a funding observation: a finite rate and a positive finite index."""
+    return bool(-np.inf < rate < np.inf and 0.0 < index < np.inf)
+
+
+@kernel
 def accrue(
-    sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], update_ns: npt.NDArray[np.int64],
+    sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], feed_ns: int, event_ns: npt.NDArray[np.int64],
     rate_24h: npt.NDArray[np.float64], index_usd: npt.NDArray[np.float64], fill_ns: npt.NDArray[np.int64],
     fill_amount: npt.NDArray[np.float64], sample_ns: npt.NDArray[np.int64], sample_funding: npt.NDArray[np.float64],
 ) -> None:
-    """Book funding up to the last breakpoint of one chunk: rate updates (``update_ns``, ``rate_24h``,
-    ``index_usd``) and fills (``fill_ns``, signed ``fill_amount``: + bought), each in time order; ``sample_funding``
-    gets the funding booked up to each ``sample_ns`` (in time order, none before the last breakpoint of an earlier
-    call). At equal times a sample is valued first, then updates before fills (the order changes no figure: the
-    interval between them is empty)."""
+    """Book funding up to the last breakpoint of one chunk. Breakpoints: the events (``event_ns`` exchange time,
+    seen ``feed_ns`` later) whose ``rate_24h`` and ``index_usd`` are an observation (others are passed over), and
+    the fills (``fill_ns``, signed ``fill_amount``: + bought), each in time order. ``sample_funding`` gets the funding
+    booked up to each ``sample_ns`` (in time order, none before the last breakpoint of an earlier call). At equal
+    times a sample is valued first, then updates before fills (the order changes no figure: the interval between
+    them is empty). The event columns may be strided (fields of the chunk)."""
     i = 0
     j = 0
     k = 0
-    n_updates = update_ns.shape[0]
+    n_events = event_ns.shape[0]
     n_fills = fill_ns.shape[0]
     n_samples = sample_ns.shape[0]
     while True:
-        t_update = update_ns[i] if i < n_updates else _NEVER
+        while i < n_events and not _observation(rate_24h[i], index_usd[i]):
+            i += 1
+        t_update = event_ns[i] + feed_ns if i < n_events else _NEVER
         t_fill = fill_ns[j] if j < n_fills else _NEVER
         t_next = min(t_update, t_fill)
         while k < n_samples and sample_ns[k] <= t_next:
@@ -115,18 +124,12 @@ class FundingLedger:
         amount) and the samples taken then (grid times)."""
         if not len(chunk):
             return
-        rate = chunk["funding_rate_24h"]
-        index = chunk["index_price"]
-        if self.perpetual:
-            with np.errstate(invalid="ignore"):
-                known = np.isfinite(rate) & (index > 0.0) & np.isfinite(index)
-        else:
-            known = np.zeros(len(chunk), dtype=np.bool_)
+        rows = chunk if self.perpetual else chunk[:0]  # a future's or an option's funding data is ignored
         out = np.zeros(len(sample_ns), dtype=np.float64)
-        accrue(self._sti, self._stf, np.ascontiguousarray(chunk["ts_ns"][known] + self.feed_latency_ns),
-               np.ascontiguousarray(rate[known]), np.ascontiguousarray(index[known]),
-               np.ascontiguousarray(fill_ns, dtype=np.int64), np.ascontiguousarray(fill_amount, dtype=np.float64),
-               np.ascontiguousarray(sample_ns, dtype=np.int64), out)
+        accrue(self._sti, self._stf, self.feed_latency_ns, rows["ts_ns"], rows["funding_rate_24h"],
+               rows["index_price"], np.ascontiguousarray(fill_ns, dtype=np.int64),
+               np.ascontiguousarray(fill_amount, dtype=np.float64), np.ascontiguousarray(sample_ns, dtype=np.int64),
+               out)
         self._sample_funding.extend(out.tolist())
         self._end_ns = int(chunk["ts_ns"][-1]) + self.feed_latency_ns
 
