@@ -26,6 +26,7 @@ import math
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Final, Literal, Protocol, TextIO
 
@@ -130,7 +131,7 @@ class _Sequencer:
         return seq
 
 
-def _trade(row: list[str], seq: _Sequencer, funding: FundingLookup | None = None) -> TradeRecord:
+def _trade(row: list[str], seq: _Sequencer) -> TradeRecord:
     _, symbol, ts, local_ts, trade_id, side_text, price_text, amount_text = row
     if not symbol:
         raise _BadRow("symbol must not be empty")
@@ -174,7 +175,7 @@ def iter_file(
     A wrong header (or an empty file) is reported as an error on line 1 and nothing else is parsed. A file that
     cannot be read further (truncated gzip, bad UTF-8) ends with a ``fatal`` error at the line reached.
     """
-    parse: Callable[[list[str], _Sequencer, FundingLookup | None], Record] = _trade if kind == "trades" else _quote
+    parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else partial(_quote, funding=funding)
     expected = HEADERS[kind]
     seq = _Sequencer()
     name = str(path)
@@ -193,7 +194,7 @@ def iter_file(
                     errors.append(RowError(name, reader.line_num, f"expected {len(expected)} columns, got {len(row)}"))
                     continue
                 try:
-                    records.append(parse(row, seq, funding))
+                    records.append(parse(row, seq))
                 except _BadRow as exc:
                     errors.append(RowError(name, reader.line_num, str(exc)))
                 if len(records) >= batch_rows:

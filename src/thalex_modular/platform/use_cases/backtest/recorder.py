@@ -155,6 +155,10 @@ class BacktestRecorder:
         amount = np.frombuffer(self._fills[4], dtype=np.float64)[start:]
         return ts.copy(), side * amount
 
+    @property
+    def sample_count(self) -> int:
+        return len(self._samples[0])
+
     def sample_times(self, start: int) -> npt.NDArray[np.int64]:
         """Grid times of the samples from the ``start``-th on."""
         return np.frombuffer(self._samples[0], dtype=np.int64)[start:].copy()

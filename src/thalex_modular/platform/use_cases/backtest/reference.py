@@ -193,7 +193,7 @@ class ReferenceDriver:
 
     @property
     def sample_count(self) -> int:
-        return len(self.recorder._samples[0])
+        return self.recorder.sample_count
 
     def fill_flows(self, start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Fills from the ``start``-th on: time reached us (ns), signed amount (+ bought)."""

@@ -309,7 +309,8 @@ class FastDriver:
 
     def sample_times(self, start: int) -> npt.NDArray[np.int64]:
         s = self._s
-        return s["smi"][start: int(s["si"][L.S_SAMPLES])].copy()
+        times: npt.NDArray[np.int64] = s["smi"][start: int(s["si"][L.S_SAMPLES])].copy()
+        return times
 
     def samples(self) -> npt.NDArray[np.void]:
         s = self._s
