@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from storage_kit import Backend, Store
 
-from thalex_modular.deployment import backtest_cli
+from thalex_modular.deployment import backtest_cli, data_cli
+from thalex_modular.deployment.cli_errors import run_handler
 from thalex_modular.deployment.data_record import RecordCounts, RecordingSink
 from thalex_modular.platform.adapters.storage.buffer import WriteBuffer
 from thalex_modular.platform.domain.entities import Ticker, Trade
@@ -71,7 +72,8 @@ def _config(events: np.ndarray) -> BacktestConfig:
     return BacktestConfig(backtest_instrument(NAME), history)
 
 
-def _formula_usd(fills: np.ndarray, start_ns: int, end_ns: int) -> float:
+def _formula_usd(fills: np.ndarray, start_ns: int, end_ns: int, rate_24h: float = RATE_24H,
+                 index_usd: float = INDEX_USD) -> float:
     """The emulator's accrual written plainly: -position x rate x index x dt / 1 day over each interval between
     our fills (the position the recorder books: the running sum of signed fill amounts), from the first ticker
     with a rate to the last event, both on our clock."""
@@ -79,9 +81,9 @@ def _formula_usd(fills: np.ndarray, start_ns: int, end_ns: int) -> float:
     position, t = 0.0, start_ns
     for ts, side, amount in zip(fills["ts_ns"].tolist(), fills["side"].tolist(), fills["amount"].tolist(),
                                 strict=True):
-        total.append(-position * RATE_24H * INDEX_USD * (ts - t) / DAY_NS)
+        total.append(-position * rate_24h * index_usd * (ts - t) / DAY_NS)
         position, t = position + side * amount, ts
-    total.append(-position * RATE_24H * INDEX_USD * (end_ns - t) / DAY_NS)
+    total.append(-position * rate_24h * index_usd * (end_ns - t) / DAY_NS)
     return math.fsum(total)
 
 
@@ -144,3 +146,57 @@ async def test_the_summary_says_what_funding_rests_on(
         assert "funding: the history carries no funding rate or index: funding_usd = 0, not estimated" in out
     assert doc["funding_note"] in out
     assert f"funding_usd={doc['metrics']['funding_usd']:.2f}" in out
+
+
+def _tardis_files(events: np.ndarray, folder: Path, rate_8h: float) -> list[str]:
+    """The history as Tardis CSVs (µs stamps, received 2 ms later) and a derivative_ticker file with the rate (per
+    8 h) and index every minute from 1 s before the first event."""
+    quotes = ["exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount"]
+    trades = ["exchange,symbol,timestamp,local_timestamp,id,side,price,amount"]
+    for ts, kind, side, bp, ba, ap, aa, _, px, amt, _, _ in events.tolist():
+        us, local_us = ts // 1_000, ts // 1_000 + 2_000
+        if kind == QUOTE:
+            quotes.append(f"deribit,{NAME},{us},{local_us},{aa!r},{ap!r},{bp!r},{ba!r}")
+        else:
+            trades.append(f"deribit,{NAME},{us},{local_us},,{'buy' if side > 0 else 'sell'},{px!r},{amt!r}")
+    first_us = int(events["ts_ns"][0]) // 1_000 - 1_000_000
+    funding = ["exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,"
+               "open_interest,last_price,index_price,mark_price"]
+    for minute in range(int((events["ts_ns"][-1] - events["ts_ns"][0]) // (60 * 10**9)) + 2):
+        us = first_us + minute * 60_000_000
+        funding.append(f"deribit,{NAME},{us},{us + 500},,{rate_8h!r},,,,{INDEX_USD!r},")
+    paths = []
+    for name, lines in (("quotes", quotes), ("trades", trades), ("derivative_ticker", funding)):
+        path = folder / f"deribit_{name}_2025-01-01_{NAME}.csv"
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def _data_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="platform")
+    data_cli.register(parser.add_subparsers(dest="verb", required=True))
+    args = parser.parse_args(argv)
+    return run_handler(args.handler, args)
+
+
+async def test_tardis_funding_imported_per_8_hours_is_booked_per_24_hours(backend: Backend, store: Store,
+                                                                        tmp_path: Path) -> None:
+    # Arrange: Tardis quotes, trades and a derivative_ticker file at 0.01 % per 8 h (= 0.03 % per 24 h: x 3)
+    events = np.concatenate(list(tick_history(HISTORY, 4_000)))
+    quotes, trades, funding = _tardis_files(events, tmp_path, 0.01)
+    store_args = backend.cli_args()
+    # Act: the imports as a user runs them, then the backtest of the store
+    assert await asyncio.to_thread(_data_cli, ["data", "import", "--kind", "trades", trades, *store_args]) == 0
+    assert await asyncio.to_thread(_data_cli, ["data", "import", "--kind", "quotes", "--funding", funding, quotes,
+                                               *store_args]) == 0
+    result = await backtest_from_storage(store, _config(events), seed=2)
+    # Assert: the rate per 24 h (x 24 / 8) times the index on the position held, to the cent
+    m = result.metrics
+    us_quotes = events["ts_ns"][events["kind"] == QUOTE] // 1_000 * 1_000
+    feed = round(m.feed_latency_ms * 1e6)
+    expected = _formula_usd(result.fills, int(us_quotes[0]) + feed, int(events["ts_ns"][-1]) // 1_000 * 1_000 + feed,
+                            rate_24h=0.01 * 3.0, index_usd=INDEX_USD)
+    assert feed == 2_000_000 and m.fills > 20 and abs(expected) > 0.5
+    assert abs(m.funding_usd - expected) < 0.005
+    assert m.funding_updates == len(us_quotes)
