@@ -160,3 +160,5 @@ async def test_a_recorded_shadow_session_backtests_to_the_same_quotes_and_fills(
     session_fills = [f for f in recorded.fills if f[0] < end_ns]
     _assert_mostly_in(session_fills, replayed_fills, FILL_TOLERANCE_NS, FILL_SHARE, "session fills", near_usd)
     assert abs(len(replayed_fills) - len(session_fills)) <= max(1, len(session_fills) * 3 // 10)
+    # the perpetual's tickers carried its funding rate and index: the replay books funding on what it held
+    assert result.metrics.funding_updates > 0 and "accrued on the position" in result.funding_note

@@ -211,6 +211,9 @@ async def test_record_stores_trades_and_quotes(
             assert np.all(quotes["bid_price"][both] < quotes["ask_price"][both])
             assert np.all(quotes["mark_price"] > 0)
             assert np.all(quotes["ts_ns"] >= START_S * NS)
+            # a perpetual's ticker carries its funding rate (per 24 h, the emulator's convention) and the index
+            assert np.all(np.isfinite(quotes["funding_rate_24h"])) and np.all(quotes["index_price"] > 0)
+            assert np.all(np.abs(quotes["funding_rate_24h"]) < 0.1)
             assert len(trades) > 0, (name, captured)
             assert np.all(trades["price"] > 0) and np.all(trades["amount"] > 0)
             assert set(np.unique(trades["side"])) <= {-1, 1}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+import zlib
 from pathlib import Path
 
 import msgspec
@@ -205,3 +206,32 @@ def test_segments_are_private_files(tmp_path: Path) -> None:
     assert os.stat(tmp_path / "spill").st_mode & 0o777 == 0o700
     assert segment.stat().st_mode & 0o777 == 0o600
     spill.close()
+
+
+class _QuoteRecordV5(msgspec.Struct, frozen=True, gc=False, tag="quote"):
+    """A quote as spill frames held it before migration 7 (no funding rate, no index)."""
+
+    instrument_name: str
+    ts_ns: int
+    seq: int
+    bid_price: float
+    bid_amount: float
+    ask_price: float
+    ask_amount: float
+    mark_price: float
+    ts_local_ns: int
+    ts_exchange_ns: int | None
+
+
+def test_a_frame_written_before_migration_7_reads_its_quotes_without_funding(tmp_path: Path) -> None:
+    # Arrange: a frame of an earlier version's quote, written by that version's encoder
+    path = tmp_path / "old.spill"
+    payload = msgspec.msgpack.encode([_QuoteRecordV5("BTC-PERPETUAL", 5, 0, 1.0, 1.0, 2.0, 1.0, 1.5, 9, 5)])
+    path.write_bytes(HEADER.pack(b"TMS2", len(payload), zlib.crc32(payload)) + payload)
+    # Act
+    records, bad, torn = read_all(path)
+    # Assert: read whole, funding unknown (NaN), not 0
+    assert (bad, torn) == (0, 0) and len(records) == 1
+    quote = records[0]
+    assert isinstance(quote, QuoteRecord) and quote.bid_price == 1.0 and quote.ts_exchange_ns == 5
+    assert quote.funding_rate_24h != quote.funding_rate_24h and quote.index_price != quote.index_price

@@ -108,8 +108,9 @@ async def test_quotes_import_and_export_csv(backend: Backend, tmp_path: Path,
     out = tmp_path / "quotes_out.csv"
     assert await cli(["data", "export", "--kind", "quotes", "--out", str(out), *backend.cli_args()]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "instrument_name,ts_ns,bid_price,bid_amount,ask_price,ask_amount,mark_price"
-    assert lines[1] == "BTC-PERPETUAL,1700000000000000000,37000.0,2.5,37001.0,1.5,nan"
+    assert lines[0] == ("instrument_name,ts_ns,bid_price,bid_amount,ask_price,ask_amount,mark_price,funding_rate_24h,"
+                        "index_price")
+    assert lines[1] == "BTC-PERPETUAL,1700000000000000000,37000.0,2.5,37001.0,1.5,nan,nan,nan"
     assert lines[2].startswith("BTC-PERPETUAL,1700000000000000000,37000.0,2.0,nan,nan")
     assert len(lines) == 3
 
@@ -142,3 +143,103 @@ def test_synthetic_ids_are_deterministic_and_distinct() -> None:
     assert a != synthetic_trade_id("BTC-PERPETUAL", 1, 37000.0, 0.2, -1, 1)
     assert a.startswith("syn-") and len(a) == 44
     assert not math.isnan(float(len(a)))
+
+
+DERIVATIVE_TICKER = """exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,\
+open_interest,last_price,index_price,mark_price
+deribit,BTC-PERPETUAL,1699999999000000,1699999999000100,1700006400000000,0.0001,0.00012,1000,37000,36990.5,37000.2
+deribit,BTC-PERPETUAL,1700000000500000,1700000000500100,,-0.0003,,,,,
+deribit,BTC-PERPETUAL,1700000000700000,1700000000700100,,,,,,36995.0,
+"""
+FUNDED_QUOTES = """exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount
+deribit,BTC-PERPETUAL,1699999998000000,1699999998000100,1.0,37001.0,37000.0,1.0
+deribit,BTC-PERPETUAL,1700000000000000,1700000000000100,1.0,37002.0,37000.0,1.0
+deribit,BTC-PERPETUAL,1700000000600000,1700000000600100,1.0,37003.0,37000.0,1.0
+deribit,BTC-PERPETUAL,1700000000700000,1700000000700100,1.0,37004.0,37000.0,1.0
+"""
+
+
+async def _stored_funding(backend: Backend) -> list[tuple[float, float]]:
+    store = backend.make()
+    await store.open()
+    try:
+        quotes = await store.read_quotes("BTC-PERPETUAL", 0, 2**62)
+    finally:
+        await store.close()
+    return list(zip(quotes["funding_rate_24h"].tolist(), quotes["index_price"].tolist(), strict=True))
+
+
+@pytest.mark.parametrize("interval_h", [None, 1.0])
+async def test_quotes_import_with_derivative_ticker_funding(backend: Backend, tmp_path: Path, interval_h: float | None,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # Arrange: a derivative_ticker file whose rows update the rate and the index apart, and quotes around them
+    funding = tmp_path / "deribit_derivative_ticker_2023-11-14_BTC-PERPETUAL.csv.gz"
+    funding.write_bytes(gzip.compress(DERIVATIVE_TICKER.encode()))
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text(FUNDED_QUOTES)
+    extra = [] if interval_h is None else ["--funding-interval-h", str(interval_h)]
+    # Act
+    code = await cli(["data", "import", "--kind", "quotes", "--funding", str(funding), *extra, str(quotes),
+                      *backend.cli_args()])
+    # Assert: each quote has the rate (per 24 h: x 24 / the interval, 8 h by default) and index in force at its time
+    out = capsys.readouterr().out
+    assert code == 0, out
+    per_24h = 24.0 / (interval_h or 8.0)
+    assert f"{funding} (funding): ok, rows read 3, used 3" in out
+    assert f"rates x 24 / {interval_h or 8.0:g} h -> per 24 h" in out
+    got = await _stored_funding(backend)
+    assert math.isnan(got[0][0]) and math.isnan(got[0][1])  # before the first derivative_ticker row
+    assert got[1:] == [(0.0001 * per_24h, 36990.5), (-0.0003 * per_24h, 36990.5), (-0.0003 * per_24h, 36995.0)]
+
+
+async def test_bad_funding_values_are_named_and_strict_keeps_the_quotes_out(
+    backend: Backend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: bad rates (not a number, a percentage, not finite) and a bad index on lines 5-8
+    funding = tmp_path / "dt.csv"
+    funding.write_text(DERIVATIVE_TICKER + "deribit,BTC-PERPETUAL,1700000001000000,1,,abc,,,,,\n"
+                       "deribit,BTC-PERPETUAL,1700000001000000,1,,1.5,,,,,\n"
+                       "deribit,BTC-PERPETUAL,1700000001000000,1,,nan,,,,,\n"
+                       "deribit,BTC-PERPETUAL,1700000001000000,1,,,,,,-3,\n")
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text(FUNDED_QUOTES)
+    argv = ["data", "import", "--kind", "quotes", "--funding", str(funding), str(quotes), *backend.cli_args()]
+    # Act: strict first (nothing stored), then not strict (the good rows used)
+    strict = await cli([*argv[:4], "--strict", *argv[4:]])
+    strict_out = capsys.readouterr()
+    assert await counts(backend, "quotes") == 0
+    lenient = await cli(argv)
+    lenient_out = capsys.readouterr()
+    # Assert
+    assert strict == 1 and f"{quotes}: REFUSED (--strict): nothing kept" in strict_out.out
+    assert lenient == 1 and f"{funding} (funding): PARTIAL: 4 bad rows skipped" in lenient_out.out
+    for err in (strict_out.err, lenient_out.err):
+        assert f"{funding}:5: funding_rate must be a number, was 'abc'" in err
+        assert f"{funding}:6: funding_rate must be a fraction of the index per funding interval (|rate| < 1), " \
+               "was '1.5': a percentage?" in err
+        assert f"{funding}:7: funding_rate must be finite, was 'nan'" in err
+        assert f"{funding}:8: index_price must be > 0, was '-3'" in err
+    assert [rate for rate, _ in await _stored_funding(backend)][1:] == [0.0001 * 3.0, -0.0003 * 3.0, -0.0003 * 3.0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--funding-interval-h", "0"], "invalid `--funding-interval-h`: funding interval must be > 0 and <= 168 "
+                                        "hours, was 0.0"),
+        (["--funding-interval-h", "nan"], "invalid `--funding-interval-h`"),
+        (["--kind", "trades"], "invalid `--funding`: derivative_ticker files go with --kind quotes, was --kind trades"),
+    ],
+)
+def test_funding_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
+                                     message: str) -> None:
+    funding = tmp_path / "dt.csv"
+    funding.write_text(DERIVATIVE_TICKER)
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text(FUNDED_QUOTES)
+    kind = [] if "--kind" in argv else ["--kind", "quotes"]
+    code = run_cli(["data", "import", *kind, *argv, "--funding", str(funding), str(quotes), "--data-dir",
+                    str(tmp_path / "store")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()

@@ -183,6 +183,7 @@ def print_summary(result: BacktestResult, written: list[Path], out: TextIO) -> N
         f"mode={result.config['history']['mode']} feed_latency_ms={m.feed_latency_ms:.3f}",
         f"pnl_usd={m.pnl_usd:+.2f} = spread_capture_usd={m.spread_capture_usd:+.2f} "
         f"+ inventory_pnl_usd={m.inventory_pnl_usd:+.2f} - fees_usd={m.fees_usd:.2f} + funding_usd={m.funding_usd:.2f}",
+        result.funding_note,
         f"max_drawdown_usd={m.max_drawdown_usd:.2f} sharpe={m.sharpe:.2f} sortino={m.sortino:.2f}",
         f"fills={m.fills} volume={m.volume:.4f} notional_usd={m.notional_usd:,.0f} fill_ratio={m.fill_ratio:.3f} "
         f"requests={m.requests} inserts={m.inserts} risk_denials={m.denials}",

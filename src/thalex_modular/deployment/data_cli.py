@@ -16,6 +16,8 @@ from typing import Any
 
 from thalex_modular.platform.adapters.storage.export import EXPORT_TABLES, ExportError, export_table, require_pyarrow
 from thalex_modular.platform.adapters.storage.tardis import FileReport, import_files
+from thalex_modular.platform.adapters.storage.tardis_funding import DEFAULT_INTERVAL_H, check_interval_h, load_funding
+from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import StorageError
 
 from .cli_errors import UsageError
@@ -73,6 +75,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     imp.add_argument("--format", choices=["tardis"], default="tardis", help="input format")
     imp.add_argument("--kind", choices=["trades", "quotes"], required=True, help="Tardis data type")
     imp.add_argument("--strict", action="store_true", help="refuse a whole file if any row is bad")
+    imp.add_argument("--funding", action="append", type=Path, default=[], metavar="FILE",
+                     help="Tardis derivative_ticker file (repeat for several): quotes carry the funding rate and "
+                          "index in force at their time (--kind quotes only)")
+    imp.add_argument("--funding-interval-h", type=float, default=DEFAULT_INTERVAL_H, metavar="HOURS",
+                     help=f"the source exchange's funding interval, which derivative_ticker's funding_rate is per "
+                          f"(default {DEFAULT_INTERVAL_H:g} h: Deribit, Binance); stored per 24 h")
     imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _add_store_args(imp)
     add_json_flag(imp)
@@ -99,9 +107,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_import(args: argparse.Namespace) -> int:
     """Handler of ``data import``. Exit 0 when every file imported cleanly, 1 if any row or file was bad, 2 for a
     missing file or a refused store."""
-    missing = [str(p) for p in args.files if not p.is_file()]
+    missing = [str(p) for p in (*args.files, *args.funding) if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
+    if args.funding and args.kind != "quotes":
+        raise UsageError(f"invalid `--funding`: derivative_ticker files go with --kind quotes, was --kind {args.kind}")
+    try:
+        check_interval_h(args.funding_interval_h)
+    except InvalidValue as exc:
+        raise UsageError(f"invalid `--funding-interval-h`: {exc}") from None
     target = resolve_store(args.db, args.data_dir)
     return asyncio.run(_import(args, target))
 
@@ -120,24 +134,38 @@ def _verdict(report: FileReport, strict: bool) -> str:
 async def _import(args: argparse.Namespace, target: StoreTarget) -> int:
     storage = target.make()
     progress = Progress(f"import {args.kind}")
+    funding, funding_reports = load_funding(args.funding, args.funding_interval_h, strict=args.strict)
     try:
         await storage.open()
-        reports = await import_files(storage, args.files, args.kind, strict=args.strict, on_rows=progress)
+        if any(r.refused or r.broken for r in funding_reports) and args.strict:
+            # quotes without the funding the user asked for would be stored for good (writes never overwrite)
+            reports = [FileReport(str(path), refused=True) for path in args.files]
+        else:
+            reports = await import_files(storage, args.files, args.kind, strict=args.strict, on_rows=progress,
+                                         funding=funding if args.funding else None)
         await storage.analyze()
     except StorageError as exc:
         raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:
         progress.close()
         await storage.close()
-    for report in reports:
+    for report in (*funding_reports, *reports):
         for error in report.errors:
             print(f"{'unreadable' if error.fatal else 'bad row'} {error}", file=sys.stderr)
-    lines = [f"{r.path}: {_verdict(r, args.strict)}, rows read {r.rows_read}, added {r.rows_added}, "
-             f"bad {r.bad_rows}" for r in reports]
+    lines = [f"{r.path} (funding): {_verdict(r, args.strict)}, rows read {r.rows_read}, used {r.rows_added}, "
+             f"bad {r.bad_rows}" for r in funding_reports]
+    if args.funding:
+        lines.append(f"funding: {len(funding)} observations of {len(funding.times)} symbols, rates x 24 / "
+                     f"{args.funding_interval_h:g} h -> per 24 h")
+    lines += [f"{r.path}: {_verdict(r, args.strict)}, rows read {r.rows_read}, added {r.rows_added}, "
+              f"bad {r.bad_rows}" for r in reports]
     lines.append(f"into {target.shown}")
-    failed = any(r.errors for r in reports)
+    failed = any(r.errors or r.refused for r in (*funding_reports, *reports))
     emit_summary(args, lines, {
         "ok": not failed, "store": target.shown, "kind": args.kind,
+        "funding_files": [{"path": r.path, "verdict": _verdict(r, args.strict), "rows_read": r.rows_read,
+                           "rows_used": r.rows_added, "bad_rows": r.bad_rows,
+                           "errors": [str(e) for e in r.errors[:100]]} for r in funding_reports],
         "files": [{"path": r.path, "verdict": _verdict(r, args.strict), "rows_read": r.rows_read,
                    "rows_added": r.rows_added, "bad_rows": r.bad_rows, "refused": r.refused,
                    "stopped_at_line": None if r.broken is None else r.broken.line,

@@ -12,7 +12,8 @@ from thalex_modular.platform.use_cases.backtest.events import BAR_PRINT_OFFSET_N
 
 def test_tick_events_merge_by_time_with_quotes_first_at_equal_times() -> None:
     # Arrange
-    quotes = np.array([(10, 99.0, 1.0, 101.0, 2.0, 100.0), (30, 98.0, 1.0, 100.0, 1.0, np.nan)], dtype=QUOTE_DTYPE)
+    quotes = np.array([(10, 99.0, 1.0, 101.0, 2.0, 100.0, 0.0003, 99.5),
+                       (30, 98.0, 1.0, 100.0, 1.0, np.nan, np.nan, np.nan)], dtype=QUOTE_DTYPE)
     trades = np.array([(5, 100.0, 0.5, 1), (10, 99.0, 0.1, -1), (40, 97.0, 0.2, 0)], dtype=TRADE_DTYPE)
     # Act
     events = tick_events(quotes, trades)
@@ -22,6 +23,10 @@ def test_tick_events_merge_by_time_with_quotes_first_at_equal_times() -> None:
     assert events["side"].tolist() == [1, 0, -1, 0, 0]
     assert events[1]["bid_price"] == 99.0 and events[1]["ask_amount"] == 2.0 and np.isnan(events[1]["price"])
     assert events[2]["price"] == 99.0 and events[2]["amount"] == 0.1 and np.isnan(events[2]["bid_price"])
+    # the funding rate and index ride on the quote that carried them; trades and quotes without them have NaN
+    assert (events[1]["funding_rate_24h"], events[1]["index_price"]) == (0.0003, 99.5)
+    others = events[[0, 2, 3, 4]]
+    assert np.isnan(others["funding_rate_24h"]).all() and np.isnan(others["index_price"]).all()
 
 
 def test_bar_events_two_prints_of_the_volume_share_then_the_close_without_a_book() -> None:
@@ -40,6 +45,7 @@ def test_bar_events_two_prints_of_the_volume_share_then_the_close_without_a_book
     assert close["kind"] == QUOTE and close["mark_price"] == 102.0
     assert np.isnan(close["bid_price"]) and np.isnan(close["ask_price"])
     assert close2["mark_price"] == 102.0
+    assert np.isnan(events["funding_rate_24h"]).all()  # bars carry no funding
 
 
 @pytest.mark.parametrize("share", [0.0, -0.1, 1.5])

@@ -1,7 +1,7 @@
 """The fast driver (compiled loop) against the reference driver (SimSession): the same history gives the same
 requests (ts, kind, side, id, price, amount), the same fills (price, amount, fee, mid, markouts), the same samples
 and the same figures, bit for bit, across strategies' parameters, regimes, risk denials, partial fills, latency legs,
-hand-built edge cases, bar mode and chunking."""
+hand-built edge cases, bar mode and chunking, with and without perpetual funding in the data."""
 
 from __future__ import annotations
 
@@ -77,6 +77,9 @@ CASES = {
     "feed-slower-than-response-slippage-2": (VOLATILE, P, SimMatchConfig(feed_latency_ns=30_000_000,
                                                                          response_latency_ns=3_000_000,
                                                                          slippage_ticks=2, maker_fee_bps=-0.5)),
+    "funding-moving-rate": (dataclasses.replace(CALM, funding_rate_24h=0.002, funding_step_24h=0.0002), P, None),
+    "funding-negative-volatile": (dataclasses.replace(VOLATILE, funding_rate_24h=-0.003, funding_step_24h=0.00005),
+                                  dataclasses.replace(P, gamma=0.0005, level_amounts=(0.02, 0.03)), None),
 }
 
 
@@ -96,13 +99,19 @@ def test_both_drivers_decide_and_book_the_same(case: str) -> None:
         assert reference.metrics.denials > 0 and CANCEL in kinds
     if case == "partial-fills":
         assert (reference.fills["amount"] < 0.05).any()
+    if case.startswith("funding"):
+        assert reference.metrics.funding_updates > 1_000 and reference.metrics.funding_usd != 0.0
+    else:
+        assert reference.metrics.funding_updates == 0 and reference.metrics.funding_usd == 0.0
     _assert_same(reference, fast)
 
 
 def _edge_history() -> np.ndarray:
     """A generated history bent into the cases real data has: trades without a side (at, above, below the mid and
-    before any book), one-sided and crossed books, unknown sizes, rows to skip, a long gap."""
-    events = next(tick_history(VOLATILE, 8_000, 8_000)).copy()
+    before any book), one-sided and crossed books, unknown sizes, rows to skip, a long gap, and a funding rate that
+    comes and goes (quotes without one keep the last in force)."""
+    history = dataclasses.replace(VOLATILE, funding_rate_24h=0.004, funding_step_24h=0.0005)
+    events = next(tick_history(history, 8_000, 8_000)).copy()
     rng = np.random.default_rng(1)
     quotes = np.flatnonzero(events["kind"] == QUOTE)
     trades = np.flatnonzero(events["kind"] == TRADE)
@@ -125,6 +134,9 @@ def _edge_history() -> np.ndarray:
     events["ask_price"][empty] = np.nan
     events["mark_price"][empty] = np.nan  # nothing to quote on: skipped
     events["amount"][trades[rng.random(len(trades)) < 0.01]] = 0.0  # skipped
+    events["funding_rate_24h"][quotes[:40]] = np.nan  # no rate yet: nothing accrues
+    events["funding_rate_24h"][quotes[rng.random(len(quotes)) < 0.3]] = np.nan  # the last rate stays in force
+    events["index_price"][quotes[rng.random(len(quotes)) < 0.05]] = np.nan
     events["ts_ns"][len(events) // 2:] += 15 * 60 * 10**9  # a quarter of an hour without data
     return events
 
@@ -139,7 +151,7 @@ def test_edge_cases_of_real_data_and_any_chunking_give_the_same_run() -> None:
     reference, fast = _both(config, chunks, seed=11)
     fast_in_one = run_backtest(config, [events], 11, record_requests=True, driver="fast")
     # Assert
-    assert reference.metrics.fills > 10 and reference.metrics.denials > 0
+    assert reference.metrics.fills > 10 and reference.metrics.denials > 0 and reference.metrics.funding_usd != 0.0
     _assert_same(reference, fast)
     _assert_same(reference, fast_in_one)
 

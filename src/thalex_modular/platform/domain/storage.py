@@ -31,7 +31,9 @@ NANOS_PER_MINUTE: Final = 60_000_000_000
 #: Tick-by-tick trades: exchange time (ns), price (USD), amount (underlying), taker side (+1/-1/0).
 TRADE_DTYPE: Final = np.dtype([("ts_ns", "i8"), ("price", "f8"), ("amount", "f8"), ("side", "i1")])
 
-#: Top-of-book snapshots; NaN where a side is empty or the mark is unknown.
+#: Top-of-book snapshots; NaN where a side is empty or the mark is unknown. ``funding_rate_24h`` (a perpetual's
+#: funding rate per 24 h as a fraction of the index, positive: longs pay) and ``index_price`` (USD): NaN when the
+#: snapshot carries none (other instruments, rows from before migration 7).
 QUOTE_DTYPE: Final = np.dtype(
     [
         ("ts_ns", "i8"),
@@ -40,6 +42,8 @@ QUOTE_DTYPE: Final = np.dtype(
         ("ask_price", "f8"),
         ("ask_amount", "f8"),
         ("mark_price", "f8"),
+        ("funding_rate_24h", "f8"),
+        ("index_price", "f8"),
     ]
 )
 
@@ -117,6 +121,12 @@ class QuoteRecord(msgspec.Struct, frozen=True, gc=False, tag="quote"):
     or the receive time for a snapshot without one; reads say which clock they use. Key: (instrument_name, ts_ns,
     snapshot id), the id a hash of the book top and mark (what tells two snapshots of one instant apart, in any
     process); ``seq`` is only the arrival order among snapshots filed at one ``ts_ns``.
+
+    ``funding_rate_24h`` (migration 7): a perpetual's funding rate in the emulator's convention
+    (``emulator/engine/funding.py``): per 24 h, a fraction of the index, positive when longs pay; Thalex's Ticker
+    ``funding_rate`` as received. ``index_price``: the underlying's index (USD; Ticker ``index``). NaN when unknown
+    (not a perpetual, no index sent, rows stored before). Neither is part of the snapshot id: a snapshot is its book
+    top and mark.
     """
 
     instrument_name: str
@@ -129,6 +139,8 @@ class QuoteRecord(msgspec.Struct, frozen=True, gc=False, tag="quote"):
     mark_price: float
     ts_local_ns: int
     ts_exchange_ns: int | None
+    funding_rate_24h: float = math.nan
+    index_price: float = math.nan
 
     def __post_init__(self) -> None:
         filed = self.ts_local_ns if self.ts_exchange_ns is None else self.ts_exchange_ns
@@ -361,7 +373,8 @@ def quote_record(ticker: Ticker, seq: int = 0) -> QuoteRecord:
     """A :class:`Ticker` → a quote snapshot record (NaN for an empty side).
 
     A ticker whose ``ts_exchange_ns`` equals its ``ts_local_ns`` came without ``mark_timestamp`` (the codec then
-    stamps it with the receive time): it is stored without an exchange time.
+    stamps it with the receive time): it is stored without an exchange time. The funding rate and index are stored
+    as sent (NaN when absent): Thalex sends a funding rate on perpetual tickers only.
     """
     exchange_ns = None if ticker.ts_exchange_ns == ticker.ts_local_ns else ticker.ts_exchange_ns
     return QuoteRecord(
@@ -375,6 +388,8 @@ def quote_record(ticker: Ticker, seq: int = 0) -> QuoteRecord:
         ticker.mark_price,
         ticker.ts_local_ns,
         exchange_ns,
+        _nan_if_none(ticker.funding_rate),
+        _nan_if_none(ticker.index),
     )
 
 

@@ -31,8 +31,11 @@ def quote_snapshot_id(
 
 
 def _quote_row(q: QuoteRecord) -> tuple[Any, ...]:
-    return (*msgspec.structs.astuple(q), quote_snapshot_id(q.bid_price, q.bid_amount, q.ask_price, q.ask_amount,
-                                                           q.mark_price))
+    """The columns in table order: the snapshot id sits between the clocks and the funding columns (migration 7
+    appended those after it)."""
+    fields = msgspec.structs.astuple(q)
+    snapshot_id = quote_snapshot_id(q.bid_price, q.bid_amount, q.ask_price, q.ask_amount, q.mark_price)
+    return (*fields[:10], snapshot_id, *fields[10:])
 
 
 def to_rows(records: Sequence[Record]) -> list[tuple[Any, ...]]:

@@ -33,7 +33,7 @@ COLUMNS: Final[dict[str, list[tuple[str, str]]]] = {
     "quotes": [
         ("instrument_name", _T), ("ts_ns", _B), ("seq", "INTEGER NOT NULL"), ("bid_price", _N),
         ("bid_amount", _N), ("ask_price", _N), ("ask_amount", _N), ("mark_price", _N), ("ts_local_ns", _B),
-        ("ts_exchange_ns", "BIGINT"), ("snapshot_id", _B),
+        ("ts_exchange_ns", "BIGINT"), ("snapshot_id", _B), ("funding_rate_24h", _N), ("index_price", _N),
     ],
     "orders": [
         ("order_id", _T), ("ts_ns", _B), ("change_reason", _T), ("status", _T), ("client_order_id", "BIGINT"),
@@ -93,6 +93,8 @@ def column_names(table: str) -> list[str]:
 
 #: ``quotes`` as migration 1 made it (migration 5 added the clock and snapshot id columns and re-keyed it).
 QUOTES_V1_COLUMNS: Final = COLUMNS["quotes"][:9]
+#: ``quotes`` as migration 5 made it (migration 7 added the funding rate and index columns).
+QUOTES_V5_COLUMNS: Final = COLUMNS["quotes"][:11]
 QUOTES_V1_KEY: Final = ("instrument_name", "ts_ns", "seq")
 #: ``orders`` and ``fills`` as migration 1 made them (migration 6 added ``source``).
 V1_COLUMNS: Final = {"quotes": QUOTES_V1_COLUMNS, "orders": COLUMNS["orders"][:-1], "fills": COLUMNS["fills"][:-1]}
@@ -223,7 +225,8 @@ READ_TRADES_SQL: Final = (
     "ORDER BY ts_ns, seq"
 )
 _QUOTE_VALUES: Final = ", ".join(
-    f"coalesce({c}, {_NAN}) AS {c}" for c in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price")
+    f"coalesce({c}, {_NAN}) AS {c}"
+    for c in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price", "funding_rate_24h", "index_price")
 )
 #: Quotes by the exchange clock: ``ts_ns`` is the exchange time of every row that has one (the key index serves it).
 READ_QUOTES_SQL: Final = (

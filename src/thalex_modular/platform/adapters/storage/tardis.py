@@ -5,7 +5,8 @@ Formats (timestamps are µs since the epoch; ``timestamp`` is the exchange's, ``
 * trades: ``exchange,symbol,timestamp,local_timestamp,id,side,price,amount`` — ``side`` is the taker's
   ``buy``/``sell``/``unknown``; an empty ``id`` gets a synthetic id (:func:`synthetic_trade_id`).
 * quotes: ``exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount`` — an empty
-  side is stored as NaN.
+  side is stored as NaN. With ``derivative_ticker`` files (:mod:`.tardis_funding`) each quote also carries the
+  funding rate (per 24 h) and index in force at its exchange time; without, NaN.
 
 Refused rows (named by file and line): timestamps that are not µs (a value before 1973 read as µs is milliseconds
 or seconds: it would land in 1970), crossed quotes (bid above ask), non-positive or non-finite numbers. A file that
@@ -25,8 +26,9 @@ import math
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Final, Literal, TextIO
+from typing import Final, Literal, Protocol, TextIO
 
 from thalex_modular.platform.domain.storage import QuoteRecord, Record, Storage, TradeRecord, synthetic_trade_id
 
@@ -78,6 +80,12 @@ class FileReport:
 
 class _BadRow(ValueError):
     pass
+
+
+class FundingLookup(Protocol):
+    """The funding rate (per 24 h) and index (USD) of a symbol in force at an exchange time (NaN: none)."""
+
+    def at(self, symbol: str, ts_ns: int) -> tuple[float, float]: ...
 
 
 def open_text(path: Path) -> TextIO:
@@ -139,7 +147,7 @@ def _trade(row: list[str], seq: _Sequencer) -> TradeRecord:
     return TradeRecord(symbol, ts_ns, n, trade_id, price, amount, side, local_ns)
 
 
-def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
+def _quote(row: list[str], seq: _Sequencer, funding: FundingLookup | None = None) -> QuoteRecord:
     _, symbol, ts, local_ts, ask_amount, ask_price, bid_price, bid_amount = row
     if not symbol:
         raise _BadRow("symbol must not be empty")
@@ -151,19 +159,23 @@ def _quote(row: list[str], seq: _Sequencer) -> QuoteRecord:
         raise _BadRow("bid_price and ask_price are both empty")
     if bid > ask:  # False when a side is empty (NaN)
         raise _BadRow(f"crossed quote: bid_price {bid_price} is above ask_price {ask_price}")
+    rate_24h, index = (math.nan, math.nan) if funding is None else funding.at(symbol, ts_ns)
     return QuoteRecord(
         symbol, ts_ns, seq.next(symbol, ts_ns), bid, _number("bid_amount", bid_amount, optional=True),
-        ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns, ts_ns,
+        ask, _number("ask_amount", ask_amount, optional=True), math.nan, local_ns, ts_ns, rate_24h, index,
     )
 
 
-def iter_file(path: Path, kind: Kind, batch_rows: int = 50_000) -> Iterator[tuple[list[Record], list[RowError]]]:
-    """Parse a Tardis CSV file in batches of good records plus the bad rows seen in that batch.
+def iter_file(
+    path: Path, kind: Kind, batch_rows: int = 50_000, funding: FundingLookup | None = None
+) -> Iterator[tuple[list[Record], list[RowError]]]:
+    """Parse a Tardis CSV file in batches of good records plus the bad rows seen in that batch (quotes get the
+    funding rate and index ``funding`` has in force at their time).
 
     A wrong header (or an empty file) is reported as an error on line 1 and nothing else is parsed. A file that
     cannot be read further (truncated gzip, bad UTF-8) ends with a ``fatal`` error at the line reached.
     """
-    parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else _quote
+    parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else partial(_quote, funding=funding)
     expected = HEADERS[kind]
     seq = _Sequencer()
     name = str(path)
@@ -202,8 +214,10 @@ async def import_files(
     *,
     strict: bool = False,
     on_rows: Callable[[int], None] | None = None,
+    funding: FundingLookup | None = None,
 ) -> list[FileReport]:
-    """Import Tardis CSV files into ``storage``; returns one report per file.
+    """Import Tardis CSV files into ``storage``; returns one report per file. ``funding``: quotes carry the funding
+    rate and index it has in force at their time (:func:`.tardis_funding.load_funding`).
 
     Non-strict: good rows are imported, bad rows reported; of a file that ends early the rows before are kept.
     Strict: a file with any bad row, or that ends early, is refused entirely (validated in a first pass, nothing
@@ -215,12 +229,12 @@ async def import_files(
         report = FileReport(str(path))
         reports.append(report)
         if strict:
-            for _, errors in iter_file(path, kind):
+            for _, errors in iter_file(path, kind, funding=funding):
                 report.errors.extend(errors)
             if report.errors:
                 report.refused = True
                 continue
-        for records, errors in iter_file(path, kind):
+        for records, errors in iter_file(path, kind, funding=funding):
             report.errors.extend(errors)
             rows = len(records) + sum(not (e.fatal or e.line == 1) for e in errors)
             report.rows_read += rows

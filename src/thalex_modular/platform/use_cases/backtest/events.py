@@ -21,8 +21,9 @@ from thalex_modular.platform.domain.storage import NANOS_PER_MINUTE
 QUOTE: Final = 0
 TRADE: Final = 1
 
-#: One market event. Quote rows use bid/ask/mark (NaN where unknown; a NaN side is an empty book side);
-#: trade rows use price/amount/side (taker side +1 buy, -1 sell, 0 unknown).
+#: One market event. Quote rows use bid/ask/mark (NaN where unknown; a NaN side is an empty book side) and carry the
+#: perpetual's funding rate (per 24 h, fraction of the index, positive: longs pay) and the index (USD) when the data
+#: has them (NaN otherwise); trade rows use price/amount/side (taker side +1 buy, -1 sell, 0 unknown).
 EVENT_DTYPE: Final = np.dtype(
     [
         ("ts_ns", "i8"),
@@ -35,7 +36,12 @@ EVENT_DTYPE: Final = np.dtype(
         ("mark_price", "f8"),
         ("price", "f8"),
         ("amount", "f8"),
+        ("funding_rate_24h", "f8"),
+        ("index_price", "f8"),
     ]
+)
+_QUOTE_COLUMNS: Final = (
+    "bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price", "funding_rate_24h", "index_price"
 )
 
 #: Where inside a bar (ns after its start) its two synthetic prints sit; its close is seen at the bar's end.
@@ -51,7 +57,7 @@ def tick_events(quotes: npt.NDArray[np.void], trades: npt.NDArray[np.void]) -> n
     q["ts_ns"] = quotes["ts_ns"]
     q["kind"] = QUOTE
     q["side"] = 0
-    for column in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price"):
+    for column in _QUOTE_COLUMNS:
         q[column] = quotes[column]
     q["price"] = np.nan
     q["amount"] = np.nan
@@ -59,7 +65,7 @@ def tick_events(quotes: npt.NDArray[np.void], trades: npt.NDArray[np.void]) -> n
     t["ts_ns"] = trades["ts_ns"]
     t["kind"] = TRADE
     t["side"] = trades["side"]
-    for column in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price"):
+    for column in _QUOTE_COLUMNS:
         t[column] = np.nan
     t["price"] = trades["price"]
     t["amount"] = trades["amount"]
@@ -75,6 +81,7 @@ def bar_events(bars: npt.NDArray[np.void], volume_share: float) -> npt.NDArray[n
     on which the strategy decides the quotes that rest through the next bar. A resting order then fills only
     when the bar traded strictly through its price (the simulator's ``slippage_ticks`` >= 1), at its price, for at
     most ``volume_share`` of the bar's volume per side. No book means no cross fills: the prints are the only fills.
+    Bars carry no funding (``ohlcv_1m`` is built from trades): the funding columns are NaN.
 
     Raises:
         InvalidValue: ``volume_share`` not in (0, 1].
@@ -83,7 +90,7 @@ def bar_events(bars: npt.NDArray[np.void], volume_share: float) -> npt.NDArray[n
         raise InvalidValue(f"bar_events: volume_share must be in (0, 1], was {volume_share!r}")
     traded = bars[bars["volume"] > 0]
     out = np.empty(2 * len(traded) + len(bars), dtype=EVENT_DTYPE)
-    for column in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price", "price", "amount"):
+    for column in (*_QUOTE_COLUMNS, "price", "amount"):
         out[column] = np.nan
     n = len(traded)
     prints = out[: 2 * n]

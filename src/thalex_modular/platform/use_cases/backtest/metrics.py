@@ -5,9 +5,12 @@ PnL decomposition (USD, each fill valued against the book mid when it reached us
 * spread capture = sum over fills of side x (mid - price) x amount: what the quotes earned against the mid;
 * inventory PnL = gross PnL - spread capture: the mark-to-market of the position held between fills;
 * fees = maker/taker fees paid (negative: rebates), as the simulated exchange books them;
-* funding = 0: the stored history carries no funding rate (``docs/backtest.md``).
+* funding = perpetual funding received (negative: paid) on the position held, at the rate and index in force
+  (:mod:`.funding`, the emulator's convention); 0 when the history carries no funding rate (``funding_updates`` = 0).
 
-``pnl_usd`` = spread capture + inventory PnL - fees + funding = cash + position x last mark - fees.
+The identity (tested): ``pnl_usd`` = spread capture + inventory PnL - fees + funding
+= cash + position x last mark - fees + funding. Inventory PnL is defined as the rest, so it holds by construction;
+what the tests check is that each term is booked as its definition says (funding to the cent against the formula).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class BacktestMetrics:
     inventory_pnl_usd: float
     fees_usd: float
     funding_usd: float
+    funding_updates: int
     max_drawdown_usd: float
     sharpe: float
     sortino: float
@@ -122,10 +126,11 @@ def half_life_s(inventory: npt.NDArray[np.float64], step_s: float) -> float:
 def compute_metrics(
     fills: npt.NDArray[np.void], samples: npt.NDArray[np.void], *, sample_interval_ns: int, events: int,
     requests: int, inserts: int, offered_amount: float, denials: int, pnl_usd: float, spread_capture_usd: float,
-    fees_usd: float, position_final: float, feed_latency_ns: int,
+    fees_usd: float, position_final: float, feed_latency_ns: int, funding_usd: float = 0.0, funding_updates: int = 0,
 ) -> BacktestMetrics:
     """Every figure of :class:`BacktestMetrics` from a replay's recorded arrays and end state. ``fill_ratio`` is
-    the amount filled over the amount our orders offered (inserts, plus what amends added)."""
+    the amount filled over the amount our orders offered (inserts, plus what amends added). ``pnl_usd`` includes
+    ``funding_usd``; ``funding_updates``: funding rate observations replayed (0: the data had none)."""
     step_s = sample_interval_ns / NANOS_PER_SECOND
     equity = samples["equity_usd"]
     inventory = samples["position"]
@@ -143,9 +148,10 @@ def compute_metrics(
         denials=denials,
         pnl_usd=pnl_usd,
         spread_capture_usd=spread_capture_usd,
-        inventory_pnl_usd=pnl_usd + fees_usd - spread_capture_usd,
+        inventory_pnl_usd=pnl_usd + fees_usd - spread_capture_usd - funding_usd,
         fees_usd=fees_usd,
-        funding_usd=0.0,
+        funding_usd=funding_usd,
+        funding_updates=funding_updates,
         max_drawdown_usd=max_drawdown(equity),
         sharpe=sharpe,
         sortino=sortino,

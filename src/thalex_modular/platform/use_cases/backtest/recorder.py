@@ -148,6 +148,21 @@ class BacktestRecorder:
     def fills(self) -> npt.NDArray[np.void]:
         return columns_table(FILL_DTYPE, self._fills)
 
+    def fill_flows(self, start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Fills from the ``start``-th on: the time each reached us (ns) and its signed amount (+ bought)."""
+        ts = np.frombuffer(self._fills[0], dtype=np.int64)[start:]
+        side = np.frombuffer(self._fills[1], dtype=np.int64)[start:]
+        amount = np.frombuffer(self._fills[4], dtype=np.float64)[start:]
+        return ts.copy(), side * amount
+
+    @property
+    def sample_count(self) -> int:
+        return len(self._samples[0])
+
+    def sample_times(self, start: int) -> npt.NDArray[np.int64]:
+        """Grid times of the samples from the ``start``-th on."""
+        return np.frombuffer(self._samples[0], dtype=np.int64)[start:].copy()
+
     def samples(self) -> npt.NDArray[np.void]:
         return columns_table(SAMPLE_DTYPE, self._samples)
 

@@ -82,7 +82,7 @@ class ReferenceDriver:
     def replay(self, chunk: npt.NDArray[np.void]) -> None:
         """Feed one chunk of events, in order."""
         session, recorder, name, feed = self.session, self.recorder, self._name, self.feed_latency_ns
-        for ts, kind, side, bp, ba, ap, aa, mk, px, amt in chunk.tolist():
+        for ts, kind, side, bp, ba, ap, aa, mk, px, amt, _, _ in chunk.tolist():  # funding: runner.py
             now = ts + feed
             if recorder.due(now):
                 self._sample(now)
@@ -186,6 +186,21 @@ class ReferenceDriver:
 
     def fills(self) -> npt.NDArray[np.void]:
         return self.recorder.fills()
+
+    @property
+    def fill_count(self) -> int:
+        return self.recorder.fill_count
+
+    @property
+    def sample_count(self) -> int:
+        return self.recorder.sample_count
+
+    def fill_flows(self, start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Fills from the ``start``-th on: time reached us (ns), signed amount (+ bought)."""
+        return self.recorder.fill_flows(start)
+
+    def sample_times(self, start: int) -> npt.NDArray[np.int64]:
+        return self.recorder.sample_times(start)
 
     def samples(self) -> npt.NDArray[np.void]:
         return self.recorder.samples()

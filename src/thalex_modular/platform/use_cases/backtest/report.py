@@ -82,6 +82,7 @@ def write_report(result: BacktestResult, path: Path) -> None:
         "td{border:1px solid #ccc;padding:2px 8px}td:last-child{text-align:right}</style></head><body>"
         f"<h1>Backtest {html.escape(result.run_id)}</h1><p>seed {result.seed}; {html.escape(result.summary_line())}"
         f"</p><details><summary>config</summary><pre>{config}</pre></details>"
-        f"<h2>Figures</h2>{_metrics_table(result)}<h2>Plots</h2>{plot}</body></html>"
+        f"<h2>Figures</h2><p>{html.escape(result.funding_note)}</p>{_metrics_table(result)}"
+        f"<h2>Plots</h2>{plot}</body></html>"
     )
     path.write_text(page, encoding="utf-8")

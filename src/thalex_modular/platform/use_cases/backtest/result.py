@@ -23,7 +23,8 @@ STRATEGY_NAME = "avellaneda_stoikov"
 class BacktestResult:
     """One run. ``replay_s``: wall time of the replay loop only (reads from storage not counted); ``read_s``:
     wall time spent reading history. Arrays: ``fills`` (``FILL_DTYPE``), ``samples`` (``SAMPLE_DTYPE``),
-    ``requests`` (``REQUEST_DTYPE``)."""
+    ``requests`` (``REQUEST_DTYPE``). ``funding_note``: what ``funding_usd`` rests on (funding data replayed, or
+    none: then it is 0, not an estimate)."""
 
     run_id: str
     seed: int
@@ -36,6 +37,7 @@ class BacktestResult:
     requests: npt.NDArray[np.void]
     replay_s: float
     read_s: float
+    funding_note: str = ""
 
     @property
     def events_per_s(self) -> float:
@@ -58,6 +60,7 @@ class BacktestResult:
             "replay_s": self.replay_s,
             "read_s": self.read_s,
             "events_per_s": _finite_or_none(self.events_per_s),
+            "funding_note": self.funding_note,
             "metrics": {k: _finite_or_none(v) for k, v in self.metrics.as_dict().items()},
         }
 

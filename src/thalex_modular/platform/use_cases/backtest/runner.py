@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from thalex_modular.platform.domain.enums import InstrumentKind
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage
 
 from .config import BacktestConfig
+from .funding import FundingLedger, funding_note
 from .metrics import compute_metrics
 from .reference import INSERT, ReferenceDriver
 from .result import BacktestResult
@@ -49,6 +51,8 @@ class BacktestRun:
         else:
             raise InvalidValue(f"driver must be one of {DRIVERS}, was {driver!r}")
         self.driver_name = driver
+        self.perpetual = config.instrument.kind is InstrumentKind.PERPETUAL
+        self.funding = FundingLedger(self.perpetual, self.driver.feed_latency_ns)
         self.replay_s = 0.0
         self.first_ns: int | None = None
         self.last_ns = config.history.start_ns
@@ -59,7 +63,11 @@ class BacktestRun:
         if self.first_ns is None:
             self.first_ns = int(chunk["ts_ns"][0])
         started = time.perf_counter()
-        self.driver.replay(chunk)
+        d = self.driver
+        fills_before, samples_before = d.fill_count, d.sample_count
+        d.replay(chunk)
+        fill_ns, fill_amount = d.fill_flows(fills_before)
+        self.funding.book(chunk, fill_ns, fill_amount, d.sample_times(samples_before))
         self.replay_s += time.perf_counter() - started
         self.last_ns = int(chunk["ts_ns"][-1])
 
@@ -67,20 +75,23 @@ class BacktestRun:
         d = self.driver
         fills = d.fills()
         samples = d.samples()
+        samples["equity_usd"] += self.funding.sample_funding_usd()  # funding is cash: in the equity it samples
         mark = d.mark if d.mark == d.mark else 0.0
         counts = d.request_counts
+        funding_usd = self.funding.funding_usd()
         metrics = compute_metrics(
             fills, samples, sample_interval_ns=d.sample_interval_ns, events=d.events,
             requests=sum(counts), inserts=counts[INSERT],
-            offered_amount=d.offered_amount, denials=d.denials, pnl_usd=d.equity_usd(mark),
-            spread_capture_usd=d.spread_capture_usd, fees_usd=d.fees_usd, position_final=d.position,
-            feed_latency_ns=d.feed_latency_ns,
+            offered_amount=d.offered_amount, denials=d.denials, pnl_usd=d.equity_usd(mark) + funding_usd,
+            spread_capture_usd=d.spread_capture_usd, fees_usd=d.fees_usd, funding_usd=funding_usd,
+            funding_updates=self.funding.updates, position_final=d.position, feed_latency_ns=d.feed_latency_ns,
         )
         return BacktestResult(
             run_id=self.config.run_id(self.seed), seed=self.seed, config=self.config.as_dict(),
             data_start_ns=self.first_ns if self.first_ns is not None else self.config.history.start_ns,
             data_end_ns=self.last_ns, metrics=metrics, fills=fills, samples=samples, requests=d.requests(),
             replay_s=self.replay_s, read_s=read_s,
+            funding_note=funding_note(self.perpetual, self.funding.updates, self.config.history.mode),
         )
 
 

@@ -6,6 +6,7 @@ Units: prices USD, amounts in the underlying, times int ns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,7 +22,10 @@ from .events import EVENT_DTYPE, QUOTE, TRADE
 class TickHistoryConfig:
     """``mean_gap_ms``: mean exponential gap between events; ``trade_share``: share of events that are trades (the
     rest book-top updates); ``move_probability``: chance a book update moves the mid by one tick;
-    ``through_probability``: chance a trade sweeps 1..``max_through_ticks`` ticks beyond the touch."""
+    ``through_probability``: chance a trade sweeps 1..``max_through_ticks`` ticks beyond the touch.
+    ``funding_rate_24h``: the perpetual's funding rate on every book update (per 24 h, fraction of the index; NaN:
+    the history carries no funding), moved by a normal step of ``funding_step_24h`` at each; the index is the mid
+    less ``index_basis_ticks``."""
 
     seed: int = 11
     start_ns: int = 1_700_000_000 * 1_000_000_000
@@ -35,6 +39,9 @@ class TickHistoryConfig:
     mean_trade_amount: float = 0.02
     through_probability: float = 0.1
     max_through_ticks: int = 40
+    funding_rate_24h: float = math.nan
+    funding_step_24h: float = 0.0
+    index_basis_ticks: int = 2
 
 
 def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250_000) -> Iterator[npt.NDArray[np.void]]:
@@ -43,6 +50,8 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
     ts = config.start_ns
     mid_ticks = round(config.start_price_usd / config.tick_size)
     tick = config.tick_size
+    funding_rate = config.funding_rate_24h
+    funding_rng = np.random.default_rng([config.seed, 1])  # its own draws: the market is the same with or without
     done = 0
     while done < events:
         n = min(chunk_events, events - done)
@@ -58,7 +67,8 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
         out["side"] = np.where(is_trade, side, 0)
         h = config.half_spread_ticks
         quote = ~is_trade
-        for column in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price", "price", "amount"):
+        for column in ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price", "price", "amount",
+                       "funding_rate_24h", "index_price"):
             out[column] = np.nan
         out["bid_price"][quote] = (mids[quote] - h) * tick
         out["ask_price"][quote] = (mids[quote] + h) * tick
@@ -68,6 +78,11 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
         depth = h + (rng.random(n) < config.through_probability) * rng.integers(1, config.max_through_ticks + 1, n)
         out["price"][is_trade] = ((mids + side * depth) * tick)[is_trade]
         out["amount"][is_trade] = np.round(rng.exponential(config.mean_trade_amount, is_trade.sum()), 3) + 0.001
+        if funding_rate == funding_rate:
+            rates = funding_rate + np.cumsum(funding_rng.normal(0.0, config.funding_step_24h, quote.sum()))
+            out["funding_rate_24h"][quote] = rates
+            out["index_price"][quote] = (mids[quote] - config.index_basis_ticks) * tick
+            funding_rate = float(rates[-1]) if len(rates) else funding_rate
         ts = int(out["ts_ns"][-1])
         mid_ticks = int(mids[-1])
         done += n
@@ -82,11 +97,11 @@ def history_records(
     a snapshot without one is filed)."""
     out: list[QuoteRecord | TradeRecord] = []
     delay = feed_latency_ns or 0
-    for i, (ts, kind, side, bp, ba, ap, aa, mk, px, amt) in enumerate(events.tolist()):
+    for i, (ts, kind, side, bp, ba, ap, aa, mk, px, amt, rate, index) in enumerate(events.tolist()):
         if kind == QUOTE:
             exchange = ts if feed_latency_ns is not None else None
             filed = ts if exchange is not None else ts + delay
-            out.append(QuoteRecord(instrument_name, filed, 0, bp, ba, ap, aa, mk, ts + delay, exchange))
+            out.append(QuoteRecord(instrument_name, filed, 0, bp, ba, ap, aa, mk, ts + delay, exchange, rate, index))
         else:
             trade_id = synthetic_trade_id(instrument_name, ts, px, amt, side, i)
             out.append(TradeRecord(instrument_name, ts, 0, trade_id, px, amt, side, ts + delay))

@@ -26,6 +26,7 @@ from . import (
     v0004_candle_fetches,
     v0005_quote_identity,
     v0006_session_source,
+    v0007_quote_funding,
 )
 
 
@@ -48,6 +49,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "candle_fetches", v0004_candle_fetches.postgres, v0004_candle_fetches.embedded),
     Migration(5, "quote_identity", v0005_quote_identity.postgres, v0005_quote_identity.embedded),
     Migration(6, "session_source", v0006_session_source.postgres, v0006_session_source.embedded),
+    Migration(7, "quote_funding", v0007_quote_funding.postgres, v0007_quote_funding.embedded),
 )
 
 

@@ -15,7 +15,7 @@ so it gets no exchange time.
 
 from __future__ import annotations
 
-from ..schema import create_table_sql
+from ..schema import QUOTES_V5_COLUMNS, create_table_sql
 
 _VALUES = ("bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price")
 #: Registered on every embedded connection (:mod:`..embedded`) under this name.
@@ -52,7 +52,7 @@ def embedded() -> list[str]:
     """DuckDB cannot change a primary key: the table is rebuilt (in the migration's transaction)."""
     old = ", ".join(("instrument_name", "ts_ns", "seq", *_VALUES, "ts_local_ns"))
     return [
-        create_table_sql("quotes", name="quotes_v5"),
+        create_table_sql("quotes", name="quotes_v5", columns=QUOTES_V5_COLUMNS),
         f"INSERT INTO quotes_v5 SELECT {old}, {_EXCHANGE_TIME}, {EMBEDDED_ID_FUNCTION}({', '.join(_VALUES)}) "
         "FROM quotes ORDER BY instrument_name, ts_ns, seq ON CONFLICT DO NOTHING",
         "DROP TABLE quotes",

@@ -293,6 +293,25 @@ class FastDriver:
             out[name] = ff[:, column]
         return out
 
+    @property
+    def fill_count(self) -> int:
+        return int(self._s["si"][L.S_FILLS])
+
+    @property
+    def sample_count(self) -> int:
+        return int(self._s["si"][L.S_SAMPLES])
+
+    def fill_flows(self, start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Fills from the ``start``-th on: time reached us (ns), signed amount (+ bought), as the recorder books."""
+        s = self._s
+        n = int(s["si"][L.S_FILLS])
+        return s["fi"][start:n, 0].copy(), s["fi"][start:n, 1] * s["ff"][start:n, L.FF_AMOUNT]
+
+    def sample_times(self, start: int) -> npt.NDArray[np.int64]:
+        s = self._s
+        times: npt.NDArray[np.int64] = s["smi"][start: int(s["si"][L.S_SAMPLES])].copy()
+        return times
+
     def samples(self) -> npt.NDArray[np.void]:
         s = self._s
         n = int(s["si"][L.S_SAMPLES])
