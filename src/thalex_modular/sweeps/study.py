@@ -24,7 +24,7 @@ from .configs import TrialConfigs
 from .history import SharedWindow
 from .objectives import Objective
 from .space import SearchSpace
-from .trial import PruneSpec, TrialOutcome, evaluate
+from .trial import PruneSpec, TrialOutcome, evaluate, evaluate_at_niceness
 
 __all__ = ["SweepPlan", "SweepProgress", "SweepRun", "run_sweep"]
 
@@ -35,7 +35,8 @@ ERROR_ATTR: Final = "error"
 
 @dataclass(frozen=True, slots=True)
 class SweepPlan:
-    """What to run: ``trials`` finished trials in all (a resumed study counts those it has), ``parallel`` at once."""
+    """What to run: ``trials`` finished trials in all (a resumed study counts those it has), ``parallel`` at once;
+    ``niceness``: the trials' workers at least this nice (None: Ray's worker niceness, 15)."""
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
@@ -45,6 +46,7 @@ class SweepPlan:
     seed: int = 0
     steps: int = 4
     prune: bool = True
+    niceness: int | None = None
 
 
 @dataclass(slots=True)
@@ -69,11 +71,24 @@ class SweepRun:
 OnTrial = Callable[[optuna.Study, SweepProgress], None]
 
 
-def remote_evaluate() -> Any:
-    import ray
+class _TrialTask:
+    """``evaluate`` as a Ray task, its worker reniced first when a niceness is given."""
 
-    return ray.remote(evaluate).options(num_cpus=1, max_retries=TASK_MAX_RETRIES, retry_exceptions=False,
-                                        scheduling_strategy="SPREAD", name="sweep_trial")
+    def __init__(self, niceness: int | None) -> None:
+        import ray
+
+        options = {"num_cpus": 1, "max_retries": TASK_MAX_RETRIES, "retry_exceptions": False,
+                   "scheduling_strategy": "SPREAD", "name": "sweep_trial"}
+        self._niceness = niceness
+        self._task = ray.remote(evaluate if niceness is None else evaluate_at_niceness).options(**options)
+
+    def remote(self, *args: Any) -> Any:
+        return self._task.remote(*args) if self._niceness is None else self._task.remote(self._niceness, *args)
+
+
+def remote_evaluate(niceness: int | None = None) -> Any:
+    """The trial task (``.remote(config, window_ref, seed, feed_latency_ns, objectives, steps, prune)``)."""
+    return _TrialTask(niceness)
 
 
 def _finished(study: optuna.Study) -> int:
@@ -122,7 +137,7 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
     """Run trials until the study holds ``plan.trials`` finished ones (complete, pruned or failed on their own)."""
     import ray
 
-    task = remote_evaluate()
+    task = remote_evaluate(plan.niceness)
     progress = SweepProgress(resumed=_finished(study))
     recover_interrupted(study)
     remaining = max(0, plan.trials - progress.resumed)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,7 @@ from thalex_modular.platform.use_cases.backtest.runner import BacktestRun
 
 from .objectives import Objective
 
-__all__ = ["PruneSpec", "TrialOutcome", "evaluate", "slices"]
+__all__ = ["PruneSpec", "TrialOutcome", "evaluate", "evaluate_at_niceness", "slices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +117,10 @@ def evaluate(
         metrics=metrics, run_id=config.run_id(seed), node_id=node, pid=os.getpid(),
         backtest_s=time.perf_counter() - started, pruned=pruned,
     )
+
+
+def evaluate_at_niceness(niceness: int, *args: Any, **kwargs: Any) -> TrialOutcome:
+    """:func:`evaluate` with this worker at ``niceness`` at least (a worker only ever gets nicer: Ray reuses it, and
+    a process cannot lower its niceness back without privilege)."""
+    os.nice(max(0, niceness - os.nice(0)))
+    return evaluate(*args, **kwargs)

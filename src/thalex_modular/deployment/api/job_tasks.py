@@ -2,6 +2,8 @@
 yields progress records while it works and a last ``done`` record with the figures and the HTML report. The backtest
 calls only the backtest package's public functions (``backtest_from_storage``, ``write_report``); the sweep drives
 the same study as ``platform sweep`` (``run_sweep``, ``walk_forward``), its trials being Ray tasks of their own.
+A backtest's run is saved to the store's runs, as ``platform backtest`` saves it. Jobs and trials run at the API's
+niceness (19): they yield the CPU to the instrument actors.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def _finite(value: Any) -> Any:
 def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Run ``work(report)`` in a thread; yield what it reports (at most every 0.5 s, the last one always), then its
     result as a ``done`` record, or a ``failed`` one with the error. The worker yields the CPU to the instrument
-    actors as the API does (a sweep's trials, tasks of the sweeps package, run at Ray's default niceness)."""
+    actors as the API does (a sweep's trials too: ``SweepPlan.niceness``)."""
     from thalex_modular.deployment.api.app import API_NICENESS
 
     os.nice(max(0, API_NICENESS - os.nice(0)))
@@ -132,10 +134,13 @@ def backtest_task(job: BacktestJob) -> Iterator[dict[str, Any]]:
 
         async def run() -> Any:
             storage = _storage(job.store)
+            created_ns = time.time_ns()
             await storage.open()
             try:
-                return await backtest_from_storage(storage, job.config, job.seed, on_progress=on_progress,
-                                                   on_span=on_span)
+                result = await backtest_from_storage(storage, job.config, job.seed, on_progress=on_progress,
+                                                     on_span=on_span)
+                await storage.save_run(result.to_run(created_ns, time.time_ns()))  # as `platform backtest` does
+                return result
             finally:
                 await storage.close()
 
@@ -159,6 +164,7 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
     import optuna
     import ray
 
+    from thalex_modular.deployment.api.app import API_NICENESS
     from thalex_modular.deployment.sweep_execute import PRUNER_STARTUP_TRIALS
     from thalex_modular.platform.use_cases.backtest.source import HistoryRange
     from thalex_modular.sweeps.history import load_window, share
@@ -187,7 +193,8 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
     study = optuna.create_study(
         directions=[o.direction for o in job.objectives], sampler=optuna.samplers.TPESampler(seed=job.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0))
-    plan = SweepPlan(job.space, job.objectives, job.configs, job.trials, parallel, job.seed, job.steps, job.prune)
+    plan = SweepPlan(job.space, job.objectives, job.configs, job.trials, parallel, job.seed, job.steps, job.prune,
+                     niceness=API_NICENESS)
 
     def on_trial(s: optuna.Study, p: SweepProgress) -> None:
         report({"progress": p.done / job.trials, "trials_done": p.done, "pruned": p.pruned, "failed": p.failed,
