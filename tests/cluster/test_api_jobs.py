@@ -5,6 +5,7 @@ The API here follows no deployment (the job routes need none)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ NAMESPACE = "thalex-modular-test"  # the session cluster's (tests/cluster/confte
 START_S = 1_735_689_600  # 2025-01-01T00:00:00Z
 EVENTS = 3_000
 BTC = "BTC-PERPETUAL"
+API_CPUS = (max(os.sched_getaffinity(0)),)  # the API, its registry and its jobs placed on one CPU
 SPACE = {"params": {"strategy.gamma": {"type": "float", "low": 0.001, "high": 0.05, "log": True},
                     "strategy.min_spread_ticks": {"type": "int", "low": 1, "high": 6}}}
 
@@ -57,7 +59,7 @@ def api(ray_cluster: object, store: tuple[Path, int], tmp_path_factory: pytest.T
     tmp = tmp_path_factory.mktemp("jobs-api")
     token_file = ensure_token_file(ApiSettings(), {}, tmp / "api_token")
     options = ApiOptions("controller-none", NAMESPACE, str(token_file), ApiSettings(), str(store[0]),
-                         str(tmp / "api-jobs"))
+                         str(tmp / "api-jobs"), cpus=API_CPUS)
     url = start_api(options, port=free_port())
     try:
         with httpx.Client(base_url=f"{url}/api/v1", timeout=15.0) as client:
@@ -109,6 +111,7 @@ def test_a_backtest_runs_as_a_task_and_gives_the_figures_of_platform_backtest(
     assert job["result"]["metrics"]["pnl_usd"] == pytest.approx(expected.metrics.pnl_usd, abs=1e-9)
     assert job["result"]["metrics"]["fills"] == expected.metrics.fills > 0
     assert job["result"]["summary"].split(" fills=")[1] == expected.summary_line().split(" fills=")[1]  # not timings
+    assert job["result"]["worker"] == {"niceness": 19, "cpus": list(API_CPUS)}  # off the instruments' way
     # ... and its report
     report = client.get(job["report"].removeprefix("/api/v1"))
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
@@ -127,6 +130,8 @@ def test_a_sweep_reports_its_best_trial_so_far_then_its_walk_forward_result(
     assert job["state"] == "done", job["error"]
     result = job["result"]
     assert result["trials_done"] == 4 and result["objectives"] == ["pnl"]
+    assert result["trial_niceness"] == [19]  # the trials yield the CPU to the instruments, as the API does
+    assert result["worker"] == {"niceness": 19, "cpus": list(API_CPUS)}
     best = result["best"][0]
     assert set(best["params"]) == {"strategy.gamma", "strategy.min_spread_ticks"}
     assert len(best["in_sample"]) == 1 and best["out_of_sample"] is not None
@@ -229,6 +234,9 @@ def test_a_replica_that_died_is_replaced_on_its_port_and_the_new_one_has_every_j
     assert response.status_code == 202, response.text
     started = response.json()
     old = _replica()
+    threads_cpus = ray.get(old.__ray_call__.remote(
+        lambda self: {c for t in os.listdir("/proc/self/task") for c in os.sched_getaffinity(int(t))}))
+    assert threads_cpus == set(API_CPUS)  # every thread of the replica on the API's CPUs (placement.api_cpus)
     # Act: the replica's process dies while the backtest is queued or running
     ray.kill(old, no_restart=True)
     # Assert: Serve starts another one, which serves the API on the same port (the old one, until it is gone, still

@@ -24,7 +24,7 @@ from .configs import TrialConfigs
 from .history import SharedWindow
 from .objectives import Objective
 from .space import SearchSpace
-from .trial import PruneSpec, TrialOutcome, evaluate, evaluate_at_niceness
+from .trial import PruneSpec, TrialOutcome, evaluate, evaluate_placed
 
 __all__ = ["SweepPlan", "SweepProgress", "SweepRun", "run_sweep"]
 
@@ -36,7 +36,8 @@ ERROR_ATTR: Final = "error"
 @dataclass(frozen=True, slots=True)
 class SweepPlan:
     """What to run: ``trials`` finished trials in all (a resumed study counts those it has), ``parallel`` at once;
-    ``niceness``: the trials' workers at least this nice (None: Ray's worker niceness, 15)."""
+    ``niceness``: the trials' workers at least this nice (None: Ray's worker niceness, 15); ``cpus``: the CPUs they
+    run on (empty: any)."""
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
@@ -47,6 +48,7 @@ class SweepPlan:
     steps: int = 4
     prune: bool = True
     niceness: int | None = None
+    cpus: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -72,23 +74,23 @@ OnTrial = Callable[[optuna.Study, SweepProgress], None]
 
 
 class _TrialTask:
-    """``evaluate`` as a Ray task, its worker reniced first when a niceness is given."""
+    """``evaluate`` as a Ray task, its worker reniced and pinned first when a niceness or CPUs are given."""
 
-    def __init__(self, niceness: int | None) -> None:
+    def __init__(self, niceness: int | None, cpus: tuple[int, ...]) -> None:
         import ray
 
         options = {"num_cpus": 1, "max_retries": TASK_MAX_RETRIES, "retry_exceptions": False,
                    "scheduling_strategy": "SPREAD", "name": "sweep_trial"}
-        self._niceness = niceness
-        self._task = ray.remote(evaluate if niceness is None else evaluate_at_niceness).options(**options)
+        self._placed = None if niceness is None and not cpus else (niceness, cpus)
+        self._task = ray.remote(evaluate if self._placed is None else evaluate_placed).options(**options)
 
     def remote(self, *args: Any) -> Any:
-        return self._task.remote(*args) if self._niceness is None else self._task.remote(self._niceness, *args)
+        return self._task.remote(*args) if self._placed is None else self._task.remote(*self._placed, *args)
 
 
-def remote_evaluate(niceness: int | None = None) -> Any:
+def remote_evaluate(niceness: int | None = None, cpus: tuple[int, ...] = ()) -> Any:
     """The trial task (``.remote(config, window_ref, seed, feed_latency_ns, objectives, steps, prune)``)."""
-    return _TrialTask(niceness)
+    return _TrialTask(niceness, cpus)
 
 
 def _finished(study: optuna.Study) -> int:
@@ -115,6 +117,7 @@ def _record(study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcom
     trial.set_user_attr("run_id", outcome.run_id)
     trial.set_user_attr("node_id", outcome.node_id)
     trial.set_user_attr("pid", outcome.pid)
+    trial.set_user_attr("niceness", outcome.niceness)
     trial.set_user_attr("backtest_s", outcome.backtest_s)
     trial.set_user_attr("metrics", {k: v for k, v in dataclasses.asdict(outcome.metrics).items() if v == v})
     progress.nodes.add(outcome.node_id)
@@ -137,7 +140,7 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
     """Run trials until the study holds ``plan.trials`` finished ones (complete, pruned or failed on their own)."""
     import ray
 
-    task = remote_evaluate(plan.niceness)
+    task = remote_evaluate(plan.niceness, plan.cpus)
     progress = SweepProgress(resumed=_finished(study))
     recover_interrupted(study)
     remaining = max(0, plan.trials - progress.resumed)

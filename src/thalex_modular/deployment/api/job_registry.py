@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -46,12 +47,13 @@ class JobRegistry:
 
     Args:
         jobs_dir: where records and reports are kept (None: :func:`default_jobs_dir`); created at the first job.
-        cpus: the CPUs this actor runs on (the API's, ``placement.api_cpus``; empty: any).
+        cpus: the CPUs this actor and the jobs' tasks run on (the API's, ``placement.api_cpus``; empty: any).
         keep: finished jobs kept (the oldest beyond it are deleted, files included).
     """
 
     def __init__(self, jobs_dir: str | None = None, cpus: tuple[int, ...] = (), keep: int = _KEEP) -> None:
         pin_process(cpus, "placement.api_cpus")
+        self._cpus = cpus
         self._dir = Path(jobs_dir) if jobs_dir is not None else default_jobs_dir()
         self._keep = keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -117,9 +119,11 @@ class JobRegistry:
 
     async def start(self, kind: Literal["backtest", "sweep"], request: dict[str, Any],
                     spec: BacktestJob | SweepJob) -> Job:
-        """Record the job (on disk before it starts), then start its task; returns the queued job."""
+        """Record the job (on disk before it starts), then start its task (on the API's CPUs when placed); returns
+        the queued job."""
         import ray
 
+        spec = dataclasses.replace(spec, cpus=self._cpus)
         job_id = f"{kind[0]}{self._next}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
         self._next += 1
         job = Job(id=job_id, kind=kind, state="queued", request=request, created_ns=time.time_ns(), progress=0.0)
