@@ -27,7 +27,6 @@ __all__ = ["JobBoard", "JobsUnavailable", "RequestConfigs", "backtest_job", "swe
 log = logging.getLogger(__name__)
 
 
-
 def _invalid(name: str, message: str, value: Any = None) -> RequestValidationError:
     return RequestValidationError([{"type": "value_error", "loc": ("body", name), "msg": message, "input": value}])
 
