@@ -59,7 +59,7 @@ def api(ray_cluster: object, store: tuple[Path, int], tmp_path_factory: pytest.T
     tmp = tmp_path_factory.mktemp("jobs-api")
     token_file = ensure_token_file(ApiSettings(), {}, tmp / "api_token")
     options = ApiOptions("controller-none", NAMESPACE, str(token_file), ApiSettings(), str(store[0]),
-                         str(tmp / "api-jobs"), cpus=API_CPUS)
+                         str(tmp / "api-jobs"), cpus=API_CPUS, resources={"node2": 1})  # placement.api_*
     url = start_api(options, port=free_port())
     try:
         with httpx.Client(base_url=f"{url}/api/v1", timeout=15.0) as client:
@@ -237,6 +237,8 @@ def test_a_replica_that_died_is_replaced_on_its_port_and_the_new_one_has_every_j
     threads_cpus = ray.get(old.__ray_call__.remote(
         lambda self: {c for t in os.listdir("/proc/self/task") for c in os.sched_getaffinity(int(t))}))
     assert threads_cpus == set(API_CPUS)  # every thread of the replica on the API's CPUs (placement.api_cpus)
+    node2 = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node2" in n["Resources"])
+    assert ray.get(old.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) == node2
     # Act: the replica's process dies while the backtest is queued or running
     ray.kill(old, no_restart=True)
     # Assert: Serve starts another one, which serves the API on the same port (the old one, until it is gone, still
@@ -259,6 +261,7 @@ def test_a_replica_that_died_is_replaced_on_its_port_and_the_new_one_has_every_j
         raise AssertionError("the API did not answer again within 90 s of its replica dying")
     listed = response.json()
     assert [j["id"] for j in listed] == [started["id"]] + [j["id"] for j in before]
+    assert ray.get(_replica().__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) == node2
     job = _until_done(client, f"/backtests/{started['id']}", 120.0)
     assert job["state"] == "done", job["error"]
     assert client.get(job["report"].removeprefix("/api/v1")).status_code == 200
