@@ -82,7 +82,8 @@ class _TrialTask:
         options = {"num_cpus": 1, "max_retries": TASK_MAX_RETRIES, "retry_exceptions": False,
                    "scheduling_strategy": "SPREAD", "name": "sweep_trial"}
         self._placed = None if niceness is None and not cpus else (niceness, cpus)
-        self._task = ray.remote(evaluate if self._placed is None else evaluate_placed).options(**options)
+        task: Any = ray.remote(evaluate if self._placed is None else evaluate_placed)
+        self._task = task.options(**options)
 
     def remote(self, *args: Any) -> Any:
         return self._task.remote(*args) if self._placed is None else self._task.remote(*self._placed, *args)
