@@ -131,29 +131,63 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def generate(base: str, rps: float, sse_clients: int, seconds: float) -> dict[str, Any]:
-    host, port_text = base.removeprefix("http://").rsplit(":", 1)
-    port = int(port_text)
-    out = Results()
-    stuck = [stuck_client(host, port, "quotes") for _ in range(STUCK)]
-    tasks = [asyncio.create_task(sse_reader(host, port, STREAMS[i % 4], out)) for i in range(sse_clients - STUCK)]
-    due: asyncio.Queue[float] = asyncio.Queue()
-    tasks += [asyncio.create_task(rest_worker(host, port, due, out)) for _ in range(REST_CONNECTIONS)]
-    tasks.append(asyncio.create_task(rest_pacer(rps, due)))
-    started_cpu, started = cpu_s(), time.perf_counter()
-    await asyncio.sleep(seconds)
-    used_cpu, elapsed = cpu_s() - started_cpu, time.perf_counter() - started
-    for task in tasks:
-        task.cancel()
-    failed = [r for r in await asyncio.gather(*tasks, return_exceptions=True)
-              if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
-    for sock in stuck:
-        sock.close()
-    return {"lags_ms": out.lags_ms, "rest_ms": out.rest_ms, "errors": out.errors + len(failed),
-            "events": out.events, "gaps": out.gaps, "client_cpu_pct": 100.0 * used_cpu / elapsed,
-            "unsent": due.qsize()}
+class LoadWindows:
+    """The load, switched on and off by window (the process and its event loop stay; each window opens its own
+    connections and closes them at its end): SSE readers from the live end (no resume: a paused window's events are
+    not the load's), stuck clients, paced REST GETs."""
+
+    def __init__(self, base: str, rps: float, sse_clients: int) -> None:
+        host, port_text = base.removeprefix("http://").rsplit(":", 1)
+        self.host, self.port = host, int(port_text)
+        self.rps, self.sse_clients = rps, sse_clients
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stuck: list[socket.socket] = []
+        self._out = Results()
+        self._due: asyncio.Queue[float] = asyncio.Queue()
+        self._started = (0.0, 0.0)
+
+    def start(self) -> None:
+        host, port = self.host, self.port
+        self._out, self._due = Results(), asyncio.Queue()
+        self._stuck = [stuck_client(host, port, "quotes") for _ in range(STUCK)]
+        self._tasks = [asyncio.create_task(sse_reader(host, port, STREAMS[i % 4], self._out))
+                       for i in range(self.sse_clients - STUCK)]
+        self._tasks += [asyncio.create_task(rest_worker(host, port, self._due, self._out))
+                        for _ in range(REST_CONNECTIONS)]
+        self._tasks.append(asyncio.create_task(rest_pacer(self.rps, self._due)))
+        self._started = (cpu_s(), time.perf_counter())
+
+    async def stop(self) -> dict[str, Any]:
+        used_cpu, elapsed = cpu_s() - self._started[0], time.perf_counter() - self._started[1]
+        for task in self._tasks:
+            task.cancel()
+        failed = [r for r in await asyncio.gather(*self._tasks, return_exceptions=True)
+                  if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+        for sock in self._stuck:
+            sock.close()
+        out = self._out
+        return {"lags_ms": out.lags_ms, "rest_ms": out.rest_ms, "errors": out.errors + len(failed),
+                "events": out.events, "gaps": out.gaps, "client_cpu_s": used_cpu, "elapsed_s": elapsed,
+                "unsent": self._due.qsize()}
 
 
-def load_process(base: str, rps: float, sse_clients: int, seconds: float, niceness: int, results: Any) -> None:
+async def serve_windows(base: str, rps: float, sse_clients: int, commands: Any, results: Any) -> None:
+    """Follow ``commands`` ("start", "stop" or "exit"); after each "stop", put that window's results."""
+    load = LoadWindows(base, rps, sse_clients)
+    while True:
+        command = await asyncio.to_thread(commands.get)
+        if command == "start":
+            load.start()
+            results.put("started")
+        elif command == "stop":
+            results.put(await load.stop())
+        else:
+            return
+
+
+def load_process(base: str, rps: float, sse_clients: int, niceness: int, cpus: tuple[int, ...], commands: Any,
+                 results: Any) -> None:
     os.nice(max(0, niceness - os.nice(0)))
-    results.put(asyncio.run(generate(base, rps, sse_clients, seconds)))
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    asyncio.run(serve_windows(base, rps, sse_clients, commands, results))

@@ -74,7 +74,8 @@ def api_deployment(tmp: Path, controller_name: str, **api: Any) -> Iterator[ApiD
             ray.get(controller.deploy.remote(), timeout=120)
             settings = ApiSettings(**api)
             token_file = ensure_token_file(settings, {}, tmp / "api_token")
-            options = ApiOptions(controller_name, NAMESPACE, str(token_file), settings)
+            options = ApiOptions(controller_name, NAMESPACE, str(token_file), settings,
+                                 jobs_dir=str(tmp / "api-jobs"))
             port = free_port()
             url = start_api(options, port=port)
             try:

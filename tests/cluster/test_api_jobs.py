@@ -5,6 +5,7 @@ The API here follows no deployment (the job routes need none)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ NAMESPACE = "thalex-modular-test"  # the session cluster's (tests/cluster/confte
 START_S = 1_735_689_600  # 2025-01-01T00:00:00Z
 EVENTS = 3_000
 BTC = "BTC-PERPETUAL"
+API_CPUS = (max(os.sched_getaffinity(0)),)  # the API, its registry and its jobs placed on one CPU
 SPACE = {"params": {"strategy.gamma": {"type": "float", "low": 0.001, "high": 0.05, "log": True},
                     "strategy.min_spread_ticks": {"type": "int", "low": 1, "high": 6}}}
 
@@ -56,7 +58,8 @@ def api(ray_cluster: object, store: tuple[Path, int], tmp_path_factory: pytest.T
         ) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     tmp = tmp_path_factory.mktemp("jobs-api")
     token_file = ensure_token_file(ApiSettings(), {}, tmp / "api_token")
-    options = ApiOptions("controller-none", NAMESPACE, str(token_file), ApiSettings(), str(store[0]))
+    options = ApiOptions("controller-none", NAMESPACE, str(token_file), ApiSettings(), str(store[0]),
+                         str(tmp / "api-jobs"), cpus=API_CPUS, resources={"node2": 1})  # placement.api_*
     url = start_api(options, port=free_port())
     try:
         with httpx.Client(base_url=f"{url}/api/v1", timeout=15.0) as client:
@@ -88,7 +91,7 @@ def test_a_backtest_runs_as_a_task_and_gives_the_figures_of_platform_backtest(
     assert response.status_code == 202, response.text
     started = response.json()
     assert started["state"] == "queued" and started["kind"] == "backtest"
-    job = _until_done(client, f"/backtests/{started['id']}", 120.0)
+    job = _until_done(client, f"/backtests/{started['id']}", 240.0)  # a cold start compiles the fast loop: minutes
     # Assert: done, with the figures of the same backtest run here (same config, history and seed)
     assert job["state"] == "done", job["error"]
     assert job["progress"] == 1.0 and job["finished_ns"] >= job["created_ns"]
@@ -108,6 +111,7 @@ def test_a_backtest_runs_as_a_task_and_gives_the_figures_of_platform_backtest(
     assert job["result"]["metrics"]["pnl_usd"] == pytest.approx(expected.metrics.pnl_usd, abs=1e-9)
     assert job["result"]["metrics"]["fills"] == expected.metrics.fills > 0
     assert job["result"]["summary"].split(" fills=")[1] == expected.summary_line().split(" fills=")[1]  # not timings
+    assert job["result"]["worker"] == {"niceness": 19, "cpus": list(API_CPUS)}  # off the instruments' way
     # ... and its report
     report = client.get(job["report"].removeprefix("/api/v1"))
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
@@ -126,6 +130,8 @@ def test_a_sweep_reports_its_best_trial_so_far_then_its_walk_forward_result(
     assert job["state"] == "done", job["error"]
     result = job["result"]
     assert result["trials_done"] == 4 and result["objectives"] == ["pnl"]
+    assert result["trial_niceness"] == [19]  # the trials yield the CPU to the instruments, as the API does
+    assert result["worker"] == {"niceness": 19, "cpus": list(API_CPUS)}
     best = result["best"][0]
     assert set(best["params"]) == {"strategy.gamma", "strategy.min_spread_ticks"}
     assert len(best["in_sample"]) == 1 and best["out_of_sample"] is not None
@@ -206,29 +212,105 @@ def test_the_dashboard_lists_the_jobs_with_their_figures_and_report_links(
         driver.quit()
 
 
-def test_serve_replaces_a_replica_that_died_and_the_api_answers_again_on_its_port(
-    api: tuple[httpx.Client, dict[str, str]],
-) -> None:
-    # last in the module: the new replica has forgotten the jobs (they live with the replica, docs/api.md)
+def _replica() -> Any:
     import ray
 
-    client, _ = api
-    assert client.get("/backtests").json()
     names = [a for a in ray.util.list_named_actors(all_namespaces=True)
              if a["name"].startswith("SERVE_REPLICA::thalex-api")]
     assert len(names) == 1
-    # Act: the replica's process dies
-    ray.kill(ray.get_actor(names[0]["name"], namespace=names[0]["namespace"]), no_restart=True)
+    return ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
+
+
+def test_a_replica_that_died_is_replaced_on_its_port_and_the_new_one_has_every_job_even_one_that_was_running(
+    api: tuple[httpx.Client, dict[str, str]], store: tuple[Path, int],
+) -> None:
+    import ray
+
+    client, auth = api
+    before = client.get("/backtests").json()
+    assert before
+    body = {"instrument": BTC, "from": START_S, "to": store[1], "seed": 11}
+    response = client.post("/backtests", json=body, headers=auth)
+    assert response.status_code == 202, response.text
+    started = response.json()
+    old = _replica()
+    threads_cpus = ray.get(old.__ray_call__.remote(
+        lambda self: {c for t in os.listdir("/proc/self/task") for c in os.sched_getaffinity(int(t))}))
+    assert threads_cpus == set(API_CPUS)  # every thread of the replica on the API's CPUs (placement.api_cpus)
+    node2 = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node2" in n["Resources"])
+    assert ray.get(old.__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) == node2
+    # Act: the replica's process dies while the backtest is queued or running
+    ray.kill(old, no_restart=True)
     # Assert: Serve starts another one, which serves the API on the same port (the old one, until it is gone, still
-    # lists its jobs: ray.kill returns at once)
+    # answers: ray.kill returns at once) and lists every job; the running one ends there, with its result
     deadline = time.monotonic() + 90.0
     while time.monotonic() < deadline:
         try:
-            response = client.get("/backtests", timeout=2.0)
-        except httpx.HTTPError:
-            time.sleep(0.5)
-            continue
-        if response.status_code == 200 and response.json() == []:
-            return
+            replaced = _replica()._actor_id != old._actor_id
+        except (AssertionError, ValueError):
+            replaced = False
+        if replaced:
+            try:
+                response = client.get("/backtests", timeout=2.0)
+            except httpx.HTTPError:
+                response = None
+            if response is not None and response.status_code == 200:
+                break
         time.sleep(0.5)
-    raise AssertionError("the API did not answer again within 90 s of its replica dying")
+    else:
+        raise AssertionError("the API did not answer again within 90 s of its replica dying")
+    listed = response.json()
+    assert [j["id"] for j in listed] == [started["id"]] + [j["id"] for j in before]
+    assert ray.get(_replica().__ray_call__.remote(lambda self: ray.get_runtime_context().get_node_id())) == node2
+    job = _until_done(client, f"/backtests/{started['id']}", 120.0)
+    assert job["state"] == "done", job["error"]
+    assert client.get(job["report"].removeprefix("/api/v1")).status_code == 200
+    # ... and its run is in the store's runs, as `platform backtest` saves it
+
+    async def saved() -> Any:
+        storage = EmbeddedStorage(store[0])
+        await storage.open()
+        try:
+            return await storage.get_run(job["result"]["run_id"])
+        finally:
+            await storage.close()
+
+    run = asyncio.run(saved())
+    assert run is not None and run.finished_ns is not None and run.metrics is not None
+    assert run.metrics["pnl_usd"] == pytest.approx(job["result"]["metrics"]["pnl_usd"], abs=1e-9)
+
+
+def test_a_job_whose_registry_died_while_it_ran_is_reported_failed_saying_why(
+    api: tuple[httpx.Client, dict[str, str]], store: tuple[Path, int],
+) -> None:
+    import ray
+
+    from thalex_modular.deployment.ray.names import API_JOBS
+
+    client, auth = api
+    body = {"instrument": BTC, "from": START_S, "to": store[1], "space": SPACE, "trials": 500, "parallel": 1,
+            "prune": False}
+    response = client.post("/sweeps", json=body, headers=auth)
+    assert response.status_code == 202, response.text
+    started = response.json()
+    # Act: the registry (the owner of the sweep's task) dies; Ray restarts it
+    ray.kill(ray.get_actor(API_JOBS, namespace=NAMESPACE), no_restart=False)
+    # Assert: the restarted registry read the records back and reports the sweep failed, saying why
+    deadline = time.monotonic() + 60.0
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            job = client.get(f"/sweeps/{started['id']}", timeout=5.0).json()
+        except httpx.HTTPError:
+            job = {}
+        if job.get("state") == "failed":
+            break
+        time.sleep(0.5)
+    assert job.get("state") == "failed", job
+    assert "interrupted" in job["error"] and "registry" in job["error"], job["error"]
+    assert job["finished_ns"] >= job["created_ns"]
+    assert client.get(f"/sweeps/{started['id']}/report").status_code == 404
+    # the jobs finished before are all still there, and a new job gets a new id
+    assert any(j["state"] == "done" for j in client.get("/sweeps").json())
+    again = client.post("/backtests", json={"instrument": BTC, "from": START_S, "to": store[1]}, headers=auth).json()
+    assert again["id"] not in {j["id"] for j in client.get("/backtests").json()[1:]}

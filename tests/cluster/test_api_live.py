@@ -45,7 +45,7 @@ async def live_api(server_url: str, tmp: Path) -> AsyncIterator[tuple[str, str, 
         await controller.deploy.remote()
         settings = ApiSettings()
         token_file = ensure_token_file(settings, {}, tmp / "api_token")
-        options = ApiOptions(CONTROLLER, NAMESPACE, str(token_file), settings)
+        options = ApiOptions(CONTROLLER, NAMESPACE, str(token_file), settings, jobs_dir=str(tmp / "api-jobs"))
         # off this loop: the emulator serving the actors runs on it
         url = await asyncio.to_thread(start_api, options, port=free_port())
         try:

@@ -127,6 +127,11 @@ async def test_bad_input_is_a_clear_error_exit_2_with_nothing_started(
         ((*base, "--instruments", "BTC-PERPETUAL", "--address", "127.0.0.1:1"), {}, "127.0.0.1:1"),
         ((*base, "--instruments", "BTC-PERPETUAL", "--config", str(bad_config)), {}, "risk.max_position_underlying"),
         ((*base, "--instruments", "BTC-PERPETUAL,BTC-PERPETUAL"), {}, "more than once"),
+        # placement: CPUs this machine lacks, or not a CPU list
+        ((*base, "--instruments", "BTC-PERPETUAL", "--api-cpus", "4095"), {},
+         "placement.api_cpus (--api-cpus): CPU 4095 is not available on this machine"),
+        ((*base, "--instruments", "BTC-PERPETUAL", "--instrument-cpus", "0-x"), {},
+         "placement.instrument_cpus: Value error, not a CPU list: '0-x'"),
         (("deploy", "--mode", "live", "--network", "local", "--emulator-url", server.url, "--instruments",
           "BTC-PERPETUAL"), no_credentials, "THALEX_KEY_ID"),
         # a password never travels to a cluster as an argument, nor is it shown

@@ -27,10 +27,10 @@ BTC, ETH = "BTC-PERPETUAL", "ETH-PERPETUAL"
 NAMESPACE = "thalex-modular-test"  # the session cluster's (tests/cluster/conftest.py)
 
 
-async def _deploy(server_url: str, name: str, mode: str = "live") -> Any:
+async def _deploy(server_url: str, name: str, mode: str = "live", **flags: Any) -> Any:
     config = load_run_config(None, {}, {
         "mode": mode, "network": "local", "connection.emulator_url": server_url, "toxic_flow.enabled": False,
-        "options_vol.enabled": False,
+        "options_vol.enabled": False, **flags,
     })
     spec = DeploySpec.of(config, [BTC, ETH], persistence=False,
                          placement={BTC: {"node1": 1}, ETH: {"node2": 1}})
@@ -202,6 +202,39 @@ async def test_metrics_reach_the_prometheus_endpoint(start_emulator: EmulatorFac
     finally:
         await controller.stop.remote(20.0)
 
+
+
+async def test_instrument_actors_placed_on_their_cpus_quote_there_and_cpus_a_node_lacks_are_their_error(
+    start_emulator: EmulatorFactory,
+) -> None:
+    import os
+
+    cpu = min(os.sched_getaffinity(0))
+    server = await start_emulator(speed=2.0)
+    controller = await _deploy(server.url, "controller-placed", mode="shadow",
+                               **{"placement.instrument_cpus": str(cpu)})
+    try:
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+        for name in (BTC, ETH):  # every thread, those the session started after the pinning included
+            actor = ray.get_actor(instrument_actor(name), namespace=NAMESPACE)
+            threads_cpus = await actor.__ray_call__.remote(  # a lambda: pickled by value (no test module there)
+                lambda self: {c for t in os.listdir("/proc/self/task") for c in os.sched_getaffinity(int(t))})
+            assert threads_cpus == {cpu}
+    finally:
+        await controller.stop.remote(20.0)
+        ray.kill(controller, no_restart=True)
+    controller = await _deploy(server.url, "controller-misplaced", mode="shadow",
+                               **{"placement.instrument_cpus": "4095"})
+    try:
+        async def refused() -> bool:
+            return all(s.state is InstrumentState.ERROR for s in (await _status(controller)).values())
+
+        await eventually(refused, timeout_s=60.0, interval_s=0.5)
+        for snapshot in (await _status(controller)).values():
+            assert "placement.instrument_cpus: CPU 4095 is not available" in (snapshot.reason or ""), snapshot
+    finally:
+        await controller.stop.remote(20.0)
+        ray.kill(controller, no_restart=True)
 
 
 async def test_a_persisted_deployment_stores_its_orders_equity_and_market_data_and_closes_the_store_at_stop(

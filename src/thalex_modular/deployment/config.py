@@ -23,6 +23,7 @@ from typing import Annotated, Any, Final, Literal
 import yaml  # type: ignore[import-untyped]
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from thalex_modular.deployment.placement import PlacementSettings
 from thalex_modular.platform.adapters.exchanges.thalex.config import TickerDelay
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MassQuoteSettings",
     "Network",
     "OptionsVolSettings",
+    "PlacementSettings",
     "RiskSettings",
     "RunConfig",
     "RunMode",
@@ -302,6 +304,7 @@ class RunConfig(_Model):
     shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     options_vol: OptionsVolSettings = Field(default_factory=OptionsVolSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    placement: PlacementSettings = Field(default_factory=PlacementSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@
     platform deploy --mode shadow|live --network local|test|prod --instruments BTC-PERPETUAL,ETH-PERPETUAL
                     [--address auto|HOST:PORT|ray://HOST:PORT] [--config FILE] [--db DSN] [--wait-s S]
                     [--api-host HOST] [--api-port PORT] [--no-api]
+                    [--api-cpus LIST] [--instrument-cpus LIST] [--api-resource NAME]
     platform status [--json] [--watch]
     platform stop [--timeout-s S]
 
@@ -80,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                              "the token)")
     deploy.add_argument("--api-port", type=int, default=None, help="the API and dashboard's port (default 8480)")
     deploy.add_argument("--no-api", action="store_true", help="no API and dashboard")
+    deploy.add_argument("--api-cpus", default=None, metavar="LIST",
+                        help="pin the API replica to these CPUs of its node, e.g. 1 or 2-3 (placement.api_cpus)")
+    deploy.add_argument("--instrument-cpus", default=None, metavar="LIST",
+                        help="pin every instrument actor to these CPUs, e.g. 0 (placement.instrument_cpus)")
+    deploy.add_argument("--api-resource", default=None, metavar="NAME",
+                        help="the API replica asks Ray for 1 of this custom resource: it goes on a node started "
+                             "with it (placement.api_resources)")
     deploy.set_defaults(handler=deploy_command)
     status = subparsers.add_parser("status", help="one line per deployed instrument")
     status.add_argument("--json", action="store_true", help="machine-readable")
@@ -126,13 +134,17 @@ def _deploy(args: argparse.Namespace, started: DeploymentState, created: _Create
     _refuse_a_second_deployment()
     instruments = [name.strip() for name in args.instruments.split(",") if name.strip()]
     flags = {"mode": args.mode, "network": args.network, "instrument": instruments[0] if instruments else None,
-             "connection.emulator_url": args.emulator_url, "api.host": args.api_host, "api.port": args.api_port}
+             "connection.emulator_url": args.emulator_url, "api.host": args.api_host, "api.port": args.api_port,
+             "placement.api_cpus": args.api_cpus, "placement.instrument_cpus": args.instrument_cpus,
+             "placement.api_resources": None if args.api_resource is None else {args.api_resource: 1.0}}
     try:
         config = load_run_config(args.config, os.environ, flags)
         db, db_env = _store_target(args.db, args.address)
         spec = DeploySpec.of(config, instruments, db=db, record_market_data=args.record_market_data)
     except (ConfigError, ValueError) as exc:
         raise DeployError(str(exc)) from None
+    if args.address is None:
+        _check_placement(config)
     head_env = {**_live_environment(config), **db_env}
     started.instruments = list(spec.instruments)
     if config.network.value == "local":
@@ -184,7 +196,8 @@ def _start_api(config: RunConfig, started: DeploymentState, created: _Created, d
               "and it travels in clear text unless a TLS proxy is in front", file=sys.stderr, flush=True)
     created.api = True
     try:
-        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent, db)
+        url, path = start_deployment_api(config.api, CONTROLLER, NAMESPACE, state_path().parent, db,
+                                         config.placement)
     except TokenError as exc:
         raise DeployError(str(exc)) from None
     except Exception as exc:  # the port taken, Serve failing to start: the deployment is undone
@@ -193,6 +206,18 @@ def _start_api(config: RunConfig, started: DeploymentState, created: _Created, d
     started.save()
     print(f"platform deploy: dashboard {url}/ (API {url}/api/v1, schema {url}/openapi.json; "
           f"token in {path})", flush=True)
+
+
+def _check_placement(config: RunConfig) -> None:
+    """A local head runs everything on this machine: its CPU lists must name CPUs it has (a cluster's nodes check
+    their own when the actors start)."""
+    from thalex_modular.deployment.placement import PlacementError, check_cpus
+
+    try:
+        check_cpus(config.placement.api_cpus, "placement.api_cpus (--api-cpus)")
+        check_cpus(config.placement.instrument_cpus, "placement.instrument_cpus (--instrument-cpus)")
+    except PlacementError as exc:
+        raise DeployError(str(exc)) from None
 
 
 def _refuse_a_second_deployment() -> None:
@@ -338,7 +363,7 @@ def _undo(started: DeploymentState, created: _Created) -> None:
                 with contextlib.suppress(Exception):
                     from thalex_modular.deployment.api.serve_app import stop_api
 
-                    stop_api()
+                    stop_api(NAMESPACE)
             if created.controller:
                 with contextlib.suppress(Exception):
                     controller = ray.get_actor(CONTROLLER, namespace=NAMESPACE)

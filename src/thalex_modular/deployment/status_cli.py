@@ -148,7 +148,7 @@ def stop_command(args: argparse.Namespace) -> int:
         if state.api_url is not None:
             from thalex_modular.deployment.api.serve_app import stop_api
 
-            stop_api()
+            stop_api(NAMESPACE)
             print(f"platform stop: API at {state.api_url} stopped", flush=True)
         report = ray.get(controller.stop.remote(args.timeout_s), timeout=args.timeout_s + 30)
         for instrument, remaining in report.items():

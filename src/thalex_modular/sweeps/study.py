@@ -24,7 +24,7 @@ from .configs import TrialConfigs
 from .history import SharedWindow
 from .objectives import Objective
 from .space import SearchSpace
-from .trial import PruneSpec, TrialOutcome, evaluate
+from .trial import PruneSpec, TrialOutcome, evaluate, evaluate_placed
 
 __all__ = ["SweepPlan", "SweepProgress", "SweepRun", "run_sweep"]
 
@@ -35,7 +35,9 @@ ERROR_ATTR: Final = "error"
 
 @dataclass(frozen=True, slots=True)
 class SweepPlan:
-    """What to run: ``trials`` finished trials in all (a resumed study counts those it has), ``parallel`` at once."""
+    """What to run: ``trials`` finished trials in all (a resumed study counts those it has), ``parallel`` at once;
+    ``niceness``: the trials' workers at least this nice (None: Ray's worker niceness, 15); ``cpus``: the CPUs they
+    run on (empty: any)."""
 
     space: SearchSpace
     objectives: tuple[Objective, ...]
@@ -45,6 +47,8 @@ class SweepPlan:
     seed: int = 0
     steps: int = 4
     prune: bool = True
+    niceness: int | None = None
+    cpus: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -69,11 +73,25 @@ class SweepRun:
 OnTrial = Callable[[optuna.Study, SweepProgress], None]
 
 
-def remote_evaluate() -> Any:
-    import ray
+class _TrialTask:
+    """``evaluate`` as a Ray task, its worker reniced and pinned first when a niceness or CPUs are given."""
 
-    return ray.remote(evaluate).options(num_cpus=1, max_retries=TASK_MAX_RETRIES, retry_exceptions=False,
-                                        scheduling_strategy="SPREAD", name="sweep_trial")
+    def __init__(self, niceness: int | None, cpus: tuple[int, ...]) -> None:
+        import ray
+
+        options = {"num_cpus": 1, "max_retries": TASK_MAX_RETRIES, "retry_exceptions": False,
+                   "scheduling_strategy": "SPREAD", "name": "sweep_trial"}
+        self._placed = None if niceness is None and not cpus else (niceness, cpus)
+        task: Any = ray.remote(evaluate if self._placed is None else evaluate_placed)
+        self._task = task.options(**options)
+
+    def remote(self, *args: Any) -> Any:
+        return self._task.remote(*args) if self._placed is None else self._task.remote(*self._placed, *args)
+
+
+def remote_evaluate(niceness: int | None = None, cpus: tuple[int, ...] = ()) -> Any:
+    """The trial task (``.remote(config, window_ref, seed, feed_latency_ns, objectives, steps, prune)``)."""
+    return _TrialTask(niceness, cpus)
 
 
 def _finished(study: optuna.Study) -> int:
@@ -100,6 +118,7 @@ def _record(study: optuna.Study, trial: optuna.trial.Trial, outcome: TrialOutcom
     trial.set_user_attr("run_id", outcome.run_id)
     trial.set_user_attr("node_id", outcome.node_id)
     trial.set_user_attr("pid", outcome.pid)
+    trial.set_user_attr("niceness", outcome.niceness)
     trial.set_user_attr("backtest_s", outcome.backtest_s)
     trial.set_user_attr("metrics", {k: v for k, v in dataclasses.asdict(outcome.metrics).items() if v == v})
     progress.nodes.add(outcome.node_id)
@@ -122,7 +141,7 @@ def run_sweep(study: optuna.Study, plan: SweepPlan, window: SharedWindow, on_tri
     """Run trials until the study holds ``plan.trials`` finished ones (complete, pruned or failed on their own)."""
     import ray
 
-    task = remote_evaluate()
+    task = remote_evaluate(plan.niceness, plan.cpus)
     progress = SweepProgress(resumed=_finished(study))
     recover_interrupted(study)
     remaining = max(0, plan.trials - progress.resumed)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,7 @@ from thalex_modular.platform.use_cases.backtest.runner import BacktestRun
 
 from .objectives import Objective
 
-__all__ = ["PruneSpec", "TrialOutcome", "evaluate", "slices"]
+__all__ = ["PruneSpec", "TrialOutcome", "evaluate", "evaluate_placed", "slices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,8 @@ class PruneSpec:
 @dataclass(slots=True)
 class TrialOutcome:
     """What a trial sends back: the objective values (None when pruned), its intermediate values, the backtest's
-    metrics and identity, where it ran and how long the backtest itself took (``backtest_s``)."""
+    metrics and identity, where it ran (``niceness``: its worker's) and how long the backtest itself took
+    (``backtest_s``)."""
 
     values: tuple[float, ...] | None
     intermediates: list[tuple[int, float]]
@@ -50,6 +52,7 @@ class TrialOutcome:
     pid: int
     backtest_s: float
     pruned: bool = False
+    niceness: int = 0
 
 
 def slices(chunks: Sequence[npt.NDArray[np.void]], steps: int) -> Iterator[list[npt.NDArray[np.void]]]:
@@ -114,5 +117,16 @@ def evaluate(
     return TrialOutcome(
         values=None if pruned else tuple(o.value(metrics) for o in objectives), intermediates=intermediates,
         metrics=metrics, run_id=config.run_id(seed), node_id=node, pid=os.getpid(),
-        backtest_s=time.perf_counter() - started, pruned=pruned,
+        backtest_s=time.perf_counter() - started, pruned=pruned, niceness=os.nice(0),
     )
+
+
+def evaluate_placed(niceness: int | None, cpus: tuple[int, ...], *args: Any, **kwargs: Any) -> TrialOutcome:
+    """:func:`evaluate` with this worker at ``niceness`` at least and on ``cpus`` (each when given). A worker keeps
+    both for the tasks Ray gives it later (a process cannot lower its niceness back without privilege)."""
+    from thalex_modular.deployment.placement import pin_process
+
+    if niceness is not None:
+        os.nice(max(0, niceness - os.nice(0)))
+    pin_process(cpus, "placement.api_cpus")
+    return evaluate(*args, **kwargs)

@@ -48,7 +48,7 @@ def walk_forward(
 
     if oos is None:
         return [WalkForwardRow(t.number, dict(t.params), tuple(t.values), None) for t in best]
-    task = remote_evaluate()
+    task = remote_evaluate(plan.niceness, plan.cpus)
     refs = []
     for t in best:
         config = plan.configs.backtest(t.params, oos.history.start_ns, oos.history.end_ns)

@@ -13,19 +13,19 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from thalex_modular.deployment.api.auth import TokenError, bearer_matches, is_loopback, read_token
 from thalex_modular.deployment.api.feed import ControllerFeed
 from thalex_modular.deployment.api.feed_cache import FeedCache
-from thalex_modular.deployment.api.jobs import JobBoard
+from thalex_modular.deployment.api.jobs import JobBoard, JobsUnavailable
 from thalex_modular.deployment.api.jobs_routes import jobs_router
 from thalex_modular.deployment.api.rest import rest_router
 from thalex_modular.deployment.api.stream import stream_router
@@ -52,7 +52,12 @@ class ApiOptions:
         token_file: the bearer token's file (mode 0600).
         settings: the API settings (host, SSE bounds, heartbeat, CORS), without the token.
         history_store: where backtests and sweeps read history (a DSN without secrets, or an embedded store's path;
-            None: ``THALEX_DB_DSN`` on the worker, else the embedded store in its user data directory).
+            None: ``THALEX_DB_DSN`` on the worker, else the embedded store in its user data directory); backtests
+            are saved to its runs.
+        jobs_dir: where the job registry keeps job records and reports (None: ``api-jobs`` next to the deployment's
+            state file on the registry's node).
+        cpus: the CPUs the replica and the job registry run on (``placement.api_cpus``; empty: any).
+        resources: Ray resources the replica asks for (``placement.api_resources``; empty: none).
     """
 
     controller: str
@@ -60,6 +65,9 @@ class ApiOptions:
     token_file: str
     settings: ApiSettings
     history_store: str | None = None
+    jobs_dir: str | None = None
+    cpus: tuple[int, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 def plotly_js() -> Path:
@@ -93,11 +101,10 @@ def build_api(options: ApiOptions) -> FastAPI:
                               settings.sse_queue_events)
         feed.start()
         app.state.feed = feed
-        app.state.jobs = JobBoard(options.history_store)
+        app.state.jobs = JobBoard(options.history_store, options.namespace)
         try:
             yield
         finally:
-            await app.state.jobs.close()
             await feed.close()
 
     everywhere = [] if is_loopback(settings.host) else [Depends(check_token)]
@@ -114,6 +121,11 @@ def build_api(options: ApiOptions) -> FastAPI:
     app.include_router(rest_router(check_token))
     app.include_router(stream_router(settings.heartbeat_s, settings.sse_connection_bytes))
     app.include_router(jobs_router(check_token))
+
+    @app.exception_handler(JobsUnavailable)
+    async def jobs_unavailable(request: Request, exc: JobsUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
     _static_routes(app)
     return app
 

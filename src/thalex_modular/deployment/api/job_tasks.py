@@ -2,6 +2,8 @@
 yields progress records while it works and a last ``done`` record with the figures and the HTML report. The backtest
 calls only the backtest package's public functions (``backtest_from_storage``, ``write_report``); the sweep drives
 the same study as ``platform sweep`` (``run_sweep``, ``walk_forward``), its trials being Ray tasks of their own.
+A backtest's run is saved to the store's runs, as ``platform backtest`` saves it. Jobs and trials run at the API's
+niceness (19): they yield the CPU to the instrument actors.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ _NS = 1_000_000_000
 @dataclass(frozen=True, slots=True)
 class BacktestJob:
     """A checked backtest request: the config, the history store (None: ``THALEX_DB_DSN``, else the embedded store
-    of the worker's user data directory) and the seed."""
+    of the worker's user data directory) and the seed; ``cpus``: the CPUs its worker runs on (the API's, set by the
+    job registry; empty: any)."""
 
     config: Any  # BacktestConfig
     store: str | None
     seed: int
+    cpus: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class SweepJob:
     prune: bool
     oos_share: float
     store: str | None
+    cpus: tuple[int, ...] = ()
 
 
 def _storage(store: str | None) -> Any:
@@ -77,13 +82,21 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]],
+               cpus: tuple[int, ...]) -> Iterator[dict[str, Any]]:
     """Run ``work(report)`` in a thread; yield what it reports (at most every 0.5 s, the last one always), then its
     result as a ``done`` record, or a ``failed`` one with the error. The worker yields the CPU to the instrument
-    actors as the API does (a sweep's trials, tasks of the sweeps package, run at Ray's default niceness)."""
+    actors as the API does, on the API's ``cpus`` when placed (a sweep's trials too: ``SweepPlan.niceness`` and
+    ``cpus``). A Ray worker keeps both for the tasks it runs later."""
     from thalex_modular.deployment.api.app import API_NICENESS
+    from thalex_modular.deployment.placement import PlacementError, pin_process
 
     os.nice(max(0, API_NICENESS - os.nice(0)))
+    try:
+        pin_process(cpus, "placement.api_cpus")
+    except PlacementError as exc:
+        yield {"kind": "failed", "error": f"PlacementError: {exc}"}
+        return
     records: queue.Queue[tuple[str, Any]] = queue.Queue()
 
     def run() -> None:
@@ -105,8 +118,9 @@ def _in_thread(work: Callable[[Callable[[dict[str, Any]], None]], dict[str, Any]
         if pending is not None and (kind != "progress" or time.monotonic() - last_sent >= _PROGRESS_EVERY_S):
             yield {"kind": "progress", **pending}
             pending, last_sent = None, time.monotonic()
-        if kind == "done":
-            yield {"kind": "done", **value}
+        if kind == "done":  # with where it ran: this worker's niceness and CPUs
+            worker = {"niceness": os.nice(0), "cpus": sorted(os.sched_getaffinity(0))}
+            yield {"kind": "done", **value, "worker": worker}
             return
         if kind == "failed":
             yield {"kind": "failed", "error": value}
@@ -132,10 +146,13 @@ def backtest_task(job: BacktestJob) -> Iterator[dict[str, Any]]:
 
         async def run() -> Any:
             storage = _storage(job.store)
+            created_ns = time.time_ns()
             await storage.open()
             try:
-                return await backtest_from_storage(storage, job.config, job.seed, on_progress=on_progress,
-                                                   on_span=on_span)
+                result = await backtest_from_storage(storage, job.config, job.seed, on_progress=on_progress,
+                                                     on_span=on_span)
+                await storage.save_run(result.to_run(created_ns, time.time_ns()))  # as `platform backtest` does
+                return result
             finally:
                 await storage.close()
 
@@ -147,18 +164,19 @@ def backtest_task(job: BacktestJob) -> Iterator[dict[str, Any]]:
         metrics = {k: _finite(v) for k, v in dataclasses.asdict(result.metrics).items()}
         return {"run_id": result.run_id, "metrics": metrics, "summary": result.summary_line(), "report": html}
 
-    yield from _in_thread(work)
+    yield from _in_thread(work, job.cpus)
 
 
 def sweep_task(job: SweepJob) -> Iterator[dict[str, Any]]:
     """The sweep of ``job`` (a Ray generator task; its trials are tasks it submits)."""
-    yield from _in_thread(lambda report: _sweep(job, report))
+    yield from _in_thread(lambda report: _sweep(job, report), job.cpus)
 
 
 def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     import optuna
     import ray
 
+    from thalex_modular.deployment.api.app import API_NICENESS
     from thalex_modular.deployment.sweep_execute import PRUNER_STARTUP_TRIALS
     from thalex_modular.platform.use_cases.backtest.source import HistoryRange
     from thalex_modular.sweeps.history import load_window, share
@@ -187,7 +205,8 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
     study = optuna.create_study(
         directions=[o.direction for o in job.objectives], sampler=optuna.samplers.TPESampler(seed=job.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS, n_warmup_steps=0))
-    plan = SweepPlan(job.space, job.objectives, job.configs, job.trials, parallel, job.seed, job.steps, job.prune)
+    plan = SweepPlan(job.space, job.objectives, job.configs, job.trials, parallel, job.seed, job.steps, job.prune,
+                     niceness=API_NICENESS, cpus=job.cpus)
 
     def on_trial(s: optuna.Study, p: SweepProgress) -> None:
         report({"progress": p.done / job.trials, "trials_done": p.done, "pruned": p.pruned, "failed": p.failed,
@@ -206,8 +225,10 @@ def _sweep(job: SweepJob, report: Callable[[dict[str, Any]], None]) -> dict[str,
     best = [{"trial": r.number, "params": r.params, "in_sample": [_finite(v) for v in r.in_sample],
              "out_of_sample": None if r.out_of_sample is None else [_finite(v) for v in r.out_of_sample],
              "error": r.error} for r in rows]
+    trials = study.get_trials(deepcopy=False)
+    niceness = sorted({t.user_attrs["niceness"] for t in trials if "niceness" in t.user_attrs})
     return {"trials_done": run.progress.done, "pruned": run.progress.pruned, "failed": run.progress.failed,
-            "objectives": names, "best": best, "report": html}
+            "objectives": names, "best": best, "trial_niceness": niceness, "report": html}
 
 
 def _best(study: Any, objectives: tuple[Any, ...]) -> dict[str, Any] | None:

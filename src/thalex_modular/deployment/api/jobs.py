@@ -1,36 +1,30 @@
 """The replica's jobs: backtests and sweeps started through the API, each a Ray generator task (job_tasks.py) that
-this board follows from the replica's event loop (one await per progress record; the work itself never runs here).
+the deployment's job registry starts and follows; the replica checks requests and reads the registry.
 
 Requests are checked here before anything starts: times, instrument, config overrides, search space and objectives,
-each error naming its field (a 422 as FastAPI's own). Jobs live with the replica (an API restart forgets them and
-cancels those running, their owner being gone); the last ``keep`` finished ones are kept with their reports.
+each error naming its field (a 422 as FastAPI's own). The jobs themselves live in the deployment's job registry
+(job_registry.py), a detached actor: a replica that Serve replaces finds them all there, running ones included.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fastapi.exceptions import RequestValidationError
 
-from thalex_modular.deployment.api.job_tasks import BacktestJob, SweepJob, backtest_task, sweep_task
+from thalex_modular.deployment.api.job_tasks import BacktestJob, SweepJob
 from thalex_modular.deployment.api.jobs_models import BacktestRequest, Job, SweepRequest
 from thalex_modular.deployment.config import ConfigError, RunConfig, load_run_config
+from thalex_modular.deployment.ray.names import API_JOBS
 from thalex_modular.sweeps.configs import TrialConfigs
 
-__all__ = ["JobBoard", "RequestConfigs", "backtest_job", "sweep_job"]
+__all__ = ["JobBoard", "JobsUnavailable", "RequestConfigs", "backtest_job", "sweep_job"]
 
 log = logging.getLogger(__name__)
-
-_KEEP = 50
-_NS = 1_000_000_000
 
 
 def _invalid(name: str, message: str, value: Any = None) -> RequestValidationError:
@@ -115,86 +109,69 @@ def sweep_job(request: SweepRequest, store: str | None) -> SweepJob:
                     request.parallel, request.seed, request.steps, request.prune, request.oos_share, store)
 
 
+class JobsUnavailable(RuntimeError):
+    """The job registry cannot be reached (not started, or gone for good): the API answers 503 saying so."""
+
+
 class JobBoard:
-    """The jobs of this replica, newest first; follows each one's task."""
+    """The replica's view of the deployment's :class:`~.job_registry.JobRegistry` (found by name, again after it
+    restarted): every read and start is one call to it; the jobs themselves never run in the replica.
 
-    def __init__(self, store: str | None, keep: int = _KEEP) -> None:
+    Args:
+        store: the history store the jobs read (and save backtest runs to); see ``ApiOptions.history_store``.
+        namespace: the deployment's Ray namespace, where the registry is named ``api-jobs``.
+    """
+
+    def __init__(self, store: str | None, namespace: str) -> None:
         self.store = store
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._reports: dict[str, str] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._ids = itertools.count(1)
-        self._keep = keep
+        self._namespace = namespace
+        self._handle: Any = None
 
-    def list(self, kind: str) -> list[Job]:
-        return [job for job in reversed(self._jobs.values()) if job.kind == kind]
+    async def _registry(self) -> Any:
+        import ray
 
-    def get(self, kind: str, job_id: str) -> Job:
+        if self._handle is None:
+            try:
+                self._handle = await asyncio.to_thread(ray.get_actor, API_JOBS, namespace=self._namespace)
+            except ValueError:
+                raise JobsUnavailable(f"the job registry ({API_JOBS!r} in namespace {self._namespace!r}) is not "
+                                      "running: the API was started without it") from None
+        return self._handle
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """One call to the registry; a registry that died is looked up again once (Ray restarts it)."""
+        from ray.exceptions import RayActorError
+
+        for attempt in range(2):
+            registry = await self._registry()
+            try:
+                return await getattr(registry, method).remote(*args)
+            except RayActorError as exc:
+                self._handle = None
+                if attempt:
+                    raise JobsUnavailable(f"the job registry did not answer: {exc}") from None
+        raise AssertionError("unreachable")
+
+    async def list(self, kind: str) -> list[Job]:
+        jobs: list[Job] = await self._call("list", kind)
+        return jobs
+
+    async def get(self, kind: str, job_id: str) -> Job:
         """Raises: KeyError: no such job of that kind."""
-        job = self._jobs.get(job_id)
-        if job is None or job.kind != kind:
+        job: Job | None = await self._call("get", kind, job_id)
+        if job is None:
             raise KeyError(f"no {kind} {job_id!r}")
         return job
 
-    def report(self, kind: str, job_id: str) -> str:
+    async def report(self, kind: str, job_id: str) -> str:
         """The job's HTML report. Raises: KeyError: no such job, or not done (the message says which)."""
-        job = self.get(kind, job_id)
-        if job_id not in self._reports:
+        job = await self.get(kind, job_id)
+        html: str | None = await self._call("report", kind, job_id)
+        if html is None:
             raise KeyError(f"{kind} {job_id!r} has no report ({job.state})")
-        return self._reports[job_id]
+        return html
 
-    def start(self, kind: Literal["backtest", "sweep"], request: dict[str, Any], spec: BacktestJob | SweepJob) -> Job:
-        import ray
-
-        job_id = f"{kind[0]}{next(self._ids)}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-        job = Job(id=job_id, kind=kind, state="queued", request=request, created_ns=time.time_ns(), progress=0.0)
-        self._jobs[job_id] = job
-        records: Any
-        if isinstance(spec, BacktestJob):  # one core for the replay; a sweep's driver only waits, its trials take cores
-            records = ray.remote(backtest_task).options(num_cpus=1, name=f"api_backtest_{job_id}",
-                                                        max_retries=0).remote(spec)
-        else:
-            records = ray.remote(sweep_task).options(num_cpus=0, name=f"api_sweep_{job_id}", max_retries=0).remote(spec)
-        task = asyncio.get_running_loop().create_task(self._follow(job_id, records))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self._forget_old()
+    async def start(self, kind: Literal["backtest", "sweep"], request: dict[str, Any],
+                    spec: BacktestJob | SweepJob) -> Job:
+        job: Job = await self._call("start", kind, request, spec)
         return job
-
-    async def _follow(self, job_id: str, records: Any) -> None:
-        try:
-            async for ref in records:
-                record: dict[str, Any] = await ref
-                self._update(job_id, record)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the task died (its worker, Ray): the job failed
-            self._set(job_id, state="failed", error=f"{type(exc).__name__}: {exc}", finished_ns=time.time_ns())
-
-    def _update(self, job_id: str, record: dict[str, Any]) -> None:
-        kind = record.pop("kind")
-        if kind == "progress":
-            progress = float(record.pop("progress", 0.0))
-            self._set(job_id, state="running", progress=max(0.0, min(1.0, progress)), detail=record)
-        elif kind == "done":
-            self._reports[job_id] = record.pop("report")
-            self._set(job_id, state="done", progress=1.0, result=record, finished_ns=time.time_ns(),
-                      report=f"/api/v1/{self._jobs[job_id].kind}s/{job_id}/report")
-        else:
-            self._set(job_id, state="failed", error=record.get("error"), finished_ns=time.time_ns())
-
-    def _set(self, job_id: str, **changes: Any) -> None:
-        if job_id in self._jobs:
-            self._jobs[job_id] = self._jobs[job_id].model_copy(update=changes)
-
-    def _forget_old(self) -> None:
-        finished = [i for i, j in self._jobs.items() if j.state in ("done", "failed")]
-        for job_id in finished[:max(0, len(finished) - self._keep)]:
-            del self._jobs[job_id]
-            self._reports.pop(job_id, None)
-
-    async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -51,7 +51,9 @@ class Job(BaseModel):
     """A backtest or sweep started through the API. ``progress`` runs from 0 to 1; ``detail`` holds what the job
     reported so far (a backtest: events replayed; a sweep: trials done, pruned, failed and the best so far);
     ``result`` the figures once done (a backtest: ``run_id``, ``metrics``, ``summary``; a sweep: the best trials with
-    their in-sample and out-of-sample values); ``report`` the HTML report's path once done."""
+    their in-sample and out-of-sample values and ``trial_niceness``; both: ``worker``, the niceness and CPUs the job
+    ran at); ``report`` the HTML report's path once done; ``error`` why it failed (an interrupted job: its registry
+    ended while it ran)."""
 
     id: str
     kind: Literal["backtest", "sweep"]

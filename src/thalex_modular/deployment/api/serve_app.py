@@ -18,8 +18,9 @@ from typing import Final
 from thalex_modular.deployment.api.app import ApiOptions, build_api
 from thalex_modular.deployment.api.auth import ensure_token_file, token_file
 from thalex_modular.deployment.config import ApiSettings
+from thalex_modular.deployment.placement import PlacementSettings, pin_process
 
-__all__ = ["APP_NAME", "ApiServer", "start_api", "start_deployment_api", "stop_api"]
+__all__ = ["APP_NAME", "ApiServer", "start_api", "start_deployment_api", "start_job_registry", "stop_api"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class ApiServer:
 
     def __init__(self, options: ApiOptions, host: str, port: int) -> None:
         import uvicorn
+
+        pin_process(options.cpus, "placement.api_cpus")  # before the HTTP thread starts: it inherits the set
 
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -70,19 +73,38 @@ class ApiServer:
         self._thread.join(_STOP_TIMEOUT_S)
 
 
-def start_api(options: ApiOptions, *, port: int | None = None) -> str:
-    """Deploy the API (one replica serving HTTP on ``options.settings.host``:``port``); returns its base URL.
+def start_job_registry(options: ApiOptions) -> None:
+    """The deployment's job registry (job_registry.py): named, detached, restarted without limit, kept on this node
+    (soft) where its ``jobs_dir`` is; an existing one is kept."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    Needs a connected Ray driver. Serve's controller is detached: it outlives the caller.
+    from thalex_modular.deployment.api.job_registry import JobRegistry
+    from thalex_modular.deployment.ray.names import API_JOBS
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    registry = ray.remote(JobRegistry).options(  # type: ignore[attr-defined]
+        name=API_JOBS, namespace=options.namespace, lifetime="detached", get_if_exists=True, max_restarts=-1,
+        num_cpus=0, scheduling_strategy=here,
+    ).remote(options.jobs_dir, options.cpus)
+    ray.get(registry.list.remote("backtest"), timeout=_START_TIMEOUT_S)  # up, its records read
+
+
+def start_api(options: ApiOptions, *, port: int | None = None) -> str:
+    """Deploy the API (one replica serving HTTP on ``options.settings.host``:``port``, and the job registry it
+    starts jobs through); returns its base URL.
+
+    Needs a connected Ray driver. Serve's controller and the job registry are detached: they outlive the caller.
     """
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
+    start_job_registry(options)
     settings = options.settings
     port = settings.port if port is None else port
     serve.start(proxy_location="Disabled", logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
     deployment = serve.deployment(
-        name="api", num_replicas=1, ray_actor_options={"num_cpus": 0},
+        name="api", num_replicas=1, ray_actor_options={"num_cpus": 0, "resources": dict(options.resources)},
         logging_config=LoggingConfig(enable_access_log=False), health_check_period_s=5,
     )(ApiServer)
     serve.run(deployment.bind(options, settings.host, port), name=APP_NAME, route_prefix=None, blocking=False)
@@ -91,27 +113,40 @@ def start_api(options: ApiOptions, *, port: int | None = None) -> str:
 
 
 def start_deployment_api(settings: ApiSettings, controller: str, namespace: str, state_dir: Path,
-                         history_store: str | None = None) -> tuple[str, Path]:
+                         history_store: str | None = None,
+                         placement: PlacementSettings | None = None) -> tuple[str, Path]:
     """What ``platform deploy`` starts: the token file made sure of (mode 0600), then the API reading ``controller``
-    (its backtests and sweeps reading ``history_store``, the deployment's store). Returns the base URL and the token
-    file's path.
+    (its backtests and sweeps reading ``history_store``, the deployment's store; its jobs kept in ``api-jobs`` in
+    ``state_dir``), placed as ``placement`` says. Returns the base URL and the token file's path.
 
     Raises:
         TokenError: the token file cannot be written or is readable by others.
     """
     path = ensure_token_file(settings, os.environ, token_file(settings, state_dir))
+    placement = placement or PlacementSettings()
     url = start_api(ApiOptions(controller, namespace, str(path), settings.model_copy(update={"token": None}),
-                               history_store))
+                               history_store, str(state_dir / "api-jobs"), placement.api_cpus,
+                               dict(placement.api_resources)))
     return url, path
 
 
-def stop_api() -> None:
-    """Remove the API app and shut Serve down (its controller)."""
+def stop_api(namespace: str | None = None) -> None:
+    """Remove the API app, shut Serve down (its controller) and end the job registry (in ``namespace``, default the
+    driver's): jobs still running end with it; their records stay in its ``jobs_dir`` (reported failed by the next
+    registry)."""
+    import ray
     from ray import serve
+
+    from thalex_modular.deployment.ray.names import API_JOBS
 
     try:
         serve.delete(APP_NAME)
     except Exception as exc:  # not running: nothing to remove
         log.info("the API app was not running: %s", exc)
     serve.shutdown()  # type: ignore[no-untyped-call]
+    try:
+        registry = ray.get_actor(API_JOBS, namespace=namespace)
+    except ValueError:
+        return
+    ray.kill(registry, no_restart=True)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONTROLLER", "NAMESPACE", "OPTIONS_VOL", "PERSISTENCE", "RATE_LIMITER", "instrument_actor"]
+__all__ = ["API_JOBS", "CONTROLLER", "NAMESPACE", "OPTIONS_VOL", "PERSISTENCE", "RATE_LIMITER", "instrument_actor"]
 
 NAMESPACE: Final = "thalex-modular"
 CONTROLLER: Final = "controller"
 RATE_LIMITER: Final = "rate-limiter"
 PERSISTENCE: Final = "persistence"
 OPTIONS_VOL: Final = "options-vol"
+API_JOBS: Final = "api-jobs"
 
 
 def instrument_actor(instrument: str) -> str:
