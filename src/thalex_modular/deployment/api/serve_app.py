@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from thalex_modular.deployment.api.app import ApiOptions, build_api
 from thalex_modular.deployment.api.auth import ensure_token_file, token_file
@@ -83,7 +83,7 @@ def start_job_registry(options: ApiOptions) -> None:
     from thalex_modular.deployment.ray.names import API_JOBS
 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    registry = ray.remote(JobRegistry).options(  # type: ignore[attr-defined]
+    registry: Any = ray.remote(JobRegistry).options(  # type: ignore[attr-defined]
         name=API_JOBS, namespace=options.namespace, lifetime="detached", get_if_exists=True, max_restarts=-1,
         num_cpus=0, scheduling_strategy=here,
     ).remote(options.jobs_dir, options.cpus)
