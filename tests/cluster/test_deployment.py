@@ -16,6 +16,7 @@ from exchange_kit import Account, EmulatorFactory, Raw, eventually
 from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
+from thalex_modular.deployment.placement import INSTRUMENT_NICENESS
 from thalex_modular.deployment.ray.controller import Controller
 from thalex_modular.deployment.ray.names import PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
@@ -220,6 +221,11 @@ async def test_instrument_actors_placed_on_their_cpus_quote_there_and_cpus_a_nod
             threads_cpus = await actor.__ray_call__.remote(  # a lambda: pickled by value (no test module there)
                 lambda self: {c for t in os.listdir("/proc/self/task") for c in os.sched_getaffinity(int(t))})
             assert threads_cpus == {cpu}
+            # and every thread runs ahead of Ray's other workers (15) and the API (19), when the node allows it
+            nices = await actor.__ray_call__.remote(
+                lambda self: {os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")})
+            if os.geteuid() == 0:  # lowering a niceness needs the privilege (root here)
+                assert nices == {INSTRUMENT_NICENESS}, nices
     finally:
         await controller.stop.remote(20.0)
         ray.kill(controller, no_restart=True)

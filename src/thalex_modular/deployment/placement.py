@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -115,3 +115,22 @@ def pin_process(cpus: Sequence[int], setting: str) -> None:
             continue
         except OSError as exc:  # e.g. a cgroup cpuset narrower than the affinity mask
             raise PlacementError(f"{setting}: cannot run on CPU {describe_cpus(cpus)}: {exc}") from None
+
+
+#: Instrument actors run at this niceness. Ray starts every worker at 15, the trading actors as well as backtests and
+#: sweeps; the API and its jobs run at 19. Lowering a niceness needs CAP_SYS_NICE (or RLIMIT_NICE).
+INSTRUMENT_NICENESS: Final = 0
+
+
+def renice_process(niceness: int) -> str | None:
+    """Every thread of this process at ``niceness`` (Linux counts it per thread; threads started later inherit it).
+    Returns why it could not (no privilege to raise a priority), None when done."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+        except PermissionError as exc:
+            return f"cannot set niceness {niceness} ({exc.strerror}); it stays at {os.getpriority(os.PRIO_PROCESS, 0)}"
+    return None
+

@@ -29,7 +29,7 @@ from thalex_modular.deployment.config import RunConfig, StrategySettings, creden
 from thalex_modular.deployment.instrument_host import InstrumentHost
 from thalex_modular.deployment.instrument_runtime import load_credentials, thalex_config
 from thalex_modular.deployment.journal_shipper import JournalShipper
-from thalex_modular.deployment.placement import PlacementError, pin_process
+from thalex_modular.deployment.placement import INSTRUMENT_NICENESS, PlacementError, pin_process, renice_process
 from thalex_modular.deployment.ray.metrics import InstrumentMetrics
 from thalex_modular.deployment.ray.persistence_actor import persistence_sender
 from thalex_modular.deployment.ray.rate_limiter import leased_tokens
@@ -79,6 +79,9 @@ class InstrumentActor:
         self._latency_count = 0
         credentials = None
         error = None
+        refused = renice_process(INSTRUMENT_NICENESS)  # ahead of backtests, sweeps and the API on a shared node
+        if refused is not None:
+            log.warning("%s: %s", config.instrument, refused)
         try:  # before the session's threads start: they inherit the set
             pin_process(config.placement.instrument_cpus, "placement.instrument_cpus")
         except PlacementError as exc:  # reported as the instrument's error: it does not quote off its cores
