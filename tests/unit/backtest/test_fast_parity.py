@@ -171,17 +171,19 @@ def test_the_pure_python_twin_of_the_loop_gives_the_compiled_run(monkeypatch: py
         core,
         driver,
         engine,
+        fills,
         kappa,
         layout,
         loop,
+        quote_memo,
         recording,
         room,
         tracker,
     )
     from thalex_modular.strategies import as_kernel, glft_kernel, ladder_kernel
 
-    twin = pure(loop.replay, loop, recording, room, core, engine, kappa, tracker, layout, match_kernel, as_kernel,
-                glft_kernel, ladder_kernel, reconcile_kernel, risk_kernel, vol_kernel)
+    twin = pure(loop.replay, loop, recording, room, core, engine, fills, kappa, tracker, layout, quote_memo,
+                match_kernel, as_kernel, glft_kernel, ladder_kernel, reconcile_kernel, risk_kernel, vol_kernel)
     events = _edge_history()[:2_500]
     chunks = np.array_split(events, 2)
     config = _config(chunks, dataclasses.replace(P, gamma=0.01, level_amounts=(0.01, 0.02)))

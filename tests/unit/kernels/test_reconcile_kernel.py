@@ -71,7 +71,10 @@ def _run(kernel, desired, orders, limits, market, grid_values, budget):  # type:
     out = np.full((32, 4), -1, dtype=np.int64)
     den = np.full((32, 6), -1, dtype=np.int64)
     den_book = np.full((32, 2), -1.0)
-    counts = kernel(d, len(desired), o, f, len(orders), lim, ilim, grid, ctx, ictx, out, den, den_book)
+    # the tables start as garbage: a plan must not read a cell it did not write
+    work = np.full((reconcile_kernel.plan_work_rows(len(desired), len(orders)), reconcile_kernel.WORK_COLUMNS), -7,
+                   dtype=np.int64)
+    counts = kernel(d, len(desired), o, f, len(orders), lim, ilim, grid, ctx, ictx, out, den, den_book, work)
     n_out, n_den, n_deferred = split_counts(counts)
     return counts, out[:n_out].tolist(), den[:n_den].tolist(), den_book[:n_den].tolist(), n_deferred
 
