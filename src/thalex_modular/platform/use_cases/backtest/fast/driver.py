@@ -159,7 +159,7 @@ class FastDriver:
             "ri": _i64(1024 if record_requests else 1, L.RI_COLS),
             "rf": _f64(1024 if record_requests else 1, L.RF_COLS),
             "smi": _i64(1024), "smf": _f64(1024, L.SF_COLS),
-            "scratch": _i64(7, max(slots, max_quotes) + 1), "memo_q": _i64(max_quotes, 4), "memo_o": _i64(slots, 6),
+            "scratch": _i64(8, max(slots, max_quotes) + 1), "memo_q": _i64(max_quotes, 4), "memo_o": _i64(slots, 6),
             "work": _i64(plan_work_rows(max_quotes, slots), WORK_COLUMNS),  # the plan's tables, <= `slots` orders
         }
         self._rng = random.Random(seed)
@@ -236,7 +236,7 @@ class FastDriver:
                 for name in names:
                     s[name] = _grown(s[name])
         if mask & SHORT_SLOTS:
-            s["scratch"] = np.zeros((7, 2 * s["scratch"].shape[1]), dtype=np.int64)  # >= slots, >= quotes
+            s["scratch"] = np.zeros((8, 2 * s["scratch"].shape[1]), dtype=np.int64)  # >= slots, >= quotes
             s["work"] = _i64(plan_work_rows(self.max_quotes, s["ints"].shape[0]), WORK_COLUMNS)
         needed = int(s["si"][L.S_NEED_SAMPLES])
         while mask & SHORT_SAMPLES and s["smi"].shape[0] < needed:  # a long gap needs many grid points at once

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
-from thalex_modular.platform.domain.sim.match_kernel import allocate_cross_kernel, allocate_trade_kernel
+from thalex_modular.platform.domain.sim.match_kernel import allocate_cross_into, allocate_trade_into
 
 from .engine import UNKNOWN, _join_queue, _live_status, _update
 from .inline import inline_kernel
@@ -102,7 +102,7 @@ def _reaches(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, ticks: int)
 def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                  scratch: NDArray[np.int64], at: int) -> None:
     """``_fill_crossed``: resting orders the new opposite best reached fill at their limits, from the part of that
-    level not used before, in price-time priority (``allocate_cross_kernel``). ``scratch``: 7 rows of at least
+    level not used before, in price-time priority (``allocate_cross_kernel``). ``scratch``: 8 rows of at least
     the slots in use."""
     slots = scratch[0]
     price = scratch[1]
@@ -111,6 +111,7 @@ def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.in
     priority = scratch[4]
     out_index = scratch[5]
     out_lots = scratch[6]
+    order = scratch[7]
     for side in range(2):  # our bids, then our asks
         buy = side == 0
         has_opp = si[S_HAS_ASK] if buy else si[S_HAS_BID]
@@ -128,7 +129,8 @@ def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.in
         taken = si[S_CROSS_TAKEN + side]
         left = UNKNOWN if opp_lots == UNKNOWN else max(0, opp_lots - taken)
         n = _side_rows(si, oi, 1 if buy else 0, slots, price, remaining, ahead, priority)
-        count = allocate_cross_kernel(buy, opp_ticks, left, price, remaining, priority, n, out_index, out_lots)
+        count = allocate_cross_into(buy, opp_ticks, left, price, remaining, priority, n, out_index, out_lots,
+                                    order)
         for k in range(count):
             lots = out_lots[k]
             si[S_CROSS_TAKEN + side] += lots
@@ -157,8 +159,8 @@ def fill_by_trade(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.i
     out_index = scratch[5]
     out_lots = scratch[6]
     n = _side_rows(si, oi, buy, slots, price, remaining, ahead, priority)
-    count = allocate_trade_kernel(hit_buy, trade_ticks, trade_lots, pi[P_SLIPPAGE], price, remaining, ahead,
-                                  priority, n, out_index, out_lots)
+    count = allocate_trade_into(hit_buy, trade_ticks, trade_lots, pi[P_SLIPPAGE], price, remaining, ahead,
+                                priority, n, out_index, out_lots, scratch[7])
     for k in range(n):
         s = slots[k]
         if oi[s, OC_QUEUE] != UNKNOWN:

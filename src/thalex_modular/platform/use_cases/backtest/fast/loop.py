@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.jit import kernel
 
 from ..events import QUOTE
-from .borrow import borrowed
+from .borrow import borrowed, uncounted_kernel
 from .core import analyzer_update, requote
 from .engine import UNKNOWN, start_event
 from .fills import fill_by_trade, fill_crossed, set_top
@@ -93,13 +93,15 @@ def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
         if oi[s, OC_STATUS] == 0 and oi[s, OC_RESTING] == 0:
             continue
         if k != s:
-            oi[k, :] = oi[s, :]
-            of[k, :] = of[s, :]
+            for c in range(oi.shape[1]):
+                oi[k, c] = oi[s, c]
+            for c in range(of.shape[1]):
+                of[k, c] = of[s, c]
         k += 1
     si[S_SLOTS] = k
 
 
-@kernel
+@uncounted_kernel
 def _replay_rows(
     start: int, ts: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8], bp: NDArray[np.float64],
     ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64], mk: NDArray[np.float64],
@@ -116,7 +118,7 @@ def _replay_rows(
     memo_q: NDArray[np.int64], memo_o: NDArray[np.int64], work: NDArray[np.int64],
 ) -> int:
     """The loop of :func:`replay` (its steps inlined: no ``borrowed`` in this function, which numba's inlining
-    pass refuses)."""
+    pass refuses). Compiled without reference counting (``uncounted_kernel``): it allocates nothing."""
     feed = pi[P_REPLAY_FEED]
     tick = pf[Q_TICK]
     kappa_state = (kp, kd, ko, dist, partials)
