@@ -28,7 +28,8 @@ from thalex_modular.platform.domain.risk_kernel import (
     IC_NOW,
     UNLIMITED_BUDGET,
 )
-from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, _keeps, plan_requests
+from thalex_modular.platform.use_cases.reconcile_diff import _keeps
+from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
 from thalex_modular.strategies.as_kernel import quote_kernel
 from thalex_modular.strategies.glft_kernel import glft_quote_kernel
 
