@@ -178,22 +178,25 @@ def test_the_pure_python_twin_of_the_loop_gives_the_compiled_run(monkeypatch: py
     from thalex_modular.platform.domain import risk_kernel
     from thalex_modular.platform.domain.market import vol_kernel
     from thalex_modular.platform.domain.sim import match_kernel
-    from thalex_modular.platform.use_cases import reconcile_kernel
+    from thalex_modular.platform.use_cases import reconcile_diff, reconcile_kernel
     from thalex_modular.platform.use_cases.backtest.fast import (
         core,
         driver,
         engine,
+        fills,
         kappa,
         layout,
         loop,
+        quote_memo,
         recording,
         room,
         tracker,
     )
     from thalex_modular.strategies import as_kernel, glft_kernel, ladder_kernel
 
-    twin = pure(loop.replay, loop, recording, room, core, engine, kappa, tracker, layout, match_kernel, as_kernel,
-                glft_kernel, ladder_kernel, reconcile_kernel, risk_kernel, vol_kernel)
+    twin = pure(loop.replay, loop, recording, room, core, engine, fills, kappa, tracker, layout, quote_memo,
+                match_kernel, as_kernel, glft_kernel, ladder_kernel, reconcile_kernel, reconcile_diff, risk_kernel,
+                vol_kernel)
     events = _edge_history()[:2_500]
     chunks = np.array_split(events, 2)
     config = _config(chunks, dataclasses.replace(P, gamma=0.01, level_amounts=(0.01, 0.02)))

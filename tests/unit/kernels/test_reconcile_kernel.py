@@ -15,7 +15,7 @@ from thalex_modular.platform.domain.enums import InstrumentKind
 from thalex_modular.platform.domain.jit import COMPILED
 from thalex_modular.platform.domain.risk_kernel import new_context, risk_code, risk_limits, write_context
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.use_cases import reconcile_kernel
+from thalex_modular.platform.use_cases import reconcile_diff, reconcile_kernel
 from thalex_modular.platform.use_cases.order_rows import OrderRows
 from thalex_modular.platform.use_cases.reconcile_kernel import plan_requests, split_counts
 from thalex_modular.platform.use_cases.sim_session import build_sim_session
@@ -71,7 +71,10 @@ def _run(kernel, desired, orders, limits, market, grid_values, budget):  # type:
     out = np.full((32, 4), -1, dtype=np.int64)
     den = np.full((32, 6), -1, dtype=np.int64)
     den_book = np.full((32, 2), -1.0)
-    counts = kernel(d, len(desired), o, f, len(orders), lim, ilim, grid, ctx, ictx, out, den, den_book)
+    # the tables start as garbage: a plan must not read a cell it did not write
+    work = np.full((reconcile_kernel.plan_work_rows(len(desired), len(orders)), reconcile_kernel.WORK_COLUMNS), -7,
+                   dtype=np.int64)
+    counts = kernel(d, len(desired), o, f, len(orders), lim, ilim, grid, ctx, ictx, out, den, den_book, work)
     n_out, n_den, n_deferred = split_counts(counts)
     return counts, out[:n_out].tolist(), den[:n_den].tolist(), den_book[:n_den].tolist(), n_deferred
 
@@ -80,7 +83,8 @@ def _run(kernel, desired, orders, limits, market, grid_values, budget):  # type:
 @given(st.lists(_quote, max_size=8), st.lists(_order, max_size=8), _limits, _market, _grid, _budget)
 def test_compiled_reconcile_equals_its_python_twin(desired, orders, limits, market, grid, budget) -> None:  # type: ignore[no-untyped-def]
     compiled = _run(plan_requests, desired, orders, limits, market, grid, budget)
-    twin = _run(pure(plan_requests, risk_kernel, reconcile_kernel), desired, orders, limits, market, grid, budget)
+    twin_kernel = pure(plan_requests, risk_kernel, reconcile_kernel, reconcile_diff)
+    twin = _run(twin_kernel, desired, orders, limits, market, grid, budget)
     assert compiled == twin
 
 

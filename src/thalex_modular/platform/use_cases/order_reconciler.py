@@ -85,8 +85,10 @@ from .reconcile_kernel import (
     KIND_AMEND,
     KIND_CANCEL,
     PLAN_REQUESTS_SIGNATURE,
+    WORK_COLUMNS,
     new_grid,
     plan_requests,
+    plan_work_rows,
     split_counts,
 )
 
@@ -137,7 +139,7 @@ class OrderReconciler:
 
     __slots__ = (
         "_ctx", "_ctx_cells", "_denied", "_denied_book", "_desired", "_grid", "_grid_of", "_ictx", "_ictx_cells",
-        "_ids", "_label", "_limits", "_out", "_out_cells", "_plan_requests", "_post_only", "_risk",
+        "_ids", "_label", "_limits", "_out", "_out_cells", "_plan_requests", "_post_only", "_risk", "_work",
     )
 
     def __init__(
@@ -171,6 +173,8 @@ class OrderReconciler:
         self._out_cells = memoryview(self._out.reshape(-1))
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
         self._denied_book: NDArray[np.float64] = np.zeros((32, 2), dtype=np.float64)
+        # the plan's tables, for up to len(self._out) desired and order rows: a plan allocates nothing
+        self._work: NDArray[np.int64] = np.zeros((plan_work_rows(32, 32), WORK_COLUMNS), dtype=np.int64)
 
     def set_tolerances(self, amend_tolerance_ticks: int, amend_tolerance_bps: float, amount_tolerance: float) -> None:
         """New keep tolerances (see the constructor) from the next plan on.
@@ -289,10 +293,11 @@ class OrderReconciler:
             self._out_cells = memoryview(self._out.reshape(-1))
             self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
+            self._work = np.zeros((plan_work_rows(2 * capacity, 2 * capacity), WORK_COLUMNS), dtype=np.int64)
         lim, ilim = self._limits
         counts = self._plan_requests(
             desired, nq, rows.ints, rows.floats, rows.count, lim, ilim, self._grid, self._ctx, self._ictx, self._out,
-            self._denied, self._denied_book,
+            self._denied, self._denied_book, self._work,
         )
         if counts == 0:
             return _new(ReconcilePlan, ([], [], 0))

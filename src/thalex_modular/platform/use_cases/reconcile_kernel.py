@@ -10,6 +10,8 @@ Inputs, all held by the caller and reused between calls:
 * ``lim``/``ilim`` the risk limits and ``ctx``/``ictx`` the risk context (:mod:`~..domain.risk_kernel`; ``ictx``
   carries the request budget), ``grid`` int64 ``[amend_tolerance_ticks, price_divisor, amount_divisor,
   amend_tolerance_bps * 1000, amount_tolerance_permille]``.
+* ``work`` int64, :func:`plan_work_rows` rows of ``WORK_COLUMNS``: the plan's own tables (row slices of it), so a
+  plan allocates nothing; its content does not outlive the call.
 
 Outputs: ``out`` int64 rows ``[kind, row, price_ticks, lots]`` in send order (cancels, amends, inserts); ``row`` is
 an order row for a cancel or amend, a desired row for an insert; ``lots`` is an amend's new *total* (filled +
@@ -54,13 +56,40 @@ from thalex_modular.platform.domain.risk_kernel import (
     write_context,
 )
 
+from .reconcile_diff import (
+    _Q_IS_BUY,
+    _Q_LOTS,
+    _Q_TICKS,
+    G_AMOUNT_DIVISOR,
+    G_AMOUNT_TOLERANCE_PERMILLE,
+    G_PRICE_DIVISOR,
+    G_TOLERANCE,
+    G_TOLERANCE_BPS_MILLI,
+    GRID_COLUMNS,
+    O_FILLED_LOTS,
+    O_IS_BUY,
+    O_TICKS,
+    ORDER_COLUMNS,
+    _clear,
+    _diff_side,
+    _side_work_rows,
+    _sort_rows,
+)
+
 __all__ = [
     "GRID_COLUMNS",
+    "G_AMOUNT_DIVISOR",
+    "G_AMOUNT_TOLERANCE_PERMILLE",
+    "G_PRICE_DIVISOR",
+    "G_TOLERANCE",
+    "G_TOLERANCE_BPS_MILLI",
     "KIND_AMEND",
     "KIND_CANCEL",
     "KIND_INSERT",
     "ORDER_COLUMNS",
+    "WORK_COLUMNS",
     "plan_requests",
+    "plan_work_rows",
     "split_counts",
 ]
 
@@ -68,14 +97,7 @@ KIND_CANCEL = 0
 KIND_AMEND = 1
 KIND_INSERT = 2
 
-# order row columns
-O_IS_BUY, O_TICKS, O_LOTS, O_FILLED_LOTS, O_IN_FLIGHT, O_CID = range(6)
-ORDER_COLUMNS = 6
 A_REMAINING, A_FILLED = 0, 1
-# desired row columns (quote_array)
-_Q_IS_BUY, _Q_TICKS, _Q_LOTS, _Q_LEVEL = 0, 1, 2, 3
-G_TOLERANCE, G_PRICE_DIVISOR, G_AMOUNT_DIVISOR, G_TOLERANCE_BPS_MILLI, G_AMOUNT_TOLERANCE_PERMILLE = range(5)
-GRID_COLUMNS = 5
 _DENIED_SHIFT = 32
 _DEFERRED_SHIFT = 48
 
@@ -83,195 +105,6 @@ _DEFERRED_SHIFT = 48
 def split_counts(counts: int) -> tuple[int, int, int]:
     """``(n_out, n_denied, n_deferred)`` of a :func:`plan_requests` result."""
     return counts & 0xFFFFFFFF, (counts >> _DENIED_SHIFT) & 0xFFFF, counts >> _DEFERRED_SHIFT
-
-
-@kernel
-def _keeps(
-    is_buy: int, want_ticks: int, want_lots: int, have_ticks: int, have_lots: int, grid: NDArray[np.int64]
-) -> int:
-    """How many ticks an order at ``have_ticks`` with ``have_lots`` remaining sits behind the desired quote, when it
-    may be kept for it (see the module docstring); -1 when it may not."""
-    behind = want_ticks - have_ticks if is_buy else have_ticks - want_ticks
-    if behind < 0:
-        return -1
-    tolerance = want_ticks * grid[G_TOLERANCE_BPS_MILLI] // 10_000_000
-    if tolerance < grid[G_TOLERANCE]:
-        tolerance = grid[G_TOLERANCE]
-    if behind > tolerance or have_lots > want_lots:
-        return -1
-    if have_lots * 1000 < want_lots * (1000 - grid[G_AMOUNT_TOLERANCE_PERMILLE]):
-        return -1
-    return behind
-
-
-@kernel
-def _sort_rows(rows: NDArray[np.int64], n: int, key_columns: int) -> None:
-    """Stable insertion sort of ``rows[:n]`` by their first ``key_columns`` columns (n is a handful)."""
-    width = rows.shape[1]
-    tmp = np.empty(width, dtype=np.int64)
-    for i in range(1, n):
-        for c in range(width):
-            tmp[c] = rows[i, c]
-        j = i - 1
-        while j >= 0:
-            greater = False
-            for c in range(key_columns):
-                if rows[j, c] != tmp[c]:
-                    greater = rows[j, c] > tmp[c]
-                    break
-            if not greater:
-                break
-            for c in range(width):
-                rows[j + 1, c] = rows[j, c]
-            j -= 1
-        for c in range(width):
-            rows[j + 1, c] = tmp[c]
-
-
-@kernel
-def _greedy(cand: NDArray[np.int64], m: int, q_used: NDArray[np.bool_], o_used: NDArray[np.bool_]) -> None:
-    """Take (distance, quote, order) candidates nearest first (ties by quote, then order); marks the pairs."""
-    _sort_rows(cand, m, 3)
-    for k in range(m):
-        qi = cand[k, 1]
-        oi = cand[k, 2]
-        if q_used[qi] or o_used[oi]:
-            continue
-        q_used[qi] = True
-        o_used[oi] = True
-
-
-@kernel
-def _drop_used(rows: NDArray[np.int64], n: int, used: NDArray[np.bool_]) -> int:
-    """Keep the rows of ``rows[:n]`` not marked ``used``, in order, at the front; returns how many."""
-    kept = 0
-    for r in range(n):
-        if not used[r]:
-            for c in range(rows.shape[1]):
-                rows[kept, c] = rows[r, c]
-            kept += 1
-    return kept
-
-
-@kernel
-def _diff_side(
-    is_buy: int,
-    desired: NDArray[np.int64],
-    nq: int,
-    orders: NDArray[np.int64],
-    no: int,
-    grid: NDArray[np.int64],
-    cancels: NDArray[np.int64],
-    n_cancels: int,
-    amends: NDArray[np.int64],
-    n_amends: int,
-    inserts: NDArray[np.int64],
-    n_inserts: int,
-) -> tuple[int, int, int]:
-    """Match one side; appends order rows to ``cancels``, ``[growth_lots, level, sequence, desired row, order
-    row]`` to ``amends``, ``[level, signed ticks, desired row]`` to ``inserts``; returns the three new counts."""
-    better_first = -1 if is_buy else 1
-    # the side's quotes best price first (then level), stable: [signed ticks, level, desired row]
-    quotes = np.empty((nq, 3), dtype=np.int64)
-    n_quotes = 0
-    for r in range(nq):
-        if desired[r, _Q_IS_BUY] == is_buy:
-            quotes[n_quotes, 0] = better_first * desired[r, _Q_TICKS]
-            quotes[n_quotes, 1] = desired[r, _Q_LEVEL]
-            quotes[n_quotes, 2] = r
-            n_quotes += 1
-    # resting orders without a request in flight, best first (ties by client_order_id): [signed ticks, cid, row]
-    free = np.empty((no, 3), dtype=np.int64)
-    n_free = 0
-    flight = np.empty(no, dtype=np.int64)
-    n_flight = 0
-    for r in range(no):
-        if orders[r, O_IS_BUY] != is_buy:
-            continue
-        if orders[r, O_IN_FLIGHT] != 0:
-            flight[n_flight] = orders[r, O_TICKS]
-            n_flight += 1
-        elif orders[r, O_LOTS] > 0:
-            free[n_free, 0] = better_first * orders[r, O_TICKS]
-            free[n_free, 1] = orders[r, O_CID]
-            free[n_free, 2] = r
-            n_free += 1
-    if n_quotes == 0 and n_free == 0:
-        return n_cancels, n_amends, n_inserts
-    _sort_rows(quotes, n_quotes, 2)
-    _sort_rows(free, n_free, 2)
-
-    # fast path, the usual tick: nothing in flight, every order kept for its rank's quote
-    if n_flight == 0 and n_quotes == n_free:
-        settled = True
-        for k in range(n_quotes):
-            q = quotes[k, 2]
-            o = free[k, 2]
-            if _keeps(is_buy, desired[q, _Q_TICKS], desired[q, _Q_LOTS], orders[o, O_TICKS], orders[o, O_LOTS],
-                      grid) < 0:
-                settled = False
-                break
-        if settled:
-            return n_cancels, n_amends, n_inserts
-
-    # 1. in-flight orders claim their nearest quote; no request for them
-    q_used = np.zeros(n_quotes, dtype=np.bool_)
-    if n_flight > 0 and n_quotes > 0:
-        cand = np.empty((n_quotes * n_flight, 3), dtype=np.int64)
-        m = 0
-        for qi in range(n_quotes):
-            ticks = desired[quotes[qi, 2], _Q_TICKS]
-            for fi in range(n_flight):
-                cand[m, 0] = abs(ticks - flight[fi])
-                cand[m, 1] = qi
-                cand[m, 2] = fi
-                m += 1
-        _greedy(cand, m, q_used, np.zeros(n_flight, dtype=np.bool_))
-        n_quotes = _drop_used(quotes, n_quotes, q_used)
-        q_used[:] = False
-
-    # 2. keep orders within tolerance (behind the quote, never ahead) and with an amount in the band, nearest first
-    o_used = np.zeros(n_free, dtype=np.bool_)
-    cand = np.empty((n_quotes * n_free, 3), dtype=np.int64)
-    m = 0
-    for qi in range(n_quotes):
-        q = quotes[qi, 2]
-        for oi in range(n_free):
-            o = free[oi, 2]
-            distance = _keeps(is_buy, desired[q, _Q_TICKS], desired[q, _Q_LOTS], orders[o, O_TICKS],
-                              orders[o, O_LOTS], grid)
-            if distance >= 0:
-                cand[m, 0] = distance
-                cand[m, 1] = qi
-                cand[m, 2] = oi
-                m += 1
-    if m > 0:
-        _greedy(cand, m, q_used, o_used)
-        n_quotes = _drop_used(quotes, n_quotes, q_used)
-        n_free = _drop_used(free, n_free, o_used)
-
-    # 3. pair the rest best price first: amends; extra orders cancelled, missing quotes inserted
-    n = min(n_quotes, n_free)
-    sequence = n_amends
-    for i in range(n):
-        q = quotes[i, 2]
-        o = free[i, 2]
-        amends[n_amends, 0] = desired[q, _Q_LOTS] - orders[o, O_LOTS]
-        amends[n_amends, 1] = desired[q, _Q_LEVEL]
-        amends[n_amends, 2] = sequence + i
-        amends[n_amends, 3] = q
-        amends[n_amends, 4] = o
-        n_amends += 1
-    for i in range(n, n_free):
-        cancels[n_cancels] = free[i, 2]
-        n_cancels += 1
-    for i in range(n, n_quotes):
-        q = quotes[i, 2]
-        inserts[n_inserts, 0] = desired[q, _Q_LEVEL]
-        inserts[n_inserts, 1] = quotes[i, 0]
-        inserts[n_inserts, 2] = q
-        n_inserts += 1
-    return n_cancels, n_amends, n_inserts
 
 
 @kernel
@@ -311,12 +144,12 @@ def _deny(
 
 @kernel
 def _emit(
-    out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64], n: int, keep: NDArray[np.bool_]
+    out: NDArray[np.int64], n_out: int, kind: int, rows: NDArray[np.int64], n: int, keep: NDArray[np.int64]
 ) -> int:
     """Append ``[kind, row, ticks, lots]`` for each ``[row, ticks, lots, ...]`` of ``rows[:n]`` marked in ``keep``;
     returns the new count."""
     for k in range(n):
-        if not keep[k]:
+        if keep[k] == 0:
             continue
         out[n_out, 0] = kind
         out[n_out, 1] = rows[k, 0]
@@ -326,11 +159,20 @@ def _emit(
     return n_out
 
 
+#: columns of :func:`plan_requests`'s ``work`` table (its tables use the first columns of their rows)
+WORK_COLUMNS: Final = 6
 #: the types the order path passes to :func:`plan_requests` (its :func:`~thalex_modular.platform.domain.jit.entry`)
 PLAN_REQUESTS_SIGNATURE: Final = (
     "int64(int64[:, ::1], int64, int64[:, ::1], float64[:, ::1], int64, float64[::1], int64[::1], int64[::1],"
-    " float64[::1], int64[::1], int64[:, ::1], int64[:, ::1], float64[:, ::1])"
+    " float64[::1], int64[::1], int64[:, ::1], int64[:, ::1], float64[:, ::1], int64[:, ::1])"
 )
+
+
+@kernel
+def plan_work_rows(nq: int, no: int) -> int:
+    """Rows of the ``work`` table (``WORK_COLUMNS`` wide) :func:`plan_requests` needs for ``nq`` desired and ``no``
+    order rows (more is fine; it grows with both, so a table for upper bounds of them serves every plan within)."""
+    return 4 * no + 3 * nq + (no + nq) + _side_work_rows(nq, no)
 
 
 @kernel
@@ -340,17 +182,22 @@ def _within_budget(
     insert_rows: NDArray[np.int64],
     n_inserts: int,
     budget: int,
-    keep_amend: NDArray[np.bool_],
-    keep_insert: NDArray[np.bool_],
+    keep_amend: NDArray[np.int64],
+    keep_insert: NDArray[np.int64],
+    cand: NDArray[np.int64],
 ) -> int:
-    """Mark the ``budget`` most useful amends and inserts (module docstring); returns how many are deferred."""
+    """Mark (1) the ``budget`` most useful amends and inserts (module docstring); returns how many are deferred.
+    ``cand``: at least ``n_amends + n_inserts`` rows of 5 to sort them in."""
     n = n_amends + n_inserts
     if n <= budget:
-        keep_amend[:n_amends] = True
-        keep_insert[:n_inserts] = True
+        for k in range(n_amends):
+            keep_amend[k] = 1
+        for k in range(n_inserts):
+            keep_insert[k] = 1
         return 0
+    _clear(keep_amend, n_amends)
+    _clear(keep_insert, n_inserts)
     # [level, rank, -moved ticks, kind (0 amend, 1 insert), index]
-    cand = np.empty((n, 5), dtype=np.int64)
     for k in range(n_amends):
         cand[k, 0] = amend_rows[k, 3]
         cand[k, 1] = 0 if amend_rows[k, 5] != 0 else 2
@@ -367,9 +214,9 @@ def _within_budget(
     keep = budget if budget > 0 else 0
     for k in range(keep):
         if cand[k, 3] == 0:
-            keep_amend[cand[k, 4]] = True
+            keep_amend[cand[k, 4]] = 1
         else:
-            keep_insert[cand[k, 4]] = True
+            keep_insert[cand[k, 4]] = 1
     return n - keep
 
 
@@ -388,8 +235,13 @@ def plan_requests(
     out: NDArray[np.int64],
     denied: NDArray[np.int64],
     denied_book: NDArray[np.float64],
+    work: NDArray[np.int64],
 ) -> int:
-    """Plan the requests that move ``orders`` toward ``desired`` (see the module docstring for the layouts)."""
+    """Plan the requests that move ``orders`` toward ``desired`` (see the module docstring for the layouts).
+    ``work``: at least :func:`plan_work_rows` rows of ``WORK_COLUMNS``, the plan's tables (row slices: no
+    allocation, no reshape)."""
+    if work.shape[0] < plan_work_rows(nq, no) or work.shape[1] < WORK_COLUMNS:
+        raise ValueError("plan_requests: work is smaller than plan_work_rows(nq, no) x WORK_COLUMNS")
     tick = lim[L_TICK]
     lot = lim[L_LOT]
     price_divisor = grid[G_PRICE_DIVISOR]
@@ -403,12 +255,29 @@ def plan_requests(
             asks += amounts[r, A_REMAINING]
     count = no
 
-    cancels = np.empty(no, dtype=np.int64)
-    amends = np.empty((no, 5), dtype=np.int64)
-    inserts = np.empty((nq, 3), dtype=np.int64)
-    n_cancels, n_amends, n_inserts = _diff_side(1, desired, nq, orders, no, grid, cancels, 0, amends, 0, inserts, 0)
+    # the tables, laid out in ``work``: cancels (at most every order: the unpaired ones and the refused amends)
+    cancels = work[0:no, 0]
+    at = no
+    amends = work[at:at + no]
+    at += no
+    inserts = work[at:at + nq]
+    at += nq
+    amend_rows = work[at:at + no]  # [order row, ticks, total lots, level, moved, shrinks]
+    at += no
+    insert_rows = work[at:at + nq]  # [desired row, ticks, lots, level]
+    at += nq
+    keep_amend = work[at:at + no, 0]
+    at += no
+    keep_insert = work[at:at + nq, 0]
+    at += nq
+    budget_rows = work[at:at + no + nq]
+    at += no + nq
+    side_work = work[at:]
     n_cancels, n_amends, n_inserts = _diff_side(
-        0, desired, nq, orders, no, grid, cancels, n_cancels, amends, n_amends, inserts, n_inserts
+        1, desired, nq, orders, no, grid, cancels, 0, amends, 0, inserts, 0, side_work
+    )
+    n_cancels, n_amends, n_inserts = _diff_side(
+        0, desired, nq, orders, no, grid, cancels, n_cancels, amends, n_amends, inserts, n_inserts, side_work
     )
     if n_cancels == 0 and n_amends == 0 and n_inserts == 0:
         return 0
@@ -416,8 +285,6 @@ def plan_requests(
 
     # amends: exposure-shrinking ones first, so later checks see the smaller (conservative) book
     _sort_rows(amends, n_amends, 3)
-    # [order row, ticks, total lots, level, ticks moved, shrinks (0/1)]
-    amend_rows = np.empty((n_amends, 6), dtype=np.int64)
     n_amend_rows = 0
     for k in range(n_amends):
         q = amends[k, 3]
@@ -455,7 +322,6 @@ def plan_requests(
     # inserts by level, best price first within a level (stable: bids before asks on equal keys)
     if n_inserts > 1:
         _sort_rows(inserts, n_inserts, 2)
-    insert_rows = np.empty((n_inserts, 4), dtype=np.int64)  # [desired row, ticks, lots, level]
     n_insert_rows = 0
     for k in range(n_inserts):
         q = inserts[k, 2]
@@ -479,10 +345,8 @@ def plan_requests(
         insert_rows[n_insert_rows, 3] = inserts[k, 0]
         n_insert_rows += 1
 
-    keep_amend = np.zeros(n_amend_rows, dtype=np.bool_)
-    keep_insert = np.zeros(n_insert_rows, dtype=np.bool_)
     n_deferred = _within_budget(
-        amend_rows, n_amend_rows, insert_rows, n_insert_rows, ictx[IC_BUDGET], keep_amend, keep_insert
+        amend_rows, n_amend_rows, insert_rows, n_insert_rows, ictx[IC_BUDGET], keep_amend, keep_insert, budget_rows
     )
     for k in range(n_cancels):
         out[k, 0] = KIND_CANCEL
@@ -524,4 +388,5 @@ def warm_up() -> None:
     plan_requests(
         desired, 2, orders, amounts, 1, lim, ilim, grid, ctx, ictx, np.zeros((4, 4), dtype=np.int64),
         np.zeros((4, 6), dtype=np.int64), np.zeros((4, 2), dtype=np.float64),
+        np.zeros((plan_work_rows(2, 1), WORK_COLUMNS), dtype=np.int64),
     )

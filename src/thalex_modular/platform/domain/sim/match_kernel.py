@@ -56,7 +56,18 @@ def allocate_trade_kernel(
     """Share one public trade (``trade_lots`` at ``trade_ticks``) among our ``buy`` (or sell) orders it can fill.
     A trade through a limit by at least ``slippage_ticks`` fills directly; nearer, it first eats the queue ahead
     (never an unknown one). Returns the number of fills; their lots sum to at most ``trade_lots``."""
-    order = np.empty(n, dtype=np.int64)
+    return allocate_trade_into(buy, trade_ticks, trade_lots, slippage_ticks, price_ticks, remaining_lots,
+                               queue_ahead_lots, priority, n, out_index, out_lots, np.empty(n, dtype=np.int64))
+
+
+@kernel
+def allocate_trade_into(
+    buy: bool, trade_ticks: int, trade_lots: int, slippage_ticks: int, price_ticks: NDArray[np.int64],
+    remaining_lots: NDArray[np.int64], queue_ahead_lots: NDArray[np.int64], priority: NDArray[np.int64], n: int,
+    out_index: NDArray[np.int64], out_lots: NDArray[np.int64], order: NDArray[np.int64],
+) -> int:
+    """:func:`allocate_trade_kernel` with its price-time order table given (``order``: at least ``n`` cells), so
+    it allocates nothing."""
     m = price_time_order(buy, trade_ticks, price_ticks, remaining_lots, priority, n, order)
     left = trade_lots
     fills = 0
@@ -90,7 +101,17 @@ def allocate_cross_kernel(
 ) -> int:
     """Share the opposite best level (``crossed_lots`` not yet used, -1 unknown: every crossed order fills in
     full) that came to or through our ``buy`` (or sell) orders. Returns the number of fills."""
-    order = np.empty(n, dtype=np.int64)
+    return allocate_cross_into(buy, opposite_ticks, crossed_lots, price_ticks, remaining_lots, priority, n,
+                               out_index, out_lots, np.empty(n, dtype=np.int64))
+
+
+@kernel
+def allocate_cross_into(
+    buy: bool, opposite_ticks: int, crossed_lots: int, price_ticks: NDArray[np.int64],
+    remaining_lots: NDArray[np.int64], priority: NDArray[np.int64], n: int, out_index: NDArray[np.int64],
+    out_lots: NDArray[np.int64], order: NDArray[np.int64],
+) -> int:
+    """:func:`allocate_cross_kernel` with its price-time order table given (``order``: at least ``n`` cells)."""
     m = price_time_order(buy, opposite_ticks, price_ticks, remaining_lots, priority, n, order)
     left = crossed_lots
     fills = 0

@@ -28,13 +28,14 @@ from thalex_modular.platform.domain.risk_kernel import (
     IC_NOW,
     UNLIMITED_BUDGET,
 )
-from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, _keeps, plan_requests
+from thalex_modular.platform.use_cases.reconcile_diff import _keeps
+from thalex_modular.platform.use_cases.reconcile_kernel import KIND_AMEND, KIND_CANCEL, plan_requests
 from thalex_modular.strategies.as_kernel import quote_kernel
 from thalex_modular.strategies.glft_kernel import glft_quote_kernel
 
 from .engine import submit
 from .inline import inline_kernel
-from .kappa import estimator_kappa, sampler_flush
+from .kappa import estimator_kappa, flush_due, sampler_flush
 from .layout import (
     ERR_QUOTE,
     F_AN_LAST_PRICE,
@@ -101,6 +102,7 @@ from .layout import (
     ST_NONE,
     ST_PENDING,
 )
+from .quote_memo import memo_quote, remember_quote
 from .tracker import position_of
 
 KappaState = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.float64],
@@ -108,8 +110,9 @@ KappaState = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], ND
 """(kp, kd, ko, dist, partials): the kappa sampler's and estimator's arrays."""
 PlanState = tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64],
                   NDArray[np.int64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64], NDArray[np.int64],
-                  NDArray[np.float64]]
-"""(lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book): the plan's inputs and outputs."""
+                  NDArray[np.float64], NDArray[np.int64]]
+"""(lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, work): the plan's inputs, outputs
+and tables."""
 
 
 @kernel
@@ -222,6 +225,14 @@ def _insert_sorted(keys: NDArray[np.int64], n: int, key0: int, key1: int, row: i
 
 
 @kernel
+def _settled(desired: NDArray[np.int64], nq: int, ints: NDArray[np.int64], no: int, grid: NDArray[np.int64],
+             quotes: NDArray[np.int64], free: NDArray[np.int64]) -> bool:
+    """Both sides settled (:func:`_side_settled`), bids first: one call instead of two."""
+    return _side_settled(1, desired, nq, ints, no, grid, quotes, free) and \
+        _side_settled(0, desired, nq, ints, no, grid, quotes, free)
+
+
+@kernel
 def _side_settled(is_buy: int, desired: NDArray[np.int64], nq: int, ints: NDArray[np.int64], no: int,
                   grid: NDArray[np.int64], quotes: NDArray[np.int64], free: NDArray[np.int64]) -> bool:
     """``_diff_side``'s fast path, without its allocations: no order of the side has a request in flight and each
@@ -265,7 +276,7 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     nothing either, and is not run again (``memo_q`` / ``memo_o``). The arrays of the kappa and of the plan come as
     two tuples: a call of more than 30 arguments is compiled as a ``*args`` call, which numba does not inline."""
     kp, kd, ko, dist, partials = kappa_state
-    lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book = plan_state
+    lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, work = plan_state
     if si[S_HAS_TICKER] == 0:
         return 0
     now = si[S_CLOCK]
@@ -274,7 +285,8 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     if pi[P_KAPPA_FIXED] != 0:
         kappa = pf[Q_FIXED_KAPPA]
     else:
-        if si[S_KP_TAIL] > si[S_KP_HEAD] and sampler_flush(si, pi, kp, kd, ko, dist, partials, now):
+        if si[S_KP_TAIL] > si[S_KP_HEAD] and flush_due(si, pi, kp, ko, now) and \
+                sampler_flush(si, pi, kp, kd, ko, dist, partials, now):
             sf[F_KAPPA] = np.nan
         kappa = sf[F_KAPPA]
         if kappa != kappa:
@@ -282,11 +294,16 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
             sf[F_KAPPA] = kappa
     bid = sf[F_TICKER_BID]
     ask = sf[F_TICKER_ASK]
-    if pi[P_MODEL] == 0:
-        nq = quote_kernel(desired, qfp, qip, bid, ask, sf[F_REF], position, sf[F_SIGMA], sf[F_MULT], now, kappa)
-    else:
-        nq = glft_quote_kernel(desired, qfp, qip, bid, ask, sf[F_REF], position, sf[F_SIGMA], sf[F_MULT], now,
-                               kappa)
+    reference = sf[F_REF]
+    sigma = sf[F_SIGMA]
+    multiplier = sf[F_MULT]
+    nq = memo_quote(si, sf, qip, bid, ask, reference, position, sigma, multiplier, kappa)
+    if nq < 0:
+        if pi[P_MODEL] == 0:
+            nq = quote_kernel(desired, qfp, qip, bid, ask, reference, position, sigma, multiplier, now, kappa)
+        else:
+            nq = glft_quote_kernel(desired, qfp, qip, bid, ask, reference, position, sigma, multiplier, now, kappa)
+        remember_quote(si, sf, nq, bid, ask, reference, position, sigma, multiplier, kappa)
     if nq < 0:
         si[S_ERROR] = nq
         return ERR_QUOTE
@@ -299,8 +316,7 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     if si[S_MEMO_VALID] != 0 and _same_rows(desired, nq, memo_q, si[S_MEMO_NQ]) and \
             _same_rows(ints, no, memo_o, si[S_MEMO_NO]):
         return 0
-    if _side_settled(1, desired, nq, ints, no, grid, scratch[0:3], scratch[3:6]) and \
-            _side_settled(0, desired, nq, ints, no, grid, scratch[0:3], scratch[3:6]):
+    if _settled(desired, nq, ints, no, grid, scratch[0:3], scratch[3:6]):
         return 0  # plan_requests would send nothing: both sides take its fast path
     mark = sf[F_TICKER_MARK]
     ctx[C_POSITION] = position
@@ -315,7 +331,8 @@ def requote(si: NDArray[np.int64], sf: NDArray[np.float64], pi: NDArray[np.int64
     ictx[IC_MARK_TS] = si[S_TICKER_TS_LOCAL]
     ictx[IC_MARK_TS_KNOWN] = 1
     ictx[IC_BUDGET] = UNLIMITED_BUDGET
-    counts = plan_requests(desired, nq, ints, floats, no, lim, ilim, grid, ctx, ictx, out, denied, denied_book)
+    counts = plan_requests(desired, nq, ints, floats, no, lim, ilim, grid, ctx, ictx, out, denied, denied_book,
+                           work)
     if counts == 0:
         for r in range(nq):
             for c in range(4):

@@ -18,7 +18,13 @@ import numpy.typing as npt
 
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.risk_kernel import new_context
-from thalex_modular.platform.use_cases.reconcile_kernel import G_AMOUNT_DIVISOR, G_PRICE_DIVISOR, new_grid
+from thalex_modular.platform.use_cases.reconcile_kernel import (
+    G_AMOUNT_DIVISOR,
+    G_PRICE_DIVISOR,
+    WORK_COLUMNS,
+    new_grid,
+    plan_work_rows,
+)
 from thalex_modular.platform.use_cases.sim_session import build_core
 from thalex_modular.strategies.as_kernel import pack_parameters
 from thalex_modular.strategies.glft import GlftConfig
@@ -127,6 +133,7 @@ class FastDriver:
         si[L.S_ENG_NOW] = start_ns
         si[L.S_NEXT_CID] = 100  # ClientOrderIds' first
         si[L.S_NEXT_SAMPLE] = start_ns
+        si[L.S_QMEMO_NQ] = -1
         sf = _f64(L.F_SIZE)
         for cell in (L.F_MID, L.F_MARK, L.F_REF, L.F_TICKER_BID, L.F_TICKER_ASK, L.F_TICKER_MARK, L.F_KAPPA,
                      L.F_BOOK_BID, L.F_BOOK_ASK):
@@ -141,7 +148,7 @@ class FastDriver:
             "oi": _i64(slots, L.OI_COLS), "of": _f64(slots, L.OF_COLS),
             "pq": _i64(256, L.PQ_COLS), "ob": _i64(512, L.OB_COLS),
             "kp": _i64(256, L.K_COLS), "kd": _f64(256), "ko": _i64(512, L.K_COLS),
-            "dist": _f64(scfg.kappa_window_trades), "partials": _f64(L.PARTIALS), "lots": _f64(512),
+            "dist": _f64(scfg.kappa_window_trades), "partials": _f64(2 * L.PARTIALS), "lots": _f64(512),
             "af": analyzer._f.copy(), "ai": analyzer._i.copy(),  # the analyzer's initial state (private: same object)
             "qfp": fp, "qip": ip, "desired": _i64(max_quotes, 4),
             "lim": lim.copy(), "ilim": ilim.copy(), "grid": grid, "ctx": ctx, "ictx": ictx,
@@ -152,7 +159,8 @@ class FastDriver:
             "ri": _i64(1024 if record_requests else 1, L.RI_COLS),
             "rf": _f64(1024 if record_requests else 1, L.RF_COLS),
             "smi": _i64(1024), "smf": _f64(1024, L.SF_COLS),
-            "scratch": _i64(7, max(slots, max_quotes) + 1), "memo_q": _i64(max_quotes, 4), "memo_o": _i64(slots, 6),
+            "scratch": _i64(8, max(slots, max_quotes) + 1), "memo_q": _i64(max_quotes, 4), "memo_o": _i64(slots, 6),
+            "work": _i64(plan_work_rows(max_quotes, slots), WORK_COLUMNS),  # the plan's tables, <= `slots` orders
         }
         self._rng = random.Random(seed)
         self._mid_carry = _NAN  # the mid after the last chunk (trades without a side take the side of it)
@@ -170,7 +178,8 @@ class FastDriver:
         s = self._s
         order = ("si", "sf", "pi", "pf", "oi", "of", "pq", "ob", "kp", "kd", "ko", "dist", "partials", "lots", "af",
                  "ai", "qfp", "qip", "desired", "lim", "ilim", "grid", "ctx", "ictx", "ints", "floats", "row_slot",
-                 "out", "denied", "denied_book", "fi", "ff", "ri", "rf", "smi", "smf", "scratch", "memo_q", "memo_o")
+                 "out", "denied", "denied_book", "fi", "ff", "ri", "rf", "smi", "smf", "scratch", "memo_q", "memo_o",
+                 "work")
         start = 0
         while True:
             code = replay(start, *columns, *(s[name] for name in order))
@@ -227,7 +236,8 @@ class FastDriver:
                 for name in names:
                     s[name] = _grown(s[name])
         if mask & SHORT_SLOTS:
-            s["scratch"] = np.zeros((7, 2 * s["scratch"].shape[1]), dtype=np.int64)  # >= slots, >= quotes
+            s["scratch"] = np.zeros((8, 2 * s["scratch"].shape[1]), dtype=np.int64)  # >= slots, >= quotes
+            s["work"] = _i64(plan_work_rows(self.max_quotes, s["ints"].shape[0]), WORK_COLUMNS)
         needed = int(s["si"][L.S_NEED_SAMPLES])
         while mask & SHORT_SAMPLES and s["smi"].shape[0] < needed:  # a long gap needs many grid points at once
             s["smi"], s["smf"] = _grown(s["smi"]), _grown(s["smf"])

@@ -11,7 +11,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
-from thalex_modular.platform.domain.sim.match_kernel import allocate_cross_kernel, allocate_trade_kernel
 
 from .inline import inline_kernel
 from .layout import (
@@ -39,17 +38,14 @@ from .layout import (
     P_FEED,
     P_MIN_LOTS,
     P_RESPONSE_LAT,
-    P_SLIPPAGE,
     PQ_ARRIVAL,
     PQ_CID,
-    PQ_COLS,
     PQ_KIND,
     PQ_LOTS,
     PQ_SEQ,
     PQ_TICKS,
     R_AMEND,
     R_CANCEL,
-    R_FILL,
     R_INSERT,
     RQ_AMEND,
     RQ_CANCEL,
@@ -58,9 +54,6 @@ from .layout import (
     S_ASK_T,
     S_BID_L,
     S_BID_T,
-    S_CROSS_HAS,
-    S_CROSS_TAKEN,
-    S_CROSS_TICKS,
     S_ENG_NOW,
     S_HAS_ASK,
     S_HAS_BID,
@@ -196,38 +189,36 @@ def _resting_slot(si: NDArray[np.int64], oi: NDArray[np.int64], cid: int) -> int
     return s if s >= 0 and oi[s, OC_RESTING] != 0 else -1
 
 
-@kernel
-def _pop_arrival(si: NDArray[np.int64], pq: NDArray[np.int64], until: int, row: NDArray[np.int64]) -> bool:
-    """Take the earliest (arrival, seq) request that arrived by ``until`` into ``row``."""
-    n = si[S_PQ]
+@inline_kernel
+def _earliest_arrival(si: NDArray[np.int64], pq: NDArray[np.int64], until: int) -> int:
+    """The row of the earliest (arrival, seq) request that arrived by ``until``, or -1."""
     best = -1
-    for k in range(n):
+    for k in range(si[S_PQ]):
         if pq[k, PQ_ARRIVAL] <= until and (best < 0 or pq[k, PQ_ARRIVAL] < pq[best, PQ_ARRIVAL] or (
                 pq[k, PQ_ARRIVAL] == pq[best, PQ_ARRIVAL] and pq[k, PQ_SEQ] < pq[best, PQ_SEQ])):
             best = k
-    if best < 0:
-        return False
-    for c in range(pq.shape[1]):
-        row[c] = pq[best, c]
-        pq[best, c] = pq[n - 1, c]
-    si[S_PQ] = n - 1
-    return True
+    return best
 
 
 @kernel
 def process_arrivals(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                      pq: NDArray[np.int64], until: int) -> None:
     """``SimMatchEngine._process_arrivals``: handle every request that reached the exchange by ``until``."""
-    if si[S_PQ] == 0:
-        return
-    row = np.empty(PQ_COLS, dtype=np.int64)
-    while _pop_arrival(si, pq, until, row):
-        at = row[PQ_ARRIVAL] if row[PQ_ARRIVAL] > si[S_ENG_NOW] else si[S_ENG_NOW]
+    while True:
+        best = _earliest_arrival(si, pq, until)
+        if best < 0:
+            return
+        arrival = pq[best, PQ_ARRIVAL]
+        kind = pq[best, PQ_KIND]
+        cid = pq[best, PQ_CID]
+        ticks = pq[best, PQ_TICKS]
+        lots = pq[best, PQ_LOTS]
+        last = si[S_PQ] - 1  # the request leaves the table: the last row takes its place
+        for c in range(pq.shape[1]):
+            pq[best, c] = pq[last, c]
+        si[S_PQ] = last
+        at = arrival if arrival > si[S_ENG_NOW] else si[S_ENG_NOW]
         si[S_ENG_NOW] = at
-        kind = row[PQ_KIND]
-        cid = row[PQ_CID]
-        ticks = row[PQ_TICKS]
-        lots = row[PQ_LOTS]
         if kind == RQ_INSERT:
             s = find_slot(si, oi, cid)
             if s < 0 or ticks <= 0 or lots < pi[P_MIN_LOTS] or lots <= 0:
@@ -268,141 +259,9 @@ def process_arrivals(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[n
 def start_event(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
                 pq: NDArray[np.int64], now_ns: int) -> None:
     """Bring the exchange to ``now_ns`` (``_start_event`` / ``advance``)."""
-    if si[S_PQ] > 0:
+    if si[S_PQ] > 0 and _earliest_arrival(si, pq, now_ns) >= 0:
         process_arrivals(si, pi, oi, ob, pq, now_ns)
     si[S_ENG_NOW] = now_ns
 
 
-@inline_kernel
-def set_top(si: NDArray[np.int64], oi: NDArray[np.int64], has_bid: bool, bid_ticks: int, bid_lots: int,
-            has_ask: bool, ask_ticks: int, ask_lots: int) -> None:
-    """``_set_top``: the new book (lots -1 unknown); the queue ahead of a resting order never exceeds what is shown
-    at its price (``cap_queue``)."""
-    si[S_HAS_TOP] = 1
-    si[S_HAS_BID] = 1 if has_bid else 0
-    si[S_BID_T] = bid_ticks
-    si[S_BID_L] = bid_lots
-    si[S_HAS_ASK] = 1 if has_ask else 0
-    si[S_ASK_T] = ask_ticks
-    si[S_ASK_L] = ask_lots
-    for s in range(si[S_SLOTS]):
-        if oi[s, OC_RESTING] == 0:
-            continue
-        buy = oi[s, OC_BUY] != 0
-        shown = _join_queue(si, buy, oi[s, OC_TICKS])  # displayed_at: the same rule
-        if shown == UNKNOWN:
-            continue
-        if oi[s, OC_QUEUE] == UNKNOWN or shown < oi[s, OC_QUEUE]:
-            oi[s, OC_QUEUE] = shown
-
-
-@kernel
-def _side_rows(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, slots: NDArray[np.int64],
-               price: NDArray[np.int64], remaining: NDArray[np.int64], ahead: NDArray[np.int64],
-               priority: NDArray[np.int64]) -> int:
-    """The matching kernel's columns of our resting orders on one side."""
-    n = 0
-    for s in range(si[S_SLOTS]):
-        if oi[s, OC_RESTING] != 0 and oi[s, OC_BUY] == buy:
-            slots[n] = s
-            price[n] = oi[s, OC_TICKS]
-            left = oi[s, OC_LOTS] - oi[s, OC_FILLED]
-            remaining[n] = left if left > 0 else 0
-            ahead[n] = oi[s, OC_QUEUE]
-            priority[n] = oi[s, OC_PRIO]
-            n += 1
-    return n
-
-
-@kernel
-def _maker_fill(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64], s: int,
-                lots: int, at: int) -> None:
-    oi[s, OC_FILLED] += lots
-    if oi[s, OC_LOTS] - oi[s, OC_FILLED] <= 0:
-        oi[s, OC_RESTING] = 0
-    _update(si, pi, ob, oi, s, _live_status(oi, s), R_FILL, at, lots)
-
-
-@kernel
-def _reaches(si: NDArray[np.int64], oi: NDArray[np.int64], buy: int, ticks: int) -> bool:
-    """A resting order of ours on one side with lots left that a level or print at ``ticks`` reaches (``_reached``:
-    most events reach none, and skip the matching kernel)."""
-    for s in range(si[S_SLOTS]):
-        if oi[s, OC_RESTING] == 0 or oi[s, OC_BUY] != buy or oi[s, OC_LOTS] <= oi[s, OC_FILLED]:
-            continue
-        if (oi[s, OC_TICKS] >= ticks) if buy != 0 else (oi[s, OC_TICKS] <= ticks):
-            return True
-    return False
-
-
-@inline_kernel
-def fill_crossed(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
-                 scratch: NDArray[np.int64], at: int) -> None:
-    """``_fill_crossed``: resting orders the new opposite best reached fill at their limits, from the part of that
-    level not used before, in price-time priority (``allocate_cross_kernel``). ``scratch``: 7 rows of at least
-    the slots in use."""
-    slots = scratch[0]
-    price = scratch[1]
-    remaining = scratch[2]
-    ahead = scratch[3]
-    priority = scratch[4]
-    out_index = scratch[5]
-    out_lots = scratch[6]
-    for side in range(2):  # our bids, then our asks
-        buy = side == 0
-        has_opp = si[S_HAS_ASK] if buy else si[S_HAS_BID]
-        if has_opp == 0:
-            si[S_CROSS_HAS + side] = 0
-            continue
-        opp_ticks = si[S_ASK_T] if buy else si[S_BID_T]
-        opp_lots = si[S_ASK_L] if buy else si[S_BID_L]
-        if si[S_CROSS_HAS + side] == 0 or si[S_CROSS_TICKS + side] != opp_ticks:
-            si[S_CROSS_TAKEN + side] = 0
-        si[S_CROSS_HAS + side] = 1
-        si[S_CROSS_TICKS + side] = opp_ticks
-        if not _reaches(si, oi, 1 if buy else 0, opp_ticks):
-            continue
-        taken = si[S_CROSS_TAKEN + side]
-        left = UNKNOWN if opp_lots == UNKNOWN else max(0, opp_lots - taken)
-        n = _side_rows(si, oi, 1 if buy else 0, slots, price, remaining, ahead, priority)
-        count = allocate_cross_kernel(buy, opp_ticks, left, price, remaining, priority, n, out_index, out_lots)
-        for k in range(count):
-            lots = out_lots[k]
-            si[S_CROSS_TAKEN + side] += lots
-            if buy:
-                if si[S_ASK_L] != UNKNOWN:
-                    si[S_ASK_L] = max(0, si[S_ASK_L] - lots)
-            elif si[S_BID_L] != UNKNOWN:
-                si[S_BID_L] = max(0, si[S_BID_L] - lots)
-        for k in range(count):
-            _maker_fill(si, pi, oi, ob, slots[out_index[k]], out_lots[k], at)
-
-
-@inline_kernel
-def fill_by_trade(si: NDArray[np.int64], pi: NDArray[np.int64], oi: NDArray[np.int64], ob: NDArray[np.int64],
-                  scratch: NDArray[np.int64], hit_buy: bool, trade_ticks: int, trade_lots: int, at: int) -> None:
-    """``SimMatchEngine.on_trade``'s matching: the print is shared among our orders on the side it hit
-    (``allocate_trade_kernel``: queue ahead first, price-time priority); queue positions advance."""
-    buy = 1 if hit_buy else 0
-    if not _reaches(si, oi, buy, trade_ticks):
-        return
-    slots = scratch[0]
-    price = scratch[1]
-    remaining = scratch[2]
-    ahead = scratch[3]
-    priority = scratch[4]
-    out_index = scratch[5]
-    out_lots = scratch[6]
-    n = _side_rows(si, oi, buy, slots, price, remaining, ahead, priority)
-    count = allocate_trade_kernel(hit_buy, trade_ticks, trade_lots, pi[P_SLIPPAGE], price, remaining, ahead,
-                                  priority, n, out_index, out_lots)
-    for k in range(n):
-        s = slots[k]
-        if oi[s, OC_QUEUE] != UNKNOWN:
-            oi[s, OC_QUEUE] = ahead[k]
-    for k in range(count):
-        _maker_fill(si, pi, oi, ob, slots[out_index[k]], out_lots[k], at)
-
-
-__all__ = ["R_AMEND", "R_CANCEL", "UNKNOWN", "fill_by_trade", "fill_crossed", "find_slot", "process_arrivals",
-           "set_top", "start_event", "submit"]
+__all__ = ["R_AMEND", "R_CANCEL", "UNKNOWN", "find_slot", "process_arrivals", "start_event", "submit"]

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
 
+from .inline import inline_kernel
 from .layout import (
     K_AGGRESSOR,
     K_LOTS,
@@ -22,6 +23,7 @@ from .layout import (
     P_EST_MIN,
     P_EST_WINDOW,
     P_WAIT_NS,
+    PARTIALS,
     Q_K_FALLBACK,
     Q_K_MAX,
     Q_K_MIN,
@@ -81,9 +83,9 @@ def exact_add(partials: NDArray[np.float64], n: int, x: float) -> int:
 
 
 @kernel
-def fsum_of(partials: NDArray[np.float64], n: int) -> float:
-    """``math.fsum(partials[:n])``: CPython's algorithm (re-add, then sum from the top with the half-even fix)."""
-    p = np.empty(n + 1, dtype=np.float64)
+def fsum_of(partials: NDArray[np.float64], n: int, p: NDArray[np.float64]) -> float:
+    """``math.fsum(partials[:n])``: CPython's algorithm (re-add into ``p``, at least ``n + 1`` cells, then sum from
+    the top with the half-even fix)."""
     m = 0
     for k in range(n):
         m = exact_add(p, m, partials[k])
@@ -134,11 +136,33 @@ def estimator_kappa(si: NDArray[np.int64], pi: NDArray[np.int64], pf: NDArray[np
     count = si[S_EST_COUNT]
     if count < pi[P_EST_MIN]:
         return float(pf[Q_K_FALLBACK])
-    total = fsum_of(partials, si[S_EST_NPART])
+    total = fsum_of(partials, si[S_EST_NPART], partials[PARTIALS:])
     if total <= 0.0:
         return float(pf[Q_K_MAX])
     kappa = count / total
     return float(min(max(kappa, pf[Q_K_MIN]), pf[Q_K_MAX]))
+
+
+@inline_kernel
+def flush_due(si: NDArray[np.int64], pi: NDArray[np.int64], kp: NDArray[np.int64], ko: NDArray[np.int64],
+              now_ns: int) -> bool:
+    """Whether :func:`sampler_flush` at ``now_ns`` would do more than advance the sampler's clock (which this
+    does): a print or one of our fills waited long enough, or an emptied queue is to be reset. False means that
+    flush would return False and change nothing else, so it need not be called."""
+    if now_ns > si[S_K_NOW]:
+        si[S_K_NOW] = now_ns
+    now = si[S_K_NOW]
+    wait = pi[P_WAIT_NS]
+    ko_head = si[S_KO_HEAD]
+    kp_head = si[S_KP_HEAD]
+    if ko_head < si[S_KO_TAIL]:
+        if ko[ko_head, K_TS] + wait < now:
+            return True
+    elif ko_head != 0:
+        return True
+    if kp_head < si[S_KP_TAIL]:
+        return bool(kp[kp_head, K_TS] + wait <= now)
+    return kp_head != 0
 
 
 @kernel

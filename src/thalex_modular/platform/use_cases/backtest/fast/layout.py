@@ -66,7 +66,8 @@ S_MEMO_VALID: Final = 56  # the last plan sent nothing: its desired rows and ord
 S_MEMO_NQ: Final = 57
 S_MEMO_NO: Final = 58
 S_RESUME_ADVANCE: Final = 59  # NEED_ROOM came inside the event's advance: resume it there
-S_SIZE: Final = 60
+S_QMEMO_NQ: Final = 60  # the rows the last quote wrote to `desired` from the inputs in F_QMEMO (-1: none)
+S_SIZE: Final = 64
 
 # -- sf: float64 scalars -------------------------------------------------------------------------------------
 F_MID: Final = 0  # the driver's mid (NaN before a book)
@@ -90,7 +91,8 @@ F_REC_CASH: Final = 17
 F_REC_FEES: Final = 18
 F_REC_SPREAD: Final = 19
 F_OFFERED: Final = 20
-F_SIZE: Final = 24
+F_QMEMO: Final = 21  # 7 cells: the last quote's inputs (bid, ask, reference, position, sigma, multiplier, kappa)
+F_SIZE: Final = 28
 
 # -- pi / pf: parameters --------------------------------------------------------------------------------------
 P_FEED: Final = 0
@@ -179,7 +181,8 @@ R_FILL: Final = 3
 # kappa sampler queues: prints [ts, ticks, lots, aggressor] (+ distance in kd), own fills [ts, ticks, lots, aggressor]
 K_TS, K_TICKS, K_LOTS, K_AGGRESSOR = 0, 1, 2, 3
 K_COLS: Final = 4
-PARTIALS: Final = 64  # ExactSum partials (at most ~40 for finite doubles)
+PARTIALS: Final = 64  # ExactSum partials (at most ~40 for finite doubles); the table has twice as many cells:
+# the second half is where the estimate re-adds them (math.fsum), so reading it allocates nothing
 
 # outputs: fills [ts, side, maker] + [price, amount, fee, mid, mid_1s, mid_10s, mid_60s]; requests [ts, kind, side,
 # cid] + [price, amount]; samples [ts] + SAMPLE_DTYPE's float columns

@@ -15,9 +15,10 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.jit import kernel
 
 from ..events import QUOTE
-from .borrow import borrowed
+from .borrow import borrowed, uncounted_kernel
 from .core import analyzer_update, requote
-from .engine import UNKNOWN, fill_by_trade, fill_crossed, set_top, start_event
+from .engine import UNKNOWN, start_event
+from .fills import fill_by_trade, fill_crossed, set_top
 from .inline import inline_kernel
 from .kappa import ask_ticks_of, bid_ticks_of, lots_floor_of, sampler_on_print
 from .layout import (
@@ -92,13 +93,15 @@ def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
         if oi[s, OC_STATUS] == 0 and oi[s, OC_RESTING] == 0:
             continue
         if k != s:
-            oi[k, :] = oi[s, :]
-            of[k, :] = of[s, :]
+            for c in range(oi.shape[1]):
+                oi[k, c] = oi[s, c]
+            for c in range(of.shape[1]):
+                of[k, c] = of[s, c]
         k += 1
     si[S_SLOTS] = k
 
 
-@kernel
+@uncounted_kernel
 def _replay_rows(
     start: int, ts: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8], bp: NDArray[np.float64],
     ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64], mk: NDArray[np.float64],
@@ -112,14 +115,14 @@ def _replay_rows(
     row_slot: NDArray[np.int64], out: NDArray[np.int64], denied: NDArray[np.int64],
     denied_book: NDArray[np.float64], fi: NDArray[np.int64], ff: NDArray[np.float64], ri: NDArray[np.int64],
     rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], scratch: NDArray[np.int64],
-    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
+    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64], work: NDArray[np.int64],
 ) -> int:
     """The loop of :func:`replay` (its steps inlined: no ``borrowed`` in this function, which numba's inlining
-    pass refuses)."""
+    pass refuses). Compiled without reference counting (``uncounted_kernel``): it allocates nothing."""
     feed = pi[P_REPLAY_FEED]
     tick = pf[Q_TICK]
     kappa_state = (kp, kd, ko, dist, partials)
-    plan_state = (lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book)
+    plan_state = (lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, work)
     vtick = pf[Q_VTICK]
     max_quotes = desired.shape[0]
     for r in range(start, ts.shape[0]):
@@ -243,7 +246,7 @@ def replay(
     row_slot: NDArray[np.int64], out: NDArray[np.int64], denied: NDArray[np.int64],
     denied_book: NDArray[np.float64], fi: NDArray[np.int64], ff: NDArray[np.float64], ri: NDArray[np.int64],
     rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], scratch: NDArray[np.int64],
-    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64],
+    memo_q: NDArray[np.int64], memo_o: NDArray[np.int64], work: NDArray[np.int64],
 ) -> int:
     """Replay rows ``start:`` of one chunk (``taker``: each trade's aggressor, +1 / -1, resolved by the caller)."""
     # the loop's arrays without reference counting (borrow.py): the caller holds them for the whole call
@@ -286,6 +289,7 @@ def replay(
     scratch = borrowed(scratch)
     memo_q = borrowed(memo_q)
     memo_o = borrowed(memo_o)
+    work = borrowed(work)
     ts = borrowed(ts)
     kind = borrowed(kind)
     taker = borrowed(taker)
@@ -299,7 +303,7 @@ def replay(
     return _replay_rows(
         start, ts, kind, taker, bp, ba, ap, aa, mk, px, amt, si, sf, pi, pf, oi, of, pq, ob, kp, kd, ko, dist,
         partials, lots, af, ai, qfp, qip, desired, lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out,
-        denied, denied_book, fi, ff, ri, rf, smi, smf, scratch, memo_q, memo_o,
+        denied, denied_book, fi, ff, ri, rf, smi, smf, scratch, memo_q, memo_o, work,
     )
 
 
