@@ -4,6 +4,7 @@ rows read with NaN there (no funding data, not a rate of 0), new snapshots keep 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import asyncpg
 import duckdb
@@ -75,3 +76,32 @@ async def test_migration_7_gives_stored_quotes_no_funding_and_new_ones_theirs(ba
     assert math.isnan(quotes["funding_rate_24h"][0]) and math.isnan(quotes["index_price"][0])
     assert (quotes["funding_rate_24h"][1], quotes["index_price"][1]) == (0.0003, 99_990.0)
     assert quotes["bid_price"].tolist() == [99_999.0, 99_998.0]
+
+
+async def test_migration_7_of_a_large_embedded_store_is_not_refused_by_its_tight_memory_limit(tmp_path: Path) -> None:
+    # Arrange: an embedded store of version 6 with 1.5M quotes, opened with an 8 MB memory limit (adding a column
+    # takes about 17 bytes a row: a month of quotes under the backtests' 64 MB limit failed to open)
+    path = tmp_path / "large.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(MIGRATIONS_TABLE_SQL)
+    for migration in MIGRATIONS[:6]:
+        statements = migration.embedded()
+        if migration.version == 5:
+            statements = statements[:1] + statements[2:]
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_migrations VALUES ($1, $2, 0)", [migration.version, migration.name])
+    con.execute(f"INSERT INTO quotes SELECT '{NAME}', {T0} + i, 0, 99999.0, 1.0, 100001.0, 2.0, 100000.0, "
+                f"{T0} + i + 5, {T0} + i, i FROM range(1500000) t(i)")
+    con.close()
+    store = EmbeddedStorage(path, memory_limit_mb=8)
+    # Act
+    await store.open()
+    try:
+        quotes = await store.read_quotes(NAME, T0, T0 + 10)
+        limit = await store._run(lambda c: c.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    finally:
+        await store.close()
+    # Assert: migrated, and the limit is the configured one again for what follows
+    assert len(quotes) == 10 and math.isnan(quotes["funding_rate_24h"][0])
+    assert limit.replace(" ", "").upper().startswith(("7.", "8")), limit

@@ -194,7 +194,16 @@ class EmbeddedStorage(RangeReads, SessionReads):
                     )
                 return [m.version for m in todo]
 
-            return self._transaction(con, body)
+            # Altering a large table (a month of quotes) takes memory in proportion to its rows (about 17 bytes a row
+            # to add a column), which a tight memory_limit refuses: migrations run with DuckDB's default limit
+            if self.memory_limit_mb is None:
+                return self._transaction(con, body)
+            con.execute("RESET memory_limit")
+            try:
+                return self._transaction(con, body)
+            finally:
+                con.execute("CHECKPOINT")  # the altered table's pages to the file: the limit can be set back
+                con.execute(f"SET memory_limit = '{int(self.memory_limit_mb)}MB'")
 
         return await self._run(apply)
 
