@@ -75,6 +75,7 @@ from thalex_modular.platform.domain.risk_kernel import (
     new_context,
 )
 
+from .flat_cells import flat_cells
 from .order_rows import OrderRows
 from .reconcile_kernel import (
     G_AMOUNT_DIVISOR,
@@ -165,12 +166,12 @@ class OrderReconciler:
         self._limits = risk.limits  # the same arrays for the RiskCheck's life (bind rewrites them in place)
         self._ctx, self._ictx = new_context()
         # flat views of the context: an item store is cheaper than a numpy one
-        self._ctx_cells = memoryview(self._ctx)
-        self._ictx_cells = memoryview(self._ictx)
+        self._ctx_cells = flat_cells(self._ctx)
+        self._ictx_cells = flat_cells(self._ictx)
         self._desired: QuoteArray = new_quote_array(16)
         self._out: NDArray[np.int64] = np.zeros((32, 4), dtype=np.int64)
         # a flat view of the same memory: reading a few cells is cheaper than a numpy slice and tolist()
-        self._out_cells = memoryview(self._out.reshape(-1))
+        self._out_cells = flat_cells(self._out)
         self._denied: NDArray[np.int64] = np.zeros((32, 6), dtype=np.int64)
         self._denied_book: NDArray[np.float64] = np.zeros((32, 2), dtype=np.float64)
         # the plan's tables, for up to len(self._out) desired and order rows: a plan allocates nothing
@@ -290,7 +291,7 @@ class OrderReconciler:
         capacity = rows.count + nq
         if capacity > len(self._out):
             self._out = np.zeros((2 * capacity, 4), dtype=np.int64)
-            self._out_cells = memoryview(self._out.reshape(-1))
+            self._out_cells = flat_cells(self._out)
             self._denied = np.zeros((2 * capacity, 6), dtype=np.int64)
             self._denied_book = np.zeros((2 * capacity, 2), dtype=np.float64)
             self._work = np.zeros((plan_work_rows(2 * capacity, 2 * capacity), WORK_COLUMNS), dtype=np.int64)

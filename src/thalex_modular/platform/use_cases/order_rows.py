@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from thalex_modular.platform.domain.entities import Instrument, Order
 from thalex_modular.platform.domain.enums import OrderStatus, Side
 
+from .flat_cells import flat_cells
 from .reconcile_kernel import ORDER_COLUMNS
 
 __all__ = ["OrderRows"]
@@ -43,8 +44,8 @@ class OrderRows:
         self.ints: NDArray[np.int64] = np.zeros((capacity, ORDER_COLUMNS), dtype=np.int64)
         self.floats: NDArray[np.float64] = np.zeros((capacity, 2), dtype=np.float64)
         # flat views of the same memory: a memoryview item store costs a third of a numpy row assignment
-        self._int_cells = memoryview(self.ints.reshape(-1))
-        self._float_cells = memoryview(self.floats.reshape(-1))
+        self._int_cells = flat_cells(self.ints)
+        self._float_cells = flat_cells(self.floats)
         self.orders: list[Order] = []
         self._slots: dict[int, int] = {}  # client_order_id -> row
         self.count = 0
@@ -120,5 +121,5 @@ class OrderRows:
         floats[: self.count] = self.floats[: self.count]
         self.ints = ints
         self.floats = floats
-        self._int_cells = memoryview(ints.reshape(-1))
-        self._float_cells = memoryview(floats.reshape(-1))
+        self._int_cells = flat_cells(ints)
+        self._float_cells = flat_cells(floats)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from thalex_modular.platform.domain.enums import Side
+from thalex_modular.platform.use_cases.flat_cells import flat_cells
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,7 @@ class LatencyRing:
 
     def __init__(self, capacity: int = 4096) -> None:
         self._values = np.zeros(capacity, dtype=np.int64)
-        self._cells = memoryview(self._values)
+        self._cells = flat_cells(self._values)
         self._next = 0
         self.count = 0
 

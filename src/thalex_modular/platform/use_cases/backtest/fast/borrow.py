@@ -28,7 +28,8 @@ def uncounted_kernel(fn: F) -> F:
         return fn
     from numba import njit
 
-    compiled: Any = njit(cache=True, nogil=True, _nrt=False)(fn)
+    private_options: Any = njit  # `_nrt` is numba's private switch for reference counting; not in its stubs
+    compiled: Any = private_options(cache=True, nogil=True, _nrt=False)(fn)
     return compiled  # type: ignore[no-any-return]
 
 
