@@ -42,7 +42,14 @@ async def _store_at_version_6(backend: Backend) -> Store:
             await conn.close()
         return PostgresStorage(PG_DSN, schema_name=backend.schema)
     backend.path.parent.mkdir(parents=True)
-    con = duckdb.connect(str(backend.path))
+    con = _embedded_at_version_6(backend.path)
+    con.execute(f"INSERT INTO quotes VALUES ({', '.join('?' * 11)})", list(OLD))
+    con.close()
+    return EmbeddedStorage(backend.path)
+
+
+def _embedded_at_version_6(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
     con.execute(MIGRATIONS_TABLE_SQL)
     for migration in MIGRATIONS[:6]:
         statements = migration.embedded()
@@ -51,9 +58,7 @@ async def _store_at_version_6(backend: Backend) -> Store:
         for statement in statements:
             con.execute(statement)
         con.execute("INSERT INTO schema_migrations VALUES ($1, $2, 0)", [migration.version, migration.name])
-    con.execute(f"INSERT INTO quotes VALUES ({', '.join('?' * 11)})", list(OLD))
-    con.close()
-    return EmbeddedStorage(backend.path)
+    return con
 
 
 async def test_migration_7_gives_stored_quotes_no_funding_and_new_ones_theirs(backend: Backend) -> None:
@@ -82,15 +87,7 @@ async def test_migration_7_of_a_large_embedded_store_is_not_refused_by_its_tight
     # Arrange: an embedded store of version 6 with 1.5M quotes, opened with an 8 MB memory limit (adding a column
     # takes about 17 bytes a row: a month of quotes under the backtests' 64 MB limit failed to open)
     path = tmp_path / "large.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(MIGRATIONS_TABLE_SQL)
-    for migration in MIGRATIONS[:6]:
-        statements = migration.embedded()
-        if migration.version == 5:
-            statements = statements[:1] + statements[2:]
-        for statement in statements:
-            con.execute(statement)
-        con.execute("INSERT INTO schema_migrations VALUES ($1, $2, 0)", [migration.version, migration.name])
+    con = _embedded_at_version_6(path)
     con.execute(f"INSERT INTO quotes SELECT '{NAME}', {T0} + i, 0, 99999.0, 1.0, 100001.0, 2.0, 100000.0, "
                 f"{T0} + i + 5, {T0} + i, i FROM range(1500000) t(i)")
     con.close()
