@@ -19,12 +19,7 @@ import msgspec
 
 from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import RunConfig, StrategySettings
-from thalex_modular.deployment.instrument_runtime import (
-    InstrumentRuntime,
-    build_runtime,
-    hold_before_start,
-    service_parts,
-)
+from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime, service_parts
 from thalex_modular.deployment.options_vol_feed import publish_implied_vol
 from thalex_modular.deployment.snapshots import (
     EquityEvent,
@@ -125,9 +120,9 @@ class InstrumentHost:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     def adopt(self, carried: CarriedState) -> None:
-        """Take what the deployment kept of the instrument (before :meth:`start`: a restarted actor): its strategy
-        parameters, its pause or kill switch held from the first quote on, the loss limits used, and the PnL and fees
-        of its earlier sessions, which the reports add to this one's.
+        """Before :meth:`start` (a restarted actor), take what the deployment kept of the instrument: its strategy
+        parameters, its pause or kill switch held from the first quote on (the build applies them), the loss limits
+        used, and the PnL and fees of its earlier sessions, which the reports add to this one's.
 
         Raises:
             pydantic.ValidationError: the kept strategy no longer fits the config model.
@@ -136,11 +131,6 @@ class InstrumentHost:
             settings = StrategySettings.model_validate(carried.strategy)
             self.config = self.config.model_copy(update={"strategy": settings})
         self.carried = carried
-        runtime = self.runtime
-        if runtime is not None:
-            if carried.strategy is not None:
-                self._replace_strategy(runtime)
-            hold_before_start(runtime.service, carried)
 
     def current_carried(self) -> CarriedState:
         """What a successor must be handed now: with a kill switch the service tripped by itself (a limit), which only

@@ -101,8 +101,7 @@ class Controller:
         )
         for name, answer in zip(names, answers, strict=True):
             if isinstance(answer, CarriedState):
-                if answer != CarriedState():
-                    self.book.take_back(name, answer)
+                self.book.take_back(name, answer)
             else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
                 log.warning("%s: its carried state could not be read back (%s)", name, answer)
 
