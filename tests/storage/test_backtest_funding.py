@@ -53,7 +53,7 @@ async def _record(store: Store, spill: Path, *, funding: bool) -> np.ndarray:
     events = np.concatenate(list(tick_history(HISTORY, 4_000)))
     buffer = WriteBuffer(store, spill)
     sink = RecordingSink(buffer, RecordCounts(), TradeSequencer(), TradeSequencer())
-    for ts, kind, side, bp, ba, ap, aa, mk, px, amt, _, _ in events.tolist():
+    for ts, kind, side, bp, ba, ap, aa, mk, px, amt, _, _, _ in events.tolist():
         if kind == QUOTE:
             sink.on_ticker(Ticker(
                 NAME, mk, ts, ts + FEED_NS, best_bid_price=_none_if_nan(bp), best_bid_amount=_none_if_nan(ba),
@@ -153,7 +153,7 @@ def _tardis_files(events: np.ndarray, folder: Path, rate_8h: float) -> list[str]
     8 h) and index every minute from 1 s before the first event."""
     quotes = ["exchange,symbol,timestamp,local_timestamp,ask_amount,ask_price,bid_price,bid_amount"]
     trades = ["exchange,symbol,timestamp,local_timestamp,id,side,price,amount"]
-    for ts, kind, side, bp, ba, ap, aa, _, px, amt, _, _ in events.tolist():
+    for ts, kind, side, bp, ba, ap, aa, _, px, amt, _, _, _ in events.tolist():
         us, local_us = ts // 1_000, ts // 1_000 + 2_000
         if kind == QUOTE:
             quotes.append(f"deribit,{NAME},{us},{local_us},{aa!r},{ap!r},{bp!r},{ba!r}")

@@ -66,13 +66,13 @@ def test_pending_migrations_in_order() -> None:
     assert pending({m.version for m in MIGRATIONS}) == []
 
 
-def _copy_payload(rows: list[tuple[int, float, float, int]]) -> bytes:
-    body = b"".join(struct.pack(">hiqididih", 4, 8, ts, 8, p, 8, a, 2, s) for ts, p, a, s in rows)
+def _copy_payload(rows: list[tuple[int, float, float, int, int]]) -> bytes:
+    body = b"".join(struct.pack(">hiqididihiq", 5, 8, ts, 8, p, 8, a, 2, s, 8, local) for ts, p, a, s, local in rows)
     return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + body + struct.pack(">h", -1)
 
 
 def test_binary_copy_decoder() -> None:
-    rows = [(T0, 37000.5, 0.1, 1), (T0 + 1, 36999.0, 2.5, -1)]
+    rows = [(T0, 37000.5, 0.1, 1, T0 + 5), (T0 + 1, 36999.0, 2.5, -1, T0 + 7)]
     out = decode_binary_copy(_copy_payload(rows), TRADE_DTYPE)
     assert out.dtype == TRADE_DTYPE and out.tolist() == rows
     assert len(decode_binary_copy(_copy_payload([]), TRADE_DTYPE)) == 0

@@ -51,6 +51,7 @@ async def test_trades_round_trip_exact(store: Store) -> None:
     assert got["price"].tolist() == [t.price for t in expected]
     assert got["amount"].tolist() == [t.amount for t in expected]
     assert got["side"].tolist() == [t.side for t in expected]
+    assert got["local_ns"].tolist() == [t.ts_local_ns for t in expected]
     # a range read is [start, end)
     mid = expected[1000].ts_ns
     part = await store.read_trades(NAME, mid, END)
@@ -82,6 +83,7 @@ async def test_other_records_round_trip(store: Store) -> None:
     assert await store.write(records) == 0
     q = (await store.read_quotes(NAME, 0, END))[0]
     assert (q["ts_ns"], q["bid_price"], q["bid_amount"], q["mark_price"]) == (T0, 99_999.5, 1.25, 100_000.0)
+    assert q["local_ns"] == T0 + 5  # our receive time: a backtest replays the quote then
     assert math.isnan(q["ask_price"]) and math.isnan(q["ask_amount"])
     orders = await store.fetch_rows("orders")
     assert orders[0] == tuple(getattr(order, f) for f in order.__struct_fields__)
@@ -129,8 +131,8 @@ async def test_rollup_matches_numpy(store: Store) -> None:
     for name in ("BTC-PERPETUAL", "ETH-PERPETUAL"):
         await assert_bars_match_stored_trades(store, name, min_bars=3)
     # the reference itself, on hand-made trades
-    tiny = np.array([(60_000_000_000, 10.0, 1.0, 1), (60_000_000_001, 12.0, 2.0, -1), (119_999_999_999, 9.0, 1.0, 1),
-                     (120_000_000_000, 11.0, 0.5, 1)], dtype=TRADE_DTYPE)
+    tiny = np.array([(60_000_000_000, 10.0, 1.0, 1, 0), (60_000_000_001, 12.0, 2.0, -1, 0),
+                     (119_999_999_999, 9.0, 1.0, 1, 0), (120_000_000_000, 11.0, 0.5, 1, 0)], dtype=TRADE_DTYPE)
     ref = ohlcv_from_trades(tiny)
     assert ref.tolist() == [(60_000_000_000, 10.0, 12.0, 9.0, 9.0, 4.0, 3), (120_000_000_000, 11.0, 11.0, 11.0, 11.0,
                                                                              0.5, 1)]

@@ -109,8 +109,9 @@ async def test_quotes_import_and_export_csv(backend: Backend, tmp_path: Path,
     assert await cli(["data", "export", "--kind", "quotes", "--out", str(out), *backend.cli_args()]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == ("instrument_name,ts_ns,bid_price,bid_amount,ask_price,ask_amount,mark_price,funding_rate_24h,"
-                        "index_price")
-    assert lines[1] == "BTC-PERPETUAL,1700000000000000000,37000.0,2.5,37001.0,1.5,nan,nan,nan"
+                        "index_price,local_ns")
+    # Tardis's local_timestamp is our receive time: a backtest replays the quote then
+    assert lines[1] == "BTC-PERPETUAL,1700000000000000000,37000.0,2.5,37001.0,1.5,nan,nan,nan,1700000000000100000"
     assert lines[2].startswith("BTC-PERPETUAL,1700000000000000000,37000.0,2.0,nan,nan")
     assert len(lines) == 3
 

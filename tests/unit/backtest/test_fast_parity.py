@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from thalex_modular.platform.domain.sim.config import SimMatchConfig
-from thalex_modular.platform.domain.storage import ohlcv_from_trades
+from thalex_modular.platform.domain.storage import QUOTE_DTYPE, TRADE_DTYPE, ohlcv_from_trades
 from thalex_modular.platform.use_cases.backtest import (
     BacktestConfig,
     BacktestResult,
@@ -20,7 +20,7 @@ from thalex_modular.platform.use_cases.backtest import (
     bar_events,
     run_backtest,
 )
-from thalex_modular.platform.use_cases.backtest.events import QUOTE, TRADE
+from thalex_modular.platform.use_cases.backtest.events import QUOTE, TRADE, tick_events
 from thalex_modular.platform.use_cases.backtest.reference import AMEND, CANCEL, INSERT
 from thalex_modular.platform.use_cases.backtest.synthetic import TickHistoryConfig, tick_history
 from thalex_modular.platform.use_cases.sim_session import CoreParameters
@@ -154,6 +154,51 @@ def test_edge_cases_of_real_data_and_any_chunking_give_the_same_run() -> None:
     assert reference.metrics.fills > 10 and reference.metrics.denials > 0 and reference.metrics.funding_usd != 0.0
     _assert_same(reference, fast)
     _assert_same(reference, fast_in_one)
+
+
+def _received(events: np.ndarray, seed: int) -> np.ndarray:
+    """``events`` as a recording has them: quotes reach us 20-150 ms after their exchange time (a throttled ticker
+    channel), trades 1-20 ms after, each channel in its own order, so receive order is not exchange order; 2 % of the
+    rows without a plausible receive time (before the exchange's or over 1 s after it); merged in receive order."""
+    rng = np.random.default_rng(seed)
+    is_quote = events["kind"] == QUOTE
+    delay = np.where(is_quote, rng.integers(20, 150, len(events)), rng.integers(1, 20, len(events))) * 1_000_000
+    received = events["ts_ns"] + delay
+    channels = []
+    for rows, dtype in ((is_quote, QUOTE_DTYPE), (~is_quote, TRADE_DTYPE)):
+        table = np.zeros(int(rows.sum()), dtype=dtype)
+        for name in dtype.names or ():
+            table[name] = events[rows][name] if name != "local_ns" else np.maximum.accumulate(received[rows])
+        clock_errors = rng.random(len(table))
+        table["local_ns"][clock_errors < 0.01] = table["ts_ns"][clock_errors < 0.01] - 5_000_000
+        table["local_ns"][clock_errors > 0.99] = table["ts_ns"][clock_errors > 0.99] + 2 * 10**9
+        channels.append(table)
+    return tick_events(*channels)
+
+
+def test_recorded_receive_times_give_the_same_run_and_are_replayed() -> None:
+    # Arrange: events received out of exchange order, some without a receive time, replayed in chunks
+    events = _received(next(tick_history(VOLATILE, 8_000, 8_000)), seed=2)
+    reordered = int((np.diff(events["ts_ns"]) < 0).sum())
+    chunks = np.array_split(events, 5)
+    config = _config(chunks, dataclasses.replace(P, gamma=0.005, level_amounts=(0.01, 0.02)))
+    # Act
+    reference, fast = _both(config, chunks, seed=4)
+    on_exchange_time = run_backtest(config, [np.sort(_without_receive_times(events), order="ts_ns", kind="stable")],
+                                    4, record_requests=True, driver="fast")
+    # Assert: both drivers agree, and the recorded clock changed the run (not exchange time + the feed delay)
+    assert reordered > 100 and reference.metrics.fills > 10
+    _assert_same(reference, fast)
+    first_quote_seen = int(events["local_ns"][(events["kind"] == QUOTE) & (events["local_ns"] > 0)][0])
+    assert int(reference.requests["ts_ns"][0]) >= first_quote_seen
+    assert len(on_exchange_time.requests) != len(reference.requests) or \
+        (on_exchange_time.requests["ts_ns"] != reference.requests["ts_ns"]).any()
+
+
+def _without_receive_times(events: np.ndarray) -> np.ndarray:
+    plain = events.copy()
+    plain["local_ns"] = 0
+    return plain
 
 
 def test_bar_mode_gives_the_same_run() -> None:

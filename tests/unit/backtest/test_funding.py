@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from thalex_modular.platform.use_cases.backtest import funding
-from thalex_modular.platform.use_cases.backtest.events import EVENT_DTYPE, QUOTE, TRADE
+from thalex_modular.platform.use_cases.backtest.events import EVENT_DTYPE, QUOTE, TRADE, seen_times
 from thalex_modular.platform.use_cases.backtest.funding import DAY_NS, FundingLedger, funding_note
 from twins import pure
 
@@ -29,6 +29,10 @@ def _events(rows: list[tuple[int, int, float, float]]) -> np.ndarray:
         out[i]["funding_rate_24h"] = rate
         out[i]["index_price"] = index
     return out
+
+
+def _seen(events: np.ndarray, feed_ns: int) -> np.ndarray:
+    return seen_times(events, feed_ns, np.iinfo(np.int64).min)
 
 
 NAN = math.nan
@@ -58,10 +62,10 @@ def _expected() -> float:
 
 def test_the_ledger_books_the_emulators_formula_on_the_position_between_fills() -> None:
     # Arrange
-    ledger = FundingLedger(perpetual=True, feed_latency_ns=FEED)
+    ledger = FundingLedger(perpetual=True)
     samples = np.array([T0 + 600 * S + FEED, T0 + 1_200 * S + FEED, T0 + 10_000 * S], dtype=np.int64)
     # Act
-    ledger.book(EVENTS, FILL_NS, FILL_AMOUNT, samples)
+    ledger.book(EVENTS, _seen(EVENTS, FEED), FILL_NS, FILL_AMOUNT, samples)
     # Assert
     assert ledger.updates == 2
     assert ledger.funding_usd() == pytest.approx(_expected(), rel=1e-12)
@@ -72,14 +76,14 @@ def test_the_ledger_books_the_emulators_formula_on_the_position_between_fills() 
 
 def test_any_chunking_books_the_same_funding_bit_for_bit() -> None:
     # Arrange: the same history in one chunk and in three (fills and samples booked with the chunk replaying them)
-    one = FundingLedger(perpetual=True, feed_latency_ns=FEED)
-    three = FundingLedger(perpetual=True, feed_latency_ns=FEED)
+    one = FundingLedger(perpetual=True)
+    three = FundingLedger(perpetual=True)
     samples = np.array([T0 + k * 700 * S for k in range(1, 15)], dtype=np.int64)
     # Act
-    one.book(EVENTS, FILL_NS, FILL_AMOUNT, samples)
+    one.book(EVENTS, _seen(EVENTS, FEED), FILL_NS, FILL_AMOUNT, samples)
     for rows, fills, sampled in ((slice(0, 2), slice(0, 1), slice(0, 1)), (slice(2, 4), slice(1, 2), slice(1, 5)),
                                  (slice(4, 6), slice(2, 3), slice(5, 14))):
-        three.book(EVENTS[rows], FILL_NS[fills], FILL_AMOUNT[fills], samples[sampled])
+        three.book(EVENTS[rows], _seen(EVENTS, FEED)[rows], FILL_NS[fills], FILL_AMOUNT[fills], samples[sampled])
     # Assert
     assert three.funding_usd() == one.funding_usd()
     assert three.sample_funding_usd().tobytes() == one.sample_funding_usd().tobytes()
@@ -87,22 +91,22 @@ def test_any_chunking_books_the_same_funding_bit_for_bit() -> None:
 
 def test_nothing_accrues_before_a_rate_nor_off_a_perpetual_nor_without_data() -> None:
     # Arrange: a position from the start, the first rate only at 1 h
-    late = FundingLedger(perpetual=True, feed_latency_ns=0)
-    future = FundingLedger(perpetual=False, feed_latency_ns=0)
-    blank = FundingLedger(perpetual=True, feed_latency_ns=0)
+    late = FundingLedger(perpetual=True)
+    future = FundingLedger(perpetual=False)
+    blank = FundingLedger(perpetual=True)
     fills = (np.array([T0], dtype=np.int64), np.array([-1.0]))
     no_samples = np.zeros(0, dtype=np.int64)
     # Act
-    late.book(EVENTS[3:], *fills, no_samples)
-    future.book(EVENTS, *fills, no_samples)
+    late.book(EVENTS[3:], _seen(EVENTS[3:], 0), *fills, no_samples)
+    future.book(EVENTS, _seen(EVENTS, 0), *fills, no_samples)
     blank_events = EVENTS.copy()
     blank_events["funding_rate_24h"] = np.nan
-    blank.book(blank_events, *fills, no_samples)
+    blank.book(blank_events, _seen(blank_events, 0), *fills, no_samples)
     # Assert: short 1 from 1 h (a rate of -2 %: the short pays) to the end
     assert late.funding_usd() == pytest.approx(1.0 * -0.02 * 101_000.0 * 7_200 * S / DAY_NS, rel=1e-12)
     assert (future.funding_usd(), future.updates) == (0.0, 0)
     assert (blank.funding_usd(), blank.updates) == (0.0, 0)
-    assert FundingLedger(True, 0).funding_usd() == 0.0  # nothing replayed
+    assert FundingLedger(True).funding_usd() == 0.0  # nothing replayed
 
 
 def test_the_note_says_what_funding_rests_on() -> None:
@@ -128,7 +132,7 @@ def test_the_kernel_equals_its_pure_python_twin() -> None:
     for fn in (funding.accrue, twin):
         sti, stf = np.zeros(3, dtype=np.int64), np.zeros(4)
         out = np.zeros(len(sample_ns))
-        fn(sti, stf, FEED, event_ns, rate, index, fill_ns, amount, sample_ns, out)
+        fn(sti, stf, event_ns + FEED, rate, index, fill_ns, amount, sample_ns, out)
         results.append((sti.tobytes(), stf.tobytes(), out.tobytes()))
     # Assert
     assert results[0] == results[1]

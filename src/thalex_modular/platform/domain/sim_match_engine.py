@@ -40,8 +40,8 @@ from .sim.sim_order import SimOrder
 from .sim.validation import check_amount, check_insert, check_price
 
 _BPS = 1e-4  # one basis point as a fraction
-_FEED_SAMPLE_MAX_NS = 1_000_000_000  # a trade stamped more than 1 s (or less than 0) before we saw it is not a sample
-_FEED_EWMA_SHIFT = 4  # the measured feed delay moves 1/16 of the way to each new sample
+FEED_SAMPLE_MAX_NS = 1_000_000_000  # a trade stamped more than 1 s (or less than 0) before we saw it is not a sample
+FEED_EWMA_SHIFT = 4  # the measured feed delay moves 1/16 of the way to each new sample
 
 
 class SimMatchEngine:
@@ -315,10 +315,10 @@ class SimMatchEngine:
         return now
 
     def _measure_feed(self, delay_ns: int) -> None:
-        if 0 <= delay_ns <= _FEED_SAMPLE_MAX_NS:
+        if 0 <= delay_ns <= FEED_SAMPLE_MAX_NS:
             measured = self._measured_feed_ns
             self._measured_feed_ns = (
-                delay_ns if measured is None else measured + ((delay_ns - measured) >> _FEED_EWMA_SHIFT)
+                delay_ns if measured is None else measured + ((delay_ns - measured) >> FEED_EWMA_SHIFT)
             )
 
     def _set_top(

@@ -28,12 +28,15 @@ NANOS_PER_MINUTE: Final = 60_000_000_000
 
 # -- Columnar dtypes returned by range reads ----------------------------------------------------------
 
-#: Tick-by-tick trades: exchange time (ns), price (USD), amount (underlying), taker side (+1/-1/0).
-TRADE_DTYPE: Final = np.dtype([("ts_ns", "i8"), ("price", "f8"), ("amount", "f8"), ("side", "i1")])
+#: Tick-by-tick trades: exchange time (ns), price (USD), amount (underlying), taker side (+1/-1/0), our receive
+#: time (ns; ``local_ns``).
+TRADE_DTYPE: Final = np.dtype(
+    [("ts_ns", "i8"), ("price", "f8"), ("amount", "f8"), ("side", "i1"), ("local_ns", "i8")]
+)
 
 #: Top-of-book snapshots; NaN where a side is empty or the mark is unknown. ``funding_rate_24h`` (a perpetual's
 #: funding rate per 24 h as a fraction of the index, positive: longs pay) and ``index_price`` (USD): NaN when the
-#: snapshot carries none (other instruments, rows from before migration 7).
+#: snapshot carries none (other instruments, rows from before migration 7). ``local_ns``: our receive time (ns).
 QUOTE_DTYPE: Final = np.dtype(
     [
         ("ts_ns", "i8"),
@@ -44,6 +47,7 @@ QUOTE_DTYPE: Final = np.dtype(
         ("mark_price", "f8"),
         ("funding_rate_24h", "f8"),
         ("index_price", "f8"),
+        ("local_ns", "i8"),
     ]
 )
 

@@ -221,8 +221,8 @@ UPSERT_BARS_SQL: Final = (
 # -- Reads (identical on both stores; ohlcv_1m is a table or a continuous aggregate) --------------------
 
 READ_TRADES_SQL: Final = (
-    "SELECT ts_ns, price, amount, side FROM trades WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 "
-    "ORDER BY ts_ns, seq"
+    "SELECT ts_ns, price, amount, side, ts_local_ns AS local_ns FROM trades "
+    "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 ORDER BY ts_ns, seq"
 )
 _QUOTE_VALUES: Final = ", ".join(
     f"coalesce({c}, {_NAN}) AS {c}"
@@ -230,13 +230,13 @@ _QUOTE_VALUES: Final = ", ".join(
 )
 #: Quotes by the exchange clock: ``ts_ns`` is the exchange time of every row that has one (the key index serves it).
 READ_QUOTES_SQL: Final = (
-    f"SELECT ts_ns, {_QUOTE_VALUES} FROM quotes "
+    f"SELECT ts_ns, {_QUOTE_VALUES}, ts_local_ns AS local_ns FROM quotes "
     "WHERE instrument_name = $1 AND ts_ns >= $2 AND ts_ns < $3 AND ts_exchange_ns IS NOT NULL "
     "ORDER BY ts_ns, seq, snapshot_id"
 )
 #: Quotes by our receive clock, every row (no index on it: the instrument's rows are scanned).
 READ_QUOTES_LOCAL_SQL: Final = (
-    f"SELECT ts_local_ns AS ts_ns, {_QUOTE_VALUES} FROM quotes "
+    f"SELECT ts_local_ns AS ts_ns, {_QUOTE_VALUES}, ts_local_ns AS local_ns FROM quotes "
     "WHERE instrument_name = $1 AND ts_local_ns >= $2 AND ts_local_ns < $3 ORDER BY ts_local_ns, seq, snapshot_id"
 )
 #: Feed delays of quotes that carry both clocks (receive time - exchange time, ns), oldest first, at most 10,000.

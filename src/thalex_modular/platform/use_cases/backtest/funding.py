@@ -6,7 +6,7 @@ long position pays and short position earns"), quoted per 24 h as a fraction of 
 * over ``dt`` ns a position of ``amount`` underlying units accrues ``-amount x funding_rate x index x dt / 1 day``
   USD: a long pays and a short earns when the rate is positive;
 * the rate and index of an interval are those in force at its start: the last ones the replay has seen (a quote
-  carrying both, on our clock: exchange time + the replay's feed delay); before the first nothing accrues;
+  carrying both, at the time the replay saw it: ``events.seen_times``); before the first nothing accrues;
 * intervals end where the position changes (each of our fills, at the time it reached us, as the recorder books
   it) or a new rate or index arrives; the replay's funding ends at its last event;
 * no settlement step: the emulator's 08:00 UTC settlement moves funding from unrealised to realised PnL, which
@@ -62,12 +62,12 @@ def _observation(rate: float, index: float) -> bool:
 
 @kernel
 def accrue(
-    sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], feed_ns: int, event_ns: npt.NDArray[np.int64],
+    sti: npt.NDArray[np.int64], stf: npt.NDArray[np.float64], seen_ns: npt.NDArray[np.int64],
     rate_24h: npt.NDArray[np.float64], index_usd: npt.NDArray[np.float64], fill_ns: npt.NDArray[np.int64],
     fill_amount: npt.NDArray[np.float64], sample_ns: npt.NDArray[np.int64], sample_funding: npt.NDArray[np.float64],
 ) -> None:
-    """Book funding up to the last breakpoint of one chunk. Breakpoints: the events (``event_ns`` exchange time,
-    seen ``feed_ns`` later) whose ``rate_24h`` and ``index_usd`` are an observation (others are passed over), and
+    """Book funding up to the last breakpoint of one chunk. Breakpoints: the events (seen at ``seen_ns``) whose
+    ``rate_24h`` and ``index_usd`` are an observation (others are passed over), and
     the fills (``fill_ns``, signed ``fill_amount``: + bought), each in time order. ``sample_funding`` gets the funding
     booked up to each ``sample_ns`` (in time order, none before the last breakpoint of an earlier call). At equal
     times a sample is valued first, then updates before fills (the order changes no figure: the interval between
@@ -75,13 +75,13 @@ def accrue(
     i = 0
     j = 0
     k = 0
-    n_events = event_ns.shape[0]
+    n_events = seen_ns.shape[0]
     n_fills = fill_ns.shape[0]
     n_samples = sample_ns.shape[0]
     while True:
         while i < n_events and not _observation(rate_24h[i], index_usd[i]):
             i += 1
-        t_update = event_ns[i] + feed_ns if i < n_events else _NEVER
+        t_update = seen_ns[i] if i < n_events else _NEVER
         t_fill = fill_ns[j] if j < n_fills else _NEVER
         t_next = min(t_update, t_fill)
         while k < n_samples and sample_ns[k] <= t_next:
@@ -107,31 +107,29 @@ class FundingLedger:
     """Funding of one replay, fed chunk by chunk with :meth:`book`, read with :meth:`funding_usd`.
 
     ``perpetual``: whether the instrument pays funding at all (a future's or an option's data is ignored).
-    ``feed_latency_ns``: the replay's feed delay (events are seen that long after their exchange time).
     """
 
-    def __init__(self, perpetual: bool, feed_latency_ns: int) -> None:
+    def __init__(self, perpetual: bool) -> None:
         self.perpetual = perpetual
-        self.feed_latency_ns = feed_latency_ns
         self._sti = np.zeros(3, dtype=np.int64)
         self._stf = np.zeros(4, dtype=np.float64)
         self._sample_funding = array("d")
         self._end_ns: int | None = None
 
-    def book(self, chunk: npt.NDArray[np.void], fill_ns: npt.NDArray[np.int64],
+    def book(self, chunk: npt.NDArray[np.void], seen_ns: npt.NDArray[np.int64], fill_ns: npt.NDArray[np.int64],
              fill_amount: npt.NDArray[np.float64], sample_ns: npt.NDArray[np.int64]) -> None:
-        """One replayed chunk (``EVENT_DTYPE``), the fills booked while replaying it (time reached us, signed
-        amount) and the samples taken then (grid times)."""
+        """One replayed chunk (``EVENT_DTYPE``) and when each of its events was seen, the fills booked while
+        replaying it (time reached us, signed amount) and the samples taken then (grid times)."""
         if not len(chunk):
             return
         rows = chunk if self.perpetual else chunk[:0]  # a future's or an option's funding data is ignored
         out = np.zeros(len(sample_ns), dtype=np.float64)
-        accrue(self._sti, self._stf, self.feed_latency_ns, rows["ts_ns"], rows["funding_rate_24h"],
-               rows["index_price"], np.ascontiguousarray(fill_ns, dtype=np.int64),
+        accrue(self._sti, self._stf, seen_ns[: len(rows)], rows["funding_rate_24h"], rows["index_price"],
+               np.ascontiguousarray(fill_ns, dtype=np.int64),
                np.ascontiguousarray(fill_amount, dtype=np.float64), np.ascontiguousarray(sample_ns, dtype=np.int64),
                out)
         self._sample_funding.extend(out.tolist())
-        self._end_ns = int(chunk["ts_ns"][-1]) + self.feed_latency_ns
+        self._end_ns = int(seen_ns[-1])
 
     @property
     def updates(self) -> int:

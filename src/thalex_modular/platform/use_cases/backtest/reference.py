@@ -1,15 +1,15 @@
 """The reference driver: history replayed through SimSession, i.e. the objects shadow mode runs (QuotingCore,
 StateTracker, RiskCheck, OrderReconciler, SimMatchEngine) on a simulated clock with the latency model.
 
-Each event of the exchange clock is seen ``feed_latency_ns`` later on ours (the clock the session runs on); the
-simulator's feed leg is that delay or the configured one, whichever is larger (:func:`simulated_feed_leg_ns`).
+Each event is seen (the clock the session runs on) when it was received, where the data has a receive time, else
+``feed_latency_ns`` after its exchange time (``events.seen_times``). The simulator is shadow mode's: its feed leg is
+the configured one, or the delay it measures on the public trades' two stamps when larger.
 Deterministic for a seed: the only random choice is the aggressor of a trade the data gives no side for and that
 printed exactly at the mid (others take the side of the mid they are on).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from typing import Final
@@ -44,13 +44,6 @@ def _amount_or_none(price: float | None, amount: float) -> float | None:
     return amount if price is not None and amount >= 0.0 else None
 
 
-def simulated_feed_leg_ns(config: BacktestConfig, replay_feed_ns: int) -> int:
-    """The simulator's feed leg when events are seen ``replay_feed_ns`` after they happened: the configured leg is
-    a floor, as in shadow mode (SimMatchEngine uses a measured feed delay only when it is larger), so a recorded
-    shadow session replays with the latencies it ran with."""
-    return max(config.sim.feed_latency_ns, replay_feed_ns)
-
-
 class ReferenceDriver:
     """Replays ``EVENT_DTYPE`` chunks through a :class:`SimSession`; :attr:`recorder` holds what it saw, and
     with ``record_requests`` every request sent."""
@@ -61,9 +54,8 @@ class ReferenceDriver:
         self.record_requests = record_requests
         self.feed_latency_ns = config.sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
         history = config.history
-        sim = dataclasses.replace(config.sim, feed_latency_ns=simulated_feed_leg_ns(config, self.feed_latency_ns))
         self.session: SimSession = build_sim_session(
-            config.instrument, history.start_ns, config.params, sim,
+            config.instrument, history.start_ns, config.params, config.sim,
             on_booked=self._on_booked, on_request=self._on_request,
         )
         self.session.core.warm_up()  # compile (or load) the kernels now, not inside the timed replay
@@ -79,11 +71,12 @@ class ReferenceDriver:
         self.request_counts = [0, 0, 0]  # inserts, amends, cancels
         self._requests = typed_columns(REQUEST_DTYPE)
 
-    def replay(self, chunk: npt.NDArray[np.void]) -> None:
-        """Feed one chunk of events, in order."""
-        session, recorder, name, feed = self.session, self.recorder, self._name, self.feed_latency_ns
-        for ts, kind, side, bp, ba, ap, aa, mk, px, amt, _, _ in chunk.tolist():  # funding: runner.py
-            now = ts + feed
+    def replay(self, chunk: npt.NDArray[np.void], seen_ns: npt.NDArray[np.int64]) -> None:
+        """Feed one chunk of events, in order, each at the time it is seen (``events.seen_times``)."""
+        session, recorder, name = self.session, self.recorder, self._name
+        rows = chunk[["ts_ns", "kind", "side", "bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price",
+                      "price", "amount"]].tolist()  # funding: runner.py
+        for (ts, kind, side, bp, ba, ap, aa, mk, px, amt), now in zip(rows, seen_ns.tolist(), strict=True):
             if recorder.due(now):
                 self._sample(now)
             recorder.observe(now, self.mid)

@@ -15,6 +15,7 @@ from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage
 
 from .config import BacktestConfig
+from .events import seen_times
 from .funding import FundingLedger, funding_note
 from .metrics import compute_metrics
 from .reference import INSERT, ReferenceDriver
@@ -52,7 +53,8 @@ class BacktestRun:
             raise InvalidValue(f"driver must be one of {DRIVERS}, was {driver!r}")
         self.driver_name = driver
         self.perpetual = config.instrument.kind is InstrumentKind.PERPETUAL
-        self.funding = FundingLedger(self.perpetual, self.driver.feed_latency_ns)
+        self.funding = FundingLedger(self.perpetual)
+        self._seen_ns = np.iinfo(np.int64).min  # the replay's clock: when the last event was seen
         self.replay_s = 0.0
         self.first_ns: int | None = None
         self.last_ns = config.history.start_ns
@@ -64,12 +66,14 @@ class BacktestRun:
             self.first_ns = int(chunk["ts_ns"][0])
         started = time.perf_counter()
         d = self.driver
+        seen = seen_times(chunk, d.feed_latency_ns, self._seen_ns)
+        self._seen_ns = int(seen[-1])
         fills_before, samples_before = d.fill_count, d.sample_count
-        d.replay(chunk)
+        d.replay(chunk, seen)
         fill_ns, fill_amount = d.fill_flows(fills_before)
-        self.funding.book(chunk, fill_ns, fill_amount, d.sample_times(samples_before))
+        self.funding.book(chunk, seen, fill_ns, fill_amount, d.sample_times(samples_before))
         self.replay_s += time.perf_counter() - started
-        self.last_ns = int(chunk["ts_ns"][-1])
+        self.last_ns = max(self.last_ns, int(chunk["ts_ns"].max()))
 
     def finish(self, read_s: float = 0.0) -> BacktestResult:
         d = self.driver

@@ -17,13 +17,11 @@ import numpy.typing as npt
 from thalex_modular.platform.domain.errors import DomainError, InvalidValue
 from thalex_modular.platform.domain.storage import Storage
 
-from .events import bar_events, tick_events
+from .events import MAX_FEED_DELAY_NS, bar_events, tick_events
 
 Mode = Literal["tick", "bar"]
 MODES: Final = ("tick", "bar")
 NANOS_PER_SECOND: Final = 1_000_000_000
-#: Feed delays outside [0, 1 s] are clock errors, not latency (the simulator's own measurement uses the same bound).
-MAX_FEED_DELAY_NS: Final = NANOS_PER_SECOND
 
 
 class NoHistory(DomainError):

@@ -58,6 +58,7 @@ def tick_history(config: TickHistoryConfig, events: int, chunk_events: int = 250
         out = np.empty(n, dtype=EVENT_DTYPE)
         gaps = np.maximum(1, (rng.exponential(config.mean_gap_ms * 1e6, n)).astype(np.int64))
         out["ts_ns"] = ts + np.cumsum(gaps)
+        out["local_ns"] = 0  # no receive times: the replay sees each event its feed delay after it
         is_trade = rng.random(n) < config.trade_share
         steps = np.where(rng.random(n) < config.move_probability, rng.choice((-1, 1), n), 0)
         steps[is_trade] = 0
@@ -97,7 +98,7 @@ def history_records(
     a snapshot without one is filed)."""
     out: list[QuoteRecord | TradeRecord] = []
     delay = feed_latency_ns or 0
-    for i, (ts, kind, side, bp, ba, ap, aa, mk, px, amt, rate, index) in enumerate(events.tolist()):
+    for i, (ts, kind, side, bp, ba, ap, aa, mk, px, amt, rate, index, _) in enumerate(events.tolist()):
         if kind == QUOTE:
             exchange = ts if feed_latency_ns is not None else None
             filed = ts if exchange is not None else ts + delay

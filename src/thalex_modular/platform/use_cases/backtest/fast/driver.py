@@ -33,7 +33,7 @@ from thalex_modular.strategies.glft_kernel import pack_glft_parameters
 from ..config import BacktestConfig
 from ..events import QUOTE, TRADE
 from ..recorder import FILL_DTYPE, SAMPLE_DTYPE, sample_interval_for
-from ..reference import REQUEST_DTYPE, simulated_feed_leg_ns
+from ..reference import REQUEST_DTYPE
 from . import layout as L
 from .loop import replay
 from .room import (
@@ -76,7 +76,6 @@ class FastDriver:
         inst = config.instrument
         sim = config.sim
         self.feed_latency_ns = sim.feed_latency_ns if feed_latency_ns is None else feed_latency_ns
-        sim = dataclasses.replace(sim, feed_latency_ns=simulated_feed_leg_ns(config, self.feed_latency_ns))
         if not (inst.price_divisor and inst.amount_divisor):
             raise InvalidValue(f"the fast driver needs a decimal tick and volume tick, {inst.instrument_name} has "
                                f"{inst.tick_size} / {inst.volume_tick_size}: use driver='reference'")
@@ -101,7 +100,6 @@ class FastDriver:
 
         pi = _i64(L.P_SIZE)
         pi[L.P_FEED] = sim.feed_latency_ns
-        pi[L.P_REPLAY_FEED] = self.feed_latency_ns
         pi[L.P_ENTRY_LAT] = sim.order_entry_latency_ns
         pi[L.P_CANCEL_LAT] = sim.cancel_latency_ns
         pi[L.P_RESPONSE_LAT] = sim.response_latency_ns
@@ -134,6 +132,7 @@ class FastDriver:
         si[L.S_NEXT_CID] = 100  # ClientOrderIds' first
         si[L.S_NEXT_SAMPLE] = start_ns
         si[L.S_QMEMO_NQ] = -1
+        si[L.S_FEED_MEASURED] = -1
         sf = _f64(L.F_SIZE)
         for cell in (L.F_MID, L.F_MARK, L.F_REF, L.F_TICKER_BID, L.F_TICKER_ASK, L.F_TICKER_MARK, L.F_KAPPA,
                      L.F_BOOK_BID, L.F_BOOK_ASK):
@@ -167,14 +166,15 @@ class FastDriver:
 
     # -- the replay -------------------------------------------------------------------------------------------
 
-    def replay(self, chunk: npt.NDArray[np.void]) -> None:
-        """Feed one chunk of events, in order."""
+    def replay(self, chunk: npt.NDArray[np.void], seen_ns: npt.NDArray[np.int64]) -> None:
+        """Feed one chunk of events, in order, each at the time it is seen (``events.seen_times``)."""
         if not len(chunk):
             return
         columns = [np.ascontiguousarray(chunk[name]) for name in
                    ("ts_ns", "kind", "side", "bid_price", "bid_amount", "ask_price", "ask_amount", "mark_price",
                     "price", "amount")]
         columns[2] = self._takers(columns)
+        columns.insert(1, np.ascontiguousarray(seen_ns, dtype=np.int64))
         s = self._s
         order = ("si", "sf", "pi", "pf", "oi", "of", "pq", "ob", "kp", "kd", "ko", "dist", "partials", "lots", "af",
                  "ai", "qfp", "qip", "desired", "lim", "ilim", "grid", "ctx", "ictx", "ints", "floats", "row_slot",
@@ -196,7 +196,7 @@ class FastDriver:
     def _takers(self, columns: list[npt.NDArray[Any]]) -> npt.NDArray[np.int8]:
         """Each trade's aggressor: the data's, else the side of the mid it printed on, exactly at the mid (or before
         any mid) a coin flip of the run's RNG, drawn in event order (``ReferenceDriver._taker``)."""
-        _, kind, side, bp, _, ap, _, mk, px, amt = columns
+        _, kind, side, bp, _, ap, _, mk, px, amt = columns  # before the seen times are inserted
         taker = side.astype(np.int8, copy=True)
         unknown = np.flatnonzero((kind == TRADE) & (side == 0) & (px > 0.0) & (amt > 0.0))
         has_b = bp > 0.0

@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from thalex_modular.platform.domain.jit import kernel
+from thalex_modular.platform.domain.sim_match_engine import FEED_EWMA_SHIFT, FEED_SAMPLE_MAX_NS
 
 from .inline import inline_kernel
 from .layout import (
@@ -55,6 +56,7 @@ from .layout import (
     S_BID_L,
     S_BID_T,
     S_ENG_NOW,
+    S_FEED_MEASURED,
     S_HAS_ASK,
     S_HAS_BID,
     S_HAS_TOP,
@@ -83,13 +85,29 @@ def find_slot(si: NDArray[np.int64], oi: NDArray[np.int64], cid: int) -> int:
 
 
 @kernel
+def feed_leg(si: NDArray[np.int64], pi: NDArray[np.int64]) -> int:
+    """:attr:`SimMatchEngine.feed_latency_ns`: the configured feed delay, or the measured one when larger."""
+    measured = si[S_FEED_MEASURED]
+    return int(pi[P_FEED] if measured < pi[P_FEED] else measured)  # -1 (no sample yet) is below any configured
+
+
+@kernel
+def measure_feed(si: NDArray[np.int64], delay_ns: int) -> None:
+    """:meth:`SimMatchEngine._measure_feed`: a public trade's receive minus exchange time moves the estimate 1/16
+    of the way (the first sample sets it); samples outside [0, 1 s] are clock errors."""
+    if 0 <= delay_ns <= FEED_SAMPLE_MAX_NS:
+        measured = si[S_FEED_MEASURED]
+        si[S_FEED_MEASURED] = delay_ns if measured < 0 else measured + ((delay_ns - measured) >> FEED_EWMA_SHIFT)
+
+
+@kernel
 def submit(si: NDArray[np.int64], pi: NDArray[np.int64], pq: NDArray[np.int64], kind: int, cid: int, ticks: int,
            lots: int, now_ns: int) -> None:
     """:meth:`SimMatchEngine.submit`: the request reaches the exchange after its leg, met one feed delay later."""
     latency = pi[P_CANCEL_LAT] if kind == RQ_CANCEL else pi[P_ENTRY_LAT]
     si[S_SEQ] += 1
     k = si[S_PQ]
-    pq[k, PQ_ARRIVAL] = now_ns + latency + pi[P_FEED]
+    pq[k, PQ_ARRIVAL] = now_ns + latency + feed_leg(si, pi)
     pq[k, PQ_SEQ] = si[S_SEQ]
     pq[k, PQ_KIND] = kind
     pq[k, PQ_CID] = cid
@@ -104,7 +122,7 @@ def _answer(si: NDArray[np.int64], pi: NDArray[np.int64], ob: NDArray[np.int64],
     """Queue an answer made at engine time ``at``: it reaches us a response leg after the exchange made it, never
     before the engine knew it."""
     si[S_SEQ] += 1
-    late = pi[P_RESPONSE_LAT] - pi[P_FEED]
+    late = pi[P_RESPONSE_LAT] - feed_leg(si, pi)
     k = si[S_OB_TAIL]
     ob[k, B_DUE] = at + (late if late > 0 else 0)
     ob[k, B_AT] = at

@@ -67,6 +67,7 @@ S_MEMO_NQ: Final = 57
 S_MEMO_NO: Final = 58
 S_RESUME_ADVANCE: Final = 59  # NEED_ROOM came inside the event's advance: resume it there
 S_QMEMO_NQ: Final = 60  # the rows the last quote wrote to `desired` from the inputs in F_QMEMO (-1: none)
+S_FEED_MEASURED: Final = 61  # the simulator's feed delay measured on public trades (ns, EWMA; -1: no sample yet)
 S_SIZE: Final = 64
 
 # -- sf: float64 scalars -------------------------------------------------------------------------------------
@@ -113,7 +114,6 @@ P_AN_INTERVAL: Final = 14
 P_BAND_FROM_MARK: Final = 15
 P_SAMPLE_STEP: Final = 16
 P_RECORD: Final = 17
-P_REPLAY_FEED: Final = 18  # events are seen this long after ts_ns (P_FEED: the simulator's leg)
 P_SIZE: Final = 20
 
 Q_TICK: Final = 0

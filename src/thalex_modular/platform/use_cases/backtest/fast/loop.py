@@ -17,7 +17,7 @@ from thalex_modular.platform.domain.jit import kernel
 from ..events import QUOTE
 from .borrow import borrowed, uncounted_kernel
 from .core import analyzer_update, requote
-from .engine import UNKNOWN, start_event
+from .engine import UNKNOWN, measure_feed, start_event
 from .fills import fill_by_trade, fill_crossed, set_top
 from .inline import inline_kernel
 from .kappa import ask_ticks_of, bid_ticks_of, lots_floor_of, sampler_on_print
@@ -42,7 +42,6 @@ from .layout import (
     OC_RESTING,
     OC_STATUS,
     P_KAPPA_FIXED,
-    P_REPLAY_FEED,
     PQ_ARRIVAL,
     Q_TICK,
     Q_VTICK,
@@ -103,11 +102,12 @@ def _drop_closed(si: NDArray[np.int64], oi: NDArray[np.int64], of: NDArray[np.fl
 
 @uncounted_kernel
 def _replay_rows(
-    start: int, ts: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8], bp: NDArray[np.float64],
-    ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64], mk: NDArray[np.float64],
-    px: NDArray[np.float64], amt: NDArray[np.float64], si: NDArray[np.int64], sf: NDArray[np.float64],
-    pi: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64], of: NDArray[np.float64],
-    pq: NDArray[np.int64], ob: NDArray[np.int64], kp: NDArray[np.int64], kd: NDArray[np.float64],
+    start: int, ts: NDArray[np.int64], seen: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8],
+    bp: NDArray[np.float64], ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64],
+    mk: NDArray[np.float64], px: NDArray[np.float64], amt: NDArray[np.float64], si: NDArray[np.int64],
+    sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64],
+    of: NDArray[np.float64], pq: NDArray[np.int64], ob: NDArray[np.int64], kp: NDArray[np.int64],
+    kd: NDArray[np.float64],
     ko: NDArray[np.int64], dist: NDArray[np.float64], partials: NDArray[np.float64], lots: NDArray[np.float64],
     af: NDArray[np.float64], ai: NDArray[np.int64], qfp: NDArray[np.float64], qip: NDArray[np.int64],
     desired: NDArray[np.int64], lim: NDArray[np.float64], ilim: NDArray[np.int64], grid: NDArray[np.int64],
@@ -119,14 +119,13 @@ def _replay_rows(
 ) -> int:
     """The loop of :func:`replay` (its steps inlined: no ``borrowed`` in this function, which numba's inlining
     pass refuses). Compiled without reference counting (``uncounted_kernel``): it allocates nothing."""
-    feed = pi[P_REPLAY_FEED]
     tick = pf[Q_TICK]
     kappa_state = (kp, kd, ko, dist, partials)
     plan_state = (lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out, denied, denied_book, work)
     vtick = pf[Q_VTICK]
     max_quotes = desired.shape[0]
     for r in range(start, ts.shape[0]):
-        now = ts[r] + feed
+        now = seen[r]
         mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
         if mask != 0:
             si[S_POS] = r
@@ -197,6 +196,7 @@ def _replay_rows(
                     si, pi, pf, kp, kd, ko, dist, partials, now, price, amount, side, sf[F_BOOK_BID], sf[F_BOOK_ASK],
                     tick):
                 sf[F_KAPPA] = np.nan  # ask the estimator again at the next quote
+            measure_feed(si, now - ts[r])
         start_event(si, pi, oi, ob, pq, clock)
         if is_quote:
             set_top(si, oi, has_b, bid_ticks_of(b, tick) if has_b else 0,
@@ -234,11 +234,12 @@ def _replay_rows(
 
 @kernel
 def replay(
-    start: int, ts: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8], bp: NDArray[np.float64],
-    ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64], mk: NDArray[np.float64],
-    px: NDArray[np.float64], amt: NDArray[np.float64], si: NDArray[np.int64], sf: NDArray[np.float64],
-    pi: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64], of: NDArray[np.float64],
-    pq: NDArray[np.int64], ob: NDArray[np.int64], kp: NDArray[np.int64], kd: NDArray[np.float64],
+    start: int, ts: NDArray[np.int64], seen: NDArray[np.int64], kind: NDArray[np.int8], taker: NDArray[np.int8],
+    bp: NDArray[np.float64], ba: NDArray[np.float64], ap: NDArray[np.float64], aa: NDArray[np.float64],
+    mk: NDArray[np.float64], px: NDArray[np.float64], amt: NDArray[np.float64], si: NDArray[np.int64],
+    sf: NDArray[np.float64], pi: NDArray[np.int64], pf: NDArray[np.float64], oi: NDArray[np.int64],
+    of: NDArray[np.float64], pq: NDArray[np.int64], ob: NDArray[np.int64], kp: NDArray[np.int64],
+    kd: NDArray[np.float64],
     ko: NDArray[np.int64], dist: NDArray[np.float64], partials: NDArray[np.float64], lots: NDArray[np.float64],
     af: NDArray[np.float64], ai: NDArray[np.int64], qfp: NDArray[np.float64], qip: NDArray[np.int64],
     desired: NDArray[np.int64], lim: NDArray[np.float64], ilim: NDArray[np.int64], grid: NDArray[np.int64],
@@ -248,7 +249,8 @@ def replay(
     rf: NDArray[np.float64], smi: NDArray[np.int64], smf: NDArray[np.float64], scratch: NDArray[np.int64],
     memo_q: NDArray[np.int64], memo_o: NDArray[np.int64], work: NDArray[np.int64],
 ) -> int:
-    """Replay rows ``start:`` of one chunk (``taker``: each trade's aggressor, +1 / -1, resolved by the caller)."""
+    """Replay rows ``start:`` of one chunk (``seen``: when each event is seen, ``events.seen_times``; ``taker``: each
+    trade's aggressor, +1 / -1, resolved by the caller)."""
     # the loop's arrays without reference counting (borrow.py): the caller holds them for the whole call
     si = borrowed(si)
     sf = borrowed(sf)
@@ -291,6 +293,7 @@ def replay(
     memo_o = borrowed(memo_o)
     work = borrowed(work)
     ts = borrowed(ts)
+    seen = borrowed(seen)
     kind = borrowed(kind)
     taker = borrowed(taker)
     bp = borrowed(bp)
@@ -301,7 +304,7 @@ def replay(
     px = borrowed(px)
     amt = borrowed(amt)
     return _replay_rows(
-        start, ts, kind, taker, bp, ba, ap, aa, mk, px, amt, si, sf, pi, pf, oi, of, pq, ob, kp, kd, ko, dist,
+        start, ts, seen, kind, taker, bp, ba, ap, aa, mk, px, amt, si, sf, pi, pf, oi, of, pq, ob, kp, kd, ko, dist,
         partials, lots, af, ai, qfp, qip, desired, lim, ilim, grid, ctx, ictx, ints, floats, row_slot, out,
         denied, denied_book, fi, ff, ri, rf, smi, smf, scratch, memo_q, memo_o, work,
     )
