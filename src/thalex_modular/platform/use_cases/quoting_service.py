@@ -187,7 +187,7 @@ class QuotingService:
             and self.pull_reason(self.clock.now_ns()) is None
         )
 
-    # -- operator control ---------------------------------------------------------------------------------
+    # -- new strategy parameters, state ------------------------------------------------------------------
 
     def replace_strategy(self, strategy: Strategy, amend_tolerance_ticks: int, amend_tolerance_bps: float,
                          amount_tolerance: float) -> None:
