@@ -163,7 +163,7 @@ async def test_the_kill_switch_fires_pulls_every_quote_and_holds_until_an_operat
         assert await exchange_orders() == []
         assert not runtime.service.quoting and "kill switch" in (runtime.status().held or "")
         # Act: the operator resumes
-        runtime.service.resume()
+        runtime.service.controls.resume()
         # Assert: quotes come back
         await eventually(lambda: len(own(runtime)) > 0, timeout_s=5.0)
     finally:

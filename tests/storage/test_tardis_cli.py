@@ -1,4 +1,5 @@
-"""`platform data import|export` on both stores: bad rows with file and line, --strict, double import, gzip."""
+"""`platform data import|export` on both stores: bad rows with file and line, --strict, double import, gzip, a store
+failing in the middle of a file, a file that cannot be opened."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import gzip
 import math
 from pathlib import Path
 
+import asyncpg
 import pytest
-from storage_kit import Backend
+from storage_kit import PG_DSN, Backend
 
 from thalex_modular.deployment import data_cli
 from thalex_modular.deployment.cli_errors import run_handler
+from thalex_modular.platform.adapters.storage import PostgresStorage
+from thalex_modular.platform.adapters.storage.faults import install_fault_trigger, set_fault
+from thalex_modular.platform.adapters.storage.tardis import import_files
 from thalex_modular.platform.domain.storage import synthetic_trade_id
 
 TRADES = """exchange,symbol,timestamp,local_timestamp,id,side,price,amount
@@ -244,3 +249,56 @@ def test_funding_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
+
+
+async def test_a_store_failing_mid_file_says_what_was_added_and_a_rerun_adds_the_rest(
+    pg_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Arrange: 60,000 rows (batches of 50,000); the server refuses every row priced above 40,000 (the last 10,000)
+    head, *_ = TRADES.splitlines(keepends=True)
+    rows = [f"deribit,BTC-PERPETUAL,{1_700_000_000_000_000 + i * 1_000},{1_700_000_000_000_100 + i * 1_000},t{i},buy,"
+            f"{37_000.5 if i < 50_000 else 41_000.5},0.1\n" for i in range(60_000)]
+    source = tmp_path / "trades.csv"
+    source.write_text(head + "".join(rows))
+    backend = Backend("postgres", tmp_path / "unused", pg_schema)
+    store = PostgresStorage(PG_DSN, schema_name=pg_schema)
+    await store.open()
+    await store.close()
+    conn = await asyncpg.connect(PG_DSN, server_settings={"search_path": pg_schema})
+    try:
+        await install_fault_trigger(conn)
+        await set_fault(conn, "23514", "$1.price > 40000")  # check_violation: a refusal no retry fixes
+        argv = ["data", "import", "--kind", "trades", str(source), *backend.cli_args()]
+        # Act
+        failed = await cli(argv)
+        err = capsys.readouterr().err
+        added_first = await counts(backend, "trades")
+        await set_fault(conn, None)
+        rerun = await cli(argv)
+        out = capsys.readouterr().out
+    finally:
+        await conn.close()
+    # Assert: exit 1 (not 2: something was stored), the file and what was added before named; a rerun adds the rest
+    assert failed == 1
+    assert f"the store failed importing {source}" in err and f"added before that: {source}: 50000 rows added" in err
+    assert "importing the same files again adds only what is missing" in err and "Traceback" not in err
+    assert added_first == 50_000
+    assert rerun == 0 and f"{source}: ok, rows read 60000, added 10000" in out
+    assert await counts(backend, "trades") == 60_000
+
+
+async def test_a_file_that_cannot_be_opened_gives_nothing(backend: Backend, tmp_path: Path) -> None:
+    # Arrange: import_files called directly (the CLI checks files first): a directory where a file should be
+    folder = tmp_path / "trades.csv"
+    folder.mkdir()
+    store = backend.make()
+    await store.open()
+    try:
+        # Act
+        (report,) = await import_files(store, [folder], "trades")
+    finally:
+        await store.close()
+    # Assert
+    assert report.rows_read == report.rows_added == 0 and report.broken is not None
+    assert str(report.broken) == f"{folder}:1: is a directory, not a file; nothing was read"
+    assert await counts(backend, "trades") == 0

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from thalex_modular.platform.adapters.storage.export import EXPORT_TABLES, ExportError, export_table, require_pyarrow
-from thalex_modular.platform.adapters.storage.tardis import FileReport, import_files
+from thalex_modular.platform.adapters.storage.source_files import UnreadableFile, check_readable
+from thalex_modular.platform.adapters.storage.tardis import FileReport, ImportStopped, import_files
 from thalex_modular.platform.adapters.storage.tardis_funding import DEFAULT_INTERVAL_H, check_interval_h, load_funding
 from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import StorageError
 
-from .cli_errors import UsageError
+from .cli_errors import CliError, UsageError
 from .data_backfill import DEFAULT_CHUNK_S, run_backfill
 from .data_record import DEFAULT_EMULATOR_URL, run_record
 from .db_target import DB_HELP, StoreTarget, db_arg, resolve_store
@@ -105,11 +106,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_import(args: argparse.Namespace) -> int:
-    """Handler of ``data import``. Exit 0 when every file imported cleanly, 1 if any row or file was bad, 2 for a
-    missing file or a refused store."""
-    missing = [str(p) for p in (*args.files, *args.funding) if not p.is_file()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}")
+    """Handler of ``data import``. Exit 0 when every file imported cleanly, 1 if any row or file was bad or the store
+    failed mid-import (what was kept is reported per file), 2 for a file that cannot be opened or whose first line
+    cannot be read, or a refused store (nothing stored then)."""
+    unreadable: list[str] = []
+    for path in (*args.files, *args.funding):
+        try:
+            check_readable(path)
+        except UnreadableFile as exc:
+            unreadable.append(str(exc))
+    if unreadable:
+        raise UsageError(f"cannot read {'; '.join(unreadable)} (nothing imported)")
     if args.funding and args.kind != "quotes":
         raise UsageError(f"invalid `--funding`: derivative_ticker files go with --kind quotes, was --kind {args.kind}")
     try:
@@ -124,6 +131,8 @@ def _verdict(report: FileReport, strict: bool) -> str:
     broken = report.broken
     if report.refused:
         return "REFUSED (--strict): nothing kept" if strict else "REFUSED: nothing kept"
+    if broken is not None and broken.line == 1:
+        return "UNREADABLE: nothing kept"
     if broken is not None:
         return f"INCOMPLETE: the file could not be read past line {broken.line - 1}; {report.rows_added} rows kept"
     if report.errors:
@@ -144,6 +153,8 @@ async def _import(args: argparse.Namespace, target: StoreTarget) -> int:
             reports = await import_files(storage, args.files, args.kind, strict=args.strict, on_rows=progress,
                                          funding=funding if args.funding else None)
         await storage.analyze()
+    except ImportStopped as exc:  # exit 1, not 2: something was stored, and the message says what
+        raise CliError(f"{target.shown}: {target.scrub(str(exc))}") from None
     except StorageError as exc:
         raise UsageError(f"{target.shown}: {target.scrub(str(exc))}") from None
     finally:

@@ -143,7 +143,7 @@ class InstrumentHost:
         tripped = service.core.reconciler.risk.kill_reason
         if carried.kill_reason is None and tripped is not None:
             carried = carried.kill(tripped)
-        return carried.reported(service.limits_used(), *self._realised_and_fees_usd())
+        return carried.reported(service.controls.limits_used(), *self._realised_and_fees_usd())
 
     def _realised_and_fees_usd(self) -> tuple[float, float]:
         """Realised PnL (net of fees) and fees, USD, of this and the earlier sessions of the instrument."""
@@ -178,7 +178,7 @@ class InstrumentHost:
         runtime = self.runtime
         if runtime is None:
             return 0
-        runtime.service.kill("deployment stopping")
+        runtime.service.controls.kill("deployment stopping")
         return await runtime.stop()
 
     def fail(self, reason: str) -> None:
@@ -193,17 +193,17 @@ class InstrumentHost:
     def pause(self, reason: str = "operator") -> None:
         self.carried = self.carried.pause(reason)
         if self.runtime is not None:
-            self.runtime.service.pause(reason)
+            self.runtime.service.controls.pause(reason)
 
     def resume(self) -> None:
         self.carried = self.carried.resume()
         if self.runtime is not None:
-            self.runtime.service.resume()
+            self.runtime.service.controls.resume()
 
     def kill(self, reason: str = "operator") -> None:
         self.carried = self.carried.kill(reason)
         if self.runtime is not None:
-            self.runtime.service.kill(reason)
+            self.runtime.service.controls.kill(reason)
 
     def set_implied_vol(self, snap: VolSnapshot) -> None:
         """The underlying's vol snapshot (from the deployment's options follower) into the regime analyzer."""
@@ -244,7 +244,7 @@ class InstrumentHost:
         service = runtime.service
         if service.quoting:
             return InstrumentState.QUOTING, None
-        held = service.paused_reason
+        held = service.controls.held_reason
         if held is not None:
             return InstrumentState.PAUSED, held
         if not runtime.gateway.ready or service.resyncing:
@@ -290,7 +290,8 @@ class InstrumentHost:
             tick_to_quote_p50_ms=None if p50 != p50 else p50, tick_to_quote_p99_ms=None if p99 != p99 else p99,
             regime=str(regime.label), risk_multiplier=regime.risk_multiplier,
             sigma_fast_annual=regime.sigma_fast_annual, sigma_slow_annual=regime.sigma_slow_annual,
-            atm_iv_annual=regime.atm_iv_annual, kill_reason=stats.kill_reason, limits_used=service.limits_used(),
+            atm_iv_annual=regime.atm_iv_annual, kill_reason=stats.kill_reason,
+            limits_used=service.controls.limits_used(),
         )
 
     def collect_events(self, equity_every_ns: int = 1_000_000_000) -> list[Event]:

@@ -147,7 +147,7 @@ class InstrumentRuntime:
             position.unrealised_pnl(ticker.mark_price) if ticker is not None else 0.0,
             len(core.tracker.open_orders(name)), str(regime.label), self.service.quoting,
             self.service.stats.fills, self.service.stats.requests_sent, core.tracker.fees_usd(name),
-            self.service.paused_reason, regime.atm_iv_annual, regime.iv_rv_ratio,
+            self.service.controls.held_reason, regime.atm_iv_annual, regime.iv_rv_ratio,
         )
 
     async def stop(self) -> int:
@@ -265,11 +265,11 @@ def hold_before_start(service: QuotingService, carried: CarriedState) -> None:
     """Hold ``service`` as ``carried`` says before it starts: nothing is quoted until an operator resumes; the loss
     limits count what the instrument's earlier sessions used."""
     if carried.limits_used is not None:
-        service.carry_limits(carried.limits_used)
+        service.controls.carry(carried.limits_used)
     if carried.kill_reason is not None:
-        service.kill(carried.kill_reason)
+        service.controls.kill(carried.kill_reason)
     if carried.paused is not None:
-        service.pause(carried.paused)
+        service.controls.pause(carried.paused)
 
 
 async def _start_with_options_vol(

@@ -110,7 +110,7 @@ async def run(config: RunConfig, out: TextIO = sys.stderr, stop: asyncio.Event |
         print(f"platform run: {config.mode.value} {config.instrument} on {config.network.value} ({config.url})",
               file=out)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
-            loop.add_signal_handler(signal.SIGUSR1, runtime.service.resume)
+            loop.add_signal_handler(signal.SIGUSR1, runtime.service.controls.resume)
             installed.append(signal.SIGUSR1)
         failed = loop.create_task(runtime.session.wait_failed(), name="session-failure")
         stopping = loop.create_task(stop.wait(), name="stop")

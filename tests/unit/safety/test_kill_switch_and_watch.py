@@ -155,14 +155,14 @@ async def test_a_fired_kill_switch_pulls_every_quote_and_holds_until_resumed() -
         await asyncio.sleep(0.02)
     await gateway.flush()
     assert gateway.engine.open_order_count() == 0 and not service.quoting
-    assert (service.paused_reason or "").startswith("kill switch: drawdown")
+    assert (service.controls.held_reason or "").startswith("kill switch: drawdown")
     # Act: an operator resumes (losses count from now)
-    service.resume()
+    service.controls.resume()
     feed.on_ticker(ticker(bid=99_993.0, ask=99_995.0, mark=99_994.0, ts_ns=clock.now_ns()))
     await asyncio.sleep(0.05)
     await gateway.flush()
     # Assert: quoting again
-    assert gateway.engine.open_order_count() > 0 and service.paused_reason is None
+    assert gateway.engine.open_order_count() > 0 and service.controls.held_reason is None
     await service.stop()
     await gateway.flush()
     await gateway.close()
@@ -178,11 +178,11 @@ async def test_an_operator_pause_pulls_quotes_and_resume_brings_them_back() -> N
     await asyncio.sleep(0.05)
     await gateway.flush()
     assert gateway.engine.open_order_count() == 6
-    service.pause("maintenance")
+    service.controls.pause("maintenance")
     await asyncio.sleep(0.05)
     await gateway.flush()
-    assert gateway.engine.open_order_count() == 0 and service.paused_reason == "maintenance"
-    service.resume()
+    assert gateway.engine.open_order_count() == 0 and service.controls.held_reason == "maintenance"
+    service.controls.resume()
     feed.on_ticker(ticker(ts_ns=clock.now_ns()))
     await asyncio.sleep(0.05)
     await gateway.flush()

@@ -20,10 +20,10 @@ market data → StateTracker → RegimeAnalyzer → Strategy → RiskCheck → O
 * Quotes come down (LESSONS 15, 17) when no ticker arrived for ``max_feed_silence_ns``, when the newest ticker's
   exchange timestamp stopped advancing for ``max_data_age_ns``, when the feed reports itself down, while an
   operator paused the instrument, and while the kill switch is engaged. Only real new data lifts a stale-data pull;
-  only an operator's :meth:`resume` lifts a pause or the kill switch.
-* Kill switch (:class:`~..domain.kill_switch.KillSwitchMonitor`): a daily loss, a drawdown, a position past its
-  limit, or repeated rejects or resyncs engage the RiskCheck's kill switch: every quote is pulled and nothing is
-  inserted or amended until :meth:`resume`.
+  only an operator's resume lifts a pause or the kill switch.
+* Operator controls and the kill switch (a daily loss, a drawdown, a position past its limit, repeated rejects or
+  resyncs) live in :class:`~.operator_controls.OperatorControls` (``service.controls``); the service feeds its
+  triggers and asks it before each run.
 * Resync (a ResyncRequest from the tracker, an amend or cancel of an order the exchange no longer has, a position
   the exchange's portfolio feed contradicts, a reconnect): stop quoting, rebuild open orders and positions from the
   exchange (:class:`~.resync.Resync`), then resume. A failed resync keeps quoting stopped and is retried.
@@ -43,12 +43,13 @@ from thalex_modular.platform.domain.entities import Fill, OrderUpdate, Portfolio
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.error_codes import ORDER_NOT_FOUND, TEMPORARY_FAILURE, THROTTLE_EXCEEDED
 from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
-from thalex_modular.platform.domain.kill_switch import KillSwitchConfig, KillSwitchMonitor, LimitsUsed
+from thalex_modular.platform.domain.kill_switch import KillSwitchConfig
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import InsertOrder
 from thalex_modular.platform.domain.tracking.position_watch import PositionWatch
 from thalex_modular.platform.use_cases.mass_quote_sender import MassQuoteSender
 from thalex_modular.platform.use_cases.mass_quoting import MassQuoter, MassQuoteSettings
+from thalex_modular.platform.use_cases.operator_controls import OperatorControls
 from thalex_modular.platform.use_cases.order_sender import OrderSender
 from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway, SessionJournal
 from thalex_modular.platform.use_cases.quote_sender import QuoteSender, Run
@@ -76,7 +77,7 @@ class QuotingService:
         config: guard timings.
         toxic: the toxic-flow detector, None to disable the defence.
         mass_quoter / mass_quote: both given → mass-quote mode (checked by the core's RiskCheck).
-        kill_switch: the kill switch's triggers, None for none (the switch can still be engaged by :meth:`kill`).
+        kill_switch: the kill switch's triggers, None for none (``controls.kill`` still engages the switch).
         journal: where our orders' updates and our trades are recorded (persistence), None for nowhere.
         record_prices: keep (side, price) of every insert/amend/level sent in ``stats.sent_prices`` (tests).
     """
@@ -121,12 +122,8 @@ class QuotingService:
                 core, gateway, clock, self.stats, self._lock, self.request_resync, record_prices=record_prices
             )
         self._resync = Resync(core, gateway, clock, self.config, self.stats)
-        tolerance = 0.5 * core.instrument.volume_tick_size
-        self._kill_monitor = (
-            KillSwitchMonitor(kill_switch, core.reconciler.risk.config.max_position, tolerance)
-            if kill_switch is not None else None
-        )
-        self._position_watch = PositionWatch(tolerance, self.config.position_hold_ns)
+        self.controls = OperatorControls(core, clock, self.stats, kill_switch, self._schedule)
+        self._position_watch = PositionWatch(0.5 * core.instrument.volume_tick_size, self.config.position_hold_ns)
         self._dirty = False
         self._run_task: asyncio.Task[None] | None = None
         self._inline_tail: asyncio.Task[None] | None = None  # an inline run that had to wait, finished on a task
@@ -136,7 +133,6 @@ class QuotingService:
         self._started = False
         self._resyncing = False
         self._stopping = False
-        self._paused: str | None = None  # an operator's pause
         self._pending_ticker: Ticker | None = None
         self._last_receive_ns: int | None = None
         self._last_exchange_ts: int | None = None
@@ -191,34 +187,7 @@ class QuotingService:
             and self.pull_reason(self.clock.now_ns()) is None
         )
 
-    # -- operator control and the kill switch ---------------------------------------------------------------
-
-    def pause(self, reason: str = "operator") -> None:
-        """Pull every quote and quote nothing until :meth:`resume`."""
-        self._paused = reason or "operator"
-        log.warning("%s: paused (%s)", self._name, self._paused)
-        self._schedule()
-
-    def kill(self, reason: str) -> None:
-        """Engage the kill switch: every quote pulled, nothing inserted or amended until :meth:`resume`."""
-        risk = self.core.reconciler.risk
-        if risk.kill_switch_engaged:
-            return
-        risk.engage_kill_switch(reason)
-        self.stats.kill_reason = risk.kill_reason
-        log.error("%s: KILL SWITCH engaged (%s): every quote pulled; quoting resumes only when an operator resumes",
-                  self._name, reason)
-        self._schedule()
-
-    def resume(self) -> None:
-        """An operator lifts a pause and the kill switch (its loss and drawdown count from now)."""
-        self._paused = None
-        self.core.reconciler.risk.release_kill_switch()
-        self.stats.kill_reason = None
-        if self._kill_monitor is not None:
-            self._kill_monitor.rebase(self.clock.now_ns(), self.core.equity_usd())
-        log.warning("%s: resumed by an operator", self._name)
-        self._schedule()
+    # -- new strategy parameters, state ------------------------------------------------------------------
 
     def replace_strategy(self, strategy: Strategy, amend_tolerance_ticks: int, amend_tolerance_bps: float,
                          amount_tolerance: float) -> None:
@@ -239,30 +208,6 @@ class QuotingService:
     def resyncing(self) -> bool:
         """A resync is due or running: nothing is quoted until it is done."""
         return self._resyncing
-
-    @property
-    def paused_reason(self) -> str | None:
-        """Why quoting is held by an operator or the kill switch (None: it is not)."""
-        kill = self.core.reconciler.risk.kill_reason
-        return f"kill switch: {kill}" if kill is not None else self._paused
-
-    def limits_used(self) -> LimitsUsed | None:
-        """How much of the daily loss and drawdown limits this session has used (None: no kill switch)."""
-        monitor = self._kill_monitor
-        return None if monitor is None else monitor.used(self.core.equity_usd())
-
-    def carry_limits(self, used: LimitsUsed) -> None:
-        """Before :meth:`start`: what an earlier session of the instrument used counts against the limits."""
-        if self._kill_monitor is not None:
-            self._kill_monitor.carry(used)
-
-    def _check_kill_switch(self, now: int) -> None:
-        monitor = self._kill_monitor
-        if monitor is None or self.core.reconciler.halted:
-            return
-        reason = monitor.check(now, self.core.equity_usd(), self.core.tracker.position_amount(self._name))
-        if reason is not None:
-            self.kill(reason)
 
     # -- MarketDataSink (never awaits) ------------------------------------------------------------------
 
@@ -314,7 +259,7 @@ class QuotingService:
                 self.request_resync(event.reason)
         if self.journal is not None:
             self.journal.order(answer)
-        if answer.status.is_terminal or self._paused is not None or self.core.reconciler.halted:
+        if answer.status.is_terminal or self.controls.paused or self.core.reconciler.halted:
             self._schedule()  # a slot freed, or an order to pull arrived
 
     def _on_rejected(self, answer: RequestRejected) -> None:
@@ -328,9 +273,8 @@ class QuotingService:
             self.stats.throttled += 1
         if code in _BACKOFF_CODES:
             self._throttled_until_ns = now + self.config.throttle_backoff_ns
-        elif self._kill_monitor is not None:
-            self._kill_monitor.on_reject(now)
-            self._check_kill_switch(now)
+        else:
+            self.controls.on_reject(now)
         if (code == ORDER_NOT_FOUND and not isinstance(answer.request, InsertOrder) and order is not None
                 and order.status.is_open):
             # the exchange no longer has the order (filled or cancelled, perhaps by someone else): never address it
@@ -363,7 +307,7 @@ class QuotingService:
     def on_fill_event(self, fill: Fill) -> None:
         """An own fill: the position moved, requote at once."""
         self.stats.fills += 1
-        self._check_kill_switch(self.clock.now_ns())
+        self.controls.check(self.clock.now_ns())
         self._schedule()
 
     def _watch_position(self, now: int) -> None:
@@ -443,10 +387,7 @@ class QuotingService:
         async with self._lock:
             await self._resync.run(reason, connection_lost, state, settle=settle)
             self._resyncing = False
-        now = self.clock.now_ns()
-        if self._kill_monitor is not None:
-            self._kill_monitor.on_resync(now)
-        self._check_kill_switch(now)
+        self.controls.on_resync(self.clock.now_ns())
 
     # -- scheduling -------------------------------------------------------------------------------------
 
@@ -518,7 +459,7 @@ class QuotingService:
             for resync in self.core.tracker.overdue_resyncs(now):  # fills reported but never received
                 self.request_resync(resync.reason)
             self._watch_position(now)
-            self._check_kill_switch(now)
+            self.controls.check(now)
             if self._dirty or self._sender.wants_run(now) or self._signature != self._state_signature(now):
                 self._schedule()
 
@@ -533,7 +474,7 @@ class QuotingService:
         return self.toxic.threatened_sides(now) if self.toxic is not None else _NO_SIDES
 
     def pull_reason(self, now: int) -> str | None:
-        paused = self.paused_reason
+        paused = self.controls.held_reason
         if paused is not None:
             return paused
         if self._feed_down is not None:

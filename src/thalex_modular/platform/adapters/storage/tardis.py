@@ -11,7 +11,9 @@ Formats (timestamps are µs since the epoch; ``timestamp`` is the exchange's, ``
 Refused rows (named by file and line): timestamps that are not µs (a value before 1973 read as µs is milliseconds
 or seconds: it would land in 1970), crossed quotes (bid above ask), non-positive or non-finite numbers. A file that
 ends early (a truncated gzip) or cannot be decoded stops at the line reached: what came before is kept (reported), or
-with ``strict`` nothing of that file. A UTF-8 byte-order mark before the header is accepted.
+with ``strict`` nothing of that file. A file that cannot be opened gives nothing. A UTF-8 byte-order mark before the
+header is accepted. Callers check each file first (:func:`.source_files.check_readable`): a file that cannot be
+opened or whose first line cannot be read is refused before anything is stored.
 
 The instrument name stored is the ``symbol`` column as is. ``seq`` numbers rows of one symbol sharing a
 timestamp in file order, so importing the same file twice produces the same keys and adds nothing.
@@ -20,17 +22,23 @@ timestamp in file order, so importing the same file twice produces the same keys
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import math
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Final, Literal, Protocol, TextIO
+from typing import Final, Literal, Protocol
 
-from thalex_modular.platform.domain.storage import QuoteRecord, Record, Storage, TradeRecord, synthetic_trade_id
+from thalex_modular.platform.domain.storage import (
+    QuoteRecord,
+    Record,
+    Storage,
+    StorageError,
+    TradeRecord,
+    synthetic_trade_id,
+)
+
+from .source_files import UNREADABLE, describe, open_text, stopped_reading
 
 Kind = Literal["trades", "quotes"]
 HEADERS: Final[dict[str, list[str]]] = {
@@ -42,8 +50,6 @@ _SIDES: Final = {"buy": 1, "sell": -1, "unknown": 0}
 _NS_PER_US: Final = 1_000
 #: µs stamps below this (1973-03-03) are milliseconds or seconds written where µs belong.
 _MIN_PLAUSIBLE_US: Final = 100_000_000_000_000
-#: What reading a damaged or truncated file raises (gzip's end of stream, bad deflate data, bad UTF-8, bad CSV).
-_UNREADABLE: Final = (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, csv.Error, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,17 @@ class FileReport:
         return sum(not (e.fatal or e.line == 1) for e in self.errors)
 
 
+class ImportStopped(StorageError):
+    """The store failed in the middle of an import: the message says what was added before (``reports``: per file
+    up to the one it stopped in; importing the same files again adds only what is missing)."""
+
+    def __init__(self, reports: list[FileReport], cause: StorageError) -> None:
+        done = "; ".join(f"{r.path}: {r.rows_added} rows added" for r in reports)
+        super().__init__(f"the store failed importing {reports[-1].path} ({cause}); added before that: {done}; "
+                         "the rest was not imported (importing the same files again adds only what is missing)")
+        self.reports = reports
+
+
 class _BadRow(ValueError):
     pass
 
@@ -86,15 +103,6 @@ class FundingLookup(Protocol):
     """The funding rate (per 24 h) and index (USD) of a symbol in force at an exchange time (NaN: none)."""
 
     def at(self, symbol: str, ts_ns: int) -> tuple[float, float]: ...
-
-
-def open_text(path: Path) -> TextIO:
-    """Open a CSV file, transparently gunzipping it when it starts with the gzip magic bytes."""
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return path.open("r", encoding="utf-8-sig", newline="")
 
 
 def _us_to_ns(name: str, text: str) -> int:
@@ -173,13 +181,19 @@ def iter_file(
     funding rate and index ``funding`` has in force at their time).
 
     A wrong header (or an empty file) is reported as an error on line 1 and nothing else is parsed. A file that
-    cannot be read further (truncated gzip, bad UTF-8) ends with a ``fatal`` error at the line reached.
+    cannot be read further (truncated gzip, bad UTF-8) ends with a ``fatal`` error at the first line not read (line
+    1 when it cannot be opened).
     """
     parse: Callable[[list[str], _Sequencer], Record] = _trade if kind == "trades" else partial(_quote, funding=funding)
     expected = HEADERS[kind]
     seq = _Sequencer()
     name = str(path)
-    with open_text(path) as f:
+    try:
+        text = open_text(path)
+    except UNREADABLE as exc:
+        yield [], [RowError(name, 1, f"{describe(exc)}; nothing was read", fatal=True)]
+        return
+    with text as f:
         reader = csv.reader(f)
         records: list[Record] = []
         errors: list[RowError] = []
@@ -200,10 +214,8 @@ def iter_file(
                 if len(records) >= batch_rows:
                     yield records, errors
                     records, errors = [], []
-        except _UNREADABLE as exc:
-            cause = "the file ends early (truncated?)" if isinstance(exc, EOFError) else f"unreadable: {exc}"
-            errors.append(RowError(name, reader.line_num + 1, f"{cause}; nothing after line {reader.line_num} was read",
-                                   fatal=True))
+        except UNREADABLE as exc:
+            errors.append(RowError(name, reader.line_num + 1, stopped_reading(exc, reader.line_num), fatal=True))
         yield records, errors
 
 
@@ -223,6 +235,9 @@ async def import_files(
     Strict: a file with any bad row, or that ends early, is refused entirely (validated in a first pass, nothing
     written). ``on_rows(n)`` is called as rows are read
     (progress). Importing a file again adds no rows.
+
+    Raises:
+        ImportStopped: the store failed writing a batch (the batches before stay: its message says what was added).
     """
     reports: list[FileReport] = []
     for path in paths:
@@ -239,7 +254,10 @@ async def import_files(
             rows = len(records) + sum(not (e.fatal or e.line == 1) for e in errors)
             report.rows_read += rows
             if records:
-                report.rows_added += await storage.write(records)
+                try:
+                    report.rows_added += await storage.write(records)
+                except StorageError as exc:
+                    raise ImportStopped(reports, exc) from exc
             if on_rows is not None:
                 on_rows(rows)
         report.refused = any(e.line == 1 and not e.fatal for e in report.errors)

@@ -32,7 +32,8 @@ from typing import Final
 
 from thalex_modular.platform.domain.errors import InvalidValue
 
-from .tardis import _UNREADABLE, FileReport, RowError, _BadRow, _us_to_ns, open_text
+from .source_files import UNREADABLE, describe, open_text, stopped_reading
+from .tardis import FileReport, RowError, _BadRow, _us_to_ns
 
 HEADER: Final = ["exchange", "symbol", "timestamp", "local_timestamp", "funding_timestamp", "funding_rate",
                  "predicted_funding_rate", "open_interest", "last_price", "index_price", "mark_price"]
@@ -89,7 +90,12 @@ class FundingTable:
 def _read(path: Path, report: FileReport, rows: list[tuple[str, int, int, float, float]]) -> None:
     """Append ``path``'s good rows as (symbol, ts_ns, file order, rate, index) to ``rows``; errors to ``report``."""
     name = str(path)
-    with open_text(path) as f:
+    try:
+        text = open_text(path)
+    except UNREADABLE as exc:
+        report.errors.append(RowError(name, 1, f"{describe(exc)}; nothing was read", fatal=True))
+        return
+    with text as f:
         reader = csv.reader(f)
         try:
             header = next(reader, None)
@@ -114,10 +120,9 @@ def _read(path: Path, report: FileReport, rows: list[tuple[str, int, int, float,
                     report.errors.append(RowError(name, reader.line_num, str(exc)))
                     continue
                 rows.append((row[_SYMBOL], ts_ns, len(rows), rate, index))
-        except _UNREADABLE as exc:
-            cause = "the file ends early (truncated?)" if isinstance(exc, EOFError) else f"unreadable: {exc}"
-            report.errors.append(RowError(name, reader.line_num + 1,
-                                          f"{cause}; nothing after line {reader.line_num} was read", fatal=True))
+        except UNREADABLE as exc:
+            report.errors.append(RowError(name, reader.line_num + 1, stopped_reading(exc, reader.line_num),
+                                          fatal=True))
 
 
 def load_funding(paths: Sequence[Path], interval_h: float = DEFAULT_INTERVAL_H,
