@@ -252,9 +252,22 @@ class QuotingService:
         return None if monitor is None else monitor.used(self.core.equity_usd())
 
     def carry_limits(self, used: LimitsUsed) -> None:
-        """Before :meth:`start`: what an earlier session of the instrument used counts against the limits."""
+        """What an earlier session of the instrument used counts against the limits: before :meth:`start` from the
+        first check on; once started (known late) added to what this session used so far, checked at once."""
         if self._kill_monitor is not None:
             self._kill_monitor.carry(used)
+            if self._started:
+                self._check_kill_switch(self.clock.now_ns())
+
+    def lift_pause(self, reason: str) -> bool:
+        """Lift the pause held for ``reason``, and only that one: another pause, the kill switch and the limits'
+        base stay as they are (unlike :meth:`resume`). True when it was lifted."""
+        if self._paused != reason:
+            return False
+        self._paused = None
+        log.warning("%s: pause lifted (%s)", self._name, reason)
+        self._schedule()
+        return True
 
     def _check_kill_switch(self, now: int) -> None:
         monitor = self._kill_monitor
