@@ -13,6 +13,7 @@ import pytest
 import ray
 
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
+from thalex_modular.deployment.carried_state import AWAITING_CARRIED
 from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
@@ -208,14 +209,14 @@ async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and
 
         def stall(_controller: Any, timeout_s: float) -> bool:
             """On the Controller's event loop (it answers nothing meanwhile): restart BTC's actor, and return once
-            the new one gave up waiting for its carried state."""
+            the new one gave up waiting for its carried state and was built held."""
             actor = ray.get_actor(actor_name, namespace=NAMESPACE)
             ray.kill(actor, no_restart=False)
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
                 try:
                     snap = ray.get(actor.snapshot.remote(), timeout=2.0)
-                    if snap.incarnation == 2 and not snap.carried_adopted:
+                    if snap.incarnation == 2 and snap.reason == AWAITING_CARRIED and not snap.carried_adopted:
                         return True
                 except Exception:  # restarting
                     pass

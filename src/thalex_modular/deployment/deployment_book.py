@@ -123,8 +123,8 @@ class DeploymentBook:
         """An instrument actor's report: its snapshot and the events since its last report.
 
         A report of an actor that has not adopted the carried state (``carried_adopted`` False: its figures are its
-        own session's alone) leaves the kept PnL, fees and limits as they are, and is shown with its PnL and fees
-        added to the kept ones."""
+        own session's alone) leaves the kept PnL, fees and limits as they are, and is shown with its figures added to
+        the kept ones."""
         name = snapshot.instrument
         if name not in self.restarts:
             return  # an actor of an earlier deployment still running: not ours
@@ -142,8 +142,10 @@ class DeploymentBook:
                                  snapshot.fees_usd)
         else:
             self._unadopted[name] = snapshot
-            snapshot = msgspec.structs.replace(snapshot, fees_usd=kept.fees_usd + snapshot.fees_usd,
-                                               realised_pnl_usd=kept.realised_pnl_usd + snapshot.realised_pnl_usd)
+            shown = kept.followed_by(snapshot.limits_used if current else None, snapshot.realised_pnl_usd,
+                                     snapshot.fees_usd)
+            snapshot = msgspec.structs.replace(snapshot, realised_pnl_usd=shown.realised_pnl_usd,
+                                               fees_usd=shown.fees_usd, limits_used=shown.limits_used)
         self._carried_by_name[name] = kept
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns

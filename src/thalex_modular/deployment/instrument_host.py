@@ -119,6 +119,7 @@ class InstrumentHost:
         self.carried = CarriedState()
         self._building = False
         self._pending: list[Command] = []  # commands taken while the runtime was being built, applied once it is
+        self._adopted = False
         self._awaiting = False
         self._resumed_while_awaiting = False
         self._strategy_set_while_awaiting = False
@@ -129,6 +130,12 @@ class InstrumentHost:
     def started_ns(self) -> int:
         """When this incarnation started (wall clock): it names the session to the Controller."""
         return self._started_ns
+
+    @property
+    def adopted(self) -> bool:
+        """It took the deployment's carried state (:meth:`adopt`): its figures include the earlier sessions'. Until
+        then (started without it, or failed before asking) they are this session's alone."""
+        return self._adopted
 
     @property
     def awaiting_carried(self) -> bool:
@@ -158,6 +165,7 @@ class InstrumentHost:
                 settings = StrategySettings.model_validate(carried.strategy)
                 self.config = self.config.model_copy(update={"strategy": settings})
             self.carried = carried
+            self._adopted = True
             return
         plan = adopt_late(self.carried, carried, resumed=self._resumed_while_awaiting,
                           strategy_set=self._strategy_set_while_awaiting)
@@ -167,6 +175,7 @@ class InstrumentHost:
             self._command(self._replace_strategy)
         self.carried = plan.carried
         self._awaiting = False
+        self._adopted = True
         limits, kill, pause = plan.limits_used, plan.kill, plan.pause
         if limits is not None:
             self._command(lambda runtime: runtime.service.carry_limits(limits))
@@ -320,7 +329,7 @@ class InstrumentHost:
         base = InstrumentSnapshot(
             instrument=self.name, mode=self.config.mode.value, state=state, reason=reason, ts_ns=now,
             started_ns=self._started_ns, incarnation=self._incarnation, node_id=self._node_id,
-            realised_pnl_usd=realised_usd, fees_usd=fees_usd, carried_adopted=not self._awaiting,
+            realised_pnl_usd=realised_usd, fees_usd=fees_usd, carried_adopted=self._adopted,
         )
         runtime = self.runtime
         if runtime is None:

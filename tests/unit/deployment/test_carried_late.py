@@ -108,6 +108,7 @@ def test_reports_of_an_actor_without_its_carried_state_do_not_overwrite_the_kept
     assert book.hand_over(BTC, 2) == book.carried(BTC)  # the asking session is the one reporting: nothing folded
     status = book.snapshot(BTC, 3 * S)
     assert (status.realised_pnl_usd, status.fees_usd) == (13.0, 0.85) and book.account(3 * S).fees_usd == 0.85
+    assert status.limits_used == LimitsUsed(3, 82.0, 27.0)
     # a kill switch its own limits tripped holds all the same
     book.publish(report(2, 4 * S, False, kill_reason="position 1.0 beyond max_position 0.5"), [], 4 * S)
     assert book.carried(BTC).kill_reason == "position 1.0 beyond max_position 0.5"
@@ -222,6 +223,16 @@ async def test_a_host_held_without_its_carried_state_adopts_it_late_and_quotes_f
     assert runtime.service.stats.fills > 0 and host.snapshot().fees_usd == pytest.approx(0.75 + own_fees)
     assert host.current_carried().fees_usd == pytest.approx(0.75 + own_fees)
     await host.stop()
+
+
+def test_a_host_reports_its_figures_as_its_own_until_it_adopted_the_carried_state() -> None:
+    failed = InstrumentHost(config())  # e.g. no credentials on its node: it never asks
+    failed.fail("no usable live credentials")
+    assert not failed.adopted and not failed.snapshot().carried_adopted
+    restarted = InstrumentHost(config())
+    restarted.adopt(CarriedState(realised_pnl_usd=2.0))
+    snap = restarted.snapshot()
+    assert restarted.adopted and snap.carried_adopted and snap.realised_pnl_usd == 2.0
 
 
 async def test_kept_limits_adopted_late_still_trip_the_kill_switch() -> None:

@@ -225,8 +225,8 @@ class InstrumentActor:
 
     async def carried(self) -> CarriedState | None:
         """What this actor would hand to a successor (a restarted Controller takes it back); None while it has not
-        got its own (its figures are its session's alone)."""
-        return None if self.host.awaiting_carried else self.host.current_carried()
+        adopted its own (its figures are its session's alone)."""
+        return self.host.current_carried() if self.host.adopted else None
 
     async def update_strategy(self, settings: dict[str, Any]) -> None:
         """New strategy parameters from the next tick on.
