@@ -13,6 +13,7 @@ import pytest
 import ray
 
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
+from thalex_modular.deployment.carried_state import AWAITING_CARRIED
 from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
@@ -175,6 +176,81 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
         assert await ours()
+    finally:
+        await controller.stop.remote(20.0)
+        await observer.close()
+
+
+async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and_then_adopts_the_kept_state(
+    start_emulator: EmulatorFactory, cluster_account: Account
+) -> None:
+    server = await start_emulator(speed=2.0)
+    controller = await _deploy(server.url, "controller-late")
+    observer = await Raw.open(server.url, cluster_account)
+    actor_name = instrument_actor(BTC)
+    try:
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+
+        async def btc_filled() -> bool:
+            return (await _status(controller))[BTC].fills > 0
+
+        await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)  # PnL and fees to keep
+        await controller.kill.remote(BTC, "test")  # held: its PnL and fees stay as they are
+
+        async def btc_held() -> bool:
+            btc = (await _status(controller))[BTC]
+            return "kill switch: test" in (btc.reason or "") and btc.open_quotes == 0
+
+        await eventually(btc_held, timeout_s=5.0, interval_s=0.2)
+        await asyncio.sleep(1.0)  # the fills in flight are in
+        before = (await _status(controller))[BTC]
+        kept = await controller.carried.remote(BTC)
+        assert kept.fees_usd == before.fees_usd != 0.0 and kept.limits_used is not None
+
+        def stall(_controller: Any, timeout_s: float) -> bool:
+            """On the Controller's event loop (it answers nothing meanwhile): restart BTC's actor, and return once
+            the new one gave up waiting for its carried state and was built held."""
+            actor = ray.get_actor(actor_name, namespace=NAMESPACE)
+            ray.kill(actor, no_restart=False)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                try:
+                    snap = ray.get(actor.snapshot.remote(), timeout=2.0)
+                    if snap.incarnation == 2 and snap.reason == AWAITING_CARRIED and not snap.carried_adopted:
+                        return True
+                except Exception:  # restarting
+                    pass
+                time.sleep(0.2)
+            return False
+
+        # Act: BTC's actor restarts while the Controller does not answer (longer than the actor waits)
+        started = time.monotonic()
+        assert await controller.__ray_call__.remote(stall, 60.0)
+        assert time.monotonic() - started >= 10.0
+
+        # Assert: once the Controller answers again, the actor adopts what it kept: still killed, with the PnL and
+        # fees of the killed process (held: no fill since), and the book never lost them to its earlier reports
+        btc_actor = ray.get_actor(actor_name, namespace=NAMESPACE)
+
+        async def adopted() -> bool:
+            return await btc_actor.carried.remote() is not None
+
+        await eventually(adopted, timeout_s=30.0, interval_s=0.3)
+        await asyncio.sleep(1.0)  # its adopted reports are in
+        btc = (await _status(controller))[BTC]
+        assert btc.incarnation == 2 and btc.carried_adopted
+        assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
+        assert (btc.realised_pnl_usd, btc.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+        after = await controller.carried.remote(BTC)
+        assert (after.kill_reason, after.realised_pnl_usd, after.fees_usd) == ("test", kept.realised_pnl_usd,
+                                                                               kept.fees_usd)
+        # the limits used go on from the kept ones (plus what the mark did to the held position since)
+        assert after.limits_used is not None and after.limits_used.day == kept.limits_used.day
+        moved = abs(btc.position) * (btc.mark_price or 0.0) * 0.02 + 0.01
+        assert abs(after.limits_used.loss_usd - kept.limits_used.loss_usd) <= moved
+        assert await _exchange_orders(observer, BTC) == []
+        await controller.resume.remote(BTC)
+        await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
     finally:
         await controller.stop.remote(20.0)
         await observer.close()

@@ -117,9 +117,14 @@ class DeploymentBook:
         self.restarts: dict[str, int] = dict.fromkeys(spec.instruments, 0)
         self._carried_by_name: dict[str, CarriedState] = {}
         self._resumed_ns: dict[str, int] = {}
+        self._unadopted: dict[str, InstrumentSnapshot] = {}  # the last report of a session without the carried state
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
-        """An instrument actor's report: its snapshot and the events since its last report."""
+        """An instrument actor's report: its snapshot and the events since its last report.
+
+        A report of an actor that has not adopted the carried state (``carried_adopted`` False: its figures are its
+        own session's alone) leaves the kept PnL, fees and limits as they are, and is shown with its figures added to
+        the kept ones."""
         name = snapshot.instrument
         if name not in self.restarts:
             return  # an actor of an earlier deployment still running: not ours
@@ -128,12 +133,20 @@ class DeploymentBook:
             self.restarts[name] += 1
         self._incarnations[name] = snapshot.started_ns
         kept = self.carried(name)
-        limits_used = None
-        if snapshot.ts_ns >= self._resumed_ns.get(name, 0):  # a report from before a resume re-arms nothing
-            if snapshot.kill_reason is not None and kept.kill_reason is None:  # tripped by a limit: held till resume
-                kept = kept.kill(snapshot.kill_reason)
-            limits_used = snapshot.limits_used
-        self._carried_by_name[name] = kept.reported(limits_used, snapshot.realised_pnl_usd, snapshot.fees_usd)
+        current = snapshot.ts_ns >= self._resumed_ns.get(name, 0)  # a report from before a resume re-arms nothing
+        if current and snapshot.kill_reason is not None and kept.kill_reason is None:  # a limit: held till resume
+            kept = kept.kill(snapshot.kill_reason)
+        if snapshot.carried_adopted:
+            self._unadopted.pop(name, None)
+            kept = kept.reported(snapshot.limits_used if current else None, snapshot.realised_pnl_usd,
+                                 snapshot.fees_usd)
+        else:
+            self._unadopted[name] = snapshot
+            shown = kept.followed_by(snapshot.limits_used if current else None, snapshot.realised_pnl_usd,
+                                     snapshot.fees_usd)
+            snapshot = msgspec.structs.replace(snapshot, realised_pnl_usd=shown.realised_pnl_usd,
+                                               fees_usd=shown.fees_usd, limits_used=shown.limits_used)
+        self._carried_by_name[name] = kept
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns
         self.events.add(events)
@@ -197,6 +210,19 @@ class DeploymentBook:
 
     def carried(self, instrument: str) -> CarriedState:
         return self._carried_by_name.get(instrument, _NOTHING_CARRIED)
+
+    def hand_over(self, instrument: str, started_ns: int) -> CarriedState:
+        """What the actor of ``instrument`` whose session started at ``started_ns`` is handed. A session that reported
+        without having adopted the carried state and is not the one asking has ended: its own PnL, fees and limits
+        used are added to what is kept first, so that its successor carries them on too."""
+        ended = self._unadopted.get(instrument)
+        if ended is not None and ended.started_ns != started_ns:
+            del self._unadopted[instrument]
+            current = ended.ts_ns >= self._resumed_ns.get(instrument, 0)
+            self._carried_by_name[instrument] = self.carried(instrument).followed_by(
+                ended.limits_used if current else None, ended.realised_pnl_usd, ended.fees_usd
+            )
+        return self.carried(instrument)
 
     def set_strategy(self, instrument: str, settings: Mapping[str, Any]) -> None:
         self._carried_by_name[instrument] = self.carried(instrument).with_strategy(dict(settings))

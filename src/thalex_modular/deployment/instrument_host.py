@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from thalex_modular.deployment.carried_state import CarriedState
+from thalex_modular.deployment.carried_state import AWAITING_CARRIED, CarriedState, adopt_late
 from thalex_modular.deployment.config import RunConfig, StrategySettings
 from thalex_modular.deployment.instrument_runtime import InstrumentRuntime, build_runtime, service_parts
 from thalex_modular.deployment.options_vol_feed import publish_implied_vol
@@ -43,6 +43,7 @@ __all__ = ["InstrumentHost"]
 log = logging.getLogger(__name__)
 
 Builder = Callable[..., Awaitable[InstrumentRuntime]]
+Command = Callable[[InstrumentRuntime], object]
 
 
 class _Tee:
@@ -116,21 +117,82 @@ class InstrumentHost:
         self._last_regime: tuple[str, float] | None = None
         self._last_equity_ns = 0
         self.carried = CarriedState()
+        self._building = False
+        self._pending: list[Command] = []  # commands taken while the runtime was being built, applied once it is
+        self._adopted = False
+        self._awaiting = False
+        self._resumed_while_awaiting = False
+        self._strategy_set_while_awaiting = False
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
+    @property
+    def started_ns(self) -> int:
+        """When this incarnation started (wall clock): it names the session to the Controller."""
+        return self._started_ns
+
+    @property
+    def adopted(self) -> bool:
+        """It took the deployment's carried state (:meth:`adopt`): its figures include the earlier sessions'. Until
+        then (started without it, or failed before asking) they are this session's alone."""
+        return self._adopted
+
+    @property
+    def awaiting_carried(self) -> bool:
+        """Started without the deployment's carried state (see :meth:`await_carried`), not adopted yet."""
+        return self._awaiting
+
+    def await_carried(self) -> None:
+        """The deployment's carried state could not be fetched: hold (:data:`AWAITING_CARRIED`) until :meth:`adopt`
+        brings it; meanwhile the reports say so, and count this session's PnL, fees and limits alone."""
+        self._awaiting = True
+        self._resumed_while_awaiting = self._strategy_set_while_awaiting = False
+        self.pause(AWAITING_CARRIED)
+
     def adopt(self, carried: CarriedState) -> None:
-        """Before :meth:`start` (a restarted actor), take what the deployment kept of the instrument: its strategy
-        parameters, its pause or kill switch held from the first quote on (the build applies them), the loss limits
-        used, and the PnL and fees of its earlier sessions, which the reports add to this one's.
+        """Take what the deployment kept of the instrument: its strategy parameters, its pause or kill switch, the
+        loss limits used, and the PnL and fees of its earlier sessions, which the reports add to this one's.
+
+        Before :meth:`start` (a restarted actor) the build applies them from the first quote on. After
+        :meth:`await_carried` (known late, whether the runtime is built or not) they join what this session did
+        since, as :func:`~.carried_state.adopt_late` says.
 
         Raises:
-            pydantic.ValidationError: the kept strategy no longer fits the config model.
+            pydantic.ValidationError: the kept strategy no longer fits the config model (nothing is adopted then).
         """
-        if carried.strategy is not None:
-            settings = StrategySettings.model_validate(carried.strategy)
-            self.config = self.config.model_copy(update={"strategy": settings})
-        self.carried = carried
+        if not self._awaiting:
+            if carried.strategy is not None:
+                settings = StrategySettings.model_validate(carried.strategy)
+                self.config = self.config.model_copy(update={"strategy": settings})
+            self.carried = carried
+            self._adopted = True
+            return
+        plan = adopt_late(self.carried, carried, resumed=self._resumed_while_awaiting,
+                          strategy_set=self._strategy_set_while_awaiting)
+        kept_strategy = None if self._strategy_set_while_awaiting else plan.carried.strategy
+        if kept_strategy is not None:
+            self.config = self.config.model_copy(update={"strategy": StrategySettings.model_validate(kept_strategy)})
+            self._command(self._replace_strategy)
+        self.carried = plan.carried
+        self._awaiting = False
+        self._adopted = True
+        limits, kill, pause = plan.limits_used, plan.kill, plan.pause
+        if limits is not None:
+            self._command(lambda runtime: runtime.service.controls.carry(limits))
+        if kill is not None:
+            self._command(lambda runtime: runtime.service.controls.kill(kill))
+        if pause is not None:
+            self._command(lambda runtime: runtime.service.controls.pause(pause))
+        if plan.lift_awaiting:
+            self._command(lambda runtime: runtime.service.controls.lift_pause(AWAITING_CARRIED))
+        log.warning("%s: adopted the carried state late (%s)", self.name, self.state.value)
+
+    def _command(self, command: Command) -> None:
+        """Apply ``command`` to the runtime now, or once it is built; before the build, ``carried`` says it all."""
+        if self.runtime is not None:
+            command(self.runtime)
+        elif self._building:
+            self._pending.append(command)
 
     def current_carried(self) -> CarriedState:
         """What a successor must be handed now: with a kill switch the service tripped by itself (a limit), which only
@@ -159,8 +221,9 @@ class InstrumentHost:
         """Build and start the runtime: ``syncing`` until open orders and positions are resynced and quoting runs;
         ``error`` with the reason when it cannot start (nothing is quoted then). Never raises."""
         self._state = InstrumentState.SYNCING
+        self._building = True
         try:
-            self.runtime = await self._builder(
+            runtime = await self._builder(
                 self.config, tokens=self._tokens, journal=self._tee, market=self._market,
                 credentials=self._credentials, carried=self.carried,
             )
@@ -168,8 +231,14 @@ class InstrumentHost:
             log.exception("%s: cannot start", self.name)
             self.fail(f"cannot start: {type(exc).__name__}: {exc}")
             return
+        finally:
+            self._building = False
+        self.runtime = runtime
+        pending, self._pending = self._pending, []
+        for command in pending:  # the build applied ``carried`` as it was when the build began
+            command(runtime)
         if self._stopped:  # stopped while starting
-            await self.runtime.stop()
+            await runtime.stop()
 
     async def stop(self) -> int:
         """Kill switch, pull and cancel every order of ours, close the connection. Returns how many of our orders
@@ -192,18 +261,17 @@ class InstrumentHost:
 
     def pause(self, reason: str = "operator") -> None:
         self.carried = self.carried.pause(reason)
-        if self.runtime is not None:
-            self.runtime.service.controls.pause(reason)
+        self._command(lambda runtime: runtime.service.controls.pause(reason))
 
     def resume(self) -> None:
+        if self._awaiting:
+            self._resumed_while_awaiting = True
         self.carried = self.carried.resume()
-        if self.runtime is not None:
-            self.runtime.service.controls.resume()
+        self._command(lambda runtime: runtime.service.controls.resume())
 
     def kill(self, reason: str = "operator") -> None:
         self.carried = self.carried.kill(reason)
-        if self.runtime is not None:
-            self.runtime.service.controls.kill(reason)
+        self._command(lambda runtime: runtime.service.controls.kill(reason))
 
     def set_implied_vol(self, snap: VolSnapshot) -> None:
         """The underlying's vol snapshot (from the deployment's options follower) into the regime analyzer."""
@@ -213,10 +281,11 @@ class InstrumentHost:
     def update_strategy(self, settings: StrategySettings) -> None:
         """Quote with new strategy parameters from the next tick on (validated by the config model already); while
         the runtime is being built, from its first quote."""
+        if self._awaiting:
+            self._strategy_set_while_awaiting = True
         self.config = self.config.model_copy(update={"strategy": settings})
         self.carried = self.carried.with_strategy(settings.model_dump(mode="json"))
-        if self.runtime is not None:
-            self._replace_strategy(self.runtime)
+        self._command(self._replace_strategy)
 
     def _replace_strategy(self, runtime: InstrumentRuntime) -> None:
         params = service_parts(self.config)[0]
@@ -260,7 +329,7 @@ class InstrumentHost:
         base = InstrumentSnapshot(
             instrument=self.name, mode=self.config.mode.value, state=state, reason=reason, ts_ns=now,
             started_ns=self._started_ns, incarnation=self._incarnation, node_id=self._node_id,
-            realised_pnl_usd=realised_usd, fees_usd=fees_usd,
+            realised_pnl_usd=realised_usd, fees_usd=fees_usd, carried_adopted=self._adopted,
         )
         runtime = self.runtime
         if runtime is None:

@@ -82,6 +82,9 @@ class InstrumentSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     atm_iv_annual: float | None = None
     kill_reason: str | None = None
     limits_used: LimitsUsed | None = None  # of the daily loss and drawdown limits, carried over a restart
+    # False: the actor has not adopted the carried state (started without it, held; or failed before asking); its PnL,
+    # fees and limits used are its own session's alone (the Controller keeps what it kept, and shows the two added)
+    carried_adopted: bool = True
 
     @property
     def pnl_usd(self) -> float:

@@ -77,6 +77,27 @@ def test_a_restarted_session_carries_the_loss_and_drawdown_its_predecessor_used(
         LimitsUsed(3, float("nan"), 0.0)
 
 
+def test_limits_used_known_late_add_to_what_the_running_session_used_since_its_start() -> None:
+    # Arrange: a restarted session that did not get its predecessor's figures in time checks from its own start
+    late = monitor(max_daily_loss_usd=100.0, max_drawdown_usd=30.0)
+    assert late.check(3 * DAY + S, 0.0, 0.0) is None
+    late.check(3 * DAY + 2 * S, 4.0, 0.0)
+    assert late.check(3 * DAY + 3 * S, 1.0, 0.0) is None
+    assert late.used(1.0) == LimitsUsed(3, -1.0, 3.0)
+    # Act: the predecessor's 80 lost and 25 below its peak arrive
+    late.carry(LimitsUsed(3, 80.0, 25.0))
+    # Assert: as if carried from the start: 79 lost today, the peak 25 above the start (24 below it now)
+    assert late.used(1.0) == LimitsUsed(3, 79.0, 24.0)
+    assert "drawdown 31.00" in (late.check(3 * DAY + 4 * S, -6.0, 0.0) or "")
+    assert "daily loss 101.00" in (late.check(3 * DAY + 5 * S, -21.0, 0.0) or "")
+    # the session's own peak stays when it is the higher one; an earlier day's loss does not count today
+    higher = monitor(max_drawdown_usd=30.0)
+    higher.check(3 * DAY + S, 0.0, 0.0)
+    higher.check(3 * DAY + 2 * S, 40.0, 0.0)
+    higher.carry(LimitsUsed(2, 90.0, 10.0))
+    assert higher.used(35.0) == LimitsUsed(3, -35.0, 5.0)
+
+
 def test_drawdown_from_the_peak_position_breach_and_repeated_rejects_or_resyncs() -> None:
     m = monitor(max_drawdown_usd=30.0)
     m.check(S, 0.0, 0.0)

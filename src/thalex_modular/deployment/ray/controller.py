@@ -21,7 +21,7 @@ import ray
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from thalex_modular.deployment.carried_state import CarriedState
+from thalex_modular.deployment.carried_state import CARRIED_TIMEOUT_S, CarriedState
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec, Feed
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
@@ -97,11 +97,14 @@ class Controller:
         restarted later is handed them too."""
         names = list(self._actors)
         answers = await asyncio.gather(
-            *(asyncio.wait_for(self._actors[n].carried.remote(), 10.0) for n in names), return_exceptions=True
+            *(asyncio.wait_for(self._actors[n].carried.remote(), CARRIED_TIMEOUT_S) for n in names),
+            return_exceptions=True,
         )
         for name, answer in zip(names, answers, strict=True):
             if isinstance(answer, CarriedState):
                 self.book.take_back(name, answer)
+            elif answer is None:  # it started without one and is asking us for it
+                log.warning("%s: its actor has no carried state to give back (it never got one)", name)
             else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
                 log.warning("%s: its carried state could not be read back (%s)", name, answer)
 
@@ -226,9 +229,12 @@ class Controller:
         self.book.kill(targets, reason)
         await asyncio.gather(*(a.kill.remote(reason) for a in targets.values()))
 
-    async def carried(self, instrument: str) -> CarriedState:
-        """What ``instrument``'s actor is handed when it (re)starts (see carried_state.py)."""
-        return self.book.carried(instrument)
+    async def carried(self, instrument: str, started_ns: int | None = None) -> CarriedState:
+        """What ``instrument``'s actor whose session started at ``started_ns`` is handed when it (re)starts (see
+        carried_state.py); without ``started_ns``, what is kept (a reader)."""
+        if started_ns is None:
+            return self.book.carried(instrument)
+        return self.book.hand_over(instrument, started_ns)
 
     async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
         """Quote ``instrument`` with ``settings`` (every field of the strategy) from its next tick on.

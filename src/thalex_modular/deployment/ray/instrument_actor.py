@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 import ray
 
-from thalex_modular.deployment.carried_state import CarriedState
+from thalex_modular.deployment.carried_state import CARRIED_TIMEOUT_S, CarriedState
 from thalex_modular.deployment.config import RunConfig, StrategySettings, credentials_from_environment
 from thalex_modular.deployment.instrument_host import InstrumentHost
 from thalex_modular.deployment.instrument_runtime import load_credentials, thalex_config
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 #: How long a stop may take inside the actor (the Controller waits longer): cancel-on-disconnect covers the rest.
 _STOP_TIMEOUT_S = 15.0
-_CARRIED_TIMEOUT_S = 10.0  # the Controller answers at once; a restarting one within seconds
+#: How soon an actor without its carried state asks again after a failed ask (a timed-out one asks again at once).
+_CARRIED_RETRY_S = 1.0
 #: Position and equity snapshots go to persistence this often (seconds).
 _SNAPSHOT_EVERY_S = 1.0
 
@@ -109,12 +110,16 @@ class InstrumentActor:
         )
         if error is not None:
             self.host.fail(error)
+        self._late: asyncio.Task[None] | None = None
         self._task = asyncio.get_running_loop().create_task(self._run(error is None), name="instrument-actor")
 
     async def _run(self, start: bool) -> None:
         controller = ray.get_actor(self._controller, namespace=self._namespace)
         if start:
-            await self._adopt_carried(controller)
+            if not await self._adopt_carried(controller):
+                self.host.await_carried()
+                self._late = asyncio.get_running_loop().create_task(self._adopt_carried_late(controller),
+                                                                    name="carried-late")
             await self.host.start()
         if self._options_vol is not None and self.host.runtime is not None:
             asyncio.get_running_loop().create_task(
@@ -137,23 +142,29 @@ class InstrumentActor:
                 log.exception("%s: report failed", self._config.instrument)
             await asyncio.sleep(self._interval_s)
 
-    async def _adopt_carried(self, controller: Any) -> None:
-        """Before the first quote: what the Controller kept of the instrument (this actor may be a restart; see
-        carried_state.py). Without an answer it starts held: quoting against an operator's pause is the worse error."""
+    async def _adopt_carried(self, controller: Any, level: int = logging.ERROR) -> bool:
+        """Ask the Controller what it kept of the instrument (this actor may be a restart; see carried_state.py) and
+        adopt it; False when it did not answer within ``CARRIED_TIMEOUT_S``."""
         name = self._config.instrument
         try:
-            carried = await asyncio.wait_for(controller.carried.remote(name), _CARRIED_TIMEOUT_S)
+            carried = await asyncio.wait_for(controller.carried.remote(name, self.host.started_ns),
+                                             CARRIED_TIMEOUT_S)
         except Exception as exc:
-            log.error("%s: the controller did not give the operator's state (%s): held until an operator resumes",
-                      name, exc)
-            self.host.pause("operator state unknown at start (the controller did not answer): resume to quote")
-            return
+            log.log(level, "%s: the controller did not give the carried state (%s): held until it does", name, exc)
+            return False
         try:
             self.host.adopt(carried)
         except Exception as exc:  # a strategy the config model refuses now: keep the config's, hold for an operator
             log.error("%s: the kept strategy is refused (%s): held until an operator resumes", name, exc)
             self.host.adopt(msgspec.structs.replace(carried, strategy=None))
             self.host.pause(f"the strategy set before the restart is refused: {exc}")
+        return True
+
+    async def _adopt_carried_late(self, controller: Any) -> None:
+        """Started held without the carried state (quoting against an operator's pause is the worse error): ask
+        until the Controller answers, then adopt it (the host joins it to what this session did since)."""
+        while not await self._adopt_carried(controller, logging.DEBUG):
+            await asyncio.sleep(_CARRIED_RETRY_S)
 
     async def _follow_vol(self, name: str, underlying: str) -> None:
         """Pull the underlying's vol snapshot from the OptionsVolActor ``name`` into the regime analyzer,
@@ -212,9 +223,10 @@ class InstrumentActor:
     async def kill(self, reason: str = "operator") -> None:
         self.host.kill(reason)
 
-    async def carried(self) -> CarriedState:
-        """What this actor would hand to a successor (a restarted Controller takes it back)."""
-        return self.host.current_carried()
+    async def carried(self) -> CarriedState | None:
+        """What this actor would hand to a successor (a restarted Controller takes it back); None while it has not
+        adopted its own (its figures are its session's alone)."""
+        return self.host.current_carried() if self.host.adopted else None
 
     async def update_strategy(self, settings: dict[str, Any]) -> None:
         """New strategy parameters from the next tick on.
@@ -234,6 +246,8 @@ class InstrumentActor:
             log.warning("%s: stop took over %.0f s", self._config.instrument, _STOP_TIMEOUT_S)
             remaining = -1
         self._task.cancel()
+        if self._late is not None:
+            self._late.cancel()
         if self._journal is not None:  # what the session did, shipped before the actor goes
             shipped = await self._journal.close(timeout_s=5.0)
             if shipped.unshipped:

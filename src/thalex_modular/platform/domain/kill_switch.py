@@ -66,6 +66,16 @@ class LimitsUsed:
             if not math.isfinite(getattr(self, name)):
                 raise InvalidValue(f"invalid LimitsUsed.{name}: must be finite, was {getattr(self, name)!r}")
 
+    def then(self, later: LimitsUsed) -> LimitsUsed:
+        """These followed by ``later``, what a session used that started from these figures without knowing them: on
+        the same day the losses add up and the drawdown is the deeper of the later session's own and these extended by
+        its loss; on a later day, that day's loss and a drawdown no smaller than the true one (the sum)."""
+        if later.day == self.day:
+            return LimitsUsed(self.day, self.loss_usd + later.loss_usd,
+                              max(self.drawdown_usd + later.loss_usd, later.drawdown_usd))
+        day, loss = (later.day, later.loss_usd) if later.day > self.day else (self.day, self.loss_usd)
+        return LimitsUsed(day, loss, self.drawdown_usd + later.drawdown_usd)
+
 
 class _Window:
     """Event times within a sliding window: more than ``limit`` of them trips."""
@@ -105,8 +115,8 @@ class KillSwitchMonitor:
     """
 
     __slots__ = (
-        "_carried", "_config", "_day", "_day_start_equity", "_max_position", "_peak_equity", "_rejects", "_resyncs",
-        "_tolerance",
+        "_base_equity", "_carried", "_config", "_day", "_day_start_equity", "_max_position", "_peak_equity", "_rejects",
+        "_resyncs", "_tolerance",
     )
 
     def __init__(self, config: KillSwitchConfig, max_position: float, position_tolerance: float) -> None:
@@ -118,6 +128,7 @@ class KillSwitchMonitor:
         self._day: int | None = None
         self._day_start_equity = 0.0
         self._peak_equity: float | None = None
+        self._base_equity = 0.0  # the equity this session's use counts from (its first check, or the last resume)
         self._carried: LimitsUsed | None = None
 
     @property
@@ -138,6 +149,8 @@ class KillSwitchMonitor:
         cfg = self._config
         day = now_ns // _NS_PER_DAY
         carried, self._carried = self._carried, None
+        if self._peak_equity is None:
+            self._base_equity = equity_usd
         if carried is not None:  # the first check of a restarted session: its predecessor's use counts
             self._day = day
             self._day_start_equity = equity_usd + (carried.loss_usd if carried.day == day else 0.0)
@@ -171,15 +184,23 @@ class KillSwitchMonitor:
         return LimitsUsed(self._day, self._day_start_equity - equity_usd, peak - equity_usd)
 
     def carry(self, used: LimitsUsed) -> None:
-        """Before the first check: what an earlier session of this instrument used (applied at that check, to the
-        equity this session starts from)."""
-        self._carried = used
+        """What an earlier session of this instrument used. Before the first check it is applied at that check, to the
+        equity this session starts from; after it (known late), it is added to what this session used since: the same
+        day's loss adds up, and the peak is the higher of this session's and the earlier one's seen from where this
+        session started."""
+        if self._day is None or self._peak_equity is None:
+            self._carried = used
+            return
+        if used.day == self._day:
+            self._day_start_equity += used.loss_usd
+        self._peak_equity = max(self._peak_equity, self._base_equity + used.drawdown_usd)
 
     def rebase(self, now_ns: int, equity_usd: float) -> None:
         """An operator resumed: losses and drawdown count from ``equity_usd`` now; rejects and resyncs from now."""
         self._day = now_ns // _NS_PER_DAY
         self._day_start_equity = equity_usd
         self._peak_equity = equity_usd
+        self._base_equity = equity_usd
         self._carried = None
         self._rejects.clear()
         self._resyncs.clear()

@@ -36,10 +36,11 @@ class OperatorControls:
     ``pause(reason)``          an operator holds every quote down
     ``kill(reason)``           engage the kill switch (an operator, a trigger, a carried state)
     ``resume()``               an operator lifts both; loss and drawdown count from now
+    ``lift_pause(reason)``     lift the pause held for that reason only (the kill switch and limits stay)
     ``held_reason``            why quotes are held (``kill switch: …`` first, then the pause), None: they are not
     ``paused``                 an operator's pause is on (the kill switch aside)
     ``limits_used()``          how much of the daily loss and drawdown limits the session used
-    ``carry(used)``            before the first check: what an earlier session used counts
+    ``carry(used)``            what an earlier session used counts (known late: checked at once)
     ``check(now_ns)``          evaluate the triggers now (fills, the service's guard)
     ``on_reject(now_ns)``      the exchange refused a request (not a throttle): count it, then check
     ``on_resync(now_ns)``      a resync ran: count it, then check
@@ -54,7 +55,7 @@ class OperatorControls:
         on_change: called after the hold changed (a run must pull or restore the quotes).
     """
 
-    __slots__ = ("_clock", "_core", "_monitor", "_name", "_on_change", "_paused", "_risk", "_stats")
+    __slots__ = ("_checked", "_clock", "_core", "_monitor", "_name", "_on_change", "_paused", "_risk", "_stats")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class OperatorControls:
         self._risk = core.reconciler.risk
         self._name = core.instrument.instrument_name
         self._paused: str | None = None
+        self._checked = False  # a check ran: the session is under way
         tolerance = 0.5 * core.instrument.volume_tick_size
         self._monitor = (
             KillSwitchMonitor(kill_switch, self._risk.config.max_position, tolerance)
@@ -116,19 +118,33 @@ class OperatorControls:
         log.warning("%s: resumed by an operator", self._name)
         self._on_change()
 
+    def lift_pause(self, reason: str) -> bool:
+        """Lift the pause held for ``reason``, and only that one: another pause, the kill switch and the limits'
+        base stay as they are (unlike :meth:`resume`). True when it was lifted."""
+        if self._paused != reason:
+            return False
+        self._paused = None
+        log.warning("%s: pause lifted (%s)", self._name, reason)
+        self._on_change()
+        return True
+
     def limits_used(self) -> LimitsUsed | None:
         """How much of the daily loss and drawdown limits this session has used (None: no kill switch)."""
         monitor = self._monitor
         return None if monitor is None else monitor.used(self._core.equity_usd())
 
     def carry(self, used: LimitsUsed) -> None:
-        """Before the service starts: what an earlier session of the instrument used counts against the limits."""
+        """What an earlier session of the instrument used counts against the limits: before the session's first
+        check from then on; known late, added to what this session used so far and checked at once."""
         if self._monitor is not None:
             self._monitor.carry(used)
+            if self._checked:
+                self.check(self._clock.now_ns())
 
     def check(self, now_ns: int) -> None:
         """Engage the kill switch when one of its triggers fired (nothing to check while it is engaged)."""
         monitor = self._monitor
+        self._checked = True
         if monitor is None or self._risk.kill_switch_engaged:
             return
         core = self._core
