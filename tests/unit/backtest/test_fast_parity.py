@@ -15,6 +15,7 @@ from thalex_modular.platform.domain.storage import QUOTE_DTYPE, TRADE_DTYPE, ohl
 from thalex_modular.platform.use_cases.backtest import (
     BacktestConfig,
     BacktestResult,
+    BacktestRun,
     HistoryRange,
     backtest_instrument,
     bar_events,
@@ -199,6 +200,27 @@ def _without_receive_times(events: np.ndarray) -> np.ndarray:
     plain = events.copy()
     plain["local_ns"] = 0
     return plain
+
+
+def test_fills_settled_out_of_the_loops_buffers_give_the_same_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: the fast driver moves fills whose markouts are known out of its buffers 8 at a time (a month's run
+    # does it 4,096 at a time), between chunks
+    from thalex_modular.platform.use_cases.backtest.fast import driver
+
+    monkeypatch.setattr(driver, "_SETTLE_BLOCK", 8)
+    events = _edge_history()
+    chunks = np.array_split(events, 12)
+    config = _config(chunks, dataclasses.replace(P, max_mark_age_ns=2 * 10**9))
+    run = BacktestRun(config, 11, record_requests=True, driver="fast")
+    # Act
+    for chunk in chunks:
+        run.replay(chunk)
+    settled = run.driver._settled_count  # type: ignore[union-attr]
+    fast = run.finish()
+    reference = run_backtest(config, chunks, 11, record_requests=True, driver="reference")
+    # Assert
+    assert settled > 0 and len(fast.fills) > settled
+    _assert_same(reference, fast)
 
 
 def test_bar_mode_gives_the_same_run() -> None:

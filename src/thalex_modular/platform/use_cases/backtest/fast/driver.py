@@ -32,7 +32,7 @@ from thalex_modular.strategies.glft_kernel import pack_glft_parameters
 
 from ..config import BacktestConfig
 from ..events import QUOTE, TRADE
-from ..recorder import FILL_DTYPE, SAMPLE_DTYPE, sample_interval_for
+from ..recorder import FILL_DTYPE, MARKOUT_HORIZONS_NS, SAMPLE_DTYPE, sample_interval_for
 from ..reference import REQUEST_DTYPE
 from . import layout as L
 from .loop import replay
@@ -49,6 +49,7 @@ from .room import (
 )
 
 _NAN = math.nan
+_SETTLE_BLOCK = 4096  # settled fills moved out of the loop's buffers at least this many at a time
 
 
 def _i64(*shape: int) -> npt.NDArray[np.int64]:
@@ -163,6 +164,8 @@ class FastDriver:
         }
         self._rng = random.Random(seed)
         self._mid_carry = _NAN  # the mid after the last chunk (trades without a side take the side of it)
+        self._settled: list[npt.NDArray[np.void]] = []  # fills whose markouts are all known, moved out of the loop's
+        self._settled_count = 0  # buffers (FILL_DTYPE blocks): memory per fill is its row, not a doubling buffer
 
     # -- the replay -------------------------------------------------------------------------------------------
 
@@ -175,6 +178,7 @@ class FastDriver:
                     "price", "amount")]
         columns[2] = self._takers(columns)
         columns.insert(1, np.ascontiguousarray(seen_ns, dtype=np.int64))
+        self._settle_fills()
         s = self._s
         order = ("si", "sf", "pi", "pf", "oi", "of", "pq", "ob", "kp", "kd", "ko", "dist", "partials", "lots", "af",
                  "ai", "qfp", "qip", "desired", "lim", "ilim", "grid", "ctx", "ictx", "ints", "floats", "row_slot",
@@ -293,29 +297,65 @@ class FastDriver:
         return float(sf[L.F_REC_CASH] + sf[L.F_REC_POS] * mark - sf[L.F_REC_FEES])
 
     def fills(self) -> npt.NDArray[np.void]:
+        """Every fill in order (``FILL_DTYPE``): the settled blocks, then the loop's buffer (built block by block,
+        each released once copied: the run's fills are held about once, not twice)."""
+        n = int(self._s["si"][L.S_FILLS])
+        out = np.empty(self._settled_count + n, dtype=FILL_DTYPE)
+        at = 0
+        while self._settled:
+            block = self._settled.pop(0)
+            out[at: at + len(block)] = block
+            at += len(block)
+        out[at:] = self._fill_rows(0, n)
+        self._settled = [out[: self._settled_count]]
+        return out
+
+    def _fill_rows(self, start: int, end: int) -> npt.NDArray[np.void]:
         s = self._s
-        n = int(s["si"][L.S_FILLS])
-        out = np.zeros(n, dtype=FILL_DTYPE)
-        fi, ff = s["fi"][:n], s["ff"][:n]
+        out = np.empty(end - start, dtype=FILL_DTYPE)
+        fi, ff = s["fi"][start:end], s["ff"][start:end]
         for column, name in enumerate(("ts_ns", "side", "maker")):
             out[name] = fi[:, column]
         for column, name in enumerate(("price", "amount", "fee_usd", "mid", "mid_1s", "mid_10s", "mid_60s")):
             out[name] = ff[:, column]
         return out
 
+    def _settle_fills(self) -> None:
+        """Move the fills whose every markout is known (all three markout pointers past them) out of the loop's
+        buffers, when there are enough to be worth a block."""
+        s = self._s
+        si = s["si"]
+        n = int(si[L.S_FILLS])
+        done = min(int(si[L.S_MARKOUT_PTR + h]) for h in range(len(MARKOUT_HORIZONS_NS)))
+        if done < _SETTLE_BLOCK:
+            return
+        self._settled.append(self._fill_rows(0, done))
+        self._settled_count += done
+        for name in ("fi", "ff"):
+            s[name][: n - done] = s[name][done:n]  # numpy copies overlapping slices correctly
+        si[L.S_FILLS] = n - done
+        for h in range(len(MARKOUT_HORIZONS_NS)):
+            si[L.S_MARKOUT_PTR + h] -= done
+
     @property
     def fill_count(self) -> int:
-        return int(self._s["si"][L.S_FILLS])
+        """Fills booked so far."""
+        return self._settled_count + int(self._s["si"][L.S_FILLS])
 
     @property
     def sample_count(self) -> int:
         return int(self._s["si"][L.S_SAMPLES])
 
     def fill_flows(self, start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Fills from the ``start``-th on: time reached us (ns), signed amount (+ bought), as the recorder books."""
+        """Fills from the ``start``-th on (not yet settled): time reached us (ns), signed amount (+ bought), as the
+        recorder books."""
         s = self._s
         n = int(s["si"][L.S_FILLS])
-        return s["fi"][start:n, 0].copy(), s["fi"][start:n, 1] * s["ff"][start:n, L.FF_AMOUNT]
+        first = start - self._settled_count
+        if first < 0:
+            raise InvalidValue(f"fill_flows: fill {start} is settled already (first in the buffer: "
+                               f"{self._settled_count})")
+        return s["fi"][first:n, 0].copy(), s["fi"][first:n, 1] * s["ff"][first:n, L.FF_AMOUNT]
 
     def sample_times(self, start: int) -> npt.NDArray[np.int64]:
         s = self._s
