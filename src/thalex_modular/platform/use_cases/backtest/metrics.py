@@ -74,15 +74,16 @@ def markouts_bps(fills: npt.NDArray[np.void]) -> tuple[float, ...]:
     """Amount-weighted markout per horizon, bps of the fill price: side x (mid later - price) / price. Positive
     means the fill was good for us; fills whose horizon the replay did not reach are left out."""
     out = []
+    side, price, amount = fills["side"], fills["price"], fills["amount"]  # field views: a month has 1M+ fills
     for horizon_ns in MARKOUT_HORIZONS_NS:
         later = fills[f"mid_{horizon_ns // NANOS_PER_SECOND}s"]
         ok = ~np.isnan(later)
         if not ok.any():
             out.append(math.nan)
             continue
-        f = fills[ok]
-        edge_bps = f["side"] * (later[ok] - f["price"]) / f["price"] * 1e4
-        out.append(float(np.average(edge_bps, weights=f["amount"])))
+        paid = price[ok]
+        edge_bps = side[ok] * (later[ok] - paid) / paid * 1e4
+        out.append(float(np.average(edge_bps, weights=amount[ok])))
     return tuple(out)
 
 
