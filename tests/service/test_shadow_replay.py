@@ -39,8 +39,7 @@ QUOTE_TOLERANCE_NS = 300_000_000
 QUOTE_SHARE = 0.8
 #: A fill of the session is matched by the backtest's of the same side, price and amount this close in time.
 FILL_TOLERANCE_NS = 500_000_000
-#: The session goes on this long after its last fill (s). A replay ends with its last event: an exchange answer
-#: still in flight then (a fill's, due a response leg later) is not delivered.
+#: The session goes on this long after its last fill (s), so the recording covers the quotes and fills compared.
 TAIL_S = 1.0
 #: The share of the session's fills the backtest makes too (same side and amount, the price within the amend
 #: tolerance: the order that filled is the quote, as close as the quotes are; time within FILL_TOLERANCE_NS).
@@ -131,7 +130,7 @@ async def test_a_recorded_shadow_session_backtests_to_the_same_quotes_and_fills(
     instrument = runtime.service.core.instrument
     try:
         await eventually(lambda: len(recorded.fills) >= 3 and len(recorded.quotes) >= 20, timeout_s=90.0)
-        await asyncio.sleep(TAIL_S)  # market data after the last fill: its answer is due inside the replay too
+        await asyncio.sleep(TAIL_S)
     finally:
         await runtime.stop()
     storage = make_storage(tmp_path / "recorded.duckdb")

@@ -223,6 +223,24 @@ def test_fills_settled_out_of_the_loops_buffers_give_the_same_run(monkeypatch: p
     _assert_same(reference, fast)
 
 
+def test_answers_in_flight_when_the_range_ends_are_delivered() -> None:
+    # Arrange: a response leg longer than the feed leg delivers a fill 18 ms after the event that made it; the
+    # history is cut right after the event that made the 5th fill of the whole history
+    sim = SimMatchConfig(response_latency_ns=20_000_000, feed_latency_ns=2_000_000)
+    events = next(tick_history(VOLATILE, EVENTS, EVENTS))
+    whole = run_backtest(_config([events], P, sim), [events], 3, driver="fast")
+    reached_us = int(whole.fills["ts_ns"][4])
+    seen = events["ts_ns"] + sim.feed_latency_ns  # no receive times: seen a feed leg after the exchange
+    cut = events[seen <= reached_us - 18_000_000]
+    config = _config([cut], P, sim)
+    # Act
+    reference, fast = _both(config, [cut])
+    # Assert: the fill that reached us after the last event is booked, in both drivers alike
+    assert int(seen[len(cut) - 1]) < reached_us
+    assert reached_us in reference.fills["ts_ns"].tolist()
+    _assert_same(reference, fast)
+
+
 def test_bar_mode_gives_the_same_run() -> None:
     # Arrange: 1m bars of generated trades
     events = next(tick_history(VOLATILE, 60_000, 60_000))

@@ -152,18 +152,25 @@ class SimSession:
 
     # -- internals ----------------------------------------------------------------------------------------
 
-    def _advance(self, ts_ns: int) -> None:
-        """Move the clock to ``ts_ns`` through every time the exchange acts or answers before it: an answer is
-        handled when it reaches us (a fill requotes then, as the shadow session does), not at the next event."""
+    def deliver_in_flight(self) -> None:
+        """After the last market event (a backtest's range ends): step the clock through every request still in
+        flight and every answer still due, each at its own time, and handle them (a fill requotes). Without market
+        data nothing more can fill; the requests that requote sends are acknowledged in turn."""
+        self._advance(None)
+
+    def _advance(self, ts_ns: int | None) -> None:
+        """Move the clock to ``ts_ns`` (None: as far as the exchange has something to do) through every time the
+        exchange acts or answers before it: an answer is handled when it reaches us (a fill requotes then, as the
+        shadow session does), not at the next event."""
         clock, engine = self.clock, self.engine
         due = engine.next_event_ns()
-        while due is not None and due <= ts_ns:
+        while due is not None and (ts_ns is None or due <= ts_ns):
             if due > clock.now_ns():
                 clock.advance_to(due)
             if self._deliver(engine.advance(clock.now_ns())):
                 self._execute(self.core.requote(clock.now_ns()))
             due = engine.next_event_ns()
-        if ts_ns > clock.now_ns():
+        if ts_ns is not None and ts_ns > clock.now_ns():
             clock.advance_to(ts_ns)
 
     def _deliver(self, answers: list[SimEvent]) -> bool:

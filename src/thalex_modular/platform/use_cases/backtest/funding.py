@@ -120,7 +120,7 @@ class FundingLedger:
              fill_amount: npt.NDArray[np.float64], sample_ns: npt.NDArray[np.int64]) -> None:
         """One replayed chunk (``EVENT_DTYPE``) and when each of its events was seen, the fills booked while
         replaying it (time reached us, signed amount) and the samples taken then (grid times)."""
-        if not len(chunk):
+        if not len(chunk) and not len(fill_ns):
             return
         rows = chunk if self.perpetual else chunk[:0]  # a future's or an option's funding data is ignored
         out = np.zeros(len(sample_ns), dtype=np.float64)
@@ -129,7 +129,8 @@ class FundingLedger:
                np.ascontiguousarray(fill_amount, dtype=np.float64), np.ascontiguousarray(sample_ns, dtype=np.int64),
                out)
         self._sample_funding.extend(out.tolist())
-        self._end_ns = int(seen_ns[-1])
+        if len(seen_ns):
+            self._end_ns = int(seen_ns[-1])
 
     @property
     def updates(self) -> int:

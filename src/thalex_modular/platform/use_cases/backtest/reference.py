@@ -99,6 +99,11 @@ class ReferenceDriver:
                     continue
                 session.on_trade(Trade(name, px, amt, self._taker(side, px), ts, now))
 
+    def deliver_in_flight(self) -> None:
+        """After the last event: every request still in flight and answer still due, each at its own time (a fill
+        the exchange made before the range ended is ours even if its answer reaches us after it)."""
+        self.session.deliver_in_flight()
+
     def _taker(self, side: int, price: float) -> Side:
         """The aggressor: the data's, else the side of the mid the print is on (a coin flip exactly at it)."""
         if side:

@@ -15,7 +15,7 @@ from thalex_modular.platform.domain.errors import InvalidValue
 from thalex_modular.platform.domain.storage import Storage
 
 from .config import BacktestConfig
-from .events import seen_times
+from .events import EVENT_DTYPE, seen_times
 from .funding import FundingLedger, funding_note
 from .metrics import compute_metrics
 from .reference import INSERT, ReferenceDriver
@@ -55,6 +55,8 @@ class BacktestRun:
         self.perpetual = config.instrument.kind is InstrumentKind.PERPETUAL
         self.funding = FundingLedger(self.perpetual)
         self._seen_ns = np.iinfo(np.int64).min  # the replay's clock: when the last event was seen
+        self._no_events = np.zeros(0, dtype=EVENT_DTYPE)
+        self._no_seen = np.zeros(0, dtype=np.int64)
         self.replay_s = 0.0
         self.first_ns: int | None = None
         self.last_ns = config.history.start_ns
@@ -77,6 +79,11 @@ class BacktestRun:
 
     def finish(self, read_s: float = 0.0) -> BacktestResult:
         d = self.driver
+        started = time.perf_counter()
+        fills_before = d.fill_count
+        d.deliver_in_flight()
+        self.funding.book(self._no_events, self._no_seen, *d.fill_flows(fills_before), self._no_seen)
+        self.replay_s += time.perf_counter() - started
         fills = d.fills()
         samples = d.samples()
         samples["equity_usd"] += self.funding.sample_funding_usd()  # funding is cash: in the equity it samples

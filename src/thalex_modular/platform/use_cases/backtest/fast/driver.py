@@ -31,7 +31,7 @@ from thalex_modular.strategies.glft import GlftConfig
 from thalex_modular.strategies.glft_kernel import pack_glft_parameters
 
 from ..config import BacktestConfig
-from ..events import QUOTE, TRADE
+from ..events import EVENT_DTYPE, QUOTE, TRADE
 from ..recorder import FILL_DTYPE, MARKOUT_HORIZONS_NS, SAMPLE_DTYPE, sample_interval_for
 from ..reference import REQUEST_DTYPE
 from . import layout as L
@@ -196,6 +196,13 @@ class FastDriver:
                 continue
             raise InvalidValue(f"the quote kernel refused its inputs (code {int(si[L.S_ERROR])}) at event "
                                f"{int(si[L.S_EVENTS])}")
+
+    def deliver_in_flight(self) -> None:
+        """After the last event: every request still in flight and answer still due, each at its own time
+        (:meth:`SimSession.deliver_in_flight`)."""
+        row = np.zeros(1, dtype=EVENT_DTYPE)
+        row["kind"] = L.IN_FLIGHT
+        self.replay(row, np.full(1, np.iinfo(np.int64).max, dtype=np.int64))
 
     def _takers(self, columns: list[npt.NDArray[Any]]) -> npt.NDArray[np.int8]:
         """Each trade's aggressor: the data's, else the side of the mid it printed on, exactly at the mid (or before

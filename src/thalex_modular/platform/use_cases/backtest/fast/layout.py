@@ -194,6 +194,8 @@ RF_COLS: Final = 2
 SF_COLS: Final = 10
 
 # replay results
+#: A row kind of the loop's own (not an event): deliver every request and answer still in flight, each at its time.
+IN_FLIGHT: Final = 2
 DONE: Final = 0
 NEED_ROOM: Final = 1  # a buffer is short of room for one more event: grow it and call again from ``si[S_EVENTS]``
 ERR_QUOTE: Final = 2  # the quote kernel refused its inputs (the code in si[S_ERROR])

@@ -38,6 +38,7 @@ from .layout import (
     F_TICKER_ASK,
     F_TICKER_BID,
     F_TICKER_MARK,
+    IN_FLIGHT,
     NEED_ROOM,
     OC_RESTING,
     OC_STATUS,
@@ -126,18 +127,21 @@ def _replay_rows(
     max_quotes = desired.shape[0]
     for r in range(start, ts.shape[0]):
         now = seen[r]
-        mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+        in_flight = kind[r] == IN_FLIGHT  # no event: deliver what is still in flight (SimSession.deliver_in_flight)
+        room_now = -1 if in_flight else now  # it takes no samples
+        mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, room_now)
         if mask != 0:
             si[S_POS] = r
             si[S_ERROR] = mask
             return NEED_ROOM
-        if now >= si[S_NEXT_SAMPLE]:
-            sample(si, sf, pi, oi, of, smi, smf, now)
-        observe(si, fi, ff, now, sf[F_MID])
         resuming = si[S_RESUME_ADVANCE] != 0
         si[S_RESUME_ADVANCE] = 0
-        if not resuming:
-            si[S_EVENTS] += 1
+        if not in_flight:
+            if now >= si[S_NEXT_SAMPLE]:
+                sample(si, sf, pi, oi, of, smi, smf, now)
+            observe(si, fi, ff, now, sf[F_MID])
+            if not resuming:
+                si[S_EVENTS] += 1
         is_quote = kind[r] == QUOTE
         b = bp[r]
         a = ap[r]
@@ -159,7 +163,7 @@ def _replay_rows(
                     continue
             sf[F_MID] = 0.5 * (b + a) if has_b and has_a else mark
             sf[F_MARK] = mark
-        elif not (price > 0.0 and amount > 0.0):
+        elif not in_flight and not (price > 0.0 and amount > 0.0):
             si[S_SKIPPED] += 1
             continue
         # SimSession._advance: the clock steps through every time the exchange acts or answers before the event;
@@ -167,7 +171,7 @@ def _replay_rows(
         code = 0
         due = _next_due(si, pq, ob)
         while due >= 0 and due <= now:
-            mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, now)
+            mask = short_of_room(si, pi, oi, pq, ob, fi, ko, kp, lots, ri, smi, max_quotes, room_now)
             if mask != 0:  # room for one more plan first; the event resumes here
                 si[S_POS] = r
                 si[S_ERROR] = mask
@@ -184,6 +188,12 @@ def _replay_rows(
                 if code != 0:
                     break
             due = _next_due(si, pq, ob)
+        if in_flight:
+            _drop_closed(si, oi, of)
+            if code != 0:
+                si[S_POS] = r + 1
+                return ERR_QUOTE
+            continue
         if now > si[S_CLOCK]:
             si[S_CLOCK] = now
         clock = si[S_CLOCK]
