@@ -186,7 +186,7 @@ async def test_mass_quotes_never_leave_before_the_resync_after_a_reconnect(
         original = getattr(quoter, name)
 
         def noting(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
-            calls.append((_name, runtime.session.connects, runtime.gateway.ready, runtime.service._resyncing))
+            calls.append((_name, runtime.session.connects, runtime.gateway.ready, runtime.service.resyncs.resyncing))
             return _original(*args, **kwargs)
 
         setattr(quoter, name, noting)

@@ -277,7 +277,7 @@ async def test_a_fill_racing_the_resync_snapshot_is_counted_once(start_emulator:
         # Act: every ask of ours is filled (they leave the open orders; only the portfolio holds their fills) and
         # a resync runs before the fill notifications arrive
         await trader.call("private/buy", instrument_name=NAME, amount=1.0, order_type="market")
-        await runtime.service.resync("test: snapshot racing fills")
+        await runtime.service.resyncs.request_and_wait("test: snapshot racing fills")
         resyncs = runtime.service.stats.resyncs
         await asyncio.sleep(0.3)  # every delayed notification has arrived
 
@@ -310,7 +310,7 @@ async def test_a_resync_does_not_drop_a_fill_the_portfolio_does_not_show_yet(sta
         await eventually(lambda: tracker.position_amount(NAME) < 0.0, timeout_s=2.0)
         lagging = await raw_positions(observer)
         started = time.monotonic()
-        await runtime.service.resync("test: portfolio lagging the fills")
+        await runtime.service.resyncs.request_and_wait("test: portfolio lagging the fills")
         waited_s = time.monotonic() - started
 
         # Assert: the portfolio did lag (the fault works), the resync waited it out instead of adopting it, and

@@ -316,7 +316,7 @@ class InstrumentHost:
         held = service.controls.held_reason
         if held is not None:
             return InstrumentState.PAUSED, held
-        if not runtime.gateway.ready or service.resyncing:
+        if not runtime.gateway.ready or service.resyncs.resyncing:
             return InstrumentState.SYNCING, "resyncing with the exchange"
         now = time.time_ns()
         return InstrumentState.PAUSED, service.pull_reason(now) or "waiting for market data"

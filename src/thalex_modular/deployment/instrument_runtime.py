@@ -352,7 +352,7 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
 
     def on_resync(snapshot: ResyncSnapshot) -> None:
         if holder:
-            holder[0].on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
+            holder[0].resyncs.on_exchange_snapshot(snapshot.open_orders, snapshot.portfolio, snapshot.connects > 1)
 
     gateway = ThalexGateway(
         session, clock, ownership=OrderOwnership(config.strategy.label), instrument_names=[config.instrument],
@@ -377,8 +377,8 @@ async def build_live(config: RunConfig, clock: LiveClock | None = None, *, recor
         gateway.set_protection_sink(service.on_mm_protection)
         gateway.set_fill_sink(service.on_own_trade)
         gateway.set_portfolio_sink(service.on_portfolio)
-        gateway.set_down_sink(service.on_connection_lost)
-        gateway.set_desync_sink(service.request_resync)
+        gateway.set_down_sink(service.resyncs.on_connection_lost)
+        gateway.set_desync_sink(service.resyncs.request)
         holder.append(service)
         if carried is not None:
             hold_before_start(service, carried)

@@ -189,7 +189,7 @@ async def test_resync_rebuilds_tracker_from_the_exchange() -> None:
     tracker = rig.service.core.tracker
     for order in tracker.open_orders(NAME):
         tracker.on_request_failed(order.client_order_id, rig.clock.now_ns(), "forget")
-    await rig.service.resync("test", connection_lost=True)
+    await rig.service.resyncs.request_and_wait("test", connection_lost=True)
     tracked = {o.order_id for o in tracker.open_orders(NAME)}
     assert tracked == exchange
     await rig.close()

@@ -17,16 +17,13 @@ market data → StateTracker → RegimeAnalyzer → Strategy → RiskCheck → O
   fill (:meth:`on_fill_event`) requotes at once.
 * Toxic-flow defence: a one-sided aggressive burst (ToxicFlowDetector) pulls the threatened side (or both) until
   its cool-down ends; the strategy's quotes on that side are dropped before the reconciler runs.
-* Quotes come down (LESSONS 15, 17) when no ticker arrived for ``max_feed_silence_ns``, when the newest ticker's
-  exchange timestamp stopped advancing for ``max_data_age_ns``, when the feed reports itself down, while an
-  operator paused the instrument, and while the kill switch is engaged. Only real new data lifts a stale-data pull;
-  only an operator's resume lifts a pause or the kill switch.
-* Operator controls and the kill switch (a daily loss, a drawdown, a position past its limit, repeated rejects or
-  resyncs) live in :class:`~.operator_controls.OperatorControls` (``service.controls``); the service feeds its
-  triggers and asks it before each run.
-* Resync (a ResyncRequest from the tracker, an amend or cancel of an order the exchange no longer has, a position
-  the exchange's portfolio feed contradicts, a reconnect): stop quoting, rebuild open orders and positions from the
-  exchange (:class:`~.resync.Resync`), then resume. A failed resync keeps quoting stopped and is retried.
+* Quotes come down while the ticker feed is stale (silent, not advancing, or down: ``FeedWatch``; only real new
+  data lifts it), while an operator paused the instrument and while the kill switch is engaged
+  (:class:`~.operator_controls.OperatorControls`, ``service.controls``: the service feeds its triggers and asks it
+  before each run; only an operator's resume lifts a pause or the kill switch).
+* Resync (a ResyncRequest from the tracker, an order the exchange no longer has, a position the exchange's portfolio
+  feed contradicts, a reconnect): quoting stops until the exchange's state is rebuilt. When and how resyncs run,
+  one at a time and retried until one succeeds, is :class:`~.resync_runner.ResyncRunner` (``service.resyncs``).
 
 Times are int ns from the injected Clock; prices USD; amounts in the underlying.
 """
@@ -39,14 +36,14 @@ import logging
 from collections.abc import Sequence
 
 from thalex_modular.platform.domain.clock import Clock
-from thalex_modular.platform.domain.entities import Fill, OrderUpdate, PortfolioEntry, Ticker, Trade
+from thalex_modular.platform.domain.entities import Fill, PortfolioEntry, Ticker, Trade
 from thalex_modular.platform.domain.enums import Side
 from thalex_modular.platform.domain.error_codes import ORDER_NOT_FOUND, TEMPORARY_FAILURE, THROTTLE_EXCEEDED
 from thalex_modular.platform.domain.events import MmProtectionUpdate, RequestRejected
 from thalex_modular.platform.domain.kill_switch import KillSwitchConfig
 from thalex_modular.platform.domain.market.toxic_flow import ToxicFlowDetector
 from thalex_modular.platform.domain.requests import InsertOrder
-from thalex_modular.platform.domain.tracking.position_watch import PositionWatch
+from thalex_modular.platform.domain.tracking.feed_watch import FeedWatch
 from thalex_modular.platform.use_cases.mass_quote_sender import MassQuoteSender
 from thalex_modular.platform.use_cases.mass_quoting import MassQuoter, MassQuoteSettings
 from thalex_modular.platform.use_cases.operator_controls import OperatorControls
@@ -55,7 +52,8 @@ from thalex_modular.platform.use_cases.ports import GatewayAnswer, OrderGateway,
 from thalex_modular.platform.use_cases.quote_sender import QuoteSender, Run
 from thalex_modular.platform.use_cases.quoting_core import QuotingCore
 from thalex_modular.platform.use_cases.quoting_service_config import QuotingServiceConfig, ServiceStats
-from thalex_modular.platform.use_cases.resync import ExchangeState, Resync
+from thalex_modular.platform.use_cases.resync import ExchangeState
+from thalex_modular.platform.use_cases.resync_runner import ResyncRunner
 from thalex_modular.strategies.protocol import Strategy
 from thalex_modular.strategies.side_filter import side_filter
 
@@ -80,6 +78,11 @@ class QuotingService:
         kill_switch: the kill switch's triggers, None for none (``controls.kill`` still engages the switch).
         journal: where our orders' updates and our trades are recorded (persistence), None for nowhere.
         record_prices: keep (side, price) of every insert/amend/level sent in ``stats.sent_prices`` (tests).
+
+    Attributes:
+        controls: the operator's pause and the kill switch (:class:`~.operator_controls.OperatorControls`).
+        resyncs: the instrument's resyncs (:class:`~.resync_runner.ResyncRunner`): the gateway's connection-lost,
+            desync and (re)connect snapshot events go there; ``resyncs.resyncing`` stops quoting.
     """
 
     def __init__(
@@ -109,35 +112,32 @@ class QuotingService:
         core.strategy = self._filter
         self._name = core.instrument.instrument_name
         self._lock = asyncio.Lock()
+        self.controls = OperatorControls(core, clock, self.stats, kill_switch, self._schedule)
+        self.resyncs = ResyncRunner(
+            core, gateway, clock, self.config, self.stats, self._lock,
+            forget_sent=lambda: self._sender.reset(), on_resynced=self.controls.on_resync, schedule=self._schedule,
+        )
         self._sender: QuoteSender
         if mass_quoter is not None and mass_quote is not None:
             self._mass: MassQuoteSender | None = MassQuoteSender(
-                core, mass_quoter, mass_quote, clock, self.stats, self._lock, self.request_resync, self._schedule,
+                core, mass_quoter, mass_quote, clock, self.stats, self._lock, self.resyncs.request, self._schedule,
                 record_prices=record_prices,
             )
             self._sender = self._mass
         else:
             self._mass = None
             self._sender = OrderSender(
-                core, gateway, clock, self.stats, self._lock, self.request_resync, record_prices=record_prices
+                core, gateway, clock, self.stats, self._lock, self.resyncs.request, record_prices=record_prices
             )
-        self._resync = Resync(core, gateway, clock, self.config, self.stats)
-        self.controls = OperatorControls(core, clock, self.stats, kill_switch, self._schedule)
-        self._position_watch = PositionWatch(0.5 * core.instrument.volume_tick_size, self.config.position_hold_ns)
+        self._feed = FeedWatch(self.config.max_feed_silence_ns, self.config.max_data_age_ns)
         self._dirty = False
         self._run_task: asyncio.Task[None] | None = None
         self._inline_tail: asyncio.Task[None] | None = None  # an inline run that had to wait, finished on a task
         self._reader_drains = False  # the market data reader calls run_pending: market data schedules no task
         self._guard_task: asyncio.Task[None] | None = None
-        self._resync_task: asyncio.Task[None] | None = None
         self._started = False
-        self._resyncing = False
         self._stopping = False
         self._pending_ticker: Ticker | None = None
-        self._last_receive_ns: int | None = None
-        self._last_exchange_ts: int | None = None
-        self._last_advance_ns: int | None = None
-        self._feed_down: str | None = None
         self._throttled_until_ns = 0
         self._signature: tuple[object, ...] = ()
         gateway.set_answer_sink(self.on_answer)
@@ -156,7 +156,7 @@ class QuotingService:
         warm_up_s = (self.clock.now_ns() - started_ns) / 1e9
         log.log(logging.INFO if warm_up_s >= 0.5 else logging.DEBUG, "%s: tick path ready in %.1f s", self._name,
                 warm_up_s)
-        await self._resync_once("start", connection_lost=False, state=snapshot, settle=False)  # no fill in flight
+        await self.resyncs.start(snapshot)
         self._started = True
         self._guard_task = asyncio.get_running_loop().create_task(self._guard(), name=f"guard-{self._name}")
         self._schedule()
@@ -166,7 +166,8 @@ class QuotingService:
         the count). Waits for a run in progress to finish first."""
         self._stopping = True
         self._started = False
-        for task in (self._guard_task, self._resync_task):
+        resync_task = self.resyncs.stop()
+        for task in (self._guard_task, resync_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -183,7 +184,7 @@ class QuotingService:
     def quoting(self) -> bool:
         """True while the service may place quotes (started, connected, not resyncing, data fresh, not paused)."""
         return (
-            self._started and not self._resyncing and self.gateway.ready
+            self._started and not self.resyncs.resyncing and self.gateway.ready
             and self.pull_reason(self.clock.now_ns()) is None
         )
 
@@ -204,11 +205,6 @@ class QuotingService:
         self.core.strategy = self._filter
         self._schedule()
 
-    @property
-    def resyncing(self) -> bool:
-        """A resync is due or running: nothing is quoted until it is done."""
-        return self._resyncing
-
     # -- MarketDataSink (never awaits) ------------------------------------------------------------------
 
     def on_ticker(self, ticker: Ticker) -> None:
@@ -218,11 +214,7 @@ class QuotingService:
         if self._pending_ticker is not None:
             stats.coalesced += 1
         stats.feed_lag.add(ticker.ts_local_ns - ticker.ts_exchange_ns)
-        self._last_receive_ns = now
-        if self._last_exchange_ts is None or ticker.ts_exchange_ns > self._last_exchange_ts:
-            self._last_exchange_ts = ticker.ts_exchange_ns
-            self._last_advance_ns = now
-        self._feed_down = None
+        self._feed.on_ticker(ticker.ts_exchange_ns, now)
         self._pending_ticker = ticker
         self._market_data_arrived()
 
@@ -236,7 +228,7 @@ class QuotingService:
         self._market_data_arrived()
 
     def on_feed_down(self, reason: str) -> None:
-        self._feed_down = reason
+        self._feed.on_feed_down(reason)
         self._schedule()
 
     # -- answers, fills, the account ----------------------------------------------------------------------
@@ -256,7 +248,7 @@ class QuotingService:
             if isinstance(event, Fill):
                 self.on_fill_event(event)
             elif not adopted_quote:  # our own mass quotes have no client_order_id: adopting them is expected
-                self.request_resync(event.reason)
+                self.resyncs.request(event.reason)
         if self.journal is not None:
             self.journal.order(answer)
         if answer.status.is_terminal or self.controls.paused or self.core.reconciler.halted:
@@ -279,7 +271,7 @@ class QuotingService:
                 and order.status.is_open):
             # the exchange no longer has the order (filled or cancelled, perhaps by someone else): never address it
             # again; the resync closes it and brings in any fill it had
-            self.request_resync(f"order {order.order_id} not found by the exchange ({answer.message})")
+            self.resyncs.request(f"order {order.order_id} not found by the exchange ({answer.message})")
         # no immediate re-run: a refused request is retried at the next market event or when the back-off ends
         # (the guard notices), never in a tight loop (a retry storm)
 
@@ -302,92 +294,13 @@ class QuotingService:
     def on_portfolio(self, entries: Sequence[PortfolioEntry], snapshot: bool) -> None:
         """The exchange's portfolio feed moved (the gateway updated the account's exposure first): a position that
         differs from ours is noticed now and resynced once it held with no fill of ours (PositionWatch)."""
-        self._watch_position(self.clock.now_ns())
+        self.resyncs.watch_position(self.clock.now_ns())
 
     def on_fill_event(self, fill: Fill) -> None:
         """An own fill: the position moved, requote at once."""
         self.stats.fills += 1
         self.controls.check(self.clock.now_ns())
         self._schedule()
-
-    def _watch_position(self, now: int) -> None:
-        exposure = self.core.exposure
-        if exposure is None or self._resyncing:
-            return
-        ours = self.core.tracker.position_amount(self._name)
-        reason = self._position_watch.check(exposure.exchange_position(self._name), ours, self.stats.fills, now)
-        if reason is not None:
-            self.stats.position_mismatches += 1
-            self.request_resync(reason)
-
-    # -- resync -------------------------------------------------------------------------------------------
-
-    def request_resync(self, reason: str, connection_lost: bool = False) -> None:
-        """Stop quoting and rebuild state from the exchange (idempotent while one is running)."""
-        if self._stopping:
-            return
-        self._resyncing = True
-        if self._resync_task is None or self._resync_task.done():
-            self._resync_task = asyncio.get_running_loop().create_task(
-                self._resync_loop(reason, connection_lost), name=f"resync-{self._name}"
-            )
-
-    def on_connection_lost(self, reason: str) -> None:
-        """The gateway's connection dropped: nothing may be sent until the reconnect's snapshot is applied
-        (:meth:`on_exchange_snapshot`); what was sent on the old session is gone."""
-        if self._stopping:
-            return
-        self._resyncing = True
-        self._sender.reset()
-        log.warning("%s: connection lost (%s); quoting stopped until the reconnect's resync", self._name, reason)
-
-    def on_exchange_snapshot(
-        self, orders: Sequence[OrderUpdate], portfolio: Sequence[PortfolioEntry], reconnected: bool
-    ) -> None:
-        """The gateway fetched the exchange's state on a (re)connect (ThalexGateway ``on_resync``): stop quoting
-        at once and rebuild from it under the lock. Ignored before :meth:`start` (start takes its own)."""
-        if not self._started or self._stopping:
-            return
-        if reconnected:
-            self._sender.reset()
-        self._resyncing = True
-        previous = self._resync_task
-        if previous is not None and not previous.done():
-            previous.cancel()  # a retry loop on the dead connection: this snapshot replaces it
-        self._resync_task = asyncio.get_running_loop().create_task(
-            self._apply_snapshot((orders, portfolio), reconnected), name=f"snapshot-{self._name}"
-        )
-
-    async def _apply_snapshot(self, state: ExchangeState, reconnected: bool) -> None:
-        await self._resync_once("exchange snapshot", reconnected, state)
-        self._schedule()
-
-    async def resync(self, reason: str, connection_lost: bool = False) -> None:
-        """Request a resync (:meth:`request_resync`) and wait until it is done (a request while one runs joins it)."""
-        self.request_resync(reason, connection_lost)
-        task = self._resync_task
-        if task is not None:
-            await asyncio.shield(task)
-
-    async def _resync_loop(self, reason: str, connection_lost: bool) -> None:
-        while not self._stopping:
-            try:
-                await self._resync_once(reason, connection_lost)
-            except Exception as exc:
-                log.warning("%s: resync failed (%s); retrying", self._name, exc)
-                await asyncio.sleep(self.config.resync_retry_ns / 1e9)
-                continue
-            self._schedule()
-            return
-
-    async def _resync_once(
-        self, reason: str, connection_lost: bool, state: ExchangeState | None = None, *, settle: bool = True
-    ) -> None:
-        self._resyncing = True
-        async with self._lock:
-            await self._resync.run(reason, connection_lost, state, settle=settle)
-            self._resyncing = False
-        self.controls.on_resync(self.clock.now_ns())
 
     # -- scheduling -------------------------------------------------------------------------------------
 
@@ -447,7 +360,7 @@ class QuotingService:
     def _run_failed(self) -> None:
         """A bug in one run must not kill quoting silently: log it, pull and resync (called in an except block)."""
         log.exception("reconcile of %s failed", self._name)
-        self.request_resync("reconcile failed")
+        self.resyncs.request("reconcile failed")
 
     async def _guard(self) -> None:
         """Re-run when the pull state, the toxic sides or the throttle state change without new data, when the
@@ -456,9 +369,7 @@ class QuotingService:
         while True:
             await asyncio.sleep(interval_s)
             now = self.clock.now_ns()
-            for resync in self.core.tracker.overdue_resyncs(now):  # fills reported but never received
-                self.request_resync(resync.reason)
-            self._watch_position(now)
+            self.resyncs.check(now)
             self.controls.check(now)
             if self._dirty or self._sender.wants_run(now) or self._signature != self._state_signature(now):
                 self._schedule()
@@ -468,29 +379,24 @@ class QuotingService:
 
     def _signature_of(self, now: int, pull_reason: str | None, toxic: frozenset[Side]) -> tuple[object, ...]:
         """What the guard compares to notice a change that needs a run without new data."""
-        return pull_reason is None, toxic, now < self._throttled_until_ns, self._resyncing, self.gateway.ready
+        return pull_reason is None, toxic, now < self._throttled_until_ns, self.resyncs.resyncing, self.gateway.ready
 
     def _threatened_sides(self, now: int) -> frozenset[Side]:
         return self.toxic.threatened_sides(now) if self.toxic is not None else _NO_SIDES
 
     def pull_reason(self, now: int) -> str | None:
-        paused = self.controls.held_reason
-        if paused is not None:
-            return paused
-        if self._feed_down is not None:
-            return f"feed down: {self._feed_down}"
-        if self._last_receive_ns is not None and now - self._last_receive_ns > self.config.max_feed_silence_ns:
-            return f"feed silent for {(now - self._last_receive_ns) / 1e9:.1f} s"
-        if self._last_advance_ns is not None and now - self._last_advance_ns > self.config.max_data_age_ns:
-            return f"market data not advancing for {(now - self._last_advance_ns) / 1e9:.1f} s"
-        return None
+        """Why quotes are pulled at ``now`` (an operator's hold first, then stale data), None when they are not."""
+        held = self.controls.held_reason
+        if held is not None:
+            return held
+        return self._feed.stale_reason(now)
 
     # -- one run ---------------------------------------------------------------------------------------------
 
     def _decide(self) -> Run | None:
         """The run to send now, or None when nothing may leave (not started, resyncing, the gateway not ready).
         Counts the run, notes the state the guard compares and blocks the threatened sides."""
-        if not self._started or self._resyncing or not self.gateway.ready:
+        if not self._started or self.resyncs.resyncing or not self.gateway.ready:
             return None
         now = self.clock.now_ns()
         self.stats.runs += 1

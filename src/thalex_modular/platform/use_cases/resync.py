@@ -31,7 +31,8 @@ ExchangeState = tuple[Sequence[OrderUpdate], Sequence[PortfolioEntry]]
 
 
 class Resync:
-    """The resync procedure of one instrument (the QuotingService holds its lock and its quoting flag around it).
+    """The resync procedure of one instrument (its :class:`~.resync_runner.ResyncRunner` holds the run lock and stops
+    quoting around it).
 
     Args:
         core: the instrument's QuotingCore (its tracker is rebuilt).
