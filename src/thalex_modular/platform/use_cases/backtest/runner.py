@@ -65,7 +65,7 @@ class BacktestRun:
         if not len(chunk):
             return
         if self.first_ns is None:
-            self.first_ns = int(chunk["ts_ns"][0])
+            self.first_ns = int(chunk["ts_ns"].min())  # in receive order, not exchange order
         started = time.perf_counter()
         d = self.driver
         seen = seen_times(chunk, d.feed_latency_ns, self._seen_ns)
