@@ -98,10 +98,10 @@ def main() -> int:
     cpu_s = 0.0
     replay = fast_driver.FastDriver.replay
 
-    def timed(self: fast_driver.FastDriver, chunk: Any) -> None:
+    def timed(self: fast_driver.FastDriver, chunk: Any, seen_ns: Any) -> None:
         nonlocal cpu_s
         started = time.process_time()
-        replay(self, chunk)
+        replay(self, chunk, seen_ns)
         cpu_s += time.process_time() - started
 
     fast_driver.FastDriver.replay = timed  # type: ignore[method-assign]
