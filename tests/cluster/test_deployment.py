@@ -13,11 +13,12 @@ import pytest
 import ray
 
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
-from thalex_modular.deployment.carried_state import AWAITING_CARRIED
+from thalex_modular.deployment.carried_state import AWAITING_CARRIED, CARRIED_TIMEOUT_S
 from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
 from thalex_modular.deployment.placement import INSTRUMENT_NICENESS
+from thalex_modular.deployment.ray.carry_checkpoint import CarryCheckpoint
 from thalex_modular.deployment.ray.controller import Controller
 from thalex_modular.deployment.ray.names import PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
@@ -313,6 +314,51 @@ async def test_an_actor_restarting_while_the_controller_restarts_is_handed_the_k
         assert (await controller.carried.remote(ETH)).paused == "operator"
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
+    finally:
+        await controller.stop.remote(20.0)
+        await observer.close()
+
+
+async def test_a_controller_restarted_without_its_checkpoint_hands_out_nothing_of_an_actor_that_died_with_it(
+    start_emulator: EmulatorFactory, cluster_account: Account
+) -> None:
+    server = await start_emulator(speed=2.0)
+    controller = await _deploy(server.url, "controller-lost", max_restarts=-1)
+    observer = await Raw.open(server.url, cluster_account)
+    actor_name = instrument_actor(BTC)
+    try:
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+        await controller.kill.remote(BTC, "test")
+        await controller.pause.remote(ETH, "operator")
+        # its checkpoint gone: no more writes, the key deleted
+        await controller.__ray_call__.remote(lambda c: setattr(c, "_stopping", True))
+        await CarryCheckpoint(NAMESPACE, "controller-lost").delete()
+
+        # Act: the Controller's process and BTC's actor's die together
+        ray.kill(controller, no_restart=False)
+        ray.kill(ray.get_actor(actor_name, namespace=NAMESPACE), no_restart=False)
+        btc_actor = ray.get_actor(actor_name, namespace=NAMESPACE)
+
+        async def btc_awaiting() -> bool:
+            try:
+                snap = await btc_actor.snapshot.remote()
+            except ray.exceptions.RayActorError:  # restarting
+                return False
+            return snap.incarnation == 2 and snap.reason == AWAITING_CARRIED and snap.tickers > 0
+
+        await eventually(btc_awaiting, timeout_s=60.0, interval_s=0.3)
+
+        # Assert: BTC's state is lost with both processes: its new actor is not handed a blank one (it would quote)
+        # but stays held; ETH's running actor gave its pause back to the restarted Controller
+        await asyncio.sleep(CARRIED_TIMEOUT_S + 2.0)  # the take-back is over, the actor asked again
+        snap = await btc_actor.snapshot.remote()
+        assert snap.reason == AWAITING_CARRIED and not snap.carried_adopted
+        assert await _exchange_orders(observer, BTC) == []
+        assert (await controller.carried.remote(ETH)).paused == "operator"
+        # an operator's resume decides: it quotes again
+        await controller.resume.remote(None)
+        await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
+        assert (await btc_actor.snapshot.remote()).carried_adopted
     finally:
         await controller.stop.remote(20.0)
         await observer.close()

@@ -120,6 +120,7 @@ class DeploymentBook:
         self._resumed_ns: dict[str, int] = {}
         self._unadopted: dict[str, InstrumentSnapshot] = {}  # the last report of a session without the carried state
         self.carry_version = 0  # counts the changes of what is kept for the next actors (:meth:`kept`)
+        self._lost: set[str] = set()  # instruments whose kept state a restarted Controller does not know (yet)
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
         """An instrument actor's report: its snapshot and the events since its last report.
@@ -233,10 +234,26 @@ class DeploymentBook:
         self._resumed_ns = {k: v for k, v in kept.resumed_ns.items() if k in deployed}
         self.carry_version += 1
 
+    def lost(self) -> None:
+        """A restarted Controller without its checkpoint: nothing it would hand out is known until an actor gives its
+        state back (:meth:`take_back`) or an operator resumes the instrument."""
+        self._lost = set(self.spec.instruments)
+
+    def is_lost(self, instrument: str) -> bool:
+        return instrument in self._lost
+
     def hand_over(self, instrument: str, started_ns: int) -> CarriedState:
         """What the actor of ``instrument`` whose session started at ``started_ns`` is handed. A session that reported
         without having adopted the carried state and is not the one asking has ended: its own PnL, fees and limits
-        used are added to what is kept first, so that its successor carries them on too."""
+        used are added to what is kept first, so that its successor carries them on too.
+
+        Raises:
+            LookupError: what is kept of ``instrument`` is not known (:meth:`lost`): the actor stays held and asks
+                again (a blank state would lift a pause or kill switch and hand out a fresh daily loss budget).
+        """
+        if instrument in self._lost:
+            raise LookupError(f"{instrument}: the controller restarted without its checkpoint and does not know the "
+                              "instrument's carried state: held until its actor gives it back or an operator resumes")
         ended = self._unadopted.get(instrument)
         if ended is not None and ended.started_ns != started_ns:
             del self._unadopted[instrument]
@@ -263,11 +280,13 @@ class DeploymentBook:
         for name in instruments:
             self._keep(name, self.carried(name).resume())
             self._resumed_ns[name] = now_ns
+            self._lost.discard(name)
             self.carry_version += 1
 
     def take_back(self, instrument: str, carried: CarriedState) -> None:
         """A restarted Controller takes back what an actor holds for an instrument it kept nothing of (what it kept,
         restored from its checkpoint, or a command it took since is newer and stays)."""
+        self._lost.discard(instrument)
         if instrument not in self._carried_by_name:
             self._keep(instrument, carried)
 

@@ -114,3 +114,21 @@ def test_an_unreadable_checkpoint_is_an_error_naming_where_and_what() -> None:
                                                                     "drawdown_usd": 0.0}}}})
     with pytest.raises(ValueError, match=r"LimitsUsed.loss_usd: must be finite.*\$.carried\[...\].limits_used"):
         decode_kept(bad, "GCS kv:x")
+
+
+def test_without_its_checkpoint_a_restarted_book_hands_out_nothing_until_an_actor_gives_it_back_or_a_resume() -> None:
+    book = DeploymentBook(SPEC)
+    # Act: a Controller restarted without a readable checkpoint
+    book.lost()
+    # Assert: no blank state for anyone; ETH's running actor gives its back, BTC's (restarted) had none to give
+    for name in (BTC, ETH):
+        with pytest.raises(LookupError, match=f"{name}: the controller restarted without its checkpoint"):
+            book.hand_over(name, 2)
+    book.take_back(ETH, CarriedState(kill_reason="operator", realised_pnl_usd=3.0))
+    assert book.is_lost(BTC) and not book.is_lost(ETH)
+    assert book.hand_over(ETH, 2) == CarriedState(kill_reason="operator", realised_pnl_usd=3.0)
+    book.pause([BTC], "operator")  # a hold does not make the rest known
+    with pytest.raises(LookupError):
+        book.hand_over(BTC, 2)
+    book.resume([BTC], 5 * S)  # an operator's decision: holds lifted, limits started again
+    assert book.hand_over(BTC, 2) == CarriedState()

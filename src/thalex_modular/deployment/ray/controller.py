@@ -75,12 +75,10 @@ class Controller:
         self._published = asyncio.Event()
         self._checkpoint = CarryCheckpoint(namespace, name)
         self._saving = asyncio.Lock()  # one checkpoint write in flight: a later one never lands before an earlier one
-        self._known = asyncio.Event()  # the book knows every instrument's carried state: ``carried`` may answer
         if ray.get_runtime_context().was_current_actor_reconstructed:
             self._restore()
         else:
             self._checkpoint.start()
-            self._known.set()
         self._saved_version = self.book.carry_version
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
@@ -93,19 +91,20 @@ class Controller:
     def _restore(self) -> None:
         """After a restart of this actor, before it answers anything: the book's kept states as the Controller before
         it checkpointed them. A GCS that does not answer fails the restart (Ray restarts it again: answering from an
-        empty book would hand out a blank state). An unreadable or missing checkpoint is logged, and ``carried`` waits
-        until the states are taken back from the running actors."""
+        empty book would hand out a blank state). An unreadable or missing checkpoint is logged, and ``carried`` hands
+        out nothing of an instrument until its state is taken back from its running actor or an operator resumes it."""
         try:
             kept = self._checkpoint.load()
         except ValueError as exc:
             log.error("%s; taking them back from the running actors", exc)
+            self.book.lost()
             return
         if kept is None:
             log.error("no checkpoint of the carried states at %s; taking them back from the running actors",
                       self._checkpoint.where)
+            self.book.lost()
             return
         self.book.restore(kept)
-        self._known.set()
 
     async def _save(self) -> None:
         """Checkpoint the book's kept states if they changed since the last checkpoint. A failure is logged: the book
@@ -147,7 +146,6 @@ class Controller:
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
         await self._take_back_carried()
-        self._known.set()
         await self._save()
 
     async def _take_back_carried(self) -> None:
@@ -163,7 +161,8 @@ class Controller:
             if isinstance(answer, CarriedState):
                 self.book.take_back(name, answer)
             elif answer is None:  # it started without one and is asking us for it
-                log.warning("%s: its actor has no carried state to give back (it never got one)", name)
+                log.warning("%s: its actor has no carried state to give back (it never got one)%s", name,
+                            ": held until an operator resumes it" if self.book.is_lost(name) else "")
             else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
                 log.warning("%s: its carried state could not be read back (%s)", name, answer)
 
@@ -299,16 +298,11 @@ class Controller:
         carried_state.py); without ``started_ns``, what is kept (a reader).
 
         Raises:
-            TimeoutError: this Controller restarted without its checkpoint and has not taken the states back from the
-                actors within ``CARRIED_TIMEOUT_S`` (the actor starts held and asks again).
+            LookupError: this Controller restarted without its checkpoint and does not know the instrument's state (the
+                actor stays held and asks again).
         """
         if started_ns is None:
             return self.book.carried(instrument)
-        try:
-            await asyncio.wait_for(self._known.wait(), CARRIED_TIMEOUT_S)
-        except TimeoutError:
-            raise TimeoutError(f"{instrument}: the controller restarted and does not know its carried state yet (it "
-                               "is taking the states back from the actors)") from None
         handed = self.book.hand_over(instrument, started_ns)
         await self._save()
         return handed
