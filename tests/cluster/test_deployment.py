@@ -13,11 +13,12 @@ import pytest
 import ray
 
 from exchange_kit import Account, EmulatorFactory, Raw, eventually
-from thalex_modular.deployment.carried_state import AWAITING_CARRIED
+from thalex_modular.deployment.carried_state import AWAITING_CARRIED, CARRIED_TIMEOUT_S
 from thalex_modular.deployment.config import StrategySettings, load_run_config
 from thalex_modular.deployment.deployment_book import DeploySpec
 from thalex_modular.deployment.journal_shipper import equity_source
 from thalex_modular.deployment.placement import INSTRUMENT_NICENESS
+from thalex_modular.deployment.ray.carry_checkpoint import CarryCheckpoint
 from thalex_modular.deployment.ray.controller import Controller
 from thalex_modular.deployment.ray.names import PERSISTENCE, RATE_LIMITER, instrument_actor
 from thalex_modular.deployment.snapshots import InstrumentSnapshot, InstrumentState
@@ -29,16 +30,15 @@ BTC, ETH = "BTC-PERPETUAL", "ETH-PERPETUAL"
 NAMESPACE = "thalex-modular-test"  # the session cluster's (tests/cluster/conftest.py)
 
 
-async def _deploy(server_url: str, name: str, mode: str = "live", **flags: Any) -> Any:
+async def _deploy(server_url: str, name: str, mode: str = "live", max_restarts: int = 0, **flags: Any) -> Any:
     config = load_run_config(None, {}, {
         "mode": mode, "network": "local", "connection.emulator_url": server_url, "toxic_flow.enabled": False,
         "options_vol.enabled": False, **flags,
     })
     spec = DeploySpec.of(config, [BTC, ETH], persistence=False,
                          placement={BTC: {"node1": 1}, ETH: {"node2": 1}})
-    controller = ray.remote(Controller).options(name=name, namespace=NAMESPACE, num_cpus=0).remote(
-        spec, NAMESPACE, name
-    )
+    controller = ray.remote(Controller).options(name=name, namespace=NAMESPACE, num_cpus=0,
+                                                max_restarts=max_restarts).remote(spec, NAMESPACE, name)
     await controller.deploy.remote()
     return controller
 
@@ -251,6 +251,114 @@ async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and
         assert await _exchange_orders(observer, BTC) == []
         await controller.resume.remote(BTC)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
+    finally:
+        await controller.stop.remote(20.0)
+        await observer.close()
+
+
+async def test_an_actor_restarting_while_the_controller_restarts_is_handed_the_kept_kill_switch_limits_and_pnl(
+    start_emulator: EmulatorFactory, cluster_account: Account
+) -> None:
+    server = await start_emulator(speed=2.0)
+    controller = await _deploy(server.url, "controller-restarting", max_restarts=-1)
+    observer = await Raw.open(server.url, cluster_account)
+    actor_name = instrument_actor(BTC)
+    try:
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+
+        async def btc_filled() -> bool:
+            return (await _status(controller))[BTC].fills > 0
+
+        await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)  # PnL and fees to keep
+        await controller.kill.remote(BTC, "test")
+        await controller.pause.remote(ETH, "operator")
+
+        async def held() -> bool:
+            status = await _status(controller)
+            return ("kill switch: test" in (status[BTC].reason or "") and status[BTC].open_quotes == 0
+                    and status[ETH].state is InstrumentState.PAUSED)
+
+        await eventually(held, timeout_s=5.0, interval_s=0.2)
+        await asyncio.sleep(1.0)  # the fills in flight are in, and checkpointed
+        before = (await _status(controller))[BTC]
+        kept = await controller.carried.remote(BTC)
+        assert kept.fees_usd == before.fees_usd != 0.0 and kept.limits_used is not None
+
+        # Act: the Controller's process and BTC's actor's die together; Ray restarts both from their arguments
+        ray.kill(controller, no_restart=False)
+        ray.kill(ray.get_actor(actor_name, namespace=NAMESPACE), no_restart=False)
+        btc_actor = ray.get_actor(actor_name, namespace=NAMESPACE)
+
+        async def btc_back() -> bool:
+            try:
+                snap = await btc_actor.snapshot.remote()
+            except ray.exceptions.RayActorError:  # restarting
+                return False
+            return snap.incarnation == 2 and snap.carried_adopted and snap.tickers > 0
+
+        await eventually(btc_back, timeout_s=60.0, interval_s=0.3)
+
+        # Assert: BTC's new actor was handed the kept kill switch, limits used, PnL and fees (not a blank state), and
+        # quotes nothing; the restarted Controller kept ETH's pause and reads the same figures
+        await asyncio.sleep(1.5)
+        assert await _exchange_orders(observer, BTC) == []
+        carried = await btc_actor.carried.remote()
+        assert carried is not None and carried.kill_reason == "test"
+        assert (carried.realised_pnl_usd, carried.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+        assert carried.limits_used is not None and carried.limits_used.day == kept.limits_used.day
+        btc = (await _status(controller))[BTC]
+        moved = abs(btc.position) * (btc.mark_price or 0.0) * 0.02 + 0.01  # if it adopted late: the mark since
+        assert abs(carried.limits_used.loss_usd - kept.limits_used.loss_usd) <= moved
+        assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
+        assert (btc.realised_pnl_usd, btc.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+        assert (await controller.carried.remote(ETH)).paused == "operator"
+        await controller.resume.remote(None)
+        await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
+    finally:
+        await controller.stop.remote(20.0)
+        await observer.close()
+
+
+async def test_a_controller_restarted_without_its_checkpoint_hands_out_nothing_of_an_actor_that_died_with_it(
+    start_emulator: EmulatorFactory, cluster_account: Account
+) -> None:
+    server = await start_emulator(speed=2.0)
+    controller = await _deploy(server.url, "controller-lost", max_restarts=-1)
+    observer = await Raw.open(server.url, cluster_account)
+    actor_name = instrument_actor(BTC)
+    try:
+        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+        await controller.kill.remote(BTC, "test")
+        await controller.pause.remote(ETH, "operator")
+        # its checkpoint gone: no more writes, the key deleted
+        await controller.__ray_call__.remote(lambda c: setattr(c, "_stopping", True))
+        await CarryCheckpoint(NAMESPACE, "controller-lost").delete()
+
+        # Act: the Controller's process and BTC's actor's die together
+        ray.kill(controller, no_restart=False)
+        ray.kill(ray.get_actor(actor_name, namespace=NAMESPACE), no_restart=False)
+        btc_actor = ray.get_actor(actor_name, namespace=NAMESPACE)
+
+        async def btc_awaiting() -> bool:
+            try:
+                snap = await btc_actor.snapshot.remote()
+            except ray.exceptions.RayActorError:  # restarting
+                return False
+            return snap.incarnation == 2 and snap.reason == AWAITING_CARRIED and snap.tickers > 0
+
+        await eventually(btc_awaiting, timeout_s=60.0, interval_s=0.3)
+
+        # Assert: BTC's state is lost with both processes: its new actor is not handed a blank one (it would quote)
+        # but stays held; ETH's running actor gave its pause back to the restarted Controller
+        await asyncio.sleep(CARRIED_TIMEOUT_S + 2.0)  # the take-back is over, the actor asked again
+        snap = await btc_actor.snapshot.remote()
+        assert snap.reason == AWAITING_CARRIED and not snap.carried_adopted
+        assert await _exchange_orders(observer, BTC) == []
+        assert (await controller.carried.remote(ETH)).paused == "operator"
+        # an operator's resume decides: it quotes again
+        await controller.resume.remote(None)
+        await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
+        assert (await btc_actor.snapshot.remote()).carried_adopted
     finally:
         await controller.stop.remote(20.0)
         await observer.close()

@@ -4,7 +4,8 @@ Ray restarts an instrument actor from its creation arguments, which know nothing
 this, a restarted actor would quote again after an operator's pause or a tripped kill switch, with the config file's
 strategy instead of the one set through the API, with a fresh daily loss budget, and would report its PnL from zero.
 The Controller keeps each instrument's carried state (``DeploymentBook``, from commands and reports); an actor fetches
-it before it starts quoting; a Controller that restarts takes it back from the actors.
+it before it starts quoting; a Controller that restarts restores it from its checkpoint (``kept_carry.py``) before it
+answers, and takes back from the running actors what that lacks.
 
 An actor that could not fetch it in time starts held (:data:`AWAITING_CARRIED`) and keeps asking; its reports say they
 have not adopted it (the book then keeps its PnL, fees and limits), and when it comes :func:`adopt_late` says how it

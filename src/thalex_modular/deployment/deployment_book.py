@@ -16,6 +16,7 @@ import msgspec
 from thalex_modular.deployment.carried_state import CarriedState
 from thalex_modular.deployment.config import RunConfig
 from thalex_modular.deployment.event_log import EventLog, Page
+from thalex_modular.deployment.kept_carry import KeptCarry
 from thalex_modular.deployment.snapshots import Event, InstrumentSnapshot, InstrumentState
 
 __all__ = ["AccountTotals", "DeploySpec", "DeploymentBook", "Feed"]
@@ -118,6 +119,8 @@ class DeploymentBook:
         self._carried_by_name: dict[str, CarriedState] = {}
         self._resumed_ns: dict[str, int] = {}
         self._unadopted: dict[str, InstrumentSnapshot] = {}  # the last report of a session without the carried state
+        self.carry_version = 0  # counts the changes of what is kept for the next actors (:meth:`kept`)
+        self._lost: set[str] = set()  # instruments whose kept state a restarted Controller does not know (yet)
 
     def publish(self, snapshot: InstrumentSnapshot, events: Sequence[Event], now_ns: int) -> None:
         """An instrument actor's report: its snapshot and the events since its last report.
@@ -137,16 +140,18 @@ class DeploymentBook:
         if current and snapshot.kill_reason is not None and kept.kill_reason is None:  # a limit: held till resume
             kept = kept.kill(snapshot.kill_reason)
         if snapshot.carried_adopted:
-            self._unadopted.pop(name, None)
+            if self._unadopted.pop(name, None) is not None:
+                self.carry_version += 1
             kept = kept.reported(snapshot.limits_used if current else None, snapshot.realised_pnl_usd,
                                  snapshot.fees_usd)
         else:
             self._unadopted[name] = snapshot
+            self.carry_version += 1
             shown = kept.followed_by(snapshot.limits_used if current else None, snapshot.realised_pnl_usd,
                                      snapshot.fees_usd)
             snapshot = msgspec.structs.replace(snapshot, realised_pnl_usd=shown.realised_pnl_usd,
                                                fees_usd=shown.fees_usd, limits_used=shown.limits_used)
-        self._carried_by_name[name] = kept
+        self._keep(name, kept)
         self._snapshots[name] = snapshot
         self._seen_ns[name] = now_ns
         self.events.add(events)
@@ -211,40 +216,79 @@ class DeploymentBook:
     def carried(self, instrument: str) -> CarriedState:
         return self._carried_by_name.get(instrument, _NOTHING_CARRIED)
 
+    def _keep(self, instrument: str, carried: CarriedState) -> None:
+        if self._carried_by_name.get(instrument) != carried:
+            self._carried_by_name[instrument] = carried
+            self.carry_version += 1
+
+    def kept(self) -> KeptCarry:
+        """What a restarted Controller must start from (:meth:`restore`) to hand the next actors what this one would."""
+        return KeptCarry(carried=dict(self._carried_by_name), unadopted=dict(self._unadopted),
+                         resumed_ns=dict(self._resumed_ns))
+
+    def restore(self, kept: KeptCarry) -> None:
+        """Start from what an earlier Controller of this deployment kept (instruments not deployed are left out)."""
+        deployed = set(self.spec.instruments)
+        self._carried_by_name = {k: v for k, v in kept.carried.items() if k in deployed}
+        self._unadopted = {k: v for k, v in kept.unadopted.items() if k in deployed}
+        self._resumed_ns = {k: v for k, v in kept.resumed_ns.items() if k in deployed}
+        self.carry_version += 1
+
+    def lost(self) -> None:
+        """A restarted Controller without its checkpoint: nothing it would hand out is known until an actor gives its
+        state back (:meth:`take_back`) or an operator resumes the instrument."""
+        self._lost = set(self.spec.instruments)
+
+    def is_lost(self, instrument: str) -> bool:
+        return instrument in self._lost
+
     def hand_over(self, instrument: str, started_ns: int) -> CarriedState:
         """What the actor of ``instrument`` whose session started at ``started_ns`` is handed. A session that reported
         without having adopted the carried state and is not the one asking has ended: its own PnL, fees and limits
-        used are added to what is kept first, so that its successor carries them on too."""
+        used are added to what is kept first, so that its successor carries them on too.
+
+        Raises:
+            LookupError: what is kept of ``instrument`` is not known (:meth:`lost`): the actor stays held and asks
+                again (a blank state would lift a pause or kill switch and hand out a fresh daily loss budget).
+        """
+        if instrument in self._lost:
+            raise LookupError(f"{instrument}: the controller restarted without its checkpoint and does not know the "
+                              "instrument's carried state: held until its actor gives it back or an operator resumes")
         ended = self._unadopted.get(instrument)
         if ended is not None and ended.started_ns != started_ns:
             del self._unadopted[instrument]
+            self.carry_version += 1
             current = ended.ts_ns >= self._resumed_ns.get(instrument, 0)
-            self._carried_by_name[instrument] = self.carried(instrument).followed_by(
+            self._keep(instrument, self.carried(instrument).followed_by(
                 ended.limits_used if current else None, ended.realised_pnl_usd, ended.fees_usd
-            )
+            ))
         return self.carried(instrument)
 
     def set_strategy(self, instrument: str, settings: Mapping[str, Any]) -> None:
-        self._carried_by_name[instrument] = self.carried(instrument).with_strategy(dict(settings))
+        self._keep(instrument, self.carried(instrument).with_strategy(dict(settings)))
 
     def pause(self, instruments: Iterable[str], reason: str) -> None:
         for name in instruments:
-            self._carried_by_name[name] = self.carried(name).pause(reason)
+            self._keep(name, self.carried(name).pause(reason))
 
     def kill(self, instruments: Iterable[str], reason: str) -> None:
         for name in instruments:
-            self._carried_by_name[name] = self.carried(name).kill(reason)
+            self._keep(name, self.carried(name).kill(reason))
 
     def resume(self, instruments: Iterable[str], now_ns: int) -> None:
         """An operator resumed: reports taken before ``now_ns`` (wall clock) no longer re-arm a tripped kill switch."""
         for name in instruments:
-            self._carried_by_name[name] = self.carried(name).resume()
+            self._keep(name, self.carried(name).resume())
             self._resumed_ns[name] = now_ns
+            self._lost.discard(name)
+            self.carry_version += 1
 
     def take_back(self, instrument: str, carried: CarriedState) -> None:
-        """A restarted Controller takes back what an actor holds (its book starts empty; a command it took since
-        is newer and stays)."""
-        self._carried_by_name.setdefault(instrument, carried)
+        """A restarted Controller takes back what an actor holds for an instrument it kept nothing of (what it kept,
+        restored from its checkpoint, or a command it took since is newer and stays)."""
+        self._lost.discard(instrument)
+        if instrument not in self._carried_by_name:
+            self._keep(instrument, carried)
 
     def states(self, now_ns: int) -> Mapping[str, InstrumentState]:
         return {s.instrument: s.state for s in self.status(now_ns)}

@@ -7,6 +7,11 @@ the API (status, account totals, event streams), relays commands (pause, resume,
 all, strategy parameters) and stops the deployment: every actor pulls its quotes and cancels every order of ours,
 then the actors are removed. A monitor recreates an instrument actor that Ray could not restart (its node gone for
 good).
+
+What it keeps for the next instrument actors (the book's :class:`KeptCarry`) is checkpointed in Ray's GCS as it
+changes (:class:`CarryCheckpoint`: a command before it is relayed, a report within ``_CHECKPOINT_INTERVAL_S``); a
+restarted Controller restores it before it answers anything, so that an actor (re)starting meanwhile is never handed
+a blank state (see docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from thalex_modular.deployment.carried_state import CARRIED_TIMEOUT_S, CarriedSt
 from thalex_modular.deployment.deployment_book import AccountTotals, DeploymentBook, DeploySpec, Feed
 from thalex_modular.deployment.event_log import Page
 from thalex_modular.deployment.instrument_runtime import thalex_config
+from thalex_modular.deployment.ray.carry_checkpoint import CarryCheckpoint
 from thalex_modular.deployment.ray.cluster import state_path
 from thalex_modular.deployment.ray.instrument_actor import InstrumentActor
 from thalex_modular.deployment.ray.names import OPTIONS_VOL, PERSISTENCE, RATE_LIMITER, instrument_actor
@@ -39,6 +45,8 @@ __all__ = ["Controller", "StopReport"]
 log = logging.getLogger(__name__)
 
 _MONITOR_INTERVAL_S = 1.0
+#: A report's change of the kept figures is checkpointed within this (seconds); a command's, before it is relayed.
+_CHECKPOINT_INTERVAL_S = 0.25
 
 
 class StopReport(dict[str, int]):
@@ -65,10 +73,58 @@ class Controller:
         self._persistence: Any = None
         self._stopping = False
         self._published = asyncio.Event()
+        self._checkpoint = CarryCheckpoint(namespace, name)
+        self._saving = asyncio.Lock()  # one checkpoint write in flight: a later one never lands before an earlier one
+        if ray.get_runtime_context().was_current_actor_reconstructed:
+            self._restore()
+        else:
+            self._checkpoint.start()
+        self._saved_version = self.book.carry_version
         loop = asyncio.get_running_loop()
         # at every (re)start: create the instrument actors, or find them again by name after a restart of this one
         self._deployed = loop.create_task(self._deploy(), name="controller-deploy")
         self._monitor = loop.create_task(self._watch(), name="controller-monitor")
+        self._checkpointing = loop.create_task(self._checkpoint_loop(), name="controller-checkpoint")
+
+    # -- what the next actors are handed, checkpointed -----------------------------------------------------------
+
+    def _restore(self) -> None:
+        """After a restart of this actor, before it answers anything: the book's kept states as the Controller before
+        it checkpointed them. A GCS that does not answer fails the restart (Ray restarts it again: answering from an
+        empty book would hand out a blank state). An unreadable or missing checkpoint is logged, and ``carried`` hands
+        out nothing of an instrument until its state is taken back from its running actor or an operator resumes it."""
+        try:
+            kept = self._checkpoint.load()
+        except ValueError as exc:
+            log.error("%s; taking them back from the running actors", exc)
+            self.book.lost()
+            return
+        if kept is None:
+            log.error("no checkpoint of the carried states at %s; taking them back from the running actors",
+                      self._checkpoint.where)
+            self.book.lost()
+            return
+        self.book.restore(kept)
+
+    async def _save(self) -> None:
+        """Checkpoint the book's kept states if they changed since the last checkpoint. A failure is logged: the book
+        still holds them, and the checkpoint loop tries again."""
+        async with self._saving:
+            version = self.book.carry_version
+            if version == self._saved_version or self._stopping:  # stopping: the checkpoint goes with the deployment
+                return
+            try:
+                await self._checkpoint.save(self.book.kept())
+            except Exception as exc:
+                log.warning("the carried states could not be checkpointed at %s (%s); retrying",
+                            self._checkpoint.where, exc)
+                return
+            self._saved_version = version
+
+    async def _checkpoint_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(_CHECKPOINT_INTERVAL_S)
+            await self._save()
 
     # -- deployment -------------------------------------------------------------------------------------------
 
@@ -90,11 +146,12 @@ class Controller:
         for instrument in spec.instruments:
             self._actors[instrument] = self._actor(instrument)
         await self._take_back_carried()
+        await self._save()
 
     async def _take_back_carried(self) -> None:
-        """After a restart of this actor, the book is empty: the actors that kept running hold the operator's
-        pauses, kill switches and strategies, the limits used and the PnL so far; take them back so that an actor
-        restarted later is handed them too."""
+        """After a restart of this actor without its checkpoint, the book is empty: the actors that kept running hold
+        the operator's pauses, kill switches and strategies, the limits used and the PnL so far; take them back so that
+        an actor restarted later is handed them too (what the checkpoint restored stays: it has every command)."""
         names = list(self._actors)
         answers = await asyncio.gather(
             *(asyncio.wait_for(self._actors[n].carried.remote(), CARRIED_TIMEOUT_S) for n in names),
@@ -104,7 +161,8 @@ class Controller:
             if isinstance(answer, CarriedState):
                 self.book.take_back(name, answer)
             elif answer is None:  # it started without one and is asking us for it
-                log.warning("%s: its actor has no carried state to give back (it never got one)", name)
+                log.warning("%s: its actor has no carried state to give back (it never got one)%s", name,
+                            ": held until an operator resumes it" if self.book.is_lost(name) else "")
             else:  # a new actor still starting answers when it is up; one that cannot keeps what it was given
                 log.warning("%s: its carried state could not be read back (%s)", name, answer)
 
@@ -163,7 +221,10 @@ class Controller:
     # -- reports and reads ------------------------------------------------------------------------------------
 
     async def publish(self, snapshot: InstrumentSnapshot, events: list[Event]) -> None:
+        armed = self.book.carried(snapshot.instrument).kill_reason
         self.book.publish(snapshot, events, time.time_ns())
+        if self.book.carried(snapshot.instrument).kill_reason != armed:  # a limit tripped it: checkpointed at once
+            await self._save()
         # wake the API's long polls; the next ones wait on a fresh event
         published, self._published = self._published, asyncio.Event()
         published.set()
@@ -216,25 +277,35 @@ class Controller:
     async def pause(self, instrument: str | None = None, reason: str = "operator") -> None:
         targets = self._targets(instrument)
         self.book.pause(targets, reason)
+        await self._save()
         await asyncio.gather(*(a.pause.remote(reason) for a in targets.values()))
 
     async def resume(self, instrument: str | None = None) -> None:
         targets = self._targets(instrument)
         self.book.resume(targets, time.time_ns())
+        await self._save()
         await asyncio.gather(*(a.resume.remote() for a in targets.values()))
 
     async def kill(self, instrument: str | None = None, reason: str = "operator") -> None:
         """Engage the kill switch: quotes pulled, every order of ours cancelled, paused until resumed."""
         targets = self._targets(instrument)
         self.book.kill(targets, reason)
+        await self._save()
         await asyncio.gather(*(a.kill.remote(reason) for a in targets.values()))
 
     async def carried(self, instrument: str, started_ns: int | None = None) -> CarriedState:
         """What ``instrument``'s actor whose session started at ``started_ns`` is handed when it (re)starts (see
-        carried_state.py); without ``started_ns``, what is kept (a reader)."""
+        carried_state.py); without ``started_ns``, what is kept (a reader).
+
+        Raises:
+            LookupError: this Controller restarted without its checkpoint and does not know the instrument's state (the
+                actor stays held and asks again).
+        """
         if started_ns is None:
             return self.book.carried(instrument)
-        return self.book.hand_over(instrument, started_ns)
+        handed = self.book.hand_over(instrument, started_ns)
+        await self._save()
+        return handed
 
     async def update_strategy(self, instrument: str, settings: dict[str, Any]) -> None:
         """Quote ``instrument`` with ``settings`` (every field of the strategy) from its next tick on.
@@ -244,12 +315,14 @@ class Controller:
         """
         await self._targets(instrument)[instrument].update_strategy.remote(settings)
         self.book.set_strategy(instrument, settings)
+        await self._save()
 
     async def stop(self, timeout_s: float = 20.0) -> StopReport:
         """Stop every instrument (kill switch, cancels, connections closed) within ``timeout_s``, then remove the
         actors. Returns what the exchange still held per instrument."""
         self._stopping = True
         self._monitor.cancel()
+        self._checkpointing.cancel()
         report = StopReport()
         names = list(self._actors)
         results = await asyncio.gather(
@@ -276,4 +349,9 @@ class Controller:
                 log.warning("persistence did not close cleanly: %s", exc)
             ray.kill(self._persistence, no_restart=True)
             self._persistence = None
+        try:
+            async with self._saving:
+                await self._checkpoint.delete()
+        except Exception as exc:  # a later deployment under the same names starts from nothing all the same
+            log.warning("the checkpoint at %s could not be deleted (%s)", self._checkpoint.where, exc)
         return report
