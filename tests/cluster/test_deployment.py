@@ -358,7 +358,11 @@ async def test_a_controller_restarted_without_its_checkpoint_hands_out_nothing_o
         # an operator's resume decides: it quotes again
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
-        assert (await btc_actor.snapshot.remote()).carried_adopted
+
+        async def btc_adopted() -> bool:  # at its next ask, which may come after it quotes again
+            return bool((await btc_actor.snapshot.remote()).carried_adopted)
+
+        await eventually(btc_adopted, timeout_s=CARRIED_TIMEOUT_S + 5.0, interval_s=0.5)
     finally:
         await controller.stop.remote(20.0)
         await observer.close()
