@@ -7,7 +7,9 @@ twin). ``THALEX_NO_JIT=1`` runs every kernel uncompiled (debugging, or a platfor
 
 Compiled kernels are cached on disk (``cache=True``) in a directory named by a hash of every kernel module's source
 (:mod:`thalex_modular.kernel_cache`, set when the package is imported: numba's own cache would keep a callee's old
-code after its module changed), so only the first process after a change pays the compile time.
+code after its module changed), so only the first process after a change pays the compile time. Inside that
+directory a kernel is found by its module's path in the package, not by the checkout's absolute path
+(:mod:`.jit_cache_locator`): a fresh clone of the same sources loads what another clone compiled.
 
 :func:`entry` gives the order path the compiled code of one exact signature, called without numba's per-call type
 dispatch. Numba does not check the arguments then, so the signature is written out where the entry is taken, and
@@ -34,6 +36,9 @@ try:
     # numba read NUMBA_CACHE_DIR when it was first imported: if that was before this package set it, set it now
     _config: Any = _numba_config  # untyped
     _config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", _config.CACHE_DIR)
+    from thalex_modular.platform.domain.jit_cache_locator import use_package_locator
+
+    use_package_locator()
 except ImportError:
     _njit = None
 
