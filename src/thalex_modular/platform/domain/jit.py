@@ -85,7 +85,7 @@ def _checked(fn: Callable[..., Any], signature: str, compiled: F) -> F:
     import numba.core.sigutils
 
     numba_api: Any = numba  # untyped
-    typeof: Callable[[Any], Any] = numba_api.typeof
+    typeof = _memoized_typeof(numba_api.typeof)
     expected, _ = numba_api.core.sigutils.normalize_signature(signature)
     name = getattr(fn, "__name__", "kernel")
 
@@ -100,3 +100,36 @@ def _checked(fn: Callable[..., Any], signature: str, compiled: F) -> F:
 
     checked: F = check_then_call  # type: ignore[assignment]
     return checked
+
+
+def _memoized_typeof(typeof: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``numba.typeof`` for the arguments of checked entries, remembered by what decides the type: an array's dtype,
+    dimensions, layout and writeability, a scalar's class (an int's also by its size). ``numba.typeof`` builds a new
+    array type on every call (about 50 us), which made the checks most of a test's time on the tick path."""
+    import numpy as np
+
+    known: dict[tuple[object, ...], Any] = {}
+
+    def typeof_memoized(arg: Any) -> Any:
+        kind = type(arg)
+        key: tuple[object, ...]
+        if kind is np.ndarray:
+            flags = arg.flags
+            layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
+            key = (kind, arg.dtype, arg.ndim, layout, flags.writeable)
+        elif kind is float or kind is bool:
+            key = (kind,)
+        elif kind is int:
+            if arg.bit_length() >= 32:
+                return typeof(arg)
+            key = (kind,)
+        elif isinstance(arg, np.generic):
+            key = (kind, arg.dtype)
+        else:
+            return typeof(arg)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = typeof(arg)
+        return found
+
+    return typeof_memoized
