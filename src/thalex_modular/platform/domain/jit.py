@@ -94,7 +94,7 @@ def _checked(fn: Callable[..., Any], signature: str, compiled: F) -> F:
             raise TypeError(f"{name}: {len(args)} arguments, its entry takes {len(expected)} ({signature})")
         for i, (arg, want) in enumerate(zip(args, expected, strict=True)):
             got = typeof(arg)
-            if got != want:
+            if got is not want and got != want:  # numba interns its types: mostly the same object
                 raise TypeError(f"{name}: argument {i} is {got}, its entry takes {want} ({signature})")
         return compiled(*args)
 
