@@ -267,11 +267,12 @@ def test_the_dashboard_updates_live_and_pauses_an_instrument_with_the_token(api:
 
         def moved(now: dict[str, tuple[int, int, int]]) -> bool:
             return all(now[n][0] > start[n][0] and now[n][1] > start[n][1] for n in (BTC, ETH)) and sum(
-                now[n][2] for n in now) > sum(start[n][2] for n in start)
+                now[n][2] for n in now) > sum(start[n][2] for n in start) and bool(
+                driver.find_elements(By.CSS_SELECTOR, f'section[data-instrument="{BTC}"] .fills tbody tr'))
 
-        # Assert: within 30 s the equity curves, the quotes and the fills moved, by SSE (no reload)
+        # Assert: within 12 s the equity curves, the quotes and the fills moved, by SSE (no reload)
         end = counts()
-        deadline = time.monotonic() + 30.0
+        deadline = time.monotonic() + 12.0
         while not moved(end) and time.monotonic() < deadline:
             time.sleep(0.5)
             end = counts()
