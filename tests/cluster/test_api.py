@@ -264,9 +264,18 @@ def test_the_dashboard_updates_live_and_pauses_an_instrument_with_the_token(api:
 
         wait.until(lambda _: set(counts()) == {BTC, ETH} and panel(BTC).get_attribute("data-state") == "quoting")
         start = counts()
-        time.sleep(12.0)
-        # Assert: over 12 s the equity curves, the quotes and the fills moved, by SSE (no reload)
+
+        def moved(now: dict[str, tuple[int, int, int]]) -> bool:
+            return all(now[n][0] > start[n][0] and now[n][1] > start[n][1] for n in (BTC, ETH)) and sum(
+                now[n][2] for n in now) > sum(start[n][2] for n in start) and bool(
+                driver.find_elements(By.CSS_SELECTOR, f'section[data-instrument="{BTC}"] .fills tbody tr'))
+
+        # Assert: within 12 s the equity curves, the quotes and the fills moved, by SSE (no reload)
         end = counts()
+        deadline = time.monotonic() + 12.0
+        while not moved(end) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            end = counts()
         for name in (BTC, ETH):
             assert end[name][0] > start[name][0] and end[name][1] > start[name][1], (name, start, end)
         assert sum(end[n][2] for n in end) > sum(start[n][2] for n in start), (start, end)

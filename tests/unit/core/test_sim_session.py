@@ -27,6 +27,12 @@ def _run(events: int, seed: int = 5) -> tuple[SimSession, list[Fill]]:
     return session, fills
 
 
+@pytest.fixture(scope="module")
+def run_5000() -> tuple[SimSession, list[Fill]]:
+    """One run of 5,000 events that the tests below only read (each would replay the same events)."""
+    return _run(5_000)
+
+
 def test_a_rerun_is_identical() -> None:
     first, first_fills = _run(3_000)
     second, second_fills = _run(3_000)
@@ -34,9 +40,9 @@ def test_a_rerun_is_identical() -> None:
     assert [f.trade_id for f in first_fills] == [f.trade_id for f in second_fills]
 
 
-def test_position_is_the_sum_of_fills_and_stays_within_the_limit() -> None:
+def test_position_is_the_sum_of_fills_and_stays_within_the_limit(run_5000: tuple[SimSession, list[Fill]]) -> None:
     # Act
-    session, fills = _run(5_000)
+    session, fills = run_5000
     summary = session.summary()
     # Assert
     assert summary.stats.fills == len(fills) > 0
@@ -46,9 +52,9 @@ def test_position_is_the_sum_of_fills_and_stays_within_the_limit() -> None:
     assert summary.stats.resyncs == 0
 
 
-def test_fees_are_booked_once_per_trade_into_the_realised_pnl() -> None:
+def test_fees_are_booked_once_per_trade_into_the_realised_pnl(run_5000: tuple[SimSession, list[Fill]]) -> None:
     # Act
-    session, fills = _run(5_000)
+    session, fills = run_5000
     summary = session.summary()
     tracker = session.core.tracker
     name = session.core.instrument.instrument_name
@@ -75,9 +81,9 @@ def test_demo_refuses_a_non_positive_event_count() -> None:
         demo_cli.run(argparse.Namespace(events=0, seed=3, sigma_annual=0.6, json=False))
 
 
-def test_summary_shows_gross_capture_fees_and_net_per_unit_of_volume(capsys: pytest.CaptureFixture[str]) -> None:
+def test_summary_shows_gross_capture_fees_and_net_per_unit_of_volume(run_5000: tuple[SimSession, list[Fill]]) -> None:
     # Arrange / Act
-    session, fills = _run(5_000)
+    session, fills = run_5000
     s = session.summary()
     # Assert: gross = PnL before fees; per unit of volume in USD per unit and in bp of the traded notional
     notional = sum(f.price * f.amount for f in fills)

@@ -48,3 +48,22 @@ def test_without_numba_the_entry_is_the_python_function(monkeypatch: pytest.Monk
     monkeypatch.setattr(jit, "_njit", None)
     plain = jit.python_twin(_scaled_first)
     assert entry(plain, SIGNATURE) is plain
+
+
+@pytest.mark.skipif(not COMPILED, reason="checked entries need numba")
+def test_the_checks_remembered_types_are_numbas_for_every_kind_of_argument() -> None:
+    import numba
+
+    typeof = jit._memoized_typeof(numba.typeof)
+    grid = np.zeros((3, 4))
+    readonly = np.arange(3.0)
+    readonly.flags.writeable = False
+    arguments = [
+        np.arange(3.0), np.arange(3), np.arange(3, dtype=np.int32), np.zeros(2, dtype=np.uint8), np.zeros(0),
+        grid, np.asfortranarray(grid), grid[:, ::2], grid[1], grid[:, 1], np.arange(8.0)[::2], readonly,
+        np.zeros((2, 2, 2)), np.float64(1.5), np.int64(3), np.int32(3), np.bool_(True), np.datetime64(1, "ns"),
+        1.5, True, False, 0, -7, 2**31 - 1, 2**31, -(2**40), 2**63 - 1, 2**63, None, "text",
+    ]
+    # Assert: every type, asked twice in either order (the second answer from memory), is numba's own
+    for arg in [*arguments, *reversed(arguments)]:
+        assert typeof(arg) == numba.typeof(arg), repr(arg)

@@ -7,7 +7,9 @@ twin). ``THALEX_NO_JIT=1`` runs every kernel uncompiled (debugging, or a platfor
 
 Compiled kernels are cached on disk (``cache=True``) in a directory named by a hash of every kernel module's source
 (:mod:`thalex_modular.kernel_cache`, set when the package is imported: numba's own cache would keep a callee's old
-code after its module changed), so only the first process after a change pays the compile time.
+code after its module changed), so only the first process after a change pays the compile time. Inside that
+directory a kernel is found by its module's path in the package, not by the checkout's absolute path
+(:mod:`.jit_cache_locator`): a fresh clone of the same sources loads what another clone compiled.
 
 :func:`entry` gives the order path the compiled code of one exact signature, called without numba's per-call type
 dispatch. Numba does not check the arguments then, so the signature is written out where the entry is taken, and
@@ -34,6 +36,9 @@ try:
     # numba read NUMBA_CACHE_DIR when it was first imported: if that was before this package set it, set it now
     _config: Any = _numba_config  # untyped
     _config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", _config.CACHE_DIR)
+    from thalex_modular.platform.domain.jit_cache_locator import use_package_locator
+
+    use_package_locator()
 except ImportError:
     _njit = None
 
@@ -80,7 +85,7 @@ def _checked(fn: Callable[..., Any], signature: str, compiled: F) -> F:
     import numba.core.sigutils
 
     numba_api: Any = numba  # untyped
-    typeof: Callable[[Any], Any] = numba_api.typeof
+    typeof = _memoized_typeof(numba_api.typeof)
     expected, _ = numba_api.core.sigutils.normalize_signature(signature)
     name = getattr(fn, "__name__", "kernel")
 
@@ -89,9 +94,42 @@ def _checked(fn: Callable[..., Any], signature: str, compiled: F) -> F:
             raise TypeError(f"{name}: {len(args)} arguments, its entry takes {len(expected)} ({signature})")
         for i, (arg, want) in enumerate(zip(args, expected, strict=True)):
             got = typeof(arg)
-            if got != want:
+            if got is not want and got != want:  # numba interns its types: mostly the same object
                 raise TypeError(f"{name}: argument {i} is {got}, its entry takes {want} ({signature})")
         return compiled(*args)
 
     checked: F = check_then_call  # type: ignore[assignment]
     return checked
+
+
+def _memoized_typeof(typeof: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``numba.typeof`` for the arguments of checked entries, remembered by what decides the type: an array's dtype,
+    dimensions, layout and writeability, a scalar's class (an int's also by its size). ``numba.typeof`` builds a new
+    array type on every call (about 50 us), which made the checks most of a test's time on the tick path."""
+    import numpy as np
+
+    known: dict[tuple[object, ...], Any] = {}
+
+    def typeof_memoized(arg: Any) -> Any:
+        kind = type(arg)
+        key: tuple[object, ...]
+        if kind is np.ndarray:
+            flags = arg.flags
+            layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
+            key = (kind, arg.dtype, arg.ndim, layout, flags.writeable)
+        elif kind is float or kind is bool:
+            key = (kind,)
+        elif kind is int:
+            if arg.bit_length() >= 32:
+                return typeof(arg)
+            key = (kind,)
+        elif isinstance(arg, np.generic):
+            key = (kind, arg.dtype)
+        else:
+            return typeof(arg)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = typeof(arg)
+        return found
+
+    return typeof_memoized
