@@ -181,6 +181,46 @@ async def test_the_kill_switch_empties_every_instrument_within_a_second_until_re
         await observer.close()
 
 
+async def _btc_filled_then_killed(controller: Any, *, pause_eth: bool) -> tuple[Any, Any]:
+    """Quote until BTC has a fill (PnL and fees to keep), engage its kill switch (held: they stay as they are) and,
+    with ``pause_eth``, pause ETH. Returns BTC's status once held and the state the Controller keeps of it."""
+    await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
+
+    async def btc_filled() -> bool:
+        return (await _status(controller))[BTC].fills > 0
+
+    await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)
+    await controller.kill.remote(BTC, "test")
+    if pause_eth:
+        await controller.pause.remote(ETH, "operator")
+
+    async def held() -> bool:
+        status = await _status(controller)
+        return ("kill switch: test" in (status[BTC].reason or "") and status[BTC].open_quotes == 0
+                and (not pause_eth or status[ETH].state is InstrumentState.PAUSED))
+
+    await eventually(held, timeout_s=5.0, interval_s=0.2)
+    await asyncio.sleep(1.0)  # the fills in flight are in, and checkpointed
+    before = (await _status(controller))[BTC]
+    kept = await controller.carried.remote(BTC)
+    assert kept.fees_usd == before.fees_usd != 0.0 and kept.limits_used is not None
+    return before, kept
+
+
+async def _assert_btc_holds_what_was_kept(controller: Any, carried: Any, before: Any, kept: Any) -> Any:
+    """BTC's new actor holds the kept kill switch, PnL and fees, and limits used that go on from the kept ones (plus
+    what the mark did to the held position if it adopted late); returns BTC's status."""
+    assert carried is not None and carried.kill_reason == "test"
+    assert (carried.realised_pnl_usd, carried.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+    assert carried.limits_used is not None and carried.limits_used.day == kept.limits_used.day
+    btc = (await _status(controller))[BTC]
+    moved = abs(btc.position) * (btc.mark_price or 0.0) * 0.02 + 0.01
+    assert abs(carried.limits_used.loss_usd - kept.limits_used.loss_usd) <= moved
+    assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
+    assert (btc.realised_pnl_usd, btc.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+    return btc
+
+
 async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and_then_adopts_the_kept_state(
     start_emulator: EmulatorFactory, cluster_account: Account
 ) -> None:
@@ -189,23 +229,7 @@ async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and
     observer = await Raw.open(server.url, cluster_account)
     actor_name = instrument_actor(BTC)
     try:
-        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
-
-        async def btc_filled() -> bool:
-            return (await _status(controller))[BTC].fills > 0
-
-        await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)  # PnL and fees to keep
-        await controller.kill.remote(BTC, "test")  # held: its PnL and fees stay as they are
-
-        async def btc_held() -> bool:
-            btc = (await _status(controller))[BTC]
-            return "kill switch: test" in (btc.reason or "") and btc.open_quotes == 0
-
-        await eventually(btc_held, timeout_s=5.0, interval_s=0.2)
-        await asyncio.sleep(1.0)  # the fills in flight are in
-        before = (await _status(controller))[BTC]
-        kept = await controller.carried.remote(BTC)
-        assert kept.fees_usd == before.fees_usd != 0.0 and kept.limits_used is not None
+        before, kept = await _btc_filled_then_killed(controller, pause_eth=False)
 
         def stall(_controller: Any, timeout_s: float) -> bool:
             """On the Controller's event loop (it answers nothing meanwhile): restart BTC's actor, and return once
@@ -237,17 +261,8 @@ async def test_an_actor_restarted_while_the_controller_does_not_answer_keeps_and
 
         await eventually(adopted, timeout_s=30.0, interval_s=0.3)
         await asyncio.sleep(1.0)  # its adopted reports are in
-        btc = (await _status(controller))[BTC]
+        btc = await _assert_btc_holds_what_was_kept(controller, await controller.carried.remote(BTC), before, kept)
         assert btc.incarnation == 2 and btc.carried_adopted
-        assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
-        assert (btc.realised_pnl_usd, btc.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
-        after = await controller.carried.remote(BTC)
-        assert (after.kill_reason, after.realised_pnl_usd, after.fees_usd) == ("test", kept.realised_pnl_usd,
-                                                                               kept.fees_usd)
-        # the limits used go on from the kept ones (plus what the mark did to the held position since)
-        assert after.limits_used is not None and after.limits_used.day == kept.limits_used.day
-        moved = abs(btc.position) * (btc.mark_price or 0.0) * 0.02 + 0.01
-        assert abs(after.limits_used.loss_usd - kept.limits_used.loss_usd) <= moved
         assert await _exchange_orders(observer, BTC) == []
         await controller.resume.remote(BTC)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
@@ -264,25 +279,7 @@ async def test_an_actor_restarting_while_the_controller_restarts_is_handed_the_k
     observer = await Raw.open(server.url, cluster_account)
     actor_name = instrument_actor(BTC)
     try:
-        await eventually(lambda: _all_quoting(controller), timeout_s=60.0, interval_s=0.5)
-
-        async def btc_filled() -> bool:
-            return (await _status(controller))[BTC].fills > 0
-
-        await eventually(btc_filled, timeout_s=90.0, interval_s=0.5)  # PnL and fees to keep
-        await controller.kill.remote(BTC, "test")
-        await controller.pause.remote(ETH, "operator")
-
-        async def held() -> bool:
-            status = await _status(controller)
-            return ("kill switch: test" in (status[BTC].reason or "") and status[BTC].open_quotes == 0
-                    and status[ETH].state is InstrumentState.PAUSED)
-
-        await eventually(held, timeout_s=5.0, interval_s=0.2)
-        await asyncio.sleep(1.0)  # the fills in flight are in, and checkpointed
-        before = (await _status(controller))[BTC]
-        kept = await controller.carried.remote(BTC)
-        assert kept.fees_usd == before.fees_usd != 0.0 and kept.limits_used is not None
+        before, kept = await _btc_filled_then_killed(controller, pause_eth=True)
 
         # Act: the Controller's process and BTC's actor's die together; Ray restarts both from their arguments
         ray.kill(controller, no_restart=False)
@@ -302,15 +299,7 @@ async def test_an_actor_restarting_while_the_controller_restarts_is_handed_the_k
         # quotes nothing; the restarted Controller kept ETH's pause and reads the same figures
         await asyncio.sleep(1.5)
         assert await _exchange_orders(observer, BTC) == []
-        carried = await btc_actor.carried.remote()
-        assert carried is not None and carried.kill_reason == "test"
-        assert (carried.realised_pnl_usd, carried.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
-        assert carried.limits_used is not None and carried.limits_used.day == kept.limits_used.day
-        btc = (await _status(controller))[BTC]
-        moved = abs(btc.position) * (btc.mark_price or 0.0) * 0.02 + 0.01  # if it adopted late: the mark since
-        assert abs(carried.limits_used.loss_usd - kept.limits_used.loss_usd) <= moved
-        assert btc.state is InstrumentState.PAUSED and "kill switch: test" in (btc.reason or "")
-        assert (btc.realised_pnl_usd, btc.fees_usd) == (before.realised_pnl_usd, before.fees_usd)
+        await _assert_btc_holds_what_was_kept(controller, await btc_actor.carried.remote(), before, kept)
         assert (await controller.carried.remote(ETH)).paused == "operator"
         await controller.resume.remote(None)
         await eventually(lambda: _all_quoting(controller), timeout_s=15.0, interval_s=0.5)
