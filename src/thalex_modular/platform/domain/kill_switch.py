@@ -183,17 +183,18 @@ class KillSwitchMonitor:
         peak = max(self._peak_equity, equity_usd)
         return LimitsUsed(self._day, self._day_start_equity - equity_usd, peak - equity_usd)
 
-    def carry(self, used: LimitsUsed) -> None:
+    def carry(self, used: LimitsUsed) -> bool:
         """What an earlier session of this instrument used. Before the first check it is applied at that check, to the
         equity this session starts from; after it (known late), it is added to what this session used since: the same
         day's loss adds up, and the peak is the higher of this session's and the earlier one's seen from where this
-        session started."""
+        session started. Returns True when it was added late (the caller should check now)."""
         if self._day is None or self._peak_equity is None:
             self._carried = used
-            return
+            return False
         if used.day == self._day:
             self._day_start_equity += used.loss_usd
         self._peak_equity = max(self._peak_equity, self._base_equity + used.drawdown_usd)
+        return True
 
     def rebase(self, now_ns: int, equity_usd: float) -> None:
         """An operator resumed: losses and drawdown count from ``equity_usd`` now; rejects and resyncs from now."""

@@ -55,7 +55,7 @@ class OperatorControls:
         on_change: called after the hold changed (a run must pull or restore the quotes).
     """
 
-    __slots__ = ("_checked", "_clock", "_core", "_monitor", "_name", "_on_change", "_paused", "_risk", "_stats")
+    __slots__ = ("_clock", "_core", "_monitor", "_name", "_on_change", "_paused", "_risk", "_stats")
 
     def __init__(
         self,
@@ -72,7 +72,6 @@ class OperatorControls:
         self._risk = core.reconciler.risk
         self._name = core.instrument.instrument_name
         self._paused: str | None = None
-        self._checked = False  # a check ran: the session is under way
         tolerance = 0.5 * core.instrument.volume_tick_size
         self._monitor = (
             KillSwitchMonitor(kill_switch, self._risk.config.max_position, tolerance)
@@ -136,15 +135,12 @@ class OperatorControls:
     def carry(self, used: LimitsUsed) -> None:
         """What an earlier session of the instrument used counts against the limits: before the session's first
         check from then on; known late, added to what this session used so far and checked at once."""
-        if self._monitor is not None:
-            self._monitor.carry(used)
-            if self._checked:
-                self.check(self._clock.now_ns())
+        if self._monitor is not None and self._monitor.carry(used):
+            self.check(self._clock.now_ns())
 
     def check(self, now_ns: int) -> None:
         """Engage the kill switch when one of its triggers fired (nothing to check while it is engaged)."""
         monitor = self._monitor
-        self._checked = True
         if monitor is None or self._risk.kill_switch_engaged:
             return
         core = self._core
