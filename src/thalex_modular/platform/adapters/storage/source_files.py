@@ -35,11 +35,14 @@ def open_text(path: Path) -> TextIO:
     Raises:
         OSError: the file cannot be opened (:func:`describe` says why).
     """
+    return io.TextIOWrapper(_open_bytes(path)[1], encoding="utf-8-sig", newline="")
+
+
+def _open_bytes(path: Path) -> tuple[bytes, gzip.GzipFile | io.BufferedReader]:
+    """(its first two bytes, the file's bytes: gunzipped when those are gzip's magic)."""
     with path.open("rb") as probe:
         magic = probe.read(2)
-    if magic == GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return path.open("r", encoding="utf-8-sig", newline="")
+    return magic, gzip.open(path, "rb") if magic == GZIP_MAGIC else path.open("rb")
 
 
 def check_readable(path: Path) -> None:
@@ -60,9 +63,8 @@ def check_readable(path: Path) -> None:
         raise UnreadableFile(f"{path}: not a regular file (a pipe, socket or device)")
     magic = b""
     try:
-        with path.open("rb") as raw:
-            magic = raw.read(2)
-        with gzip.open(path, "rb") if magic == GZIP_MAGIC else path.open("rb") as raw:
+        magic, raw = _open_bytes(path)
+        with raw:
             first = raw.readline(_HEADER_LIMIT)
         first.decode("utf-8-sig")
     except UNREADABLE as exc:
