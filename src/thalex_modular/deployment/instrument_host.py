@@ -162,8 +162,7 @@ class InstrumentHost:
         """
         if not self._awaiting:
             if carried.strategy is not None:
-                settings = StrategySettings.model_validate(carried.strategy)
-                self.config = self.config.model_copy(update={"strategy": settings})
+                self._use_strategy(carried.strategy)
             self.carried = carried
             self._adopted = True
             return
@@ -171,7 +170,7 @@ class InstrumentHost:
                           strategy_set=self._strategy_set_while_awaiting)
         kept_strategy = None if self._strategy_set_while_awaiting else plan.carried.strategy
         if kept_strategy is not None:
-            self.config = self.config.model_copy(update={"strategy": StrategySettings.model_validate(kept_strategy)})
+            self._use_strategy(kept_strategy)
             self._command(self._replace_strategy)
         self.carried = plan.carried
         self._awaiting = False
@@ -186,6 +185,10 @@ class InstrumentHost:
         if plan.lift_awaiting:
             self._command(lambda runtime: runtime.service.controls.lift_pause(AWAITING_CARRIED))
         log.warning("%s: adopted the carried state late (%s)", self.name, self.state.value)
+
+    def _use_strategy(self, strategy: dict[str, Any]) -> None:
+        """Quote with the kept ``strategy`` parameters (validated by the config model: ValidationError if refused)."""
+        self.config = self.config.model_copy(update={"strategy": StrategySettings.model_validate(strategy)})
 
     def _command(self, command: Command) -> None:
         """Apply ``command`` to the runtime now, or once it is built; before the build, ``carried`` says it all."""
