@@ -285,9 +285,12 @@ class DeploymentBook:
 
     def take_back(self, instrument: str, carried: CarriedState) -> None:
         """A restarted Controller takes back what an actor holds for an instrument it kept nothing of (what it kept,
-        restored from its checkpoint, or a command it took since is newer and stays)."""
+        restored from its checkpoint, or a command it took since is newer and stays). Of a lost instrument (no
+        checkpoint) the actor's state is taken whatever the book holds: a report that came first only made an entry
+        without the pause or kill switch the actor holds."""
+        lost = instrument in self._lost
         self._lost.discard(instrument)
-        if instrument not in self._carried_by_name:
+        if lost or instrument not in self._carried_by_name:
             self._keep(instrument, carried)
 
     def states(self, now_ns: int) -> Mapping[str, InstrumentState]:

@@ -124,6 +124,8 @@ def test_without_its_checkpoint_a_restarted_book_hands_out_nothing_until_an_acto
     for name in (BTC, ETH):
         with pytest.raises(LookupError, match=f"{name}: the controller restarted without its checkpoint"):
             book.hand_over(name, 2)
+    # ETH's running actor reports before it is asked to give its state back (its report has no pause in it)
+    book.publish(report(ETH, 1, 4 * S, True, realised_pnl_usd=3.0), [], 4 * S)
     book.take_back(ETH, CarriedState(kill_reason="operator", realised_pnl_usd=3.0))
     assert book.is_lost(BTC) and not book.is_lost(ETH)
     assert book.hand_over(ETH, 2) == CarriedState(kill_reason="operator", realised_pnl_usd=3.0)
